@@ -1,0 +1,175 @@
+/* config.h - the worker's settings: one table, one read-only struct.
+ *
+ * File format (config/schedworker.conf): one `key = value` per line, `#`
+ * starts a comment, blank lines are ignored, values may be quoted with "".
+ * Every key is in the settings table (src/config.c) with a default; an
+ * unknown key is an error.  `kafka.*` keys go to librdkafka unchanged.
+ * Environment variables override the file: SCHED_<KEY> with dots and dashes
+ * as underscores, upper case (SCHED_OPENEMR_BASE_URL), plus the short forms
+ * KAFKA_BROKERS, REDIS_URL and OPENEMR_BASE_URL. */
+#ifndef SW_CONFIG_H
+#define SW_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "errors.h"
+
+#define SW_MAX_TYPES 8
+#define SW_MAX_PRACTITIONER_HOURS 32
+#define SW_MAX_KAFKA_PROPS 64
+
+/* Opening hours in minutes after local midnight, per weekday (0 = Sunday).
+ * open == close means closed that day. */
+struct sw_hours {
+    int open_min[7];
+    int close_min[7];
+};
+
+/* One appointment type and its booking rules. */
+struct sw_type_rule {
+    char name[32];          /* as in commands: "routine" */
+    int duration_min;       /* length of the appointment */
+    int category;           /* OpenEMR pc_catid */
+    int min_notice_min;     /* earliest start, minutes from now */
+    int max_window_days;    /* latest start, days from now */
+    char title[64];         /* pc_title for OpenEMR */
+};
+
+struct sw_practitioner_hours {
+    char practitioner_id[64];
+    struct sw_hours hours;
+};
+
+struct sw_kafka_prop {
+    char *key; /* without the "kafka." prefix */
+    char *value;
+};
+
+enum sw_surface { SW_SURFACE_OPENEMR, SW_SURFACE_FHIR_SCHEDULING };
+enum sw_grant {
+    SW_GRANT_REFRESH_TOKEN,      /* authorization_code once, then refresh_token */
+    SW_GRANT_PASSWORD,
+    SW_GRANT_CLIENT_CREDENTIALS, /* FHIR reads only on the real OpenEMR */
+};
+
+struct sw_config {
+    /* worker */
+    char *worker_id;
+    int worker_threads;
+    int max_in_flight;
+    char *log_level;
+    int shutdown_grace_s;
+
+    /* topics */
+    char *topic_search, *topic_book, *topic_cancel;
+    char *topic_results, *topic_events, *topic_dlq, *topic_audit;
+    int max_message_bytes;
+
+    /* kafka.* passthrough */
+    struct sw_kafka_prop kafka[SW_MAX_KAFKA_PROPS];
+    int n_kafka;
+
+    /* redis */
+    char *redis_url;
+    char *redis_username;
+    char *redis_password_file;
+    int redis_timeout_ms;
+    char *redis_prefix;
+
+    /* openemr */
+    char *openemr_base_url;
+    char *openemr_site;
+    enum sw_surface surface;
+    char *openemr_ca_file;
+    char *openemr_pinned_pubkey;
+    bool openemr_allow_insecure;
+    int openemr_connect_timeout_ms;
+    int openemr_timeout_ms;
+    int openemr_max_response_bytes;
+    int openemr_facility_id;
+
+    /* oauth */
+    enum sw_grant grant;
+    char *oauth_client_id;
+    char *oauth_client_secret_file;
+    char *oauth_scope;
+    char *oauth_system_scope;
+    char *oauth_username;
+    char *oauth_password_file;
+    char *oauth_private_key_file;
+    char *oauth_key_id;
+    char *oauth_refresh_token_file;
+    char *oauth_redirect_uri;
+    char *oauth_token_key_file;
+    int oauth_refresh_margin_s;
+    bool oauth_revoke_on_shutdown;
+
+    /* clinic and booking rules */
+    char *clinic_timezone;
+    struct sw_hours clinic_hours;
+    int slot_minutes;
+    int buffer_minutes;
+    int search_limit_default;
+    struct sw_type_rule types[SW_MAX_TYPES];
+    int n_types;
+    struct sw_practitioner_hours practitioner_hours[SW_MAX_PRACTITIONER_HOURS];
+    int n_practitioner_hours;
+
+    /* fleet (Redis-shared state) */
+    int slot_cache_ttl_s;
+    int ref_cache_ttl_s;
+    int idempotency_ttl_s;
+    int idempotency_lease_s;
+    int hold_default_ttl_s;
+    int hold_max_ttl_s;
+    int limiter_rps;
+    int limiter_concurrency;
+    int limiter_permit_ttl_ms;
+    int retry_base_ms;
+    int retry_max_attempts;
+    int breaker_failures;
+    int breaker_open_s;
+
+    /* poller and waitlist */
+    int poller_interval_s;
+    int poller_horizon_days;
+    int poller_lease_s;
+    int waitlist_offer_ttl_s;
+
+    /* operations and security */
+    char *http_listen;
+    char *auth_keys_file;
+    bool auth_require_signed_writes;
+};
+
+/* Fills cfg with every default, then reads path (NULL: defaults only), then
+ * the environment.  Each problem is printed to errs as "file:line: message"
+ * (or "env NAME: message"); returns SW_ERR_CONFIG if there was any.  Free
+ * with sw_config_free() in every case. */
+sw_err sw_config_load(struct sw_config *cfg, const char *path, FILE *errs);
+
+/* Applies one key = value (as from the file).  false and a message in err
+ * if the key is unknown or the value bad. */
+bool sw_config_set(struct sw_config *cfg, const char *key, const char *value, char *err,
+                   size_t errlen);
+
+void sw_config_free(struct sw_config *cfg);
+
+/* The rule of an appointment type by name, NULL if unknown. */
+const struct sw_type_rule *sw_config_type(const struct sw_config *cfg, const char *name);
+
+/* The working hours of a practitioner (its override, or the clinic's). */
+const struct sw_hours *sw_config_hours(const struct sw_config *cfg, const char *practitioner_id);
+
+/* Parses "mon-fri 08:00-17:00, sat 09:00-12:00" into hours. */
+bool sw_hours_parse(const char *text, struct sw_hours *out, char *err, size_t errlen);
+
+/* Writes the settings table as a Markdown reference (for docs/). */
+void sw_config_write_reference(FILE *out);
+
+/* Reads a whole small file (secrets); trailing whitespace is removed.
+ * Returns a malloc'd string or NULL with errno set. */
+char *sw_read_secret_file(const char *path);
+
+#endif

@@ -1,0 +1,49 @@
+/* log.h - structured JSON log lines on stderr.
+ *
+ * One line per event: {"time","level","module","msg", then the Kafka
+ * coordinates of the command this thread is handling, if any}.  The level
+ * is checked before anything is formatted.  Strings registered with
+ * sw_log_add_secret() are replaced by "[redacted]" wherever they would
+ * appear: a second line of defence, callers never log secrets on purpose. */
+#ifndef SW_LOG_H
+#define SW_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum sw_log_level { SW_LOG_DEBUG, SW_LOG_INFO, SW_LOG_WARN, SW_LOG_ERROR };
+
+/* Sets the threshold and the worker id put on every line. Not thread-safe:
+ * call once at start. */
+void sw_log_init(enum sw_log_level level, const char *worker_id);
+
+/* Parses "debug", "info", "warn", "error"; false if unknown. */
+bool sw_log_level_parse(const char *s, enum sw_log_level *out);
+
+bool sw_log_enabled(enum sw_log_level level);
+
+/* The Kafka coordinates of the command the calling thread handles now;
+ * they go on every line this thread logs until cleared. Strings are
+ * copied. */
+void sw_log_set_context(const char *topic, int32_t partition, int64_t offset,
+                        const char *request_id);
+void sw_log_clear_context(void);
+
+/* Never let this string reach a log line (tokens, secrets). Copies it;
+ * keeps the most recent few dozen. Strings shorter than 8 bytes are ignored. */
+void sw_log_add_secret(const char *secret);
+
+void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define SW_LOG(level, module, ...)                                                                 \
+    do {                                                                                           \
+        if (sw_log_enabled(level))                                                                 \
+            sw_log_write(level, module, __VA_ARGS__);                                              \
+    } while (0)
+#define log_debug(module, ...) SW_LOG(SW_LOG_DEBUG, module, __VA_ARGS__)
+#define log_info(module, ...)  SW_LOG(SW_LOG_INFO, module, __VA_ARGS__)
+#define log_warn(module, ...)  SW_LOG(SW_LOG_WARN, module, __VA_ARGS__)
+#define log_error(module, ...) SW_LOG(SW_LOG_ERROR, module, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,140 @@
+/* log.c - JSON log lines on stderr, with per-thread Kafka context. */
+#include "log.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_SECRETS 32
+
+static enum sw_log_level threshold = SW_LOG_INFO;
+static char worker[64];
+
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *secrets[MAX_SECRETS];
+static unsigned secrets_next;
+
+struct log_context {
+    bool set;
+    char topic[128];
+    int32_t partition;
+    int64_t offset;
+    char request_id[129];
+};
+static _Thread_local struct log_context ctx;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void sw_log_init(enum sw_log_level level, const char *worker_id)
+{
+    threshold = level;
+    snprintf(worker, sizeof(worker), "%s", worker_id ? worker_id : "");
+}
+
+bool sw_log_level_parse(const char *s, enum sw_log_level *out)
+{
+    for (unsigned i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (enum sw_log_level)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool sw_log_enabled(enum sw_log_level level)
+{
+    return level >= threshold;
+}
+
+void sw_log_set_context(const char *topic, int32_t partition, int64_t offset,
+                        const char *request_id)
+{
+    ctx.set = true;
+    snprintf(ctx.topic, sizeof(ctx.topic), "%s", topic ? topic : "");
+    ctx.partition = partition;
+    ctx.offset = offset;
+    snprintf(ctx.request_id, sizeof(ctx.request_id), "%s", request_id ? request_id : "");
+}
+
+void sw_log_clear_context(void)
+{
+    ctx.set = false;
+}
+
+void sw_log_add_secret(const char *secret)
+{
+    if (!secret || strlen(secret) < 8)
+        return;
+    pthread_mutex_lock(&secrets_lock);
+    for (unsigned i = 0; i < MAX_SECRETS; i++) {
+        if (secrets[i] && strcmp(secrets[i], secret) == 0)
+            goto out;
+    }
+    unsigned slot = secrets_next++ % MAX_SECRETS;
+    free(secrets[slot]);
+    secrets[slot] = strdup(secret);
+out:
+    pthread_mutex_unlock(&secrets_lock);
+}
+
+/* Overwrites every registered secret in buf (in place, same length). */
+static void redact(char *buf)
+{
+    pthread_mutex_lock(&secrets_lock);
+    for (unsigned i = 0; i < MAX_SECRETS; i++) {
+        if (!secrets[i])
+            continue;
+        size_t n = strlen(secrets[i]);
+        for (char *p = strstr(buf, secrets[i]); p; p = strstr(p + n, secrets[i]))
+            memset(p, '*', n);
+    }
+    pthread_mutex_unlock(&secrets_lock);
+}
+
+void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    redact(msg);
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[96];
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+
+    json_t *line = json_object();
+    json_object_set_new(line, "time", json_string(when));
+    json_object_set_new(line, "level", json_string(level_names[level]));
+    json_object_set_new(line, "module", json_string(module));
+    if (worker[0])
+        json_object_set_new(line, "worker", json_string(worker));
+    json_t *text_msg = json_stringn(msg, strnlen(msg, sizeof(msg)));
+    json_object_set_new(line, "msg", text_msg ? text_msg : json_string("(message not UTF-8)"));
+    if (ctx.set) {
+        json_object_set_new(line, "topic", json_string(ctx.topic));
+        json_object_set_new(line, "partition", json_integer(ctx.partition));
+        json_object_set_new(line, "offset", json_integer(ctx.offset));
+        if (ctx.request_id[0])
+            json_object_set_new(line, "request_id", json_string(ctx.request_id));
+    }
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    json_decref(line);
+    if (text) {
+        /* One write per line so concurrent threads never interleave. */
+        size_t n = strlen(text);
+        text[n] = '\n';
+        fwrite(text, 1, n + 1, stderr);
+        free(text);
+    }
+}

@@ -1,0 +1,166 @@
+/* fleet.h - everything the replicas share through Redis.
+ *
+ * The only module that talks to Redis (hiredis) and the only one that builds
+ * a Redis key: every key starts with cfg->redis_prefix.  Multi-step changes
+ * are Lua scripts, so each operation is atomic for the whole fleet.
+ *
+ * A struct fleet is one Redis connection: use one per thread (not
+ * thread-safe).  Every call has the configured timeout; on a lost
+ * connection the next call reconnects.  Errors: SW_ERR_REDIS when Redis is
+ * unreachable or answered an error (details in fleet_errstr()). */
+#ifndef SW_FLEET_H
+#define SW_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "errors.h"
+
+struct fleet;
+
+sw_err fleet_new(const struct sw_config *cfg, struct fleet **out, char *errstr, size_t errlen);
+void fleet_destroy(struct fleet *f);
+const char *fleet_errstr(const struct fleet *f);
+sw_err fleet_ping(struct fleet *f);
+
+/* Milliseconds since the epoch by Redis's clock (TIME), so every replica
+ * agrees on limiter, lease and hold times. */
+sw_err fleet_now_ms(struct fleet *f, int64_t *now_ms);
+
+/* ---- idempotency (key: request_id) ---------------------------------- */
+
+enum fleet_idem_state {
+    FLEET_IDEM_NEW,      /* first sight: we hold the lease */
+    FLEET_IDEM_DONE,     /* finished earlier: *result is the stored result */
+    FLEET_IDEM_BUSY,     /* another replica holds a live lease */
+    FLEET_IDEM_TAKEOVER, /* an earlier holder's lease expired: we hold it now;
+                            *note is what that holder recorded (may be NULL) */
+};
+
+/* Starts processing request_id with a lease of lease_s seconds.  *result
+ * (DONE) and *note (TAKEOVER) are malloc'd strings the caller frees. */
+sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner, int lease_s,
+                        enum fleet_idem_state *state, char **result, char **note);
+/* Records a note (JSON text: e.g. the confirmation number chosen before an
+ * OpenEMR write) under our lease, and renews the lease.  SW_ERR_BUSY if the
+ * lease is no longer ours. */
+sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owner,
+                       const char *note, int lease_s);
+/* Stores the final result for ttl_s seconds and ends the lease. */
+sw_err fleet_idem_finish(struct fleet *f, const char *request_id, const char *owner,
+                         const char *result, int ttl_s);
+/* Gives the lease up without a result (e.g. Redis/OpenEMR trouble before any
+ * side effect), so a redelivery may start over at once. */
+sw_err fleet_idem_abandon(struct fleet *f, const char *request_id, const char *owner);
+
+/* ---- fleet-wide rate limit ------------------------------------------ */
+
+enum fleet_priority { FLEET_PRIO_WRITE = 0, FLEET_PRIO_READ = 1, FLEET_PRIO_BACKGROUND = 2 };
+
+struct fleet_permit {
+    char id[40]; /* empty when not held */
+};
+
+/* Waits (sleeping, polling Redis) until both a rate token (GCRA at
+ * cfg->limiter_rps, no burst beyond one second's worth... see fleet.c) and an
+ * in-flight permit (at most cfg->limiter_concurrency; a permit expires after
+ * cfg->limiter_permit_ttl_ms if its holder dies) are granted, honouring any
+ * fleet-wide back-off set by fleet_limit_backoff().  Lower priorities leave
+ * headroom to higher ones when the budget is short.  SW_ERR_EXPIRED if
+ * deadline_ms (epoch ms, 0 = none) comes first; *waited_ms says how long it
+ * waited. */
+sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t deadline_ms,
+                           struct fleet_permit *permit, int64_t *waited_ms);
+void fleet_limit_release(struct fleet *f, struct fleet_permit *permit);
+/* OpenEMR (or a proxy) said 429/503 with Retry-After: nobody in the fleet
+ * starts a request for that long. */
+sw_err fleet_limit_backoff(struct fleet *f, int seconds);
+
+/* ---- circuit breaker -------------------------------------------------- */
+
+enum fleet_circuit { FLEET_CIRCUIT_CLOSED, FLEET_CIRCUIT_OPEN, FLEET_CIRCUIT_HALF_OPEN };
+
+/* May a request go to OpenEMR now?  When open and the open time has run
+ * out, exactly one caller in the fleet gets *probe = true and true. */
+bool fleet_breaker_allow(struct fleet *f, bool *probe);
+/* Reports an OpenEMR outcome (success, or a transient failure). */
+void fleet_breaker_record(struct fleet *f, bool success);
+enum fleet_circuit fleet_breaker_state(struct fleet *f);
+
+/* ---- shared OAuth token (opaque, already encrypted blobs) ------------ */
+
+/* The fleet's current token record (whatever the oauth module stored),
+ * or SW_ERR_NOT_FOUND.  *blob is malloc'd. */
+sw_err fleet_token_get(struct fleet *f, const char *name, char **blob, size_t *len);
+/* Takes the refresh lock (SET NX PX) for ttl_ms; SW_ERR_BUSY if held. */
+sw_err fleet_token_lock(struct fleet *f, const char *name, const char *owner, int ttl_ms);
+/* Writes a new record, only while we hold the lock, and releases it; the
+ * previous record is kept under a second key so a replica that dies after
+ * OpenEMR rotated the refresh token but before this write cannot happen
+ * unnoticed (see oauth.c for the protocol). */
+sw_err fleet_token_put(struct fleet *f, const char *name, const char *owner, const char *blob,
+                       size_t len);
+sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner);
+
+/* ---- generic JSON cache (slot days, reference data, id maps) --------- */
+
+/* key is the caller's logical key ("day:PRACT:2026-12-01"); *value malloc'd;
+ * SW_ERR_NOT_FOUND on a miss. */
+sw_err fleet_cache_get(struct fleet *f, const char *key, char **value);
+sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int ttl_s);
+sw_err fleet_cache_del(struct fleet *f, const char *key);
+
+/* ---- holds ------------------------------------------------------------ */
+
+struct fleet_hold {
+    char hold_id[40];
+    char practitioner_id[64];
+    char session_id[129];
+    char patient_id[64];
+    int64_t start, end;      /* epoch seconds */
+    int64_t expires_at_ms;
+};
+
+/* Places a hold unless it overlaps a live hold of another session for the
+ * same practitioner (SW_ERR_CONFLICT).  h->hold_id and h->expires_at_ms are
+ * filled in. */
+sw_err fleet_hold_place(struct fleet *f, struct fleet_hold *h, int ttl_s);
+sw_err fleet_hold_get(struct fleet *f, const char *hold_id, struct fleet_hold *out);
+sw_err fleet_hold_release(struct fleet *f, const char *hold_id);
+/* Live holds of a practitioner overlapping [from, to); *out malloc'd. */
+sw_err fleet_holds_list(struct fleet *f, const char *practitioner_id, int64_t from, int64_t to,
+                        struct fleet_hold **out, size_t *n);
+
+/* ---- locks and leases -------------------------------------------------- */
+
+/* Short exclusive lock (e.g. one booking per practitioner at a time);
+ * SW_ERR_BUSY if held by another owner. */
+sw_err fleet_lock(struct fleet *f, const char *name, const char *owner, int ttl_ms);
+sw_err fleet_unlock(struct fleet *f, const char *name, const char *owner);
+/* Leader lease: acquires or renews; *leader true if we hold it. */
+sw_err fleet_lease(struct fleet *f, const char *name, const char *owner, int ttl_ms,
+                   bool *leader);
+
+/* ---- confirmation numbers and waitlist -------------------------------- */
+
+/* Claims a confirmation number for request_id for ttl_s (SET NX);
+ * SW_ERR_CONFLICT if another request has it. */
+sw_err fleet_confirmation_claim(struct fleet *f, const char *code, const char *request_id,
+                                int ttl_s);
+
+struct fleet_wait {
+    char waitlist_id[40];
+    char patient_id[64];
+    char appointment_type[32];
+    char practitioner_id[64]; /* "" = any */
+    int64_t earliest, latest; /* epoch seconds */
+    int64_t joined_ms;
+};
+sw_err fleet_waitlist_add(struct fleet *f, struct fleet_wait *w);
+sw_err fleet_waitlist_remove(struct fleet *f, const char *waitlist_id);
+/* Entries oldest first; *out malloc'd. */
+sw_err fleet_waitlist_list(struct fleet *f, struct fleet_wait **out, size_t *n);
+
+#endif

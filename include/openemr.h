@@ -1,0 +1,154 @@
+/* openemr.h - the worker's one door to OpenEMR.
+ *
+ * Two surfaces behind one interface, chosen by cfg->surface:
+ *  - SW_SURFACE_OPENEMR: the real OpenEMR (openemr-facts.md): FHIR reads,
+ *    /api create (POST) and cancel (DELETE), numeric ids mapped to uuids.
+ *  - SW_SURFACE_FHIR_SCHEDULING: the seed's FHIR surface (Slot, Appointment
+ *    create/update, search by identifier).
+ * The scheduling code never knows which one is behind it.
+ *
+ * Ids in and out are the public ids of the contract:
+ *  - patient_id: the FHIR Patient id (uuid);
+ *  - practitioner_id: the FHIR Practitioner id (uuid; Person id for a
+ *    provider without NPI on the real surface);
+ *  - appointment_id: pc_eid on the real surface, the FHIR id on the other.
+ *
+ * Every call goes through the fleet's rate limiter and circuit breaker, uses
+ * the fleet's shared token (refreshed once for the fleet; a 401 refreshes
+ * and retries once), retries idempotent reads with backoff within the
+ * call's deadline, and writes one audit record per request that names a
+ * patient (via the audit hook).  One client per thread. */
+#ifndef SW_OPENEMR_H
+#define SW_OPENEMR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "errors.h"
+#include "fleet.h"
+
+struct oe_client;
+
+/* Per-command call context. */
+struct oe_call {
+    int64_t deadline_ms;        /* epoch ms; 0 = none: nothing starts after it */
+    enum fleet_priority prio;   /* writes before reads before background */
+    const char *request_id;     /* for audit records; may be NULL */
+    /* out */
+    int retry_after_s;          /* set with SW_ERR_RATE_LIMITED */
+    int requests;               /* OpenEMR requests this call made (counts) */
+    char detail[256];           /* readable reason of a failure: no token, no PHI */
+};
+
+/* One audit record: who/what/outcome of an OpenEMR request that touched
+ * patient data.  The worker publishes it on the audit topic. */
+struct oe_audit {
+    const char *method, *route;  /* route with ids as in the request path */
+    const char *patient_id;      /* public id, or NULL */
+    const char *request_id;
+    int http_status;             /* 0: no answer */
+    sw_err outcome;
+    int64_t at_ms;
+};
+typedef void (*oe_audit_fn)(void *opaque, const struct oe_audit *rec);
+
+struct oe_patient {
+    char id[64];
+    char given[64];
+    char family[64];
+    char birthdate[11]; /* YYYY-MM-DD */
+};
+
+enum oe_appt_status {
+    OE_APPT_BOOKED,     /* holds time: booked, pending, arrived, proposed ... */
+    OE_APPT_CANCELLED,  /* frees time: x, %, ! / FHIR cancelled */
+    OE_APPT_NOSHOW,     /* frees time */
+    OE_APPT_FULFILLED,  /* past and done */
+};
+
+struct oe_appt {
+    char id[64];              /* appointment_id (see above) */
+    char patient_id[64];      /* "" for a provider event */
+    char practitioner_id[64];
+    int64_t start, end;       /* epoch seconds */
+    int category;             /* pc_catid (0 when unknown) */
+    bool provider_event;      /* lunch, vacation, in/out of office, meeting */
+    enum oe_appt_status status;
+    char confirmation[24];    /* found in the comment / identifier; "" none */
+    char appointment_type[32];/* contract type when known, else "" */
+    int64_t updated;          /* last change, epoch seconds (0 unknown) */
+};
+
+struct oe_new_appt {
+    const char *patient_id;
+    const char *practitioner_id;
+    int64_t start, end;        /* epoch seconds */
+    const struct sw_type_rule *type;
+    const char *confirmation;  /* stored in the appointment (comment/identifier) */
+    const char *reason;        /* free text, may be NULL */
+};
+
+struct oe_interval {
+    int64_t start, end;
+};
+
+sw_err oe_client_new(const struct sw_config *cfg, struct fleet *fleet, oe_audit_fn audit,
+                     void *audit_opaque, struct oe_client **out, char *errstr, size_t errlen);
+void oe_client_destroy(struct oe_client *c);
+
+/* Patients with this phone (any format; digits compared) and birthdate. */
+sw_err oe_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
+                        const char *birthdate, struct oe_patient **out, size_t *n);
+
+/* Every appointment and provider event overlapping [from, to), of every
+ * practitioner (practitioner_id NULL) or of one.  Fresh from OpenEMR, never
+ * cached here.  *out malloc'd. */
+sw_err oe_list_range(struct oe_client *c, struct oe_call *call, const char *practitioner_id,
+                     int64_t from, int64_t to, struct oe_appt **out, size_t *n);
+
+/* A patient's appointments overlapping [from, to) (0, 0: all). */
+sw_err oe_list_patient(struct oe_client *c, struct oe_call *call, const char *patient_id,
+                       int64_t from, int64_t to, struct oe_appt **out, size_t *n);
+
+/* The server's own free slots (FHIR scheduling surface).  On the real
+ * surface *has_slots is false and nothing is requested: free time comes
+ * from configured hours minus oe_list_range(). */
+sw_err oe_free_slots(struct oe_client *c, struct oe_call *call, const char *practitioner_id,
+                     int64_t from, int64_t to, bool *has_slots, struct oe_interval **out,
+                     size_t *n);
+
+/* Creates the appointment; out gets its id and fields.  Never retried
+ * blindly: see the idempotency protocol in handlers. */
+sw_err oe_create(struct oe_client *c, struct oe_call *call, const struct oe_new_appt *req,
+                 struct oe_appt *out);
+
+/* Cancels (DELETE on the real surface, status cancelled on FHIR).
+ * patient_id may be NULL. */
+sw_err oe_cancel(struct oe_client *c, struct oe_call *call, const char *appointment_id,
+                 const char *patient_id);
+
+/* One appointment by id; SW_ERR_NOT_FOUND if gone. */
+sw_err oe_get(struct oe_client *c, struct oe_call *call, const char *appointment_id,
+              struct oe_appt *out);
+
+/* The appointment carrying this confirmation number, looked for among the
+ * practitioner's appointments in [from, to) (the real surface has no
+ * search by comment); SW_ERR_NOT_FOUND if none. */
+sw_err oe_find_by_confirmation(struct oe_client *c, struct oe_call *call, const char *confirmation,
+                               const char *practitioner_id, int64_t from, int64_t to,
+                               struct oe_appt *out);
+
+/* Appointments changed since `since` (epoch seconds) in [from, to), for the
+ * change poller (FHIR _lastUpdated on both surfaces). */
+sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
+                       int64_t to, struct oe_appt **out, size_t *n);
+
+/* Whether the client holds a valid token now (for /readyz). */
+bool oe_has_valid_token(struct oe_client *c);
+
+/* Revokes the token (logout), for shutdown when configured. */
+sw_err oe_logout(struct oe_client *c);
+
+#endif

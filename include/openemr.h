@@ -145,6 +145,11 @@ sw_err oe_find_by_confirmation(struct oe_client *c, struct oe_call *call, const 
 sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
                        int64_t to, struct oe_appt **out, size_t *n);
 
+/* Every practitioner's public id (for a search that names none); cached
+ * for cfg->ref_cache_ttl_s.  *ids is malloc'd: n entries of 64 bytes. */
+sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**ids)[64],
+                             size_t *n);
+
 /* Whether the client holds a valid token now (for /readyz). */
 bool oe_has_valid_token(struct oe_client *c);
 

@@ -1,0 +1,102 @@
+/* kafka.h - the worker's Kafka side: consumer group, lanes, producer.
+ *
+ * The only module that includes rdkafka.h.  It consumes the command
+ * topics, hands each message to the handler on the lane of its key (so
+ * commands of one key keep their order while keys run in parallel),
+ * produces what the handler put in the outbox, and stores a message's
+ * offset only when every message up to it has all its output delivered
+ * (at-least-once).  It pauses the consumer above max_in_flight, and on a
+ * revocation finishes (or, after the grace time, abandons) the revoked
+ * partitions' work before letting them go. */
+#ifndef SW_KAFKA_H
+#define SW_KAFKA_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "errors.h"
+
+#define KMSG_MAX_HEADERS 8
+#define OUTBOX_MAX 64
+
+/* One consumed command message. */
+struct kmsg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t len;
+    int64_t timestamp_ms;
+    char request_id[129];     /* from the headers, "" if absent */
+    char reply_to[250];
+    char correlation_id[129];
+    char signature[160];      /* "x-signature" header (HMAC), "" if absent */
+    char producer[64];        /* "x-producer" header, "" if absent */
+};
+
+struct kheader {
+    const char *name;
+    char *value; /* owned */
+};
+
+/* One message to produce. Strings are owned by the outbox. */
+struct kout {
+    char *topic;
+    char *key;
+    char *value;
+    size_t len;
+    struct kheader headers[KMSG_MAX_HEADERS];
+    int n_headers;
+};
+
+struct outbox {
+    struct kout items[OUTBOX_MAX];
+    int n;
+};
+
+/* Adds a message (copies topic, key, value); false if the outbox is full. */
+bool outbox_add(struct outbox *ob, const char *topic, const char *key, const char *value,
+                size_t len);
+/* Adds a header to the last message added (copies value). */
+void outbox_header(struct outbox *ob, const char *name, const char *value);
+void outbox_clear(struct outbox *ob);
+
+enum handler_outcome {
+    HANDLER_DONE,  /* produce the outbox, then the offset may be stored */
+    HANDLER_RETRY, /* infrastructure trouble (Redis down): run it again later */
+};
+
+struct kafka_handler {
+    /* Per-lane state, created and destroyed on the lane's thread. */
+    void *(*lane_init)(void *opaque, int lane);
+    void (*lane_fini)(void *lane_state);
+    enum handler_outcome (*handle)(void *lane_state, const struct kmsg *in, int attempt,
+                                   struct outbox *out);
+    void *opaque;
+};
+
+struct kafka;
+
+sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, struct kafka **out,
+                 char *errstr, size_t errlen);
+
+/* Consumes until *stop becomes non-zero, then drains (up to the configured
+ * grace time), commits, flushes and returns.  ready_file, if set, is
+ * created once the consumer has joined the group. */
+sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready_file);
+
+/* Produces one message outside any command (events of the poller, audit);
+ * the kafka module owns it from here.  Thread-safe. */
+sw_err kafka_produce(struct kafka *k, struct kout *msg);
+
+void kafka_destroy(struct kafka *k);
+
+/* Checks kafka.* properties without connecting; reports each bad one. */
+int kafka_check_config(const struct sw_config *cfg, char *errstr, size_t errlen);
+
+#endif

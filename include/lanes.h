@@ -1,0 +1,33 @@
+/* lanes.h - a fixed pool of threads, each draining its own FIFO queue.
+ *
+ * Work submitted with the same lane number runs in submission order on one
+ * thread; different lanes run in parallel.  The Kafka module puts all the
+ * commands of one message key on one lane, so they keep their order. */
+#ifndef SW_LANES_H
+#define SW_LANES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lanes;
+
+/* run(lane_state, item) is called on the lane's thread for each item.
+ * lane_state comes from init(opaque, lane) once on that thread at start
+ * (NULL allowed) and goes to fini(lane_state) at the end. */
+struct lanes_ops {
+    void *(*init)(void *opaque, int lane);
+    void (*run)(void *lane_state, void *item);
+    void (*fini)(void *lane_state);
+    void *opaque;
+};
+
+struct lanes *lanes_new(int n, const struct lanes_ops *ops);
+/* Queues item on lane (hash % n). */
+void lanes_submit(struct lanes *l, uint64_t hash, void *item);
+/* Finishes the queued work, stops and joins every thread, frees. */
+void lanes_destroy(struct lanes *l);
+
+/* FNV-1a of bytes, for choosing a lane. */
+uint64_t lanes_hash(const void *bytes, size_t len);
+
+#endif

@@ -1,0 +1,668 @@
+/* kafka.c - consumer group, lanes and producer (see kafka.h). */
+#include "kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lanes.h"
+#include "log.h"
+#include "offsets.h"
+
+struct kafka {
+    const struct sw_config *cfg;
+    struct kafka_handler handler;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    struct lanes *lanes;
+    struct offsets *offsets;
+    pthread_t poller;
+    atomic_bool stop_poller;
+    atomic_int in_flight;
+    atomic_bool shutting_down;
+    int64_t drain_deadline_ms; /* set when shutting down */
+    const char *ready_file;
+    bool ready;
+};
+
+struct job {
+    struct kafka *k;
+    rd_kafka_message_t *rkm;
+    struct kmsg in;
+    int64_t generation;
+    atomic_int pending; /* deliveries outstanding */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000}, NULL);
+}
+
+/* ---- outbox --------------------------------------------------------------- */
+
+bool outbox_add(struct outbox *ob, const char *topic, const char *key, const char *value,
+                size_t len)
+{
+    if (ob->n == OUTBOX_MAX)
+        return false;
+    struct kout *m = &ob->items[ob->n];
+    memset(m, 0, sizeof(*m));
+    m->topic = strdup(topic);
+    m->key = key ? strdup(key) : NULL;
+    m->value = malloc(len + 1);
+    if (!m->topic || (key && !m->key) || !m->value) {
+        free(m->topic);
+        free(m->key);
+        free(m->value);
+        return false;
+    }
+    memcpy(m->value, value, len);
+    m->value[len] = '\0';
+    m->len = len;
+    ob->n++;
+    return true;
+}
+
+void outbox_header(struct outbox *ob, const char *name, const char *value)
+{
+    if (ob->n == 0)
+        return;
+    struct kout *m = &ob->items[ob->n - 1];
+    if (m->n_headers == KMSG_MAX_HEADERS || !value)
+        return;
+    char *v = strdup(value);
+    if (!v)
+        return;
+    m->headers[m->n_headers].name = name;
+    m->headers[m->n_headers].value = v;
+    m->n_headers++;
+}
+
+static void kout_free(struct kout *m)
+{
+    free(m->topic);
+    free(m->key);
+    free(m->value);
+    for (int h = 0; h < m->n_headers; h++)
+        free(m->headers[h].value);
+    memset(m, 0, sizeof(*m));
+}
+
+void outbox_clear(struct outbox *ob)
+{
+    for (int i = 0; i < ob->n; i++)
+        kout_free(&ob->items[i]);
+    ob->n = 0;
+}
+
+/* ---- configuration ---------------------------------------------------- */
+
+/* Properties that only one side understands; not given to the other, so
+ * librdkafka does not warn about them at every start. */
+static bool consumer_only(const char *key)
+{
+    static const char *const keys[] = {"group.id", "group.instance.id", "session.timeout.ms",
+                                       "heartbeat.interval.ms", "auto.offset.reset",
+                                       "enable.auto.commit", "auto.commit.interval.ms",
+                                       "partition.assignment.strategy", "max.poll.interval.ms",
+                                       "fetch.wait.max.ms", "fetch.min.bytes",
+                                       "fetch.error.backoff.ms", "isolation.level", NULL};
+    for (int i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], key))
+            return true;
+    return false;
+}
+
+static bool producer_only(const char *key)
+{
+    static const char *const keys[] = {"linger.ms", "queue.buffering.max.ms", "acks",
+                                       "enable.idempotence", "message.timeout.ms",
+                                       "batch.size", "batch.num.messages", "compression.type",
+                                       "retries", NULL};
+    for (int i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], key))
+            return true;
+    return false;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    enum sw_log_level l = level <= 3 ? SW_LOG_ERROR : level <= 5 ? SW_LOG_WARN : SW_LOG_DEBUG;
+    SW_LOG(l, "rdkafka", "%s: %s", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+        log_error("kafka", "fatal client error: %s", reason);
+    else
+        log_warn("kafka", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* Builds a conf: our fixed settings first, then the user's kafka.* (which
+ * may override the defaults but not the fixed ones, applied last). */
+static rd_kafka_conf_t *make_conf(const struct sw_config *cfg, bool consumer, char *errstr,
+                                  size_t errlen)
+{
+    static const char *const fixed_consumer[][2] = {
+        {"enable.auto.offset.store", "false"}, /* stored only after the result is delivered */
+        {"enable.auto.commit", "true"},
+        {"enable.partition.eof", "false"},
+    };
+    static const char *const fixed_producer[][2] = {
+        {"enable.idempotence", "true"},
+    };
+    static const char *const default_producer[][2] = {
+        {"message.timeout.ms", "0"}, /* results wait for a broker that is down */
+    };
+    static const char *const default_consumer[][2] = {
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *const(*defs)[2] = consumer ? default_consumer : default_producer;
+    size_t ndefs = consumer ? 2 : 1;
+    for (size_t i = 0; i < ndefs; i++)
+        if (rd_kafka_conf_set(conf, defs[i][0], defs[i][1], errstr, errlen) != RD_KAFKA_CONF_OK)
+            goto fail;
+    for (int i = 0; i < cfg->n_kafka; i++) {
+        const char *key = cfg->kafka[i].key;
+        if ((consumer && producer_only(key)) || (!consumer && consumer_only(key)))
+            continue;
+        if (rd_kafka_conf_set(conf, key, cfg->kafka[i].value, errstr, errlen) !=
+            RD_KAFKA_CONF_OK)
+            goto fail;
+    }
+    const char *const(*fixed)[2] = consumer ? fixed_consumer : fixed_producer;
+    size_t nfixed = consumer ? 3 : 1;
+    for (size_t i = 0; i < nfixed; i++)
+        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, errlen) != RD_KAFKA_CONF_OK)
+            goto fail;
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int kafka_check_config(const struct sw_config *cfg, char *errstr, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int bad = 0;
+    for (int i = 0; i < cfg->n_kafka && !bad; i++) {
+        char e[256];
+        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, e, sizeof(e)) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errlen, "kafka.%s: %s", cfg->kafka[i].key, e);
+            bad = 1;
+        }
+    }
+    rd_kafka_conf_destroy(conf);
+    return bad;
+}
+
+/* ---- delivery -------------------------------------------------------------- */
+
+static void store_offset(struct kafka *k, const char *topic, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(k->consumer, l);
+    if (err)
+        log_debug("kafka", "offset store %s[%d]@%lld: %s", topic, partition, (long long)offset,
+                  rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void job_done(struct job *j)
+{
+    struct kafka *k = j->k;
+    int64_t commit;
+    if (offsets_done(k->offsets, j->in.topic, j->in.partition, j->generation, j->in.offset,
+                     &commit))
+        store_offset(k, j->in.topic, j->in.partition, commit);
+    rd_kafka_message_destroy(j->rkm);
+    free(j);
+    atomic_fetch_sub(&k->in_flight, 1);
+}
+
+static sw_err produce_one(struct kafka *k, struct kout *m, struct job *j);
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    (void)rk;
+    struct kafka *k = opaque;
+    struct job *j = rkm->_private;
+    if (rkm->err) {
+        const char *topic = rd_kafka_topic_name(rkm->rkt);
+        log_error("kafka", "delivery to %s failed: %s", topic, rd_kafka_err2str(rkm->err));
+        /* A result that cannot reach its reply topic (e.g. it does not
+         * exist) goes to the dead-letter topic instead of vanishing. */
+        if (j && strcmp(topic, k->cfg->topic_dlq) != 0) {
+            struct kout dl = {0};
+            dl.topic = strdup(k->cfg->topic_dlq);
+            dl.value = malloc(rkm->len + 1);
+            if (dl.topic && dl.value) {
+                memcpy(dl.value, rkm->payload, rkm->len);
+                dl.len = rkm->len;
+                dl.headers[0].name = "reason_code";
+                dl.headers[0].value = strdup("undeliverable");
+                dl.headers[1].name = "reason";
+                dl.headers[1].value = strdup(rd_kafka_err2str(rkm->err));
+                dl.headers[2].name = "original_topic";
+                dl.headers[2].value = strdup(topic);
+                dl.n_headers = 3;
+                atomic_fetch_add(&j->pending, 1);
+                if (produce_one(k, &dl, j) != SW_OK)
+                    atomic_fetch_sub(&j->pending, 1);
+            }
+            kout_free(&dl);
+        }
+    }
+    if (j && atomic_fetch_sub(&j->pending, 1) == 1)
+        job_done(j);
+}
+
+static sw_err produce_one(struct kafka *k, struct kout *m, struct job *j)
+{
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)m->n_headers + 1);
+    for (int h = 0; h < m->n_headers; h++)
+        rd_kafka_header_add(hdrs, m->headers[h].name, -1, m->headers[h].value, -1);
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            k->producer, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(m->key, m->key ? strlen(m->key) : 0),
+            RD_KAFKA_V_VALUE(m->value, m->len), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(j),
+            RD_KAFKA_V_END);
+        if (!err)
+            return SW_OK;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(k->producer, 50);
+            continue;
+        }
+        log_error("kafka", "produce to %s failed: %s", m->topic, rd_kafka_err2str(err));
+        rd_kafka_headers_destroy(hdrs);
+        return SW_ERR_KAFKA;
+    }
+}
+
+sw_err kafka_produce(struct kafka *k, struct kout *msg)
+{
+    sw_err err = produce_one(k, msg, NULL);
+    kout_free(msg);
+    return err;
+}
+
+static void *poller_main(void *arg)
+{
+    struct kafka *k = arg;
+    while (!atomic_load(&k->stop_poller))
+        rd_kafka_poll(k->producer, 100);
+    return NULL;
+}
+
+/* ---- lanes: running the handler --------------------------------------- */
+
+/* What each lane thread keeps: the handler's own state, and us. */
+struct lane_state {
+    struct kafka *k;
+    void *handler_state;
+};
+
+static void *lane_init(void *opaque, int lane)
+{
+    struct kafka *k = opaque;
+    struct lane_state *ls = calloc(1, sizeof(*ls));
+    if (!ls)
+        return NULL;
+    ls->k = k;
+    ls->handler_state = k->handler.lane_init ? k->handler.lane_init(k->handler.opaque, lane) : NULL;
+    return ls;
+}
+
+static void lane_fini(void *state)
+{
+    struct lane_state *ls = state;
+    if (ls && ls->k->handler.lane_fini)
+        ls->k->handler.lane_fini(ls->handler_state);
+    free(ls);
+}
+
+/* Drops a job without storing its offset: it will be consumed again. */
+static void job_drop(struct job *j)
+{
+    struct kafka *k = j->k;
+    rd_kafka_message_destroy(j->rkm);
+    free(j);
+    atomic_fetch_sub(&k->in_flight, 1);
+}
+
+static bool past_drain_deadline(struct kafka *k)
+{
+    return atomic_load(&k->shutting_down) && now_ms() > k->drain_deadline_ms;
+}
+
+static void lane_run(void *state, void *item)
+{
+    struct lane_state *ls = state;
+    struct job *j = item;
+    struct kafka *k = j->k;
+    struct outbox out = {0};
+    sw_log_set_context(j->in.topic, j->in.partition, j->in.offset, j->in.request_id);
+    for (int attempt = 0;; attempt++) {
+        /* Revoked and given to another replica meanwhile: it will redo it. */
+        if (!offsets_current(k->offsets, j->in.topic, j->in.partition, j->generation) ||
+            past_drain_deadline(k)) {
+            log_info("kafka", "abandoning command of a revoked partition or past the grace time");
+            sw_log_clear_context();
+            job_drop(j);
+            return;
+        }
+        if (k->handler.handle(ls ? ls->handler_state : NULL, &j->in, attempt, &out) == HANDLER_DONE)
+            break;
+        outbox_clear(&out);
+        int backoff = attempt < 5 ? 100 << attempt : 2000;
+        sleep_ms(backoff);
+    }
+    sw_log_clear_context();
+    atomic_store(&j->pending, out.n + 1); /* +1 until every produce is queued */
+    for (int i = 0; i < out.n; i++)
+        if (produce_one(k, &out.items[i], j) != SW_OK)
+            atomic_fetch_sub(&j->pending, 1); /* logged; nothing will be delivered */
+    outbox_clear(&out);
+    if (atomic_fetch_sub(&j->pending, 1) == 1)
+        job_done(j);
+}
+
+/* ---- consumer ----------------------------------------------------------- */
+
+static void touch_ready(struct kafka *k)
+{
+    if (k->ready || !k->ready_file)
+        return;
+    FILE *f = fopen(k->ready_file, "w");
+    if (f) {
+        fputs("ready\n", f);
+        fclose(f);
+    }
+    k->ready = true;
+    log_info("kafka", "joined consumer group; ready");
+}
+
+static void wait_revoked(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
+{
+    int64_t deadline = atomic_load(&k->shutting_down)
+                           ? k->drain_deadline_ms
+                           : now_ms() + (int64_t)k->cfg->shutdown_grace_s * 1000;
+    for (;;) {
+        int pending = 0;
+        for (int i = 0; i < parts->cnt; i++)
+            pending +=
+                offsets_pending(k->offsets, parts->elems[i].topic, parts->elems[i].partition);
+        if (pending == 0)
+            break;
+        if (now_ms() > deadline) {
+            log_warn("kafka", "revocation: abandoning %d unfinished commands (redelivered to the "
+                              "new owner)",
+                     pending);
+            break;
+        }
+        sleep_ms(5);
+    }
+    for (int i = 0; i < parts->cnt; i++)
+        offsets_revoke(k->offsets, parts->elems[i].topic, parts->elems[i].partition);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct kafka *k = opaque;
+    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++)
+            offsets_assign(k->offsets, parts->elems[i].topic, parts->elems[i].partition);
+        log_info("kafka", "assigned %d partitions", parts->cnt);
+        if (cooperative)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
+        touch_ready(k);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        log_info("kafka", "revoking %d partitions", parts->cnt);
+        wait_revoked(k, parts);
+        rd_kafka_commit(rk, NULL, 0); /* the stored offsets, synchronously */
+        if (cooperative)
+            rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+        else
+            rd_kafka_assign(rk, NULL);
+    } else {
+        log_error("kafka", "rebalance failed: %s", rd_kafka_err2str(err));
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, struct kafka **out,
+                 char *errstr, size_t errlen)
+{
+    struct kafka *k = calloc(1, sizeof(*k));
+    rd_kafka_conf_t *cconf = NULL, *pconf = NULL;
+    if (!k)
+        return SW_ERR_NOMEM;
+    k->cfg = cfg;
+    k->handler = *h;
+    k->offsets = offsets_new();
+    if (!k->offsets)
+        goto fail;
+
+    pconf = make_conf(cfg, false, errstr, errlen);
+    if (!pconf)
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(pconf, dr_cb);
+    rd_kafka_conf_set_opaque(pconf, k);
+    k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errlen);
+    if (!k->producer)
+        goto fail; /* pconf is still ours on failure */
+    pconf = NULL;
+
+    cconf = make_conf(cfg, true, errstr, errlen);
+    if (!cconf)
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
+    rd_kafka_conf_set_opaque(cconf, k);
+    k->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, errlen);
+    if (!k->consumer)
+        goto fail;
+    cconf = NULL;
+    rd_kafka_poll_set_consumer(k->consumer);
+
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(3);
+    rd_kafka_topic_partition_list_add(topics, cfg->topic_search, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics, cfg->topic_book, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics, cfg->topic_cancel, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(k->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        snprintf(errstr, errlen, "subscribe: %s", rd_kafka_err2str(err));
+        goto fail;
+    }
+    if (pthread_create(&k->poller, NULL, poller_main, k) != 0) {
+        snprintf(errstr, errlen, "cannot start the producer thread");
+        goto fail;
+    }
+    struct lanes_ops ops = {lane_init, lane_run, lane_fini, k};
+    k->lanes = lanes_new(cfg->worker_threads, &ops);
+    if (!k->lanes) {
+        snprintf(errstr, errlen, "cannot start %d handler threads", cfg->worker_threads);
+        atomic_store(&k->stop_poller, true);
+        pthread_join(k->poller, NULL);
+        goto fail;
+    }
+    *out = k;
+    return SW_OK;
+fail:
+    if (pconf)
+        rd_kafka_conf_destroy(pconf);
+    if (cconf)
+        rd_kafka_conf_destroy(cconf);
+    if (k->consumer)
+        rd_kafka_destroy(k->consumer);
+    if (k->producer)
+        rd_kafka_destroy(k->producer);
+    offsets_destroy(k->offsets);
+    free(k);
+    return SW_ERR_KAFKA;
+}
+
+static void set_paused(struct kafka *k, bool pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(k->consumer, &parts) || !parts)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(k->consumer, parts);
+    else
+        rd_kafka_resume_partitions(k->consumer, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void read_headers(const rd_kafka_message_t *rkm, struct kmsg *in)
+{
+    static const struct {
+        const char *name;
+        size_t off, size;
+    } wanted[] = {
+        {"request_id", offsetof(struct kmsg, request_id), sizeof(in->request_id)},
+        {"reply_to", offsetof(struct kmsg, reply_to), sizeof(in->reply_to)},
+        {"correlation_id", offsetof(struct kmsg, correlation_id), sizeof(in->correlation_id)},
+        {"x-signature", offsetof(struct kmsg, signature), sizeof(in->signature)},
+        {"x-producer", offsetof(struct kmsg, producer), sizeof(in->producer)},
+    };
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
+        return;
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        const void *v;
+        size_t n;
+        if (rd_kafka_header_get_last(hdrs, wanted[i].name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            v && n < wanted[i].size && !memchr(v, '\0', n)) {
+            char *dst = (char *)in + wanted[i].off;
+            memcpy(dst, v, n);
+            dst[n] = '\0';
+        }
+    }
+}
+
+static void submit(struct kafka *k, rd_kafka_message_t *rkm)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        log_error("kafka", "out of memory; message left for redelivery");
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    j->k = k;
+    j->rkm = rkm;
+    j->in.topic = rd_kafka_topic_name(rkm->rkt);
+    j->in.partition = rkm->partition;
+    j->in.offset = rkm->offset;
+    j->in.key = rkm->key;
+    j->in.key_len = rkm->key_len;
+    j->in.value = rkm->payload ? rkm->payload : "";
+    j->in.len = rkm->len;
+    j->in.timestamp_ms = rd_kafka_message_timestamp(rkm, NULL);
+    read_headers(rkm, &j->in);
+    j->generation = offsets_add(k->offsets, j->in.topic, j->in.partition, j->in.offset);
+    if (j->generation < 0) {
+        rd_kafka_message_destroy(rkm);
+        free(j);
+        return;
+    }
+    atomic_fetch_add(&k->in_flight, 1);
+    /* One key, one lane: its commands keep their order.  No key: the
+     * partition decides (order within a partition is kept as well). */
+    uint64_t h = rkm->key_len ? lanes_hash(rkm->key, rkm->key_len)
+                              : lanes_hash(&rkm->partition, sizeof(rkm->partition)) ^
+                                    lanes_hash(j->in.topic, strlen(j->in.topic));
+    lanes_submit(k->lanes, h, j);
+}
+
+sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready_file)
+{
+    k->ready_file = ready_file;
+    bool paused = false;
+    sw_err result = SW_OK;
+    int high = k->cfg->max_in_flight, low = high / 2;
+    while (!*stop) {
+        int n = atomic_load(&k->in_flight);
+        if (!paused && n >= high) {
+            set_paused(k, true);
+            paused = true;
+            log_debug("kafka", "paused at %d commands in flight", n);
+        } else if (paused && n <= low) {
+            set_paused(k, false);
+            paused = false;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(k->consumer, 100);
+        if (!rkm)
+            continue;
+        if (rkm->err) {
+            if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+                char reason[256];
+                rd_kafka_fatal_error(k->consumer, reason, sizeof(reason));
+                log_error("kafka", "fatal: %s", reason);
+                rd_kafka_message_destroy(rkm);
+                result = SW_ERR_KAFKA;
+                break;
+            }
+            log_warn("kafka", "consumer: %s", rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        submit(k, rkm);
+    }
+
+    /* Drain: no new work, let the in-flight commands finish. */
+    log_info("kafka", "stopping: draining %d commands in flight", atomic_load(&k->in_flight));
+    k->drain_deadline_ms = now_ms() + (int64_t)k->cfg->shutdown_grace_s * 1000;
+    atomic_store(&k->shutting_down, true);
+    set_paused(k, true);
+    while (atomic_load(&k->in_flight) > 0 && now_ms() < k->drain_deadline_ms) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(k->consumer, 10);
+        if (rkm)
+            rd_kafka_message_destroy(rkm); /* paused; not stored, so redelivered */
+    }
+    rd_kafka_commit(k->consumer, NULL, 0);
+    rd_kafka_consumer_close(k->consumer);
+    return result;
+}
+
+void kafka_destroy(struct kafka *k)
+{
+    if (!k)
+        return;
+    lanes_destroy(k->lanes);
+    if (rd_kafka_flush(k->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_error("kafka", "%d messages not delivered at exit", rd_kafka_outq_len(k->producer));
+    atomic_store(&k->stop_poller, true);
+    pthread_join(k->poller, NULL);
+    rd_kafka_destroy(k->consumer);
+    rd_kafka_destroy(k->producer);
+    offsets_destroy(k->offsets);
+    free(k);
+}

@@ -1,0 +1,176 @@
+/* rules.c - booking rules for one requested start (see rules.h). */
+#include "rules.h"
+
+#include <stdio.h>
+
+static void say(char *msg, size_t msglen, const char *fmt_text)
+{
+    if (msg && msglen)
+        snprintf(msg, msglen, "%s", fmt_text);
+}
+
+/* "24 hours" / "90 minutes" for a notice given in minutes. */
+static void describe_minutes(int min, char *buf, size_t len)
+{
+    if (min % 60 == 0)
+        snprintf(buf, len, "%d hour%s", min / 60, min == 60 ? "" : "s");
+    else
+        snprintf(buf, len, "%d minute%s", min, min == 1 ? "" : "s");
+}
+
+static bool type_ok(const struct sw_type_rule *type)
+{
+    return type && type->duration_min > 0 && type->min_notice_min >= 0 &&
+           type->max_window_days >= 0;
+}
+
+static bool hours_ok(const struct sw_hours *h)
+{
+    for (int i = 0; i < 7; i++)
+        if (h->open_min[i] < 0 || h->close_min[i] > 1440 || h->open_min[i] > h->close_min[i])
+            return false;
+    return true;
+}
+
+int64_t rules_appt_end(const struct sw_type_rule *type, int64_t start)
+{
+    return start + (int64_t)type->duration_min * 60;
+}
+
+sw_err rules_earliest_start(const struct sw_type_rule *type, int64_t now, int64_t *out)
+{
+    if (!type_ok(type))
+        return SW_ERR_INVALID;
+    *out = now + (int64_t)type->min_notice_min * 60;
+    return SW_OK;
+}
+
+sw_err rules_latest_start(const struct sw_type_rule *type, int64_t now, int64_t *out)
+{
+    if (!type_ok(type))
+        return SW_ERR_INVALID;
+    return timeutil_add_local_days(now, type->max_window_days, out);
+}
+
+sw_err rules_check_notice(const struct sw_type_rule *type, int64_t now, int64_t start, char *msg,
+                          size_t msglen)
+{
+    int64_t earliest;
+    char what[32], when[TIMEUTIL_RFC3339_LEN], text[160];
+    if (rules_earliest_start(type, now, &earliest) != SW_OK) {
+        say(msg, msglen, "unknown or malformed appointment type");
+        return SW_ERR_INVALID;
+    }
+    if (start >= earliest)
+        return SW_OK;
+    describe_minutes(type->min_notice_min, what, sizeof what);
+    if (timeutil_format_rfc3339(earliest, when, sizeof when) != SW_OK)
+        when[0] = '\0';
+    snprintf(text, sizeof text, "%s appointments need at least %s notice; the earliest start is %s",
+             type->name, what, when);
+    say(msg, msglen, text);
+    return SW_ERR_REJECTED;
+}
+
+sw_err rules_check_window(const struct sw_type_rule *type, int64_t now, int64_t start, char *msg,
+                          size_t msglen)
+{
+    int64_t latest;
+    char when[TIMEUTIL_RFC3339_LEN], text[160];
+    if (rules_latest_start(type, now, &latest) != SW_OK) {
+        say(msg, msglen, "unknown or malformed appointment type");
+        return SW_ERR_INVALID;
+    }
+    if (start <= latest)
+        return SW_OK;
+    if (timeutil_format_rfc3339(latest, when, sizeof when) != SW_OK)
+        when[0] = '\0';
+    snprintf(text, sizeof text,
+             "appointments can be booked at most %d days ahead; the latest start is %s",
+             type->max_window_days, when);
+    say(msg, msglen, text);
+    return SW_ERR_REJECTED;
+}
+
+sw_err rules_day_hours(const struct sw_hours *hours, struct tu_date d, int64_t *open,
+                       int64_t *close)
+{
+    if (!hours || !hours_ok(hours) || !timeutil_date_is_valid(d))
+        return SW_ERR_INVALID;
+    int wd = timeutil_date_weekday(d);
+    if (hours->open_min[wd] == hours->close_min[wd])
+        return SW_ERR_NOT_FOUND;
+    sw_err e = timeutil_local_bound(d, (int64_t)hours->open_min[wd] * 60, open);
+    if (e == SW_OK)
+        e = timeutil_local_bound(d, (int64_t)hours->close_min[wd] * 60, close);
+    return e;
+}
+
+sw_err rules_check_hours(const struct sw_type_rule *type, const struct sw_hours *hours,
+                         int64_t start, char *msg, size_t msglen)
+{
+    struct tu_date d;
+    int64_t open, close;
+    if (!type_ok(type) || !hours || !hours_ok(hours) || timeutil_local_date(start, &d) != SW_OK) {
+        say(msg, msglen, "malformed appointment type, hours or start");
+        return SW_ERR_INVALID;
+    }
+    sw_err e = rules_day_hours(hours, d, &open, &close);
+    if (e == SW_ERR_NOT_FOUND) {
+        say(msg, msglen, "the clinic is closed that day");
+        return SW_ERR_REJECTED;
+    }
+    if (e != SW_OK) {
+        say(msg, msglen, "the opening hours of that day cannot be computed");
+        return SW_ERR_INVALID;
+    }
+    if (start < open) {
+        say(msg, msglen, "that time is before opening hours");
+        return SW_ERR_REJECTED;
+    }
+    if (rules_appt_end(type, start) > close) {
+        say(msg, msglen, "the appointment would not end before closing time");
+        return SW_ERR_REJECTED;
+    }
+    return SW_OK;
+}
+
+sw_err rules_check_grid(const struct sw_hours *hours, int slot_minutes, int64_t start, char *msg,
+                        size_t msglen)
+{
+    struct tu_date d;
+    int minute, sec;
+    int64_t first;
+    char text[120];
+    if (!hours || !hours_ok(hours) || slot_minutes <= 0 ||
+        timeutil_local_date(start, &d) != SW_OK ||
+        timeutil_local_minute(start, &minute, &sec) != SW_OK) {
+        say(msg, msglen, "malformed hours, slot size or start");
+        return SW_ERR_INVALID;
+    }
+    int open = hours->open_min[timeutil_date_weekday(d)];
+    /* The first occurrence check rejects the second 01:30 of a fall-back
+     * day, which search never offers. */
+    if (sec != 0 || (minute - open) % slot_minutes != 0 ||
+        timeutil_local_to_epoch(d, (int64_t)minute * 60, &first) != SW_OK || first != start) {
+        snprintf(text, sizeof text,
+                 "appointments start on a %d-minute grid from opening time; pick an offered slot",
+                 slot_minutes);
+        say(msg, msglen, text);
+        return SW_ERR_REJECTED;
+    }
+    return SW_OK;
+}
+
+sw_err rules_check_booking(const struct sw_type_rule *type, const struct sw_hours *hours,
+                           int slot_minutes, int64_t now, int64_t start, char *msg, size_t msglen)
+{
+    sw_err e = rules_check_notice(type, now, start, msg, msglen);
+    if (e == SW_OK)
+        e = rules_check_window(type, now, start, msg, msglen);
+    if (e == SW_OK && hours)
+        e = rules_check_hours(type, hours, start, msg, msglen);
+    if (e == SW_OK && hours && slot_minutes > 0)
+        e = rules_check_grid(hours, slot_minutes, start, msg, msglen);
+    return e;
+}

@@ -43,6 +43,34 @@ struct oe_call worker_call(const struct worker *w, const struct command *c);
  * command (Redis). */
 void worker_fail_openemr(struct result *r, sw_err err, const struct oe_call *call);
 
+/* What a slot search is for: the type, and whose holds and appointments
+ * do not count against it. */
+struct slot_query {
+    const struct sw_type_rule *type;
+    const char *session_id; /* its own holds do not block ("" none) */
+    const char *patient_id; /* its appointments block ("" none) */
+};
+
+/* Up to 3 free slots of pract from the day of `around` on, for a conflict
+ * answer; r->slots and r->n_slots are replaced. */
+sw_err slots_alternatives(struct worker *w, struct oe_call *call, const struct slot_query *q,
+                          const char *pract, int64_t around, struct result *r);
+
+struct day_busy;
+/* The practitioner's busy time over [from, to) from the fleet's cache
+ * (OpenEMR for what is missing); the caller clears *busy. */
+sw_err slots_day_busy(struct worker *w, struct oe_call *call, const char *pract, int64_t from,
+                      int64_t to, struct day_busy *busy);
+
+/* The appointment a cancel or reschedule names, by confirmation number
+ * (index in Redis, else a search) or id.  On failure r is filled (not
+ * found, OpenEMR trouble) except for SW_ERR_REDIS. */
+sw_err booking_find(struct worker *w, struct oe_call *call, const char *confirmation,
+                    const char *appointment_id, struct oe_appt *out, struct result *r);
+/* The configured type of an existing appointment (by name, else category
+ * and length, else length); NULL if none fits. */
+const struct sw_type_rule *booking_type_of(const struct sw_config *cfg, const struct oe_appt *a);
+
 /* Handlers: fill r (status and fields).  Return SW_OK when r is the
  * outcome, or SW_ERR_REDIS when Redis trouble stopped the command before
  * any side effect (the command is then retried later).  note: what an

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "events.h"
 #include "log.h"
 
 static const handler_fn handlers[CMD__COUNT] = {
@@ -90,15 +91,20 @@ static void audit_hook(void *opaque, const struct oe_audit *rec)
     struct worker *w = opaque;
     if (!w->out)
         return;
-    char when[40];
-    format_time(rec->at_ms / 1000, when, sizeof(when));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:i, s:s, s:s}", "worker_id",
-                          w->cfg->worker_id, "client_id", w->cfg->oauth_client_id, "method",
-                          rec->method, "route", rec->route, "patient_id", rec->patient_id,
-                          "request_id", rec->request_id, "http_status", rec->http_status,
-                          "outcome", sw_err_str(rec->outcome), "time", when);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    struct audit_fields a = {
+        .method = rec->method,
+        .route = rec->route,
+        .patient_id = rec->patient_id,
+        .request_id = rec->request_id,
+        .topic = w->in ? w->in->topic : NULL,
+        .partition = w->in ? w->in->partition : 0,
+        .offset = w->in ? w->in->offset : -1,
+        .http_status = rec->http_status,
+        .error_code = rec->outcome == SW_OK ? NULL : sw_err_str(rec->outcome),
+        .at_ms = rec->at_ms,
+        .duration_ms = -1,
+    };
+    char *text = audit_build(w->cfg, &a);
     if (!text || !outbox_add(w->out, w->cfg->topic_audit, rec->patient_id, text, strlen(text)))
         log_error("dispatch", "audit record for %s %s could not be queued", rec->method,
                   rec->route);
@@ -235,10 +241,20 @@ static void finish(struct worker *w, struct outbox *out, const struct command *c
         if (!json)
             return;
     }
-    if (store && w->fleet &&
-        fleet_idem_finish(w->fleet, c->request_id, w->cfg->worker_id, json,
-                          w->cfg->idempotency_ttl_s) != SW_OK)
-        log_error("dispatch", "result not stored for duplicates: %s", fleet_errstr(w->fleet));
+    /* "unavailable" promises that a retry with the same request_id is safe
+     * and may succeed: it is not stored.  If nothing was attempted the lease
+     * is dropped; after an attempted write it is left to expire, so the retry
+     * takes over with the note and reconciles instead of writing twice. */
+    if (store && w->fleet) {
+        sw_err err = SW_OK;
+        if (r->status == SW_ERR_UNAVAILABLE && !r->write_attempted)
+            err = fleet_idem_abandon(w->fleet, c->request_id, w->cfg->worker_id);
+        else if (r->status != SW_ERR_UNAVAILABLE)
+            err = fleet_idem_finish(w->fleet, c->request_id, w->cfg->worker_id, json,
+                                    w->cfg->idempotency_ttl_s);
+        if (err)
+            log_error("dispatch", "idempotency record not updated: %s", fleet_errstr(w->fleet));
+    }
     publish_result(w, out, reply_topic(w, c->reply_to),
                    c->session_id[0] ? c->session_id : c->request_id, c->request_id, json);
     log_debug("dispatch", "%s -> %s", cmd_type_name(c->type), sw_err_status(r->status));

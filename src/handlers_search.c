@@ -263,20 +263,20 @@ static sw_err add_patient(struct worker *w, struct oe_call *call, const char *pa
 }
 
 /* Free slots of one practitioner in [from, to), appended to *slots. */
-static sw_err practitioner_slots(struct worker *w, const struct command *c, struct oe_call *call,
-                                 const struct sw_type_rule *type, int tag, const char *pract,
-                                 int64_t from, int64_t to, int64_t now, struct av_slot **slots,
-                                 size_t *n_slots, bool *stale)
+static sw_err practitioner_slots(struct worker *w, const struct slot_query *q,
+                                 struct oe_call *call, int tag, const char *pract, int64_t from,
+                                 int64_t to, int64_t now, struct av_slot **slots, size_t *n_slots,
+                                 bool *stale)
 {
-    const struct cmd_search_slots *s = &c->u.search;
+    const struct sw_type_rule *type = q->type;
     struct day_busy busy = {0};
     struct av_slot *found = NULL;
     size_t n_found = 0;
     sw_err err = load_busy(w, call, pract, from, to, now, &busy, stale);
     if (!err)
-        err = add_holds(w, pract, c->session_id, from, to, &busy);
-    if (!err && s->patient_id[0])
-        err = add_patient(w, call, s->patient_id, from, to, now, &busy);
+        err = add_holds(w, pract, q->session_id, from, to, &busy);
+    if (!err && q->patient_id[0])
+        err = add_patient(w, call, q->patient_id, from, to, now, &busy);
     if (err)
         goto out;
     struct av_request req = {
@@ -314,14 +314,13 @@ out:
 }
 
 /* Every requested practitioner's free slots in [from, to), sorted. */
-static sw_err range_slots(struct worker *w, const struct command *c, struct oe_call *call,
-                          const struct sw_type_rule *type, char (*practs)[64], size_t n_practs,
-                          int64_t from, int64_t to, int64_t now, struct av_slot **slots,
-                          size_t *n, bool *stale)
+static sw_err range_slots(struct worker *w, const struct slot_query *q, struct oe_call *call,
+                          char (*practs)[64], size_t n_practs, int64_t from, int64_t to,
+                          int64_t now, struct av_slot **slots, size_t *n, bool *stale)
 {
     for (size_t i = 0; i < n_practs; i++) {
-        sw_err err = practitioner_slots(w, c, call, type, (int)i, practs[i], from, to, now, slots,
-                                        n, stale);
+        sw_err err = practitioner_slots(w, q, call, (int)i, practs[i], from, to, now, slots, n,
+                                        stale);
         if (err)
             return err;
     }
@@ -388,8 +387,9 @@ sw_err handle_search_slots(struct worker *w, const struct command *c, struct res
     err = search_practitioners(w, c, &call, &practs, &n_practs);
     if (err)
         goto fail;
+    struct slot_query q = {type, c->session_id, s->patient_id};
     if (from < to)
-        err = range_slots(w, c, &call, type, practs, n_practs, from, to, now, &slots, &n_slots,
+        err = range_slots(w, &q, &call, practs, n_practs, from, to, now, &slots, &n_slots,
                           &stale);
     if (err)
         goto fail;
@@ -408,7 +408,7 @@ sw_err handle_search_slots(struct worker *w, const struct command *c, struct res
         free(slots);
         slots = NULL;
         n_slots = 0;
-        err = range_slots(w, c, &call, type, practs, n_practs, start,
+        err = range_slots(w, &q, &call, practs, n_practs, start,
                           end < window_end ? end : window_end, now, &slots, &n_slots, &stale);
         if (err)
             goto fail;
@@ -429,6 +429,49 @@ fail:
         return err;
     worker_fail_openemr(r, err, &call);
     return SW_OK;
+}
+
+sw_err slots_alternatives(struct worker *w, struct oe_call *call, const struct slot_query *q,
+                          const char *pract, int64_t around, struct result *r)
+{
+    int64_t now = worker_now_ms() / 1000, earliest, latest;
+    struct av_slot *slots = NULL;
+    size_t n = 0;
+    bool stale = false;
+    char practs[1][64];
+    if (rules_earliest_start(q->type, now, &earliest) || rules_latest_start(q->type, now, &latest))
+        return SW_ERR_INTERNAL;
+    /* From the start of the wanted day for a week, within the window. */
+    struct tu_date day;
+    int64_t from;
+    if (timeutil_local_date(around, &day) || timeutil_day_start(day, &from))
+        return SW_ERR_INVALID;
+    if (from < earliest)
+        from = earliest;
+    int64_t to = from + (int64_t)NEXT_STEP_DAYS * DAY;
+    int64_t window_end = latest + (int64_t)q->type->duration_min * 60;
+    if (to > window_end)
+        to = window_end;
+    snprintf(practs[0], sizeof(practs[0]), "%s", pract);
+    r->n_slots = 0;
+    if (from >= to)
+        return SW_OK;
+    sw_err err = range_slots(w, q, call, practs, 1, from, to, now, &slots, &n, &stale);
+    if (!err) {
+        struct av_slot picked[3];
+        size_t k = avail_select(slots, n, 3, picked);
+        for (size_t i = 0; i < k; i++)
+            to_result_slot(&picked[i], pract, q->type->name, &r->slots[r->n_slots++]);
+    }
+    free(slots);
+    return err;
+}
+
+sw_err slots_day_busy(struct worker *w, struct oe_call *call, const char *pract, int64_t from,
+                      int64_t to, struct day_busy *busy)
+{
+    bool stale = false;
+    return load_busy(w, call, pract, from, to, worker_now_ms() / 1000, busy, &stale);
 }
 
 sw_err handle_list_appointments(struct worker *w, const struct command *c, struct result *r,

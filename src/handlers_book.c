@@ -1,0 +1,649 @@
+/* handlers_book.c - hold, release_hold, book and reschedule.
+ *
+ * Booking protocol (the worker's answer to an OpenEMR that checks no
+ * overlap): serialise bookings per practitioner and per patient with fleet
+ * locks; re-read that day fresh from OpenEMR; check practitioner overlap
+ * with the buffer, provider events, other sessions' holds and the
+ * patient's own appointments; record the confirmation number in the
+ * idempotency note; create the appointment with that number in it.  A
+ * replica that takes over an interrupted booking first looks for an
+ * appointment carrying the noted number and completes from it. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "availability.h"
+#include "confirmation.h"
+#include "daycache.h"
+#include "events.h"
+#include "log.h"
+#include "rules.h"
+#include "slotid.h"
+#include "timeutil.h"
+#include "worker.h"
+
+#define DAY 86400
+#define LOCK_TTL_MS 20000
+#define CONFIRMATION_CLAIM_TRIES 8
+/* How long a confirmation number stays reserved and indexed. */
+#define CONFIRMATION_TTL_S (400 * DAY)
+
+struct booking {
+    const char *patient_id;
+    const char *practitioner_id;
+    int64_t start;
+    const struct sw_type_rule *type;
+    const char *hold_id;
+    const char *reason;
+    const char *exclude_id; /* reschedule: the appointment being replaced */
+};
+
+static void sleep_ms(int ms)
+{
+    nanosleep(&(struct timespec){0, (long)ms * 1000000}, NULL);
+}
+
+/* Takes a fleet lock, waiting for it until the call's deadline. */
+static sw_err lock_wait(struct worker *w, const struct oe_call *call, const char *name,
+                        const char *owner)
+{
+    for (;;) {
+        sw_err err = fleet_lock(w->fleet, name, owner, LOCK_TTL_MS);
+        if (err != SW_ERR_BUSY)
+            return err;
+        if (worker_now_ms() + 20 > call->deadline_ms)
+            return SW_ERR_EXPIRED;
+        sleep_ms(20);
+    }
+}
+
+const struct sw_type_rule *booking_type_of(const struct sw_config *cfg, const struct oe_appt *a)
+{
+    const struct sw_type_rule *t = a->appointment_type[0] ? sw_config_type(cfg, a->appointment_type)
+                                                          : NULL;
+    for (int i = 0; !t && i < cfg->n_types; i++)
+        if (cfg->types[i].category == a->category &&
+            (int64_t)cfg->types[i].duration_min * 60 == a->end - a->start)
+            t = &cfg->types[i];
+    for (int i = 0; !t && i < cfg->n_types; i++)
+        if ((int64_t)cfg->types[i].duration_min * 60 == a->end - a->start)
+            t = &cfg->types[i];
+    return t;
+}
+
+/* ---- confirmation numbers ------------------------------------------- */
+
+/* A fresh number, unique in the fleet (claimed in Redis). */
+static sw_err new_confirmation(struct worker *w, const char *request_id, char *buf, size_t len)
+{
+    for (int i = 0; i < CONFIRMATION_CLAIM_TRIES; i++) {
+        if (confirm_generate(worker_random(w), buf, len) != SW_OK)
+            return SW_ERR_INTERNAL;
+        sw_err err = fleet_confirmation_claim(w->fleet, buf, request_id, CONFIRMATION_TTL_S);
+        if (err != SW_ERR_CONFLICT)
+            return err;
+    }
+    return SW_ERR_INTERNAL;
+}
+
+/* Remembers where a confirmation number points, so cancel and reschedule
+ * find the appointment without searching OpenEMR. */
+static void index_confirmation(struct worker *w, const struct res_appointment *a,
+                               const char *patient_id)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "conf:%s", a->confirmation_number);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "appointment_id", a->appointment_id,
+                          "practitioner_id", a->practitioner_id, "patient_id", patient_id,
+                          "start", (json_int_t)a->start, "end", (json_int_t)a->end,
+                          "appointment_type", a->appointment_type);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s || fleet_cache_put(w->fleet, key, s, CONFIRMATION_TTL_S) != SW_OK)
+        log_warn("book", "confirmation index not written; cancel will search OpenEMR");
+    free(s);
+}
+
+/* The idempotency note of a booking: the number chosen before the write. */
+static char *booking_note(const char *confirmation, const char *practitioner_id, int64_t start)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I}", "confirmation", confirmation, "practitioner_id",
+                          practitioner_id, "start", (json_int_t)start);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static bool note_confirmation(const char *note, char *buf, size_t len)
+{
+    json_t *o = note ? json_loads(note, 0, NULL) : NULL;
+    const char *c = json_string_value(json_object_get(o, "confirmation"));
+    bool ok = c && strlen(c) < len;
+    if (ok)
+        snprintf(buf, len, "%s", c);
+    json_decref(o);
+    return ok;
+}
+
+/* ---- conflict check ----------------------------------------------------- */
+
+/* Re-reads the day fresh from OpenEMR and checks [start, start+duration)
+ * for the practitioner and the patient.  SW_OK free; SW_ERR_CONFLICT with
+ * *code set; other errors from OpenEMR or Redis. */
+static sw_err check_free(struct worker *w, struct oe_call *call, const struct command *c,
+                         const struct booking *b, const char **code)
+{
+    struct tu_date day;
+    int64_t from, to;
+    struct oe_appt *appts = NULL;
+    struct fleet_hold *holds = NULL;
+    size_t n_appts = 0, n_holds = 0;
+    struct day_busy pract = {0}, patient = {0};
+    sw_err err;
+
+    if (timeutil_local_date(b->start, &day) || timeutil_day_start(day, &from) ||
+        timeutil_day_start(timeutil_date_add(day, 1), &to))
+        return SW_ERR_INVALID;
+    err = oe_list_range(w->oe, call, NULL, from, to, &appts, &n_appts);
+    if (err)
+        goto out;
+    err = fleet_holds_list(w->fleet, b->practitioner_id, from, to, &holds, &n_holds);
+    if (err)
+        goto out;
+    for (size_t i = 0; i < n_appts; i++) {
+        const struct oe_appt *a = &appts[i];
+        bool frees = a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW;
+        if (frees || (b->exclude_id && !strcmp(a->id, b->exclude_id)))
+            continue;
+        if (!strcmp(a->practitioner_id, b->practitioner_id)) {
+            if (a->provider_event)
+                day_busy_add(&pract.blocks, &pract.n_blocks, a->start, a->end);
+            else
+                day_busy_add(&pract.appts, &pract.n_appts, a->start, a->end);
+        } else if (!a->provider_event && !strcmp(a->patient_id, b->patient_id)) {
+            day_busy_add(&patient.blocks, &patient.n_blocks, a->start, a->end);
+        }
+    }
+    for (size_t i = 0; i < n_holds; i++) {
+        bool ours = (b->hold_id && !strcmp(holds[i].hold_id, b->hold_id)) ||
+                    (c->session_id[0] && !strcmp(holds[i].session_id, c->session_id));
+        if (!ours)
+            day_busy_add(&pract.appts, &pract.n_appts, holds[i].start, holds[i].end);
+    }
+    struct av_request req = {
+        .type = b->type,
+        .slot_minutes = w->cfg->slot_minutes,
+        .buffer_minutes = w->cfg->buffer_minutes,
+        .appts = pract.appts,
+        .n_appts = pract.n_appts,
+        .blocks = pract.blocks,
+        .n_blocks = pract.n_blocks,
+    };
+    err = avail_check_free(&req, b->start, NULL);
+    if (err == SW_ERR_CONFLICT) {
+        *code = "slot_taken";
+        goto out;
+    }
+    req.appts = NULL;
+    req.n_appts = 0;
+    req.buffer_minutes = 0;
+    req.blocks = patient.blocks;
+    req.n_blocks = patient.n_blocks;
+    err = avail_check_free(&req, b->start, NULL);
+    if (err == SW_ERR_CONFLICT)
+        *code = "patient_busy";
+out:
+    free(appts);
+    free(holds);
+    day_busy_clear(&pract);
+    day_busy_clear(&patient);
+    return err;
+}
+
+/* ---- book ---------------------------------------------------------------- */
+
+static void invalidate(struct worker *w, const char *pract, const char *patient, int64_t start)
+{
+    struct tu_date day;
+    if (!timeutil_local_date(start, &day))
+        daycache_invalidate(w->fleet, pract, day);
+    if (patient && *patient)
+        daycache_invalidate_patient(w->fleet, patient);
+}
+
+static void fill_appointment(struct res_appointment *out, const struct oe_appt *a,
+                             const char *confirmation, const char *type)
+{
+    snprintf(out->appointment_id, sizeof(out->appointment_id), "%s", a->id);
+    snprintf(out->confirmation_number, sizeof(out->confirmation_number), "%s", confirmation);
+    out->start = a->start;
+    out->end = a->end;
+    snprintf(out->practitioner_id, sizeof(out->practitioner_id), "%s", a->practitioner_id);
+    snprintf(out->appointment_type, sizeof(out->appointment_type), "%s", type);
+    snprintf(out->status, sizeof(out->status), "booked");
+}
+
+static void conflict(struct worker *w, struct oe_call *call, const struct command *c,
+                     const struct booking *b, struct result *r, const char *code)
+{
+    struct slot_query q = {b->type, c->session_id, b->patient_id};
+    if (slots_alternatives(w, call, &q, b->practitioner_id, b->start, r) != SW_OK)
+        r->n_slots = 0;
+    if (!strcmp(code, "patient_busy"))
+        result_fail(r, SW_ERR_CONFLICT, code, "The patient already has an appointment then.");
+    else
+        result_fail(r, SW_ERR_CONFLICT, code, "That time is no longer free.");
+}
+
+/* Books b.  On success r->appointments[0] is the new appointment and the
+ * result is ok; on failure r carries the outcome.  Returns SW_ERR_REDIS
+ * only before any OpenEMR write. */
+static sw_err book(struct worker *w, const struct command *c, const struct booking *b,
+                   const char *note, struct result *r)
+{
+    const struct sw_config *cfg = w->cfg;
+    struct oe_call call = worker_call(w, c);
+    int64_t now = worker_now_ms() / 1000;
+    char msg[200], conf[CONFIRM_TEXT_LEN + 8] = "", *note_text = NULL;
+    char pract_lock[128], patient_lock[128];
+    bool locked_pract = false, locked_patient = false;
+    const char *code = NULL;
+    struct oe_appt made;
+    sw_err err;
+
+    bool fhir = cfg->surface == SW_SURFACE_FHIR_SCHEDULING;
+    if (!note) {
+        err = rules_check_booking(b->type, fhir ? NULL : sw_config_hours(cfg, b->practitioner_id),
+                                  fhir ? 0 : cfg->slot_minutes, now, b->start, msg, sizeof(msg));
+        if (err) {
+            result_fail(r, err == SW_ERR_REJECTED ? SW_ERR_REJECTED : SW_ERR_INVALID,
+                        err == SW_ERR_REJECTED ? "booking_rule" : "bad_time", "%s", msg);
+            return SW_OK;
+        }
+    }
+    if (b->hold_id && *b->hold_id) {
+        struct fleet_hold h;
+        err = fleet_hold_get(w->fleet, b->hold_id, &h);
+        if (err == SW_ERR_REDIS)
+            return err;
+        if (!err && (strcmp(h.practitioner_id, b->practitioner_id) || h.start != b->start)) {
+            result_fail(r, SW_ERR_INVALID, "hold_mismatch",
+                        "The hold is for another practitioner or time.");
+            return SW_OK;
+        }
+        if (!err && c->session_id[0] && h.session_id[0] && strcmp(h.session_id, c->session_id)) {
+            result_fail(r, SW_ERR_INVALID, "hold_not_yours", "The hold belongs to another call.");
+            return SW_OK;
+        }
+    }
+    snprintf(pract_lock, sizeof(pract_lock), "book:practitioner:%s", b->practitioner_id);
+    snprintf(patient_lock, sizeof(patient_lock), "book:patient:%s", b->patient_id);
+    err = lock_wait(w, &call, pract_lock, c->request_id);
+    locked_pract = !err;
+    if (!err) {
+        err = lock_wait(w, &call, patient_lock, c->request_id);
+        locked_patient = !err;
+    }
+    if (err == SW_ERR_REDIS)
+        goto out;
+    if (err) {
+        result_fail(r, SW_ERR_UNAVAILABLE, "busy",
+                    "Another booking for this practitioner is in progress; try again.");
+        err = SW_OK;
+        goto out;
+    }
+
+    /* Taking over an interrupted attempt: did its write happen? */
+    if (note_confirmation(note, conf, sizeof(conf))) {
+        err = oe_find_by_confirmation(w->oe, &call, conf, b->practitioner_id, b->start - DAY,
+                                      b->start + DAY, &made);
+        if (!err) {
+            log_info("book", "completing an interrupted booking from OpenEMR");
+            goto booked;
+        }
+        if (err != SW_ERR_NOT_FOUND) {
+            r->write_attempted = true;
+            worker_fail_openemr(r, err, &call);
+            err = SW_OK;
+            goto out;
+        }
+    }
+    err = check_free(w, &call, c, b, &code);
+    if (err == SW_ERR_CONFLICT) {
+        conflict(w, &call, c, b, r, code);
+        err = SW_OK;
+        goto out;
+    }
+    if (err) {
+        if (err != SW_ERR_REDIS) {
+            worker_fail_openemr(r, err, &call);
+            err = SW_OK;
+        }
+        goto out;
+    }
+    if (!conf[0]) {
+        err = new_confirmation(w, c->request_id, conf, sizeof(conf));
+        if (err)
+            goto out;
+    }
+    /* The number goes into the idempotency record before OpenEMR sees it. */
+    note_text = booking_note(conf, b->practitioner_id, b->start);
+    err = note_text ? fleet_idem_note(w->fleet, c->request_id, cfg->worker_id, note_text,
+                                      cfg->idempotency_lease_s)
+                    : SW_ERR_NOMEM;
+    if (err)
+        goto out; /* not noted: nothing written yet */
+    r->write_attempted = true;
+    struct oe_new_appt req = {b->patient_id, b->practitioner_id, b->start,
+                              b->start + (int64_t)b->type->duration_min * 60,
+                              b->type,      conf,
+                              b->reason};
+    err = oe_create(w->oe, &call, &req, &made);
+    if (err && sw_err_is_transient(err)) {
+        /* The request may have reached OpenEMR: look before answering. */
+        sw_err again = oe_find_by_confirmation(w->oe, &call, conf, b->practitioner_id,
+                                               b->start - DAY, b->start + DAY, &made);
+        if (!again)
+            err = SW_OK;
+    }
+    if (err) {
+        worker_fail_openemr(r, err, &call);
+        err = SW_OK;
+        goto out;
+    }
+booked:
+    r->appointments = calloc(1, sizeof(*r->appointments));
+    if (!r->appointments) {
+        result_fail(r, SW_ERR_NOMEM, NULL, "The appointment was booked but the answer failed.");
+        goto out;
+    }
+    r->n_appointments = 1;
+    if (!made.practitioner_id[0])
+        snprintf(made.practitioner_id, sizeof(made.practitioner_id), "%s", b->practitioner_id);
+    fill_appointment(&r->appointments[0], &made, conf, b->type->name);
+    index_confirmation(w, &r->appointments[0], b->patient_id);
+    invalidate(w, b->practitioner_id, b->patient_id, b->start);
+    if (b->hold_id && *b->hold_id)
+        fleet_hold_release(w->fleet, b->hold_id);
+    err = SW_OK;
+out:
+    if (locked_patient)
+        fleet_unlock(w->fleet, patient_lock, c->request_id);
+    if (locked_pract)
+        fleet_unlock(w->fleet, pract_lock, c->request_id);
+    free(note_text);
+    return err;
+}
+
+static void booked_event(struct worker *w, const struct command *c, const struct result *r,
+                         const char *patient_id, const char *type, const char *previous_id,
+                         const struct oe_appt *previous)
+{
+    const struct res_appointment *a = &r->appointments[0];
+    struct event_fields f = {
+        .caused_by = "worker",
+        .request_id = c->request_id,
+        .appointment_id = a->appointment_id,
+        .previous_appointment_id = previous_id,
+        .confirmation_number = a->confirmation_number,
+        .patient_id = patient_id,
+        .practitioner_id = a->practitioner_id,
+        .appointment_type = a->appointment_type,
+        .start = a->start,
+        .end = a->end,
+        .previous_start = previous ? previous->start : 0,
+        .previous_end = previous ? previous->end : 0,
+    };
+    event_add(w->cfg, w->out, type, c->request_id, a->appointment_id, &f,
+              worker_now_ms() / 1000);
+}
+
+sw_err handle_book(struct worker *w, const struct command *c, struct result *r, const char *note)
+{
+    const struct cmd_book *x = &c->u.book;
+    const struct sw_type_rule *type = sw_config_type(w->cfg, x->appointment_type);
+    if (!type) {
+        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
+                    "Unknown appointment type \"%s\".", x->appointment_type);
+        return SW_OK;
+    }
+    struct booking b = {x->patient_id, x->practitioner_id, x->start, type, x->hold_id,
+                        x->reason,     NULL};
+    sw_err err = book(w, c, &b, note, r);
+    if (!err && r->status == SW_OK)
+        booked_event(w, c, r, x->patient_id, "appointment.booked", NULL, NULL);
+    return err;
+}
+
+/* ---- appointments by confirmation number or id -------------------------- */
+
+sw_err booking_find(struct worker *w, struct oe_call *call, const char *confirmation,
+                    const char *appointment_id, struct oe_appt *out, struct result *r)
+{
+    char canonical[CONFIRM_TEXT_LEN + 8], id[64] = "";
+    if (confirmation && *confirmation) {
+        if (confirm_decode(confirmation, canonical, sizeof(canonical)) != SW_OK) {
+            result_fail(r, SW_ERR_NOT_FOUND, "bad_confirmation_number",
+                        "That confirmation number is not valid; please check it.");
+            return SW_ERR_NOT_FOUND;
+        }
+        char key[64], *text = NULL;
+        snprintf(key, sizeof(key), "conf:%s", canonical);
+        sw_err err = fleet_cache_get(w->fleet, key, &text);
+        if (err == SW_ERR_REDIS)
+            return err;
+        if (!err) {
+            json_t *o = json_loads(text, 0, NULL);
+            const char *v = json_string_value(json_object_get(o, "appointment_id"));
+            if (v)
+                snprintf(id, sizeof(id), "%s", v);
+            json_decref(o);
+            free(text);
+        } else {
+            /* Booked before the index existed, or elsewhere: search. */
+            int64_t now = worker_now_ms() / 1000;
+            err = oe_find_by_confirmation(w->oe, call, canonical, NULL, now - 30 * DAY,
+                                          now + 400 * DAY, out);
+            if (err) {
+                if (err == SW_ERR_NOT_FOUND)
+                    result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment",
+                                "No appointment has that confirmation number.");
+                else
+                    worker_fail_openemr(r, err, call);
+                return err;
+            }
+            if (!out->confirmation[0])
+                snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
+            return SW_OK;
+        }
+    } else {
+        snprintf(id, sizeof(id), "%s", appointment_id);
+    }
+    sw_err err = oe_get(w->oe, call, id, out);
+    if (err == SW_ERR_NOT_FOUND)
+        result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment", "No such appointment.");
+    else if (err)
+        worker_fail_openemr(r, err, call);
+    if (!err && confirmation && *confirmation && !out->confirmation[0])
+        snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
+    return err;
+}
+
+/* ---- reschedule ------------------------------------------------------------ */
+
+sw_err handle_reschedule(struct worker *w, const struct command *c, struct result *r,
+                         const char *note)
+{
+    const struct cmd_reschedule *x = &c->u.reschedule;
+    struct oe_call call = worker_call(w, c);
+    struct oe_appt old;
+    sw_err err = booking_find(w, &call, x->confirmation_number, x->appointment_id, &old, r);
+    if (err == SW_ERR_REDIS)
+        return err;
+    if (err)
+        return SW_OK;
+    if (old.status == OE_APPT_CANCELLED) {
+        result_fail(r, SW_ERR_INVALID, "already_cancelled",
+                    "That appointment was cancelled; book a new one instead.");
+        return SW_OK;
+    }
+    const struct sw_type_rule *type = booking_type_of(w->cfg, &old);
+    if (!type) {
+        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
+                    "The worker cannot tell the type of that appointment.");
+        return SW_OK;
+    }
+    struct booking b = {old.patient_id,
+                        x->practitioner_id[0] ? x->practitioner_id : old.practitioner_id,
+                        x->new_start,
+                        type,
+                        x->hold_id,
+                        NULL,
+                        old.id};
+    err = book(w, c, &b, note, r);
+    if (err || r->status != SW_OK)
+        return err; /* the old appointment stays */
+    snprintf(r->previous_appointment_id, sizeof(r->previous_appointment_id), "%s", old.id);
+    sw_err cerr = oe_cancel(w->oe, &call, old.id, old.patient_id);
+    if (cerr && cerr != SW_ERR_NOT_FOUND) {
+        const struct res_appointment *a = &r->appointments[0];
+        log_error("book", "reschedule: new appointment %s made, old %s not cancelled: %s",
+                  a->appointment_id, old.id, sw_err_str(cerr));
+        result_fail(r, SW_ERR_INTERNAL, "previous_not_cancelled",
+                    "The new appointment %s is booked (confirmation %s), but the old "
+                    "appointment %s could not be cancelled; the clinic must cancel it.",
+                    a->appointment_id, a->confirmation_number, old.id);
+        r->write_attempted = true;
+        return SW_OK;
+    }
+    invalidate(w, old.practitioner_id, old.patient_id, old.start);
+    booked_event(w, c, r, old.patient_id, "appointment.rescheduled", old.id, &old);
+    return SW_OK;
+}
+
+/* ---- holds ------------------------------------------------------------------- */
+
+sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, const char *note)
+{
+    (void)note;
+    const struct cmd_hold *x = &c->u.hold;
+    const struct sw_config *cfg = w->cfg;
+    struct fleet_hold h;
+    char type_name[32];
+    memset(&h, 0, sizeof(h));
+    if (x->slot_id[0]) {
+        if (slotid_decode(x->slot_id, h.practitioner_id, sizeof(h.practitioner_id), &h.start,
+                          type_name, sizeof(type_name)) != SW_OK) {
+            result_fail(r, SW_ERR_INVALID, "bad_slot_id", "That slot id is not valid.");
+            return SW_OK;
+        }
+    } else {
+        snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", x->practitioner_id);
+        snprintf(type_name, sizeof(type_name), "%s", x->appointment_type);
+        h.start = x->start;
+    }
+    const struct sw_type_rule *type = sw_config_type(cfg, type_name);
+    if (!type) {
+        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
+                    "Unknown appointment type \"%s\".", type_name);
+        return SW_OK;
+    }
+    int ttl = x->ttl_seconds ? x->ttl_seconds : cfg->hold_default_ttl_s;
+    if (ttl > cfg->hold_max_ttl_s) {
+        result_fail(r, SW_ERR_INVALID, "ttl_too_long", "A hold may last at most %d seconds.",
+                    cfg->hold_max_ttl_s);
+        return SW_OK;
+    }
+    char msg[200];
+    bool fhir = cfg->surface == SW_SURFACE_FHIR_SCHEDULING;
+    int64_t now = worker_now_ms() / 1000;
+    sw_err err = rules_check_booking(type, fhir ? NULL : sw_config_hours(cfg, h.practitioner_id),
+                                     fhir ? 0 : cfg->slot_minutes, now, h.start, msg, sizeof(msg));
+    if (err) {
+        result_fail(r, err == SW_ERR_REJECTED ? SW_ERR_REJECTED : SW_ERR_INVALID,
+                    err == SW_ERR_REJECTED ? "booking_rule" : "bad_time", "%s", msg);
+        return SW_OK;
+    }
+    h.end = h.start + (int64_t)type->duration_min * 60;
+    snprintf(h.session_id, sizeof(h.session_id), "%s", c->session_id);
+    snprintf(h.patient_id, sizeof(h.patient_id), "%s", x->patient_id);
+
+    /* Is the slot free as far as the fleet knows (cache, fresh enough)? */
+    struct oe_call call = worker_call(w, c);
+    struct day_busy busy = {0};
+    err = slots_day_busy(w, &call, h.practitioner_id, h.start, h.end, &busy);
+    if (err == SW_ERR_REDIS)
+        return err;
+    if (err) {
+        worker_fail_openemr(r, err, &call);
+        return SW_OK;
+    }
+    struct av_request req = {.type = type,
+                             .slot_minutes = cfg->slot_minutes,
+                             .buffer_minutes = cfg->buffer_minutes,
+                             .appts = busy.appts,
+                             .n_appts = busy.n_appts,
+                             .blocks = busy.blocks,
+                             .n_blocks = busy.n_blocks};
+    err = avail_check_free(&req, h.start, NULL);
+    day_busy_clear(&busy);
+    if (!err)
+        err = fleet_hold_place(w->fleet, &h, ttl);
+    if (err == SW_ERR_REDIS)
+        return err;
+    if (err == SW_ERR_CONFLICT) {
+        struct slot_query q = {type, c->session_id, x->patient_id};
+        if (slots_alternatives(w, &call, &q, h.practitioner_id, h.start, r) != SW_OK)
+            r->n_slots = 0;
+        result_fail(r, SW_ERR_CONFLICT, "slot_taken", "That time is no longer free.");
+        return SW_OK;
+    }
+    if (err) {
+        result_fail(r, err, NULL, "The slot could not be held.");
+        return SW_OK;
+    }
+    snprintf(r->hold_id, sizeof(r->hold_id), "%s", h.hold_id);
+    r->expires_at_ms = h.expires_at_ms;
+    return SW_OK;
+}
+
+sw_err handle_release_hold(struct worker *w, const struct command *c, struct result *r,
+                           const char *note)
+{
+    (void)note;
+    struct fleet_hold h;
+    sw_err err = fleet_hold_get(w->fleet, c->u.hold_id, &h);
+    if (err == SW_ERR_REDIS)
+        return err;
+    if (err == SW_ERR_NOT_FOUND) {
+        result_fail(r, SW_ERR_NOT_FOUND, "no_such_hold", "That hold does not exist or expired.");
+        return SW_OK;
+    }
+    if (c->session_id[0] && h.session_id[0] && strcmp(c->session_id, h.session_id)) {
+        result_fail(r, SW_ERR_REJECTED, "hold_not_yours", "The hold belongs to another call.");
+        return SW_OK;
+    }
+    err = fleet_hold_release(w->fleet, c->u.hold_id);
+    if (err == SW_ERR_REDIS)
+        return err;
+    snprintf(r->hold_id, sizeof(r->hold_id), "%s", c->u.hold_id);
+    char slot[CMD_SLOT_ID_MAX] = "";
+    const char *type = "";
+    for (int i = 0; i < w->cfg->n_types; i++)
+        if ((int64_t)w->cfg->types[i].duration_min * 60 == h.end - h.start)
+            type = w->cfg->types[i].name;
+    if (*type)
+        slotid_encode(h.practitioner_id, h.start, type, slot, sizeof(slot));
+    struct event_fields f = {.caused_by = "worker",
+                             .request_id = c->request_id,
+                             .practitioner_id = h.practitioner_id,
+                             .start = h.start,
+                             .end = h.end,
+                             .hold_id = c->u.hold_id,
+                             .slot_id = slot};
+    event_add(w->cfg, w->out, "slot.released", c->request_id, slot[0] ? slot : c->u.hold_id, &f,
+              worker_now_ms() / 1000);
+    return SW_OK;
+}

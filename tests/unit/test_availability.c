@@ -288,6 +288,33 @@ static void test_next_available(void **state)
     assert_int_equal(avail_next(&r, &next), SW_ERR_NOT_FOUND);
 }
 
+/* Server Slots plus configured hours: both must allow the slot. */
+static void test_server_with_hours(void **state)
+{
+    (void)state;
+    struct sw_hours h = make_hours("weekdays");
+    struct av_interval free_iv = {at("2026-06-02T15:30:00-04:00"), at("2026-06-02T18:00:00-04:00")};
+    struct av_request r = {.type = &routine,
+                           .slot_minutes = 30,
+                           .buffer_minutes = 10,
+                           .now = at("2026-05-25T08:00:00-04:00"),
+                           .from = at("2026-06-02T00:00:00-04:00"),
+                           .to = at("2026-06-03T00:00:00-04:00"),
+                           .use_server_free = true,
+                           .server_free = &free_iv,
+                           .n_server_free = 1};
+    struct av_slot *slots = NULL;
+    size_t n = 0;
+    assert_int_equal(avail_compute(&r, &slots, &n), SW_OK);
+    assert_int_equal(n, 4); /* 15:30 16:00 16:30 17:00 */
+    free(slots);
+    r.hours = &h;
+    assert_int_equal(avail_compute(&r, &slots, &n), SW_OK);
+    assert_int_equal(n, 2); /* 15:30 16:00: the last ends at 17:00 close */
+    assert_int_equal(slots[1].end, at("2026-06-02T17:00:00-04:00"));
+    free(slots);
+}
+
 static void test_check_free(void **state)
 {
     (void)state;
@@ -398,8 +425,11 @@ int main(void)
     setenv("TZ", "America/New_York", 1);
     tzset();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),          cmocka_unit_test(test_bad_requests),
-        cmocka_unit_test(test_next_available), cmocka_unit_test(test_check_free),
+        cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_next_available),
+        cmocka_unit_test(test_check_free),
+        cmocka_unit_test(test_server_with_hours),
         cmocka_unit_test(test_select),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,7 +20,7 @@
 #include "events.h"
 #include "log.h"
 #include "rules.h"
-#include "slotid.h"
+#include "slot_id.h"
 #include "timeutil.h"
 #include "worker.h"
 
@@ -534,11 +534,14 @@ sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, 
     char type_name[32];
     memset(&h, 0, sizeof(h));
     if (x->slot_id[0]) {
-        if (slotid_decode(x->slot_id, h.practitioner_id, sizeof(h.practitioner_id), &h.start,
-                          type_name, sizeof(type_name)) != SW_OK) {
+        struct slot_ref ref;
+        if (slot_id_decode(x->slot_id, &ref) != SW_OK) {
             result_fail(r, SW_ERR_INVALID, "bad_slot_id", "That slot id is not valid.");
             return SW_OK;
         }
+        snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", ref.practitioner_id);
+        snprintf(type_name, sizeof(type_name), "%s", ref.appointment_type);
+        h.start = ref.start;
     } else {
         snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", x->practitioner_id);
         snprintf(type_name, sizeof(type_name), "%s", x->appointment_type);
@@ -634,8 +637,13 @@ sw_err handle_release_hold(struct worker *w, const struct command *c, struct res
     for (int i = 0; i < w->cfg->n_types; i++)
         if ((int64_t)w->cfg->types[i].duration_min * 60 == h.end - h.start)
             type = w->cfg->types[i].name;
-    if (*type)
-        slotid_encode(h.practitioner_id, h.start, type, slot, sizeof(slot));
+    if (*type) {
+        struct slot_ref ref = {.start = h.start};
+        snprintf(ref.practitioner_id, sizeof(ref.practitioner_id), "%s", h.practitioner_id);
+        snprintf(ref.appointment_type, sizeof(ref.appointment_type), "%s", type);
+        if (slot_id_encode(&ref, slot, sizeof(slot)) != SW_OK)
+            slot[0] = '\0';
+    }
     struct event_fields f = {.caused_by = "worker",
                              .request_id = c->request_id,
                              .practitioner_id = h.practitioner_id,

@@ -8,7 +8,7 @@
 #include "daycache.h"
 #include "log.h"
 #include "rules.h"
-#include "slotid.h"
+#include "slot_id.h"
 #include "timeutil.h"
 #include "worker.h"
 
@@ -335,7 +335,11 @@ static void to_result_slot(const struct av_slot *s, const char *pract, const cha
     out->end = s->end;
     snprintf(out->practitioner_id, sizeof(out->practitioner_id), "%s", pract);
     snprintf(out->appointment_type, sizeof(out->appointment_type), "%s", type);
-    slotid_encode(pract, s->start, type, out->slot_id, sizeof(out->slot_id));
+    struct slot_ref ref = {.start = s->start};
+    snprintf(ref.practitioner_id, sizeof(ref.practitioner_id), "%s", pract);
+    snprintf(ref.appointment_type, sizeof(ref.appointment_type), "%s", type);
+    if (slot_id_encode(&ref, out->slot_id, sizeof(out->slot_id)) != SW_OK)
+        out->slot_id[0] = '\0';
 }
 
 /* The practitioners a search is about: those named, or every one. */

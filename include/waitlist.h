@@ -1,0 +1,26 @@
+/* waitlist.h - offering a freed slot to the longest-waiting patient.
+ *
+ * When a slot frees up (a cancellation by the worker, or one the poller
+ * finds), the oldest waitlist entry that matches (practitioner, if the
+ * entry names one; the slot inside [earliest, latest]; the slot at least as
+ * long as the entry's appointment type) gets the slot held for it for
+ * cfg->waitlist_offer_ttl_s and a waitlist.offered event.  The offer's
+ * hold belongs to the session "waitlist:<waitlist_id>", so a book with
+ * that hold_id converts it. */
+#ifndef SW_WAITLIST_H
+#define SW_WAITLIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "fleet.h"
+#include "kafka.h"
+
+/* Offers [start, end) of pract; events go to out.  Returns whether an offer
+ * was made. */
+bool waitlist_offer(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
+                    const char *pract, int64_t start, int64_t end, const char *cause,
+                    int64_t now);
+
+#endif

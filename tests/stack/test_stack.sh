@@ -2,7 +2,7 @@
 # tools/stack with --replicas 0: the services come up on free ports, answer,
 # two stacks run side by side, and `down` leaves no process behind.
 set -u -o pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 export BUILD=${BUILD:-build}
 STACK=$ROOT/tools/stack

@@ -186,15 +186,15 @@ static void dead_letter(struct worker *w, struct outbox *out, const char *code,
         log_error("dispatch", "outbox full: dead letter not queued");
         return;
     }
-    outbox_header(out, "reason_code", code);
-    outbox_header(out, "reason", reason);
-    outbox_header(out, "source_topic", in->topic);
+    outbox_header(out, "dlq_reason_code", code);
+    outbox_header(out, "dlq_reason", reason);
+    outbox_header(out, "dlq_source_topic", in->topic);
     snprintf(num, sizeof(num), "%d", in->partition);
-    outbox_header(out, "source_partition", num);
+    outbox_header(out, "dlq_source_partition", num);
     snprintf(num, sizeof(num), "%lld", (long long)in->offset);
-    outbox_header(out, "source_offset", num);
+    outbox_header(out, "dlq_source_offset", num);
     format_time(worker_now_ms() / 1000, when, sizeof(when));
-    outbox_header(out, "dead_lettered_at", when);
+    outbox_header(out, "dlq_time", when);
     log_warn("dispatch", "dead letter: %s: %s", code, reason);
 }
 

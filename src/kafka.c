@@ -261,11 +261,11 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
             if (dl.topic && dl.value) {
                 memcpy(dl.value, rkm->payload, rkm->len);
                 dl.len = rkm->len;
-                dl.headers[0].name = "reason_code";
+                dl.headers[0].name = "dlq_reason_code";
                 dl.headers[0].value = strdup("undeliverable");
-                dl.headers[1].name = "reason";
+                dl.headers[1].name = "dlq_reason";
                 dl.headers[1].value = strdup(rd_kafka_err2str(rkm->err));
-                dl.headers[2].name = "original_topic";
+                dl.headers[2].name = "dlq_source_topic";
                 dl.headers[2].value = strdup(topic);
                 dl.n_headers = 3;
                 atomic_fetch_add(&j->pending, 1);

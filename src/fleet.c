@@ -317,8 +317,10 @@ static sw_err connect_now(struct fleet *f)
         return SW_ERR_REDIS;
     }
     if (c->err) {
-        set_err(f, "redis connect %s%s%s:%d: %s", f->unix_path ? f->unix_path : "",
-                f->host ? f->host : "", f->unix_path ? "" : "", f->port, c->errstr);
+        if (f->unix_path)
+            set_err(f, "redis connect unix:%s: %s", f->unix_path, c->errstr);
+        else
+            set_err(f, "redis connect %s:%d: %s", f->host, f->port, c->errstr);
         redisFree(c);
         return SW_ERR_REDIS;
     }
@@ -334,13 +336,16 @@ static sw_err connect_now(struct fleet *f)
 
     sw_err err = SW_OK;
     redisReply *r = NULL;
-    if (f->password) {
-        const char *argv[3] = {"AUTH", f->username, f->password};
-        size_t lens[3] = {4, f->username ? strlen(f->username) : 0, strlen(f->password)};
+    if (f->password || f->username) {
+        /* AUTH user pass (ACL, Redis 6+; a nopass user takes any password)
+         * or AUTH pass for the default user */
+        const char *pw = f->password ? f->password : "";
+        const char *argv[3] = {"AUTH", f->username, pw};
+        size_t lens[3] = {4, f->username ? strlen(f->username) : 0, strlen(pw)};
         if (f->username)
             err = run_raw(f, 3, argv, lens, &r);
         else {
-            argv[1] = f->password;
+            argv[1] = pw;
             lens[1] = lens[2];
             err = run_raw(f, 2, argv, lens, &r);
         }

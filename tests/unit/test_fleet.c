@@ -32,6 +32,7 @@
 
 static pid_t redis_pid = -1;
 static int redis_port;
+static char redis_sock[64];
 
 /* ---- harness ----------------------------------------------------------- */
 
@@ -109,7 +110,8 @@ static bool redis_start(void)
         FILE *devnull = freopen("/dev/null", "w", stdout);
         (void)devnull;
         execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", "/tmp", (char *)NULL);
+               "--appendonly", "no", "--dir", "/tmp", "--unixsocket", redis_sock,
+               "--unixsocketperm", "700", (char *)NULL);
         fprintf(stderr, "test_fleet: cannot run redis-server: %s\n", strerror(errno));
         _exit(127);
     }
@@ -152,6 +154,7 @@ static int group_setup(void **state)
     (void)state;
     sw_log_init(SW_LOG_ERROR, "test");
     redis_port = free_port();
+    snprintf(redis_sock, sizeof(redis_sock), "/tmp/test_fleet_%d.sock", (int)getpid());
     if (redis_port <= 0 || !redis_start()) {
         fprintf(stderr, "test_fleet: FAILED to start redis-server (needed by this test)\n");
         redis_stop();
@@ -164,6 +167,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     redis_stop();
+    unlink(redis_sock);
     return 0;
 }
 
@@ -212,7 +216,7 @@ static void test_url_parsing(void **state)
         assert_true(err[0] != '\0');
     }
     /* db from the URL: a key written through the fleet lands in db 3 */
-    char url[64];
+    char url[128];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", redis_port);
     set(&cfg, "redis.url", url);
     struct fleet *f = open_fleet(&cfg);
@@ -228,6 +232,21 @@ static void test_url_parsing(void **state)
     r = redisCommand(c, "GET t-url:cache:k");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_string_equal(r->str, "in-db-3");
+    freeReplyObject(r);
+    redisFree(c);
+    fleet_destroy(f);
+
+    /* a unix socket, db from ?db= */
+    snprintf(url, sizeof(url), "unix://%s?db=2", redis_sock);
+    set(&cfg, "redis.url", url);
+    f = open_fleet(&cfg);
+    assert_int_equal(fleet_cache_put(f, "k", "in-db-2", 60), SW_OK);
+    c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+    assert_non_null(c);
+    freeReplyObject(redisCommand(c, "SELECT 2"));
+    r = redisCommand(c, "GET t-url:cache:k");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "in-db-2");
     freeReplyObject(r);
     redisFree(c);
     fleet_destroy(f);

@@ -26,4 +26,12 @@ sw_err jwt_client_assertion(const char *key_file, const char *kid, const char *c
                             const char *token_url, int64_t now, char **out, char *errstr,
                             size_t errlen);
 
+/* The public JWKS ({"keys":[{kty,n,e,kid,alg,use}]}) of the RSA key in
+ * key_file, for client registration.  *out malloc'd JSON text. */
+sw_err jwt_jwks_from_key(const char *key_file, const char *kid, char **out, char *errstr,
+                         size_t errlen);
+
+/* SHA-256 of text as base64url (PKCE S256 challenge, token fingerprints). */
+sw_err jwt_sha256_b64(const char *text, char *buf, size_t buflen);
+
 #endif

@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/rand.h>
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -197,4 +199,74 @@ cleanup:
     free(sig);
     free(jwt);
     return err;
+}
+
+static char *bn_b64(EVP_PKEY *key, const char *name)
+{
+    BIGNUM *bn = NULL;
+    if (EVP_PKEY_get_bn_param(key, name, &bn) != 1)
+        return NULL;
+    int n = BN_num_bytes(bn);
+    unsigned char *buf = malloc((size_t)n + 1);
+    char *out = NULL;
+    if (buf) {
+        BN_bn2bin(bn, buf);
+        out = jwt_base64url(buf, (size_t)n);
+    }
+    free(buf);
+    BN_free(bn);
+    return out;
+}
+
+sw_err jwt_jwks_from_key(const char *key_file, const char *kid, char **out, char *errstr,
+                         size_t errlen)
+{
+    sw_err err = SW_ERR_CONFIG;
+    EVP_PKEY *key = NULL;
+    char *n = NULL, *e = NULL;
+    json_t *jwks = NULL;
+    FILE *f = fopen(key_file, "r");
+    *out = NULL;
+    if (!f) {
+        snprintf(errstr, errlen, "cannot open private key file %s", key_file);
+        goto cleanup;
+    }
+    key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+        snprintf(errstr, errlen, "%s is not an RSA private key (PEM)", key_file);
+        goto cleanup;
+    }
+    n = bn_b64(key, "n");
+    e = bn_b64(key, "e");
+    err = SW_ERR_NOMEM;
+    if (!n || !e)
+        goto cleanup;
+    jwks = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "keys", "kty", "RSA", "n", n, "e", e,
+                     "kid", kid ? kid : "", "alg", "RS384", "use", "sig");
+    if (!jwks)
+        goto cleanup;
+    *out = json_dumps(jwks, JSON_COMPACT);
+    err = *out ? SW_OK : SW_ERR_NOMEM;
+cleanup:
+    if (f)
+        fclose(f);
+    EVP_PKEY_free(key);
+    free(n);
+    free(e);
+    json_decref(jwks);
+    return err;
+}
+
+sw_err jwt_sha256_b64(const char *text, char *buf, size_t buflen)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) != 1)
+        return SW_ERR_INTERNAL;
+    char *s = jwt_base64url(md, mdlen);
+    if (!s)
+        return SW_ERR_NOMEM;
+    int w = snprintf(buf, buflen, "%s", s);
+    free(s);
+    return (w < 0 || (size_t)w >= buflen) ? SW_ERR_INVALID : SW_OK;
 }

@@ -1,0 +1,95 @@
+/* fleet_internal.h - what the fleet_*.c files share among themselves.
+ *
+ * Not a public header: only src/fleet*.c include it (and only they include
+ * hiredis.h).  Cross-file helpers carry the fl_ prefix. */
+#ifndef SW_FLEET_INTERNAL_H
+#define SW_FLEET_INTERNAL_H
+
+#include <hiredis/hiredis.h>
+
+#include "fleet.h"
+
+#define FL_KEY_MAX     512 /* longest key we build */
+#define FL_MAX_ARGS    24  /* arguments of one command or script call */
+#define FL_MAX_SCRIPTS 24  /* distinct Lua scripts (sha cache per connection) */
+
+/* A Lua script: the source is a string constant; its sha is learnt once per
+ * connection with SCRIPT LOAD (see fl_eval). */
+struct fl_script {
+    const char *name; /* for error messages */
+    const char *src;
+};
+
+struct fl_sha {
+    const struct fl_script *script;
+    char sha[41];
+};
+
+struct fleet {
+    /* where and how to connect (parsed from cfg->redis_url at fleet_new) */
+    char *host; /* NULL for a unix socket */
+    int port;
+    char *unix_path; /* NULL for TCP */
+    int db;
+    char *username; /* NULL: the default user */
+    char *password; /* NULL: no AUTH */
+    int timeout_ms;
+    char *prefix;
+
+    /* limiter and breaker settings (copied: the config may be reloaded) */
+    int limiter_rps;
+    int limiter_concurrency;
+    int limiter_permit_ttl_ms;
+    int breaker_failures;
+    int breaker_open_s;
+    int idem_keep_s; /* life of an in-progress idempotency record */
+
+    redisContext *c; /* NULL: connect on the next call */
+    struct fl_sha shas[FL_MAX_SCRIPTS];
+    int n_shas;
+    char err[256];
+};
+
+/* Arguments of one command: each a (pointer, length) pair, binary safe.
+ * Integers are formatted into num[] so the pointers stay valid. */
+struct fl_args {
+    int n;
+    bool overflow;
+    const char *v[FL_MAX_ARGS];
+    size_t len[FL_MAX_ARGS];
+    char num[FL_MAX_ARGS][24];
+};
+
+void fl_arg(struct fl_args *a, const char *s);
+void fl_arg_bin(struct fl_args *a, const char *s, size_t len);
+void fl_arg_int(struct fl_args *a, long long v);
+
+/* Formats prefix + the rest into buf; SW_ERR_INVALID if it does not fit. */
+sw_err fl_key(struct fleet *f, char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Runs a command (connecting first if needed).  On success *out is the
+ * reply (caller frees with freeReplyObject); an error reply or a lost
+ * connection gives SW_ERR_REDIS with the reason in f->err (a lost
+ * connection is dropped, so the next call reconnects). */
+sw_err fl_command(struct fleet *f, const struct fl_args *a, redisReply **out);
+
+/* Runs a script with the first nkeys arguments of a as KEYS and the rest as
+ * ARGV: EVALSHA, falling back to EVAL on NOSCRIPT. */
+sw_err fl_eval(struct fleet *f, const struct fl_script *s, int nkeys, const struct fl_args *a,
+               redisReply **out);
+
+/* Reply accessors: element i of an array reply (NULL if out of range). */
+const redisReply *fl_elem(const redisReply *r, size_t i);
+/* Integer value of an integer or numeric string reply; def otherwise. */
+long long fl_int(const redisReply *r, long long def);
+/* Copies a string reply into buf (always terminated); false if it is not
+ * a string or does not fit. */
+bool fl_copy(const redisReply *r, char *buf, size_t len);
+/* malloc'd copy of a string reply (NUL added); NULL if not a string. */
+char *fl_dup(const redisReply *r, size_t *len);
+
+/* 128 random bits as 32 hex digits (+ NUL) into out[33]. */
+sw_err fl_random_id(char out[33]);
+
+#endif

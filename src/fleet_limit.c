@@ -1,0 +1,400 @@
+/* fleet_limit.c - the fleet-wide rate limiter, in-flight semaphore and
+ * circuit breaker, shared by every replica through Redis.
+ *
+ * Keys (P = cfg->redis_prefix):
+ *   P limit:tat           string GCRA theoretical arrival time (Redis us)
+ *   P limit:permits       zset   permit id -> expiry (Redis ms)
+ *   P limit:backoff       string no request before this (Redis ms)
+ *   P limit:waiting:0|1   zset   writes (0) / reads (1) waiting -> expiry
+ *   P breaker             hash   fails (consecutive), open_until (Redis ms)
+ *   P breaker:probe       string the half-open probe ticket (PX)
+ *
+ * ---- Rate: GCRA with no burst -------------------------------------------
+ *
+ * Let T be the emission interval and TAT the "theoretical arrival time"
+ * stored in Redis.  A request at time t is granted iff t >= TAT (burst
+ * tolerance tau = 0), and then TAT := max(TAT, t) + T.
+ *
+ * Claim: if T >= 1 s / rps, no half-open 1 s window holds more than rps
+ * grants.  Proof: after a grant at t_i, TAT >= t_i + T, so the next grant
+ * t_{i+1} >= t_i + T.  k grants inside a window [a, a + 1 s) span at least
+ * (k - 1) T and less than 1 s, so (k - 1) T < 1 s, k - 1 < rps, k <= rps.
+ * (With tau = T, i.e. a burst of 2, k grants could span (k - 2) T and a
+ * window could hold rps + 1: that is why tau is 0.)
+ *
+ * Grants are decided on Redis's clock, but OpenEMR sees the requests a
+ * little later, each with its own delay (thread wake-up, network).  So T is
+ * 1 s / rps stretched by LIMIT_SLACK_PERMILLE (2 %): rps + 1 requests
+ * would then have to arrive more than 20 ms (at rps = 10) closer together
+ * than they were granted before OpenEMR could count rps + 1 in a second.
+ * The budget stays about 97 % used under saturation (2 % slack plus the
+ * ~1 ms a waiter needs to notice its turn).
+ *
+ * ---- Concurrency ----------------------------------------------------------
+ *
+ * A zset of permit ids scored by expiry (grant + permit_ttl_ms).  Every
+ * acquisition first deletes expired permits (holders that died), then
+ * counts.  Rate and permit are checked and taken in one script, so a
+ * request never holds one while waiting for the other.
+ *
+ * ---- Priority -------------------------------------------------------------
+ *
+ * Permits: a write may take every permit; with concurrency >= 3 a read
+ * leaves 1 free and a background request 2 (reserve = priority), so a
+ * write always finds room quickly when the fleet is busy with searches.
+ *
+ * Rate: with tau = 0 there is no burst to reserve, and leaving rate unused
+ * for writes would waste budget that the issue asks us to use.  Instead a
+ * refused write records itself for a short while (LIMIT_WAITER_TTL_MS,
+ * refreshed at every poll) in P limit:waiting:0, and a refused read in
+ * P limit:waiting:1.  A read is refused while any write waits, and a
+ * background request while any write or read waits: the next rate slot
+ * (and the next freed permit) goes to the most urgent waiter.  Nothing is
+ * lost when nobody more urgent waits.
+ *
+ * ---- Back-off -------------------------------------------------------------
+ *
+ * fleet_limit_backoff() moves P limit:backoff forward (never back); every
+ * acquisition waits until then. */
+#include "fleet_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define MODULE "fleet"
+
+#define LIMIT_SLACK_PERMILLE 20  /* T = 1 s / rps * (1 + 2 %) */
+#define LIMIT_POLL_MAX_MS    50  /* longest sleep between two tries */
+#define LIMIT_WAITER_TTL_MS  250 /* a waiting write/read marks itself this long */
+
+/* KEYS tat, permits, backoff, waiting:0, waiting:1
+ * ARGV prio, permit id, interval_us, concurrency, permit_ttl_ms,
+ *      waiter_ttl_ms, deadline_ms (0 none)
+ * Returns {1, 0, now_ms} granted, {0, wait_ms, now_ms} not yet,
+ * {-1, 0, now_ms} deadline passed (nothing taken). */
+static const struct fl_script acquire_script = {"limit_acquire", "\
+local t = redis.call('TIME')\n\
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])\n\
+local now = math.floor(now_us / 1000)\n\
+local prio = tonumber(ARGV[1])\n\
+local id = ARGV[2]\n\
+local function fmt(x) return string.format('%.0f', x) end\n\
+local deadline = tonumber(ARGV[7])\n\
+if deadline > 0 and now >= deadline then return {-1, 0, now} end\n\
+\n\
+-- not granted: a waiting write or read says so, so that less urgent\n\
+-- callers yield to it\n\
+local function refuse(ms)\n\
+  if prio <= 1 then\n\
+    redis.call('ZADD', KEYS[4 + prio], fmt(now + tonumber(ARGV[6])), id)\n\
+    redis.call('PEXPIRE', KEYS[4 + prio], ARGV[6])\n\
+  end\n\
+  if ms < 1 then ms = 1 end\n\
+  return {0, math.ceil(ms), now}\n\
+end\n\
+\n\
+-- 1. fleet-wide back-off after a 429/503\n\
+local backoff = tonumber(redis.call('GET', KEYS[3]) or '0')\n\
+if backoff > now then return refuse(backoff - now) end\n\
+\n\
+-- 2. the rate slot: GCRA, tau = 0 (see the proof in fleet_limit.c)\n\
+local interval = tonumber(ARGV[3])\n\
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n\
+local rate_wait = 0\n\
+if tat > now_us then rate_wait = (tat - now_us) / 1000 end\n\
+\n\
+-- 3. priority: yield to more urgent waiters\n\
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)\n\
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)\n\
+if prio >= 1 and redis.call('ZCARD', KEYS[4]) > 0 then return refuse(math.max(rate_wait, 10)) end\n\
+if prio >= 2 and redis.call('ZCARD', KEYS[5]) > 0 then return refuse(math.max(rate_wait, 10)) end\n\
+\n\
+-- 4. an in-flight permit; expired permits belong to dead holders\n\
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n\
+local conc = tonumber(ARGV[4])\n\
+local reserve = 0\n\
+if conc >= 3 then reserve = prio end\n\
+if redis.call('ZCARD', KEYS[2]) + reserve >= conc then\n\
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n\
+  local ms = 50\n\
+  if first[2] then ms = tonumber(first[2]) - now end\n\
+  return refuse(math.max(ms, rate_wait))\n\
+end\n\
+if rate_wait > 0 then return refuse(rate_wait) end\n\
+\n\
+-- 5. granted: take both\n\
+redis.call('SET', KEYS[1], fmt(math.max(tat, now_us) + interval),\n\
+           'PX', math.ceil(interval / 1000) + 1000)\n\
+redis.call('ZADD', KEYS[2], fmt(now + tonumber(ARGV[5])), id)\n\
+redis.call('PEXPIRE', KEYS[2], ARGV[5])\n\
+if prio <= 1 then redis.call('ZREM', KEYS[4 + prio], id) end\n\
+return {1, 0, now}\n"};
+
+/* KEYS backoff; ARGV ms.  Moves "no request before" to now + ms unless it
+ * is already later.  Returns the time in force. */
+static const struct fl_script backoff_script = {"limit_backoff", "\
+local t = redis.call('TIME')\n\
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n\
+local want = now + tonumber(ARGV[1])\n\
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')\n\
+if want > cur then\n\
+  redis.call('SET', KEYS[1], string.format('%.0f', want), 'PX', ARGV[1])\n\
+  return want\n\
+end\n\
+return cur\n"};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t deadline_ms,
+                           struct fleet_permit *permit, int64_t *waited_ms)
+{
+    permit->id[0] = '\0';
+    if (waited_ms)
+        *waited_ms = 0;
+    if (prio < FLEET_PRIO_WRITE || prio > FLEET_PRIO_BACKGROUND)
+        prio = FLEET_PRIO_BACKGROUND;
+    char id[33];
+    sw_err err = fl_random_id(id);
+    if (err)
+        return err;
+    char k_tat[FL_KEY_MAX], k_permits[FL_KEY_MAX], k_backoff[FL_KEY_MAX], k_w0[FL_KEY_MAX],
+        k_w1[FL_KEY_MAX];
+    if ((err = fl_key(f, k_tat, sizeof(k_tat), "limit:tat")) ||
+        (err = fl_key(f, k_permits, sizeof(k_permits), "limit:permits")) ||
+        (err = fl_key(f, k_backoff, sizeof(k_backoff), "limit:backoff")) ||
+        (err = fl_key(f, k_w0, sizeof(k_w0), "limit:waiting:0")) ||
+        (err = fl_key(f, k_w1, sizeof(k_w1), "limit:waiting:1")))
+        return err;
+    long long interval_us =
+        (1000000LL * (1000 + LIMIT_SLACK_PERMILLE) / 1000 + f->limiter_rps - 1) / f->limiter_rps;
+    struct fl_args a = {0};
+    fl_arg(&a, k_tat);
+    fl_arg(&a, k_permits);
+    fl_arg(&a, k_backoff);
+    fl_arg(&a, k_w0);
+    fl_arg(&a, k_w1);
+    fl_arg_int(&a, (long long)prio);
+    fl_arg(&a, id);
+    fl_arg_int(&a, interval_us);
+    fl_arg_int(&a, f->limiter_concurrency);
+    fl_arg_int(&a, f->limiter_permit_ttl_ms);
+    fl_arg_int(&a, LIMIT_WAITER_TTL_MS);
+    fl_arg_int(&a, (long long)(deadline_ms > 0 ? deadline_ms : 0));
+
+    int64_t start = mono_ms();
+    for (;;) {
+        redisReply *r = NULL;
+        err = fl_eval(f, &acquire_script, 5, &a, &r);
+        if (err)
+            return err;
+        long long granted = fl_int(fl_elem(r, 0), -2);
+        long long wait = fl_int(fl_elem(r, 1), LIMIT_POLL_MAX_MS);
+        long long now = fl_int(fl_elem(r, 2), 0);
+        freeReplyObject(r);
+        if (waited_ms)
+            *waited_ms = mono_ms() - start;
+        if (granted == 1) {
+            snprintf(permit->id, sizeof(permit->id), "%s", id);
+            return SW_OK;
+        }
+        if (granted == -1)
+            return SW_ERR_EXPIRED;
+        if (granted != 0) {
+            snprintf(f->err, sizeof(f->err), "limit_acquire: unexpected reply");
+            return SW_ERR_REDIS;
+        }
+        int64_t nap = wait < LIMIT_POLL_MAX_MS ? wait : LIMIT_POLL_MAX_MS;
+        if (deadline_ms > 0 && deadline_ms - now < nap)
+            nap = deadline_ms - now;
+        sleep_ms(nap > 0 ? nap : 1);
+    }
+}
+
+void fleet_limit_release(struct fleet *f, struct fleet_permit *permit)
+{
+    if (!permit || !permit->id[0])
+        return;
+    char key[FL_KEY_MAX];
+    if (fl_key(f, key, sizeof(key), "limit:permits") == SW_OK) {
+        struct fl_args a = {0};
+        fl_arg(&a, "ZREM");
+        fl_arg(&a, key);
+        fl_arg(&a, permit->id);
+        redisReply *r = NULL;
+        if (fl_command(f, &a, &r) != SW_OK)
+            log_warn(MODULE, "permit release failed (it expires by itself): %s", f->err);
+        freeReplyObject(r);
+    }
+    permit->id[0] = '\0';
+}
+
+sw_err fleet_limit_backoff(struct fleet *f, int seconds)
+{
+    if (seconds <= 0)
+        return SW_OK;
+    char key[FL_KEY_MAX];
+    sw_err err = fl_key(f, key, sizeof(key), "limit:backoff");
+    if (err)
+        return err;
+    struct fl_args a = {0};
+    fl_arg(&a, key);
+    fl_arg_int(&a, (long long)seconds * 1000);
+    redisReply *r = NULL;
+    err = fl_eval(f, &backoff_script, 1, &a, &r);
+    freeReplyObject(r);
+    if (!err)
+        log_warn(MODULE, "fleet backs off OpenEMR for %d s", seconds);
+    return err;
+}
+
+/* ---- circuit breaker ------------------------------------------------------
+ *
+ * CLOSED: no open_until.  Failures count up (any success resets them);
+ * breaker.failures in a row set open_until = now + breaker.open_s: OPEN.
+ * When open_until has passed (HALF_OPEN) the first caller that wins
+ * SET NX on the probe key gets the one probe; the key's TTL (open_s) lets
+ * another caller probe if that one vanishes.  A success in HALF_OPEN closes
+ * the circuit; a failure re-opens it for another open_s.  Outcomes of
+ * requests that started before the circuit opened and end while it is
+ * still OPEN (not yet half-open) change nothing. */
+
+/* KEYS hash, probe; ARGV probe_ttl_ms.  {allow, probe}. */
+static const struct fl_script breaker_allow_script = {"breaker_allow", "\
+local t = redis.call('TIME')\n\
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n\
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')\n\
+if open_until == 0 then return {1, 0} end\n\
+if now < open_until then return {0, 0} end\n\
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return {1, 1} end\n\
+return {0, 0}\n"};
+
+/* KEYS hash, probe; ARGV success (1|0), failures threshold, open_ms.
+ * Returns what happened: closed, opened, reopened, or unchanged. */
+static const struct fl_script breaker_record_script = {"breaker_record", "\
+local t = redis.call('TIME')\n\
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n\
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')\n\
+local reopen = string.format('%.0f', now + tonumber(ARGV[3]))\n\
+if ARGV[1] == '1' then\n\
+  if open_until == 0 then redis.call('HDEL', KEYS[1], 'fails'); return 'unchanged' end\n\
+  if now < open_until then return 'unchanged' end\n\
+  redis.call('DEL', KEYS[1], KEYS[2])\n\
+  return 'closed'\n\
+end\n\
+if open_until ~= 0 then\n\
+  if now < open_until then return 'unchanged' end\n\
+  redis.call('HSET', KEYS[1], 'open_until', reopen)\n\
+  redis.call('DEL', KEYS[2])\n\
+  return 'reopened'\n\
+end\n\
+local n = redis.call('HINCRBY', KEYS[1], 'fails', 1)\n\
+if n >= tonumber(ARGV[2]) then\n\
+  redis.call('HSET', KEYS[1], 'open_until', reopen, 'fails', 0)\n\
+  redis.call('DEL', KEYS[2])\n\
+  return 'opened'\n\
+end\n\
+return 'unchanged'\n"};
+
+/* KEYS hash.  0 closed, 1 open, 2 half-open. */
+static const struct fl_script breaker_state_script = {"breaker_state", "\
+local t = redis.call('TIME')\n\
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n\
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')\n\
+if open_until == 0 then return 0 end\n\
+if now < open_until then return 1 end\n\
+return 2\n"};
+
+static sw_err breaker_keys(struct fleet *f, char *hash, char *probe)
+{
+    sw_err err = fl_key(f, hash, FL_KEY_MAX, "breaker");
+    if (!err)
+        err = fl_key(f, probe, FL_KEY_MAX, "breaker:probe");
+    return err;
+}
+
+/* When Redis cannot answer, the breaker lets requests through: the limiter
+ * (which then fails too) and the idempotency rules decide instead. */
+bool fleet_breaker_allow(struct fleet *f, bool *probe)
+{
+    if (probe)
+        *probe = false;
+    char hash[FL_KEY_MAX], pk[FL_KEY_MAX];
+    if (breaker_keys(f, hash, pk))
+        return true;
+    struct fl_args a = {0};
+    fl_arg(&a, hash);
+    fl_arg(&a, pk);
+    fl_arg_int(&a, (long long)f->breaker_open_s * 1000);
+    redisReply *r = NULL;
+    if (fl_eval(f, &breaker_allow_script, 2, &a, &r) != SW_OK) {
+        log_warn(MODULE, "breaker state unknown (%s): allowing", f->err);
+        return true;
+    }
+    bool allow = fl_int(fl_elem(r, 0), 1) == 1;
+    bool is_probe = fl_int(fl_elem(r, 1), 0) == 1;
+    freeReplyObject(r);
+    if (probe)
+        *probe = is_probe;
+    if (is_probe)
+        log_info(MODULE, "circuit half-open: this request is the probe");
+    return allow;
+}
+
+void fleet_breaker_record(struct fleet *f, bool success)
+{
+    char hash[FL_KEY_MAX], pk[FL_KEY_MAX];
+    if (breaker_keys(f, hash, pk))
+        return;
+    struct fl_args a = {0};
+    fl_arg(&a, hash);
+    fl_arg(&a, pk);
+    fl_arg(&a, success ? "1" : "0");
+    fl_arg_int(&a, f->breaker_failures);
+    fl_arg_int(&a, (long long)f->breaker_open_s * 1000);
+    redisReply *r = NULL;
+    if (fl_eval(f, &breaker_record_script, 2, &a, &r) != SW_OK) {
+        log_warn(MODULE, "breaker outcome not recorded: %s", f->err);
+        return;
+    }
+    char what[16];
+    if (fl_copy(r, what, sizeof(what))) {
+        if (strcmp(what, "opened") == 0)
+            log_warn(MODULE, "circuit opened after %d failures, for %d s", f->breaker_failures,
+                     f->breaker_open_s);
+        else if (strcmp(what, "reopened") == 0)
+            log_warn(MODULE, "probe failed: circuit open again for %d s", f->breaker_open_s);
+        else if (strcmp(what, "closed") == 0)
+            log_info(MODULE, "probe succeeded: circuit closed");
+    }
+    freeReplyObject(r);
+}
+
+enum fleet_circuit fleet_breaker_state(struct fleet *f)
+{
+    char hash[FL_KEY_MAX], pk[FL_KEY_MAX];
+    if (breaker_keys(f, hash, pk))
+        return FLEET_CIRCUIT_CLOSED;
+    struct fl_args a = {0};
+    fl_arg(&a, hash);
+    redisReply *r = NULL;
+    if (fl_eval(f, &breaker_state_script, 1, &a, &r) != SW_OK)
+        return FLEET_CIRCUIT_CLOSED;
+    long long s = fl_int(r, 0);
+    freeReplyObject(r);
+    return s == 1 ? FLEET_CIRCUIT_OPEN : s == 2 ? FLEET_CIRCUIT_HALF_OPEN : FLEET_CIRCUIT_CLOSED;
+}

@@ -3,7 +3,7 @@
  * Refresh protocol.  The record in Redis (sealed with tokencrypt) holds
  * the access token, the refresh token, the expiry, the lifetime and a
  * fingerprint of the seed refresh token file it came from.  A replica
- * refreshes when less than min(oauth.refresh_margin_s, lifetime / 2)
+ * refreshes when less than min(oauth.refresh_margin_s, lifetime / 4)
  * remains, or when OpenEMR answered 401 to the current token:
  *   1. it takes the fleet token lock (fleet_token_lock, ttl > one request);
  *   2. re-reads the record: if another replica refreshed meanwhile, uses it;
@@ -118,8 +118,8 @@ static bool tok_valid(const struct tok *t, int64_t now)
 static bool tok_fresh(const struct oauth *o, const struct tok *t, int64_t now)
 {
     int64_t margin = o->cfg->oauth_refresh_margin_s;
-    if (t->lifetime > 0 && margin > t->lifetime / 2)
-        margin = t->lifetime / 2;
+    if (t->lifetime > 0 && margin > t->lifetime / 4)
+        margin = t->lifetime / 4;
     return t->access && now < t->expires_at - margin;
 }
 

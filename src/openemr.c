@@ -170,7 +170,7 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
     err = oauth_token(c->oauth, call->deadline_ms, token, toklen);
     if (err != SW_OK) {
         oe_detail(call, "no OpenEMR token: %s", oauth_errstr(c->oauth));
-        return err == SW_ERR_TOKEN ? SW_ERR_TOKEN : SW_ERR_UNAVAILABLE;
+        return err;
     }
     if (c->fleet) {
         err = fleet_limit_acquire(c->fleet, call->prio, call->deadline_ms, &permit, &waited);

@@ -197,8 +197,9 @@ sw_err oe_fhir_find_patients(struct oe_client *c, struct oe_call *call, const ch
     char *bd = http_escape(birthdate);
     if (!bd)
         return SW_ERR_NOMEM;
-    snprintf(path, sizeof(path), "%s/Patient?birthdate=%s&%s=%s", oe_fhir_base(c), bd,
-             oe_cfg(c)->surface == SW_SURFACE_OPENEMR ? "phone" : "telecom", want);
+    /* birthdate only: servers store phones formatted ("(555) 123-4567") and
+     * search them as strings, so the digits are compared here instead */
+    snprintf(path, sizeof(path), "%s/Patient?birthdate=%s", oe_fhir_base(c), bd);
     free(bd);
     struct oe_req r = {.method = "GET",
                        .path = path,

@@ -1,0 +1,272 @@
+/* jwt.c - RS384 client assertions signed with OpenSSL EVP (see jwt.h). */
+#include "jwt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/rand.h>
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+char *jwt_base64url(const unsigned char *data, size_t len)
+{
+    char *out = malloc(len / 3 * 4 + 5);
+    if (!out)
+        return NULL;
+    size_t j = 0, i = 0;
+    for (; i + 2 < len; i += 3) {
+        unsigned v = (unsigned)data[i] << 16 | (unsigned)data[i + 1] << 8 | data[i + 2];
+        out[j++] = b64url[v >> 18 & 63];
+        out[j++] = b64url[v >> 12 & 63];
+        out[j++] = b64url[v >> 6 & 63];
+        out[j++] = b64url[v & 63];
+    }
+    if (len - i == 1) {
+        unsigned v = (unsigned)data[i] << 16;
+        out[j++] = b64url[v >> 18 & 63];
+        out[j++] = b64url[v >> 12 & 63];
+    } else if (len - i == 2) {
+        unsigned v = (unsigned)data[i] << 16 | (unsigned)data[i + 1] << 8;
+        out[j++] = b64url[v >> 18 & 63];
+        out[j++] = b64url[v >> 12 & 63];
+        out[j++] = b64url[v >> 6 & 63];
+    }
+    out[j] = '\0';
+    return out;
+}
+
+static int b64val(char c)
+{
+    const char *p = c ? strchr(b64url, c) : NULL;
+    if (p)
+        return (int)(p - b64url);
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+sw_err jwt_base64url_decode(const char *text, unsigned char **out, size_t *len)
+{
+    size_t n = strlen(text);
+    while (n > 0 && text[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return SW_ERR_INVALID;
+    unsigned char *buf = malloc(n / 4 * 3 + 3);
+    if (!buf)
+        return SW_ERR_NOMEM;
+    size_t j = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val(text[i]);
+        if (v < 0) {
+            free(buf);
+            return SW_ERR_INVALID;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[j++] = (unsigned char)(acc >> bits & 0xff);
+        }
+    }
+    *out = buf;
+    *len = j;
+    return SW_OK;
+}
+
+sw_err jwt_random_b64(size_t nbytes, char *buf, size_t buflen)
+{
+    unsigned char raw[96];
+    if (nbytes > sizeof(raw) || buflen < nbytes * 4 / 3 + 2)
+        return SW_ERR_INVALID;
+    if (RAND_bytes(raw, (int)nbytes) != 1)
+        return SW_ERR_INTERNAL;
+    char *s = jwt_base64url(raw, nbytes);
+    if (!s)
+        return SW_ERR_NOMEM;
+    snprintf(buf, buflen, "%s", s);
+    free(s);
+    return SW_OK;
+}
+
+static char *b64_json(json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!text)
+        return NULL;
+    char *out = jwt_base64url((const unsigned char *)text, strlen(text));
+    free(text);
+    return out;
+}
+
+sw_err jwt_client_assertion(const char *key_file, const char *kid, const char *client_id,
+                            const char *token_url, int64_t now, char **out, char *errstr,
+                            size_t errlen)
+{
+    sw_err err = SW_ERR_INTERNAL;
+    FILE *f = NULL;
+    EVP_PKEY *key = NULL;
+    EVP_MD_CTX *md = NULL;
+    json_t *hdr = NULL, *claims = NULL;
+    char *h64 = NULL, *c64 = NULL, *input = NULL, *s64 = NULL, *jwt = NULL;
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    char jti[48];
+
+    *out = NULL;
+    f = fopen(key_file, "r");
+    if (!f) {
+        snprintf(errstr, errlen, "cannot open private key file %s", key_file);
+        err = SW_ERR_CONFIG;
+        goto cleanup;
+    }
+    key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+        snprintf(errstr, errlen, "%s is not an RSA private key (PEM)", key_file);
+        err = SW_ERR_CONFIG;
+        goto cleanup;
+    }
+    err = jwt_random_b64(24, jti, sizeof(jti));
+    if (err != SW_OK)
+        goto cleanup;
+    err = SW_ERR_NOMEM;
+    hdr = json_pack("{s:s, s:s, s:s}", "alg", "RS384", "typ", "JWT", "kid", kid ? kid : "");
+    claims =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "iss", client_id, "sub", client_id, "aud",
+                  token_url, "iat", (json_int_t)now, "exp", (json_int_t)(now + 300), "jti", jti);
+    if (!hdr || !claims)
+        goto cleanup;
+    h64 = b64_json(hdr);
+    c64 = b64_json(claims);
+    if (!h64 || !c64)
+        goto cleanup;
+    size_t ilen = strlen(h64) + strlen(c64) + 2;
+    input = malloc(ilen);
+    if (!input)
+        goto cleanup;
+    snprintf(input, ilen, "%s.%s", h64, c64);
+
+    err = SW_ERR_INTERNAL;
+    md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, key) != 1 ||
+        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
+        snprintf(errstr, errlen, "RS384 signing failed");
+        goto cleanup;
+    }
+    sig = malloc(siglen);
+    if (!sig ||
+        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
+        snprintf(errstr, errlen, "RS384 signing failed");
+        goto cleanup;
+    }
+    s64 = jwt_base64url(sig, siglen);
+    if (!s64) {
+        err = SW_ERR_NOMEM;
+        goto cleanup;
+    }
+    size_t jlen = strlen(input) + strlen(s64) + 2;
+    jwt = malloc(jlen);
+    if (!jwt) {
+        err = SW_ERR_NOMEM;
+        goto cleanup;
+    }
+    snprintf(jwt, jlen, "%s.%s", input, s64);
+    *out = jwt;
+    jwt = NULL;
+    err = SW_OK;
+
+cleanup:
+    if (f)
+        fclose(f);
+    EVP_PKEY_free(key);
+    EVP_MD_CTX_free(md);
+    json_decref(hdr);
+    json_decref(claims);
+    free(h64);
+    free(c64);
+    free(input);
+    free(s64);
+    free(sig);
+    free(jwt);
+    return err;
+}
+
+static char *bn_b64(EVP_PKEY *key, const char *name)
+{
+    BIGNUM *bn = NULL;
+    if (EVP_PKEY_get_bn_param(key, name, &bn) != 1)
+        return NULL;
+    int n = BN_num_bytes(bn);
+    unsigned char *buf = malloc((size_t)n + 1);
+    char *out = NULL;
+    if (buf) {
+        BN_bn2bin(bn, buf);
+        out = jwt_base64url(buf, (size_t)n);
+    }
+    free(buf);
+    BN_free(bn);
+    return out;
+}
+
+sw_err jwt_jwks_from_key(const char *key_file, const char *kid, char **out, char *errstr,
+                         size_t errlen)
+{
+    sw_err err = SW_ERR_CONFIG;
+    EVP_PKEY *key = NULL;
+    char *n = NULL, *e = NULL;
+    json_t *jwks = NULL;
+    FILE *f = fopen(key_file, "r");
+    *out = NULL;
+    if (!f) {
+        snprintf(errstr, errlen, "cannot open private key file %s", key_file);
+        goto cleanup;
+    }
+    key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+        snprintf(errstr, errlen, "%s is not an RSA private key (PEM)", key_file);
+        goto cleanup;
+    }
+    n = bn_b64(key, "n");
+    e = bn_b64(key, "e");
+    err = SW_ERR_NOMEM;
+    if (!n || !e)
+        goto cleanup;
+    jwks = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "keys", "kty", "RSA", "n", n, "e", e,
+                     "kid", kid ? kid : "", "alg", "RS384", "use", "sig");
+    if (!jwks)
+        goto cleanup;
+    *out = json_dumps(jwks, JSON_COMPACT);
+    err = *out ? SW_OK : SW_ERR_NOMEM;
+cleanup:
+    if (f)
+        fclose(f);
+    EVP_PKEY_free(key);
+    free(n);
+    free(e);
+    json_decref(jwks);
+    return err;
+}
+
+sw_err jwt_sha256_b64(const char *text, char *buf, size_t buflen)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) != 1)
+        return SW_ERR_INTERNAL;
+    char *s = jwt_base64url(md, mdlen);
+    if (!s)
+        return SW_ERR_NOMEM;
+    int w = snprintf(buf, buflen, "%s", s);
+    free(s);
+    return (w < 0 || (size_t)w >= buflen) ? SW_ERR_INVALID : SW_OK;
+}

@@ -1,0 +1,522 @@
+/* openemr.c - the public OpenEMR client (openemr.h): every request goes
+ * through the fleet's circuit breaker and rate limiter, carries the fleet's
+ * shared token (a 401 refreshes it and retries once), is retried with
+ * exponential backoff and jitter when idempotent and transiently failing,
+ * and is audited when it names a patient.  The API surface behind it is a
+ * function table (surface_openemr.c, surface_fhir.c). */
+#include "openemr.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "http.h"
+#include "log.h"
+#include "oauth.h"
+#include "surface.h"
+
+#define MOD "openemr"
+
+struct oe_client {
+    const struct sw_config *cfg;
+    struct fleet *fleet;
+    struct http_client *http;
+    struct oauth *oauth;
+    oe_audit_fn audit;
+    void *audit_opaque;
+    const struct oe_surface_ops *ops;
+    char fhir_base[128];
+    char api_base[128];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+const struct sw_config *oe_cfg(const struct oe_client *c)
+{
+    return c->cfg;
+}
+
+struct fleet *oe_fleet(const struct oe_client *c)
+{
+    return c->fleet;
+}
+
+const char *oe_fhir_base(const struct oe_client *c)
+{
+    return c->fhir_base;
+}
+
+const char *oe_api_base(const struct oe_client *c)
+{
+    return c->api_base;
+}
+
+void oe_detail(struct oe_call *call, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(call->detail, sizeof(call->detail), fmt, ap);
+    va_end(ap);
+}
+
+/* The process's local zone becomes the clinic's, once: OpenEMR's /api
+ * dates and times are clinic-local. */
+static const char *tz_name;
+static pthread_once_t tz_once = PTHREAD_ONCE_INIT;
+static void tz_init(void)
+{
+    if (tz_name && tz_name[0])
+        setenv("TZ", tz_name, 1);
+    tzset();
+}
+
+sw_err oe_client_new(const struct sw_config *cfg, struct fleet *fleet, oe_audit_fn audit,
+                     void *audit_opaque, struct oe_client **out, char *errstr, size_t errlen)
+{
+    sw_err err = SW_ERR_NOMEM;
+    struct oe_client *c = calloc(1, sizeof(*c));
+    *out = NULL;
+    if (!c)
+        return SW_ERR_NOMEM;
+    tz_name = cfg->clinic_timezone;
+    pthread_once(&tz_once, tz_init);
+    c->cfg = cfg;
+    c->fleet = fleet;
+    c->audit = audit;
+    c->audit_opaque = audit_opaque;
+    c->ops = cfg->surface == SW_SURFACE_FHIR_SCHEDULING ? &oe_surface_fhir : &oe_surface_openemr;
+    snprintf(c->fhir_base, sizeof(c->fhir_base), "/apis/%s/fhir", cfg->openemr_site);
+    snprintf(c->api_base, sizeof(c->api_base), "/apis/%s/api", cfg->openemr_site);
+    err = http_client_new(cfg, &c->http, errstr, errlen);
+    if (err != SW_OK)
+        goto fail;
+    err = oauth_new(cfg, fleet, c->http, &c->oauth, errstr, errlen);
+    if (err != SW_OK)
+        goto fail;
+    *out = c;
+    return SW_OK;
+fail:
+    oe_client_destroy(c);
+    return err;
+}
+
+void oe_client_destroy(struct oe_client *c)
+{
+    if (!c)
+        return;
+    oauth_destroy(c->oauth);
+    http_client_destroy(c->http);
+    free(c);
+}
+
+static void audit(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
+                  long status, sw_err outcome)
+{
+    if (!c->audit || !r->patient_id)
+        return;
+    struct oe_audit rec = {.method = r->method,
+                           .route = r->route ? r->route : r->path,
+                           .patient_id = r->patient_id,
+                           .request_id = call->request_id,
+                           .http_status = (int)status,
+                           .outcome = outcome,
+                           .at_ms = now_ms()};
+    c->audit(c->audit_opaque, &rec);
+}
+
+static int64_t backoff_ms(const struct sw_config *cfg, int attempt)
+{
+    int64_t base = cfg->retry_base_ms;
+    for (int i = 1; i < attempt && base < 60000; i++)
+        base *= 2;
+    unsigned r = 0;
+    RAND_bytes((unsigned char *)&r, sizeof(r));
+    /* full jitter in [base/2, base*3/2) */
+    return base / 2 + (int64_t)(r % (unsigned)(base > 0 ? base : 1));
+}
+
+static bool transient(sw_err e)
+{
+    return e == SW_ERR_SERVER || e == SW_ERR_TIMEOUT || e == SW_ERR_CONNECT;
+}
+
+/* One attempt: limiter, token, HTTP. */
+static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
+                      const char *body, char *token, size_t toklen, struct http_response *resp)
+{
+    struct fleet_permit permit = {{0}};
+    int64_t waited = 0;
+    char url[2048];
+    sw_err err;
+
+    err = oauth_token(c->oauth, call->deadline_ms, token, toklen);
+    if (err != SW_OK) {
+        oe_detail(call, "no OpenEMR token: %s", oauth_errstr(c->oauth));
+        return err;
+    }
+    if (c->fleet) {
+        err = fleet_limit_acquire(c->fleet, call->prio, call->deadline_ms, &permit, &waited);
+        if (err != SW_OK) {
+            oe_detail(call, "rate limiter: %s", sw_err_str(err));
+            return err == SW_ERR_EXPIRED ? SW_ERR_EXPIRED : SW_ERR_UNAVAILABLE;
+        }
+    }
+    int timeout = 0;
+    if (call->deadline_ms > 0) {
+        int64_t left = call->deadline_ms - now_ms();
+        if (left <= 0) {
+            if (c->fleet)
+                fleet_limit_release(c->fleet, &permit);
+            return SW_ERR_EXPIRED;
+        }
+        timeout = left > c->cfg->openemr_timeout_ms ? 0 : (int)left;
+    }
+    snprintf(url, sizeof(url), "%s%s", c->cfg->openemr_base_url, r->path);
+    struct http_request req = {.method = r->method,
+                               .url = url,
+                               .bearer = token,
+                               .content_type = body ? (r->fhir_body ? "application/fhir+json"
+                                                                    : "application/json")
+                                                    : NULL,
+                               .body = body,
+                               .body_len = body ? strlen(body) : 0,
+                               .timeout_ms = timeout};
+    char errstr[256] = "";
+    err = http_perform(c->http, &req, resp, errstr, sizeof(errstr));
+    call->requests++;
+    if (c->fleet)
+        fleet_limit_release(c->fleet, &permit);
+    if (err != SW_OK) {
+        oe_detail(call, "%s", errstr);
+        return err;
+    }
+    return http_status_err(resp->status);
+}
+
+sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
+               json_t **answer, long *status)
+{
+    char token[8192];
+    char *body = NULL;
+    struct http_response resp = {0};
+    sw_err err = SW_OK;
+    bool refreshed = false;
+    int tries = 0;
+
+    *answer = NULL;
+    *status = 0;
+    if (r->body) {
+        body = json_dumps(r->body, JSON_COMPACT);
+        if (!body)
+            return SW_ERR_NOMEM;
+    }
+    for (;;) {
+        if (call->deadline_ms > 0 && now_ms() >= call->deadline_ms) {
+            oe_detail(call, "deadline passed before the request to OpenEMR");
+            err = SW_ERR_EXPIRED;
+            break;
+        }
+        bool probe = false;
+        if (c->fleet && !fleet_breaker_allow(c->fleet, &probe)) {
+            oe_detail(call, "OpenEMR circuit open");
+            err = SW_ERR_UNAVAILABLE;
+            break;
+        }
+        tries++;
+        http_response_free(&resp);
+        err = attempt(c, call, r, body, token, sizeof(token), &resp);
+        *status = resp.status;
+        if (resp.status > 0 || transient(err)) {
+            if (c->fleet)
+                fleet_breaker_record(c->fleet, !(transient(err) || resp.status == 503));
+            audit(c, call, r, resp.status, err);
+        }
+        if (err == SW_ERR_TOKEN && resp.status == 401 && !refreshed) {
+            refreshed = true; /* refresh for the fleet and retry once */
+            oauth_token_rejected(c->oauth, token);
+            log_info(MOD, "401 from OpenEMR on %s: refreshing the token", r->route ? r->route : r->method);
+            continue;
+        }
+        if (resp.retry_after_s > 0 && (err == SW_ERR_RATE_LIMITED || resp.status == 503)) {
+            call->retry_after_s = resp.retry_after_s;
+            if (c->fleet)
+                fleet_limit_backoff(c->fleet, resp.retry_after_s);
+            err = SW_ERR_RATE_LIMITED;
+            int64_t wake = now_ms() + (int64_t)resp.retry_after_s * 1000;
+            if (r->idempotent && tries < c->cfg->retry_max_attempts &&
+                (call->deadline_ms == 0 || wake < call->deadline_ms)) {
+                sleep_ms(wake - now_ms());
+                continue;
+            }
+            oe_detail(call, "OpenEMR asked to retry after %ds", resp.retry_after_s);
+            break;
+        }
+        if (transient(err) && r->idempotent && tries < c->cfg->retry_max_attempts) {
+            int64_t wait = backoff_ms(c->cfg, tries);
+            if (call->deadline_ms == 0 || now_ms() + wait < call->deadline_ms) {
+                log_info(MOD, "%s failed (%s), retry %d in %lldms", r->route ? r->route : r->method,
+                         sw_err_str(err), tries, (long long)wait);
+                sleep_ms(wait);
+                continue;
+            }
+        }
+        break;
+    }
+    explicit_bzero(token, sizeof(token));
+    if (resp.body && resp.len > 0 && resp.status > 0) {
+        json_error_t jerr;
+        *answer = json_loadb(resp.body, resp.len, 0, &jerr);
+        if (!*answer && err == SW_OK) {
+            oe_detail(call, "OpenEMR answered %ld with a body that is not JSON", resp.status);
+            err = SW_ERR_BAD_ANSWER;
+        }
+    }
+    if (err != SW_OK && !call->detail[0])
+        oe_detail(call, "%s %s: HTTP %ld (%s)", r->method, r->route ? r->route : "", resp.status,
+                  sw_err_str(err));
+    http_response_free(&resp);
+    free(body);
+    return err;
+}
+
+/* ---- public calls: dispatch to the surface ---------------------------- */
+
+static void call_start(struct oe_call *call)
+{
+    call->detail[0] = '\0';
+    call->retry_after_s = 0;
+}
+
+sw_err oe_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
+                        const char *birthdate, struct oe_patient **out, size_t *n)
+{
+    call_start(call);
+    *out = NULL;
+    *n = 0;
+    return c->ops->find_patients(c, call, phone, birthdate, out, n);
+}
+
+sw_err oe_list_range(struct oe_client *c, struct oe_call *call, const char *practitioner_id,
+                     int64_t from, int64_t to, struct oe_appt **out, size_t *n)
+{
+    call_start(call);
+    *out = NULL;
+    *n = 0;
+    return c->ops->list_range(c, call, practitioner_id, from, to, out, n);
+}
+
+sw_err oe_list_patient(struct oe_client *c, struct oe_call *call, const char *patient_id,
+                       int64_t from, int64_t to, struct oe_appt **out, size_t *n)
+{
+    call_start(call);
+    *out = NULL;
+    *n = 0;
+    return c->ops->list_patient(c, call, patient_id, from, to, out, n);
+}
+
+sw_err oe_free_slots(struct oe_client *c, struct oe_call *call, const char *practitioner_id,
+                     int64_t from, int64_t to, bool *has_slots, struct oe_interval **out,
+                     size_t *n)
+{
+    call_start(call);
+    *out = NULL;
+    *n = 0;
+    *has_slots = false;
+    return c->ops->free_slots(c, call, practitioner_id, from, to, has_slots, out, n);
+}
+
+sw_err oe_create(struct oe_client *c, struct oe_call *call, const struct oe_new_appt *req,
+                 struct oe_appt *out)
+{
+    call_start(call);
+    memset(out, 0, sizeof(*out));
+    if (!req->patient_id || !req->practitioner_id || !req->type || req->end <= req->start ||
+        !req->confirmation) {
+        oe_detail(call, "incomplete appointment");
+        return SW_ERR_INVALID;
+    }
+    return c->ops->create(c, call, req, out);
+}
+
+sw_err oe_cancel(struct oe_client *c, struct oe_call *call, const char *appointment_id,
+                 const char *patient_id)
+{
+    call_start(call);
+    return c->ops->cancel(c, call, appointment_id, patient_id);
+}
+
+sw_err oe_get(struct oe_client *c, struct oe_call *call, const char *appointment_id,
+              struct oe_appt *out)
+{
+    call_start(call);
+    memset(out, 0, sizeof(*out));
+    return c->ops->get(c, call, appointment_id, out);
+}
+
+sw_err oe_find_by_confirmation(struct oe_client *c, struct oe_call *call, const char *confirmation,
+                               const char *practitioner_id, int64_t from, int64_t to,
+                               struct oe_appt *out)
+{
+    call_start(call);
+    memset(out, 0, sizeof(*out));
+    return c->ops->find_by_confirmation(c, call, confirmation, practitioner_id, from, to, out);
+}
+
+sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
+                       int64_t to, struct oe_appt **out, size_t *n)
+{
+    call_start(call);
+    *out = NULL;
+    *n = 0;
+    return c->ops->list_changed(c, call, since, from, to, out, n);
+}
+
+bool oe_has_valid_token(struct oe_client *c)
+{
+    return oauth_has_valid_token(c->oauth);
+}
+
+sw_err oe_logout(struct oe_client *c)
+{
+    return oauth_logout(c->oauth);
+}
+
+/* ---- shared helpers -------------------------------------------------------- */
+
+sw_err oe_appt_push(struct oe_appt **arr, size_t *n, size_t *cap, const struct oe_appt *a)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        struct oe_appt *na = realloc(*arr, nc * sizeof(*na));
+        if (!na)
+            return SW_ERR_NOMEM;
+        *arr = na;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = *a;
+    return SW_OK;
+}
+
+bool oe_time_parse(const char *iso, int64_t *epoch)
+{
+    int y, mo, d, h = 0, mi = 0, s = 0, used = 0;
+    if (!iso || sscanf(iso, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3)
+        return false;
+    const char *p = iso + used;
+    bool has_time = false;
+    if (*p == 'T' || *p == ' ') {
+        int u2 = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &u2) != 2)
+            return false;
+        p += 1 + u2;
+        if (*p == ':') {
+            int u3 = 0;
+            if (sscanf(p + 1, "%2d%n", &s, &u3) != 1)
+                return false;
+            p += 1 + u3;
+            if (*p == '.')
+                for (p++; *p >= '0' && *p <= '9'; p++)
+                    ;
+        }
+        has_time = true;
+    }
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = s, .tm_isdst = -1};
+    if (*p == 'Z') {
+        *epoch = (int64_t)timegm(&tm);
+        return true;
+    }
+    if ((*p == '+' || *p == '-') && has_time) {
+        int oh = 0, om = 0;
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1)
+            return false;
+        int64_t off = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+        *epoch = (int64_t)timegm(&tm) - off;
+        return true;
+    }
+    if (*p != '\0')
+        return false;
+    *epoch = (int64_t)mktime(&tm); /* no offset: local */
+    return true;
+}
+
+void oe_time_format(int64_t epoch, char *buf, size_t len)
+{
+    time_t t = (time_t)epoch;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    long off = tm.tm_gmtoff;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 3600,
+             (off % 3600) / 60);
+}
+
+void oe_local_date(int64_t epoch, char buf[11])
+{
+    time_t t = (time_t)epoch;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char tmp[32];
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    memcpy(buf, tmp, 10);
+    buf[10] = '\0';
+}
+
+void oe_local_hhmm(int64_t epoch, char buf[6])
+{
+    time_t t = (time_t)epoch;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char tmp[16];
+    snprintf(tmp, sizeof(tmp), "%02d:%02d", tm.tm_hour, tm.tm_min);
+    memcpy(buf, tmp, 5);
+    buf[5] = '\0';
+}
+
+bool oe_local_to_epoch(const char *date, const char *hms, int64_t *epoch)
+{
+    int y, mo, d, h = 0, mi = 0, s = 0;
+    if (!date || sscanf(date, "%4d-%2d-%2d", &y, &mo, &d) != 3)
+        return false;
+    if (hms && hms[0] && sscanf(hms, "%2d:%2d:%2d", &h, &mi, &s) < 2)
+        return false;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = s, .tm_isdst = -1};
+    time_t t = mktime(&tm);
+    if (t == (time_t)-1)
+        return false;
+    *epoch = (int64_t)t;
+    return true;
+}
+
+void oe_ref_id(const char *ref, char *buf, size_t len)
+{
+    const char *slash = ref ? strrchr(ref, '/') : NULL;
+    snprintf(buf, len, "%s", slash ? slash + 1 : (ref ? ref : ""));
+}
+
+bool oe_provider_category(int catid)
+{
+    return catid == 2 || catid == 3 || catid == 4 || catid == 8 || catid == 11;
+}

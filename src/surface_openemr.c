@@ -1,0 +1,529 @@
+/* surface_openemr.c - the real OpenEMR (openemr-facts.md sections 2-4):
+ * FHIR reads (Patient, Appointment by date), /api writes (POST create,
+ * DELETE cancel), /api patient lists (the only place the comment
+ * pc_hometext, which carries the confirmation number, can be read).
+ * Numeric ids (pid, pc_aid, pc_eid) are mapped from uuids through the
+ * fleet cache.  Request costs are listed in docs/openemr-client.md. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "surface.h"
+
+#define EID_MAP_TTL_S 86400 /* a pc_uuid never changes its pc_eid */
+
+/* A JSON value that may be a string or a number, as text. */
+static void json_text(json_t *v, char *buf, size_t len)
+{
+    if (json_is_string(v))
+        snprintf(buf, len, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+    else
+        buf[0] = '\0';
+}
+
+static int json_int(json_t *v)
+{
+    char t[32];
+    json_text(v, t, sizeof(t));
+    return (int)strtol(t, NULL, 10);
+}
+
+static bool is_numeric(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return false;
+    return true;
+}
+
+/* The standard API wraps single records in {"data": ...} (and sometimes
+ * answers arrays); returns the record object. */
+static json_t *record_of(json_t *ans)
+{
+    json_t *d = json_object_get(ans, "data");
+    if (d)
+        ans = d;
+    if (json_is_array(ans))
+        ans = json_array_get(ans, 0);
+    return json_is_object(ans) ? ans : NULL;
+}
+
+/* uuid -> numeric id through the fleet cache; kind "patient" / "practitioner". */
+static sw_err map_id(struct oe_client *c, struct oe_call *call, const char *kind,
+                     const char *uuid, char *out, size_t outlen)
+{
+    char key[160], path[256];
+    char *cached = NULL;
+    json_t *ans = NULL;
+    long status = 0;
+    struct fleet *f = oe_fleet(c);
+    if (is_numeric(uuid)) {
+        snprintf(out, outlen, "%s", uuid);
+        return SW_OK;
+    }
+    snprintf(key, sizeof(key), "map:%s:%s", kind, uuid);
+    if (f && fleet_cache_get(f, key, &cached) == SW_OK && cached && is_numeric(cached)) {
+        snprintf(out, outlen, "%s", cached);
+        free(cached);
+        return SW_OK;
+    }
+    free(cached);
+    char *e = http_escape(uuid);
+    if (!e)
+        return SW_ERR_NOMEM;
+    snprintf(path, sizeof(path), "%s/%s/%s", oe_api_base(c), kind, e);
+    free(e);
+    struct oe_req r = {.method = "GET",
+                       .path = path,
+                       .patient_id = strcmp(kind, "patient") ? NULL : uuid,
+                       .route = strcmp(kind, "patient") ? "GET /api/practitioner/:uuid"
+                                                        : "GET /api/patient/:uuid",
+                       .idempotent = true};
+    sw_err err = oe_send(c, call, &r, &ans, &status);
+    if (err == SW_OK) {
+        json_t *rec = record_of(ans);
+        json_text(json_object_get(rec, strcmp(kind, "patient") ? "id" : "pid"), out, outlen);
+        if (!out[0] && !strcmp(kind, "patient"))
+            json_text(json_object_get(rec, "id"), out, outlen);
+        if (!is_numeric(out)) {
+            oe_detail(call, "no numeric id for this %s", kind);
+            err = rec ? SW_ERR_BAD_ANSWER : SW_ERR_NOT_FOUND;
+        } else if (f) {
+            fleet_cache_put(f, key, out, oe_cfg(c)->ref_cache_ttl_s);
+        }
+    }
+    json_decref(ans);
+    return err;
+}
+
+static enum oe_appt_status status_of(const char *s)
+{
+    if (!strcmp(s, "x") || !strcmp(s, "%") || !strcmp(s, "!"))
+        return OE_APPT_CANCELLED;
+    if (!strcmp(s, "?"))
+        return OE_APPT_NOSHOW;
+    if (!strcmp(s, ">") || !strcmp(s, "$"))
+        return OE_APPT_FULFILLED;
+    return OE_APPT_BOOKED;
+}
+
+static void type_of(const struct sw_config *cfg, int catid, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < cfg->n_types; i++)
+        if (cfg->types[i].category == catid) {
+            snprintf(buf, len, "%s", cfg->types[i].name);
+            return;
+        }
+}
+
+/* One /api appointment row. */
+static bool row_parse(struct oe_client *c, json_t *row, struct oe_appt *a)
+{
+    char date[16], st[16], et[16], status[16], upd[32];
+    memset(a, 0, sizeof(*a));
+    json_text(json_object_get(row, "pc_eid"), a->id, sizeof(a->id));
+    json_text(json_object_get(row, "puuid"), a->patient_id, sizeof(a->patient_id));
+    json_text(json_object_get(row, "pce_aid_uuid"), a->practitioner_id, sizeof(a->practitioner_id));
+    json_text(json_object_get(row, "pc_eventDate"), date, sizeof(date));
+    json_text(json_object_get(row, "pc_startTime"), st, sizeof(st));
+    json_text(json_object_get(row, "pc_endTime"), et, sizeof(et));
+    json_text(json_object_get(row, "pc_apptstatus"), status, sizeof(status));
+    if (!a->id[0] || !oe_local_to_epoch(date, st, &a->start))
+        return false;
+    int dur = json_int(json_object_get(row, "pc_duration"));
+    if (!et[0] || !oe_local_to_epoch(date, et, &a->end) || a->end < a->start)
+        a->end = a->start + (dur > 0 ? dur : 0);
+    a->category = json_int(json_object_get(row, "pc_catid"));
+    if (!strcmp(a->patient_id, "") || json_int(json_object_get(row, "pid")) == 0)
+        a->patient_id[0] = '\0';
+    a->provider_event = !a->patient_id[0] || oe_provider_category(a->category);
+    a->status = status_of(status);
+    type_of(oe_cfg(c), a->category, a->appointment_type, sizeof(a->appointment_type));
+    json_text(json_object_get(row, "pc_time"), upd, sizeof(upd));
+    if (upd[0] && strlen(upd) >= 19) {
+        upd[10] = '\0';
+        oe_local_to_epoch(upd, upd + 11, &a->updated);
+    }
+    const char *home = json_string_value(json_object_get(row, "pc_hometext"));
+    if (home) {
+        size_t k = 0;
+        while (home[k] && !isspace((unsigned char)home[k]) && k + 1 < sizeof(a->confirmation))
+            k++;
+        if (k >= 4 && (!home[k] || isspace((unsigned char)home[k]))) {
+            memcpy(a->confirmation, home, k);
+            a->confirmation[k] = '\0';
+        }
+    }
+    /* remember pc_uuid -> pc_eid for FHIR-sourced rows */
+    char uuid[64];
+    json_text(json_object_get(row, "pc_uuid"), uuid, sizeof(uuid));
+    if (uuid[0] && oe_fleet(c)) {
+        char key[128];
+        snprintf(key, sizeof(key), "map:eid:%s", uuid);
+        fleet_cache_put(oe_fleet(c), key, a->id, EID_MAP_TTL_S);
+    }
+    return true;
+}
+
+/* pc_uuid -> pc_eid, for rows read through FHIR (ids become pc_eid where
+ * the mapping is known; else the FHIR id is kept). */
+static void map_eids(struct oe_client *c, struct oe_appt *arr, size_t n)
+{
+    struct fleet *f = oe_fleet(c);
+    for (size_t i = 0; f && i < n; i++) {
+        char key[128], *v = NULL;
+        if (arr[i].provider_event)
+            continue;
+        snprintf(key, sizeof(key), "map:eid:%s", arr[i].id);
+        if (fleet_cache_get(f, key, &v) == SW_OK && v && is_numeric(v))
+            snprintf(arr[i].id, sizeof(arr[i].id), "%s", v);
+        free(v);
+    }
+}
+
+static sw_err api_rows(struct oe_client *c, struct oe_call *call, const char *path,
+                       const char *route, const char *patient_id, json_t **rows)
+{
+    long status = 0;
+    struct oe_req r = {.method = "GET",
+                       .path = path,
+                       .patient_id = patient_id,
+                       .route = route,
+                       .idempotent = true};
+    sw_err err = oe_send(c, call, &r, rows, &status);
+    if (err == SW_ERR_NOT_FOUND && status == 404 && (!*rows || json_is_array(*rows))) {
+        json_decref(*rows);
+        *rows = json_array(); /* empty result */
+        return *rows ? SW_OK : SW_ERR_NOMEM;
+    }
+    if (err == SW_OK && json_is_object(*rows) && json_object_get(*rows, "data")) {
+        json_t *d = json_incref(json_object_get(*rows, "data"));
+        json_decref(*rows);
+        *rows = d;
+    }
+    if (err == SW_OK && !json_is_array(*rows) && !json_is_object(*rows))
+        err = SW_ERR_BAD_ANSWER;
+    return err;
+}
+
+static sw_err oemr_list_patient(struct oe_client *c, struct oe_call *call, const char *patient_id,
+                                int64_t from, int64_t to, struct oe_appt **out, size_t *n)
+{
+    char pid[24], path[256];
+    json_t *rows = NULL, *row;
+    size_t cap = 0, i;
+    sw_err err = map_id(c, call, "patient", patient_id, pid, sizeof(pid));
+    if (err != SW_OK)
+        return err;
+    snprintf(path, sizeof(path), "%s/patient/%s/appointment", oe_api_base(c), pid);
+    err = api_rows(c, call, path, "GET /api/patient/:pid/appointment", patient_id, &rows);
+    if (err != SW_OK)
+        goto cleanup;
+    if (json_is_object(rows)) { /* a single row */
+        json_t *arr = json_array();
+        json_array_append(arr, rows);
+        json_decref(rows);
+        rows = arr;
+    }
+    json_array_foreach(rows, i, row)
+    {
+        struct oe_appt a;
+        if (!row_parse(c, row, &a))
+            continue;
+        if (!a.patient_id[0])
+            snprintf(a.patient_id, sizeof(a.patient_id), "%s", patient_id);
+        if ((from || to) && ((a.end > a.start ? a.end : a.start + 1) <= from || a.start >= to))
+            continue;
+        err = oe_appt_push(out, n, &cap, &a);
+        if (err != SW_OK)
+            goto cleanup;
+    }
+cleanup:
+    json_decref(rows);
+    if (err != SW_OK) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return err;
+}
+
+static sw_err oemr_list_range(struct oe_client *c, struct oe_call *call,
+                              const char *practitioner_id, int64_t from, int64_t to,
+                              struct oe_appt **out, size_t *n)
+{
+    char q[256];
+    oe_fhir_date_query(from, to, q, sizeof(q));
+    sw_err err = oe_fhir_appt_search(c, call, q, NULL, practitioner_id, from, to, out, n);
+    if (err == SW_OK)
+        map_eids(c, *out, *n);
+    return err;
+}
+
+static sw_err oemr_free_slots(struct oe_client *c, struct oe_call *call,
+                              const char *practitioner_id, int64_t from, int64_t to,
+                              bool *has_slots, struct oe_interval **out, size_t *n)
+{
+    (void)c;
+    (void)call;
+    (void)practitioner_id;
+    (void)from;
+    (void)to;
+    *has_slots = false; /* OpenEMR has no free-slot API */
+    *out = NULL;
+    *n = 0;
+    return SW_OK;
+}
+
+static sw_err oemr_create(struct oe_client *c, struct oe_call *call,
+                          const struct oe_new_appt *req, struct oe_appt *out)
+{
+    const struct sw_config *cfg = oe_cfg(c);
+    char pid[24], aid[24], date[11], hhmm[6], path[256], num[5][24], home[512];
+    json_t *body = NULL, *ans = NULL;
+    long status = 0;
+    sw_err err = map_id(c, call, "patient", req->patient_id, pid, sizeof(pid));
+    if (err == SW_OK)
+        err = map_id(c, call, "practitioner", req->practitioner_id, aid, sizeof(aid));
+    if (err != SW_OK)
+        return err;
+    oe_local_date(req->start, date);
+    oe_local_hhmm(req->start, hhmm);
+    snprintf(num[0], sizeof(num[0]), "%d", req->type->category);
+    snprintf(num[1], sizeof(num[1]), "%lld", (long long)(req->end - req->start));
+    snprintf(num[2], sizeof(num[2]), "%d", cfg->openemr_facility_id);
+    snprintf(home, sizeof(home), "%s%s%s", req->confirmation, req->reason ? " " : "",
+             req->reason ? req->reason : "");
+    const char *title = req->type->title[0] ? req->type->title : req->type->name;
+    body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "pc_catid", num[0],
+                     "pc_title", title, "pc_duration", num[1], "pc_hometext", home,
+                     "pc_apptstatus", "-", "pc_eventDate", date, "pc_startTime", hhmm,
+                     "pc_facility", num[2], "pc_billing_location", num[2], "pc_aid", aid);
+    if (!body)
+        return SW_ERR_NOMEM;
+    snprintf(path, sizeof(path), "%s/patient/%s/appointment", oe_api_base(c), pid);
+    struct oe_req r = {.method = "POST",
+                       .path = path,
+                       .body = body,
+                       .patient_id = req->patient_id,
+                       .route = "POST /api/patient/:pid/appointment",
+                       .idempotent = false};
+    err = oe_send(c, call, &r, &ans, &status);
+    if (err == SW_OK) {
+        json_t *id = json_object_get(ans, "id");
+        if (!id && json_object_get(ans, "data"))
+            id = json_object_get(json_object_get(ans, "data"), "id");
+        json_text(id, out->id, sizeof(out->id));
+        if (!is_numeric(out->id)) {
+            oe_detail(call, "create refused by OpenEMR validation (HTTP %ld)", status);
+            err = SW_ERR_INVALID;
+        }
+    } else if (err == SW_ERR_INVALID) {
+        oe_detail(call, "create refused by OpenEMR validation (HTTP %ld)", status);
+    }
+    if (err == SW_OK) {
+        snprintf(out->patient_id, sizeof(out->patient_id), "%s", req->patient_id);
+        snprintf(out->practitioner_id, sizeof(out->practitioner_id), "%s", req->practitioner_id);
+        out->start = req->start;
+        out->end = req->end;
+        out->category = req->type->category;
+        out->status = OE_APPT_BOOKED;
+        snprintf(out->confirmation, sizeof(out->confirmation), "%s", req->confirmation);
+        snprintf(out->appointment_type, sizeof(out->appointment_type), "%s", req->type->name);
+    }
+    json_decref(body);
+    json_decref(ans);
+    return err;
+}
+
+/* The /api row of an appointment by pc_eid. */
+static sw_err get_row(struct oe_client *c, struct oe_call *call, const char *eid,
+                      const char *patient_id, struct oe_appt *out, char *pid, size_t pidlen)
+{
+    char path[256];
+    json_t *rows = NULL;
+    snprintf(path, sizeof(path), "%s/appointment/%s", oe_api_base(c), eid);
+    sw_err err = api_rows(c, call, path, "GET /api/appointment/:eid", patient_id, &rows);
+    if (err != SW_OK)
+        return err;
+    json_t *row = json_is_array(rows) ? json_array_get(rows, 0) : rows;
+    if (!row) {
+        err = SW_ERR_NOT_FOUND;
+    } else if (!row_parse(c, row, out)) {
+        err = SW_ERR_BAD_ANSWER;
+    } else if (pid) {
+        json_text(json_object_get(row, "pid"), pid, pidlen);
+    }
+    json_decref(rows);
+    return err;
+}
+
+/* A FHIR appointment id (uuid) -> pc_eid: the cache, else the patient's rows. */
+static sw_err eid_of(struct oe_client *c, struct oe_call *call, const char *id, char *eid,
+                     size_t len)
+{
+    char key[128], *v = NULL, path[256];
+    json_t *ans = NULL;
+    long status = 0;
+    if (is_numeric(id)) {
+        snprintf(eid, len, "%s", id);
+        return SW_OK;
+    }
+    snprintf(key, sizeof(key), "map:eid:%s", id);
+    if (oe_fleet(c) && fleet_cache_get(oe_fleet(c), key, &v) == SW_OK && v && is_numeric(v)) {
+        snprintf(eid, len, "%s", v);
+        free(v);
+        return SW_OK;
+    }
+    free(v);
+    char *e = http_escape(id);
+    if (!e)
+        return SW_ERR_NOMEM;
+    snprintf(path, sizeof(path), "%s/Appointment/%s", oe_fhir_base(c), e);
+    free(e);
+    struct oe_req r = {.method = "GET", .path = path, .route = "GET /fhir/Appointment/:id",
+                       .idempotent = true};
+    sw_err err = oe_send(c, call, &r, &ans, &status);
+    struct oe_appt a;
+    if (err == SW_OK && !oe_fhir_appt_parse(ans, &a))
+        err = SW_ERR_BAD_ANSWER;
+    json_decref(ans);
+    if (err != SW_OK)
+        return err;
+    if (!a.patient_id[0])
+        return SW_ERR_NOT_FOUND;
+    struct oe_appt *rows = NULL;
+    size_t n = 0;
+    err = oemr_list_patient(c, call, a.patient_id, 0, 0, &rows, &n); /* fills the cache */
+    free(rows);
+    if (err != SW_OK)
+        return err;
+    if (oe_fleet(c) && fleet_cache_get(oe_fleet(c), key, &v) == SW_OK && v && is_numeric(v)) {
+        snprintf(eid, len, "%s", v);
+        free(v);
+        return SW_OK;
+    }
+    free(v);
+    return SW_ERR_NOT_FOUND;
+}
+
+static sw_err oemr_get(struct oe_client *c, struct oe_call *call, const char *appointment_id,
+                       struct oe_appt *out)
+{
+    char eid[32];
+    sw_err err = eid_of(c, call, appointment_id, eid, sizeof(eid));
+    if (err != SW_OK)
+        return err;
+    return get_row(c, call, eid, NULL, out, NULL, 0);
+}
+
+static sw_err oemr_cancel(struct oe_client *c, struct oe_call *call, const char *appointment_id,
+                          const char *patient_id)
+{
+    char eid[32], pid[24] = "", path[256];
+    struct oe_appt a;
+    json_t *ans = NULL;
+    long status = 0;
+    sw_err err = eid_of(c, call, appointment_id, eid, sizeof(eid));
+    if (err == SW_OK) /* DELETE says 200 even for an unknown eid: look first */
+        err = get_row(c, call, eid, patient_id, &a, pid, sizeof(pid));
+    if (err != SW_OK)
+        return err;
+    if (!is_numeric(pid))
+        snprintf(pid, sizeof(pid), "0");
+    snprintf(path, sizeof(path), "%s/patient/%s/appointment/%s", oe_api_base(c), pid, eid);
+    struct oe_req r = {.method = "DELETE",
+                       .path = path,
+                       .patient_id = patient_id ? patient_id : (a.patient_id[0] ? a.patient_id
+                                                                                : NULL),
+                       .route = "DELETE /api/patient/:pid/appointment/:eid",
+                       .idempotent = true};
+    err = oe_send(c, call, &r, &ans, &status);
+    json_decref(ans);
+    return err;
+}
+
+static sw_err oemr_find_by_confirmation(struct oe_client *c, struct oe_call *call,
+                                        const char *confirmation, const char *practitioner_id,
+                                        int64_t from, int64_t to, struct oe_appt *out)
+{
+    struct oe_appt *cand = NULL, *rows = NULL;
+    size_t nc = 0, nr = 0;
+    char q[256];
+    oe_fhir_date_query(from, to, q, sizeof(q));
+    sw_err err = oe_fhir_appt_search(c, call, q, NULL, practitioner_id, from, to, &cand, &nc);
+    if (err != SW_OK)
+        return err;
+    err = SW_ERR_NOT_FOUND;
+    for (size_t i = 0; i < nc && err == SW_ERR_NOT_FOUND; i++) {
+        if (!cand[i].patient_id[0])
+            continue;
+        bool seen = false; /* one /api list per patient */
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(cand[k].patient_id, cand[i].patient_id))
+                seen = true;
+        if (seen)
+            continue;
+        sw_err lerr = oemr_list_patient(c, call, cand[i].patient_id, from, to, &rows, &nr);
+        if (lerr != SW_OK) {
+            err = lerr;
+            break;
+        }
+        for (size_t k = 0; k < nr; k++) {
+            if (practitioner_id && strcmp(rows[k].practitioner_id, practitioner_id))
+                continue;
+            if (!rows[k].confirmation[0]) { /* row without pc_hometext: read it */
+                struct oe_appt full;
+                if (get_row(c, call, rows[k].id, rows[k].patient_id, &full, NULL, 0) == SW_OK)
+                    rows[k] = full;
+            }
+            if (!strcmp(rows[k].confirmation, confirmation)) {
+                *out = rows[k];
+                err = SW_OK;
+                break;
+            }
+        }
+        free(rows);
+        rows = NULL;
+        nr = 0;
+    }
+    free(cand);
+    return err;
+}
+
+static sw_err oemr_list_changed(struct oe_client *c, struct oe_call *call, int64_t since,
+                                int64_t from, int64_t to, struct oe_appt **out, size_t *n)
+{
+    char q[512], t[40], dq[128];
+    oe_time_format(since, t, sizeof(t));
+    char *e = http_escape(t);
+    if (!e)
+        return SW_ERR_NOMEM;
+    oe_fhir_date_query(from, to, dq, sizeof(dq));
+    snprintf(q, sizeof(q), "_lastUpdated=gt%s&%s", e, dq);
+    free(e);
+    sw_err err = oe_fhir_appt_search(c, call, q, NULL, NULL, from, to, out, n);
+    if (err == SW_OK)
+        map_eids(c, *out, *n);
+    return err;
+}
+
+const struct oe_surface_ops oe_surface_openemr = {
+    .name = "openemr",
+    .find_patients = oe_fhir_find_patients,
+    .list_range = oemr_list_range,
+    .list_patient = oemr_list_patient,
+    .free_slots = oemr_free_slots,
+    .create = oemr_create,
+    .cancel = oemr_cancel,
+    .get = oemr_get,
+    .find_by_confirmation = oemr_find_by_confirmation,
+    .list_changed = oemr_list_changed,
+};

@@ -362,7 +362,7 @@ static void smart_config(struct sim_req *q, struct sim_resp *r)
     char b[300];
     snprintf(b, sizeof(b), "%s%s", q->sim->base_url, SIM_SITE_OAUTH);
     resp_json(r, 200,
-              json_pack("{s:s,s:s++,s:s++,s:s++,s:s++,s:[s],s:[s],s:[s,s,s],s:[s],s:[s,s,s,s],"
+              json_pack("{s:s,s:s+,s:s+,s:s+,s:s+,s:[s],s:[s],s:[s,s,s],s:[s],s:[s,s,s,s],"
                         "s:[s,s,s,s,s,s,s]}",
                         "issuer", b, "authorization_endpoint", b, "/authorize", "token_endpoint", b,
                         "/token", "registration_endpoint", b, "/registration",

@@ -663,7 +663,7 @@ static void handle_discovery(struct sim_req *q, struct sim_resp *r)
     snprintf(base, sizeof(base), "%s%s", q->sim->base_url, SIM_SITE_OAUTH);
     q->route = "/oauth2/.well-known/openid-configuration";
     json_t *o = json_pack(
-        "{s:s,s:s++,s:s++,s:s++,s:s++,s:s++,s:s++,s:[s],s:[s,s,s],s:[s],s:[s,s,s,s]}", "issuer",
+        "{s:s,s:s+,s:s+,s:s+,s:s+,s:s+,s:s+,s:[s],s:[s,s,s],s:[s],s:[s,s,s,s]}", "issuer",
         base, "authorization_endpoint", base, "/authorize", "token_endpoint", base, "/token",
         "registration_endpoint", base, "/registration", "introspection_endpoint", base,
         "/introspect", "end_session_endpoint", base, "/logout", "jwks_uri", base, "/jwk",

@@ -389,6 +389,66 @@ sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since,
     return c->ops->list_changed(c, call, since, from, to, out, n);
 }
 
+/* Both surfaces list practitioners the same way: FHIR Practitioner (on the
+ * real OpenEMR, users with an NPI only: a provider without one must be
+ * named in the search).  Cached for the fleet. */
+sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**ids)[64],
+                             size_t *n)
+{
+    const struct sw_config *cfg = oe_cfg(c);
+    json_t *list = NULL, *answer = NULL;
+    char *cached = NULL;
+    sw_err err;
+
+    call_start(call);
+    *ids = NULL;
+    *n = 0;
+    if (fleet_cache_get(c->fleet, "practitioners", &cached) == SW_OK) {
+        list = json_loads(cached, 0, NULL);
+        free(cached);
+    }
+    if (!json_is_array(list)) {
+        json_decref(list);
+        char path[256];
+        long status = 0;
+        snprintf(path, sizeof(path), "%s/Practitioner?active=true", oe_fhir_base(c));
+        struct oe_req req = {.method = "GET",
+                             .path = path,
+                             .route = "GET /fhir/Practitioner",
+                             .idempotent = true};
+        err = oe_send(c, call, &req, &answer, &status);
+        if (err)
+            return err;
+        list = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(answer, "entry"), i, e)
+        {
+            const char *id = json_string_value(json_object_get(json_object_get(e, "resource"), "id"));
+            if (id && strlen(id) < 64)
+                json_array_append_new(list, json_string(id));
+        }
+        json_decref(answer);
+        char *text = json_dumps(list, JSON_COMPACT);
+        if (text)
+            fleet_cache_put(c->fleet, "practitioners", text, cfg->ref_cache_ttl_s);
+        free(text);
+    }
+    size_t count = json_array_size(list);
+    *ids = calloc(count ? count : 1, sizeof(**ids));
+    if (!*ids) {
+        json_decref(list);
+        return SW_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *id = json_string_value(json_array_get(list, i));
+        if (id)
+            snprintf((*ids)[(*n)++], 64, "%s", id);
+    }
+    json_decref(list);
+    return SW_OK;
+}
+
 bool oe_has_valid_token(struct oe_client *c)
 {
     return oauth_has_valid_token(c->oauth);

@@ -127,10 +127,20 @@ void oe_client_destroy(struct oe_client *c)
     free(c);
 }
 
+/* Patient data is touched by any request that names a patient and by
+ * every Patient or Appointment read (an appointment names its patient):
+ * those are audited, searches over many patients included. */
+static bool touches_patients(const struct oe_req *r)
+{
+    const char *route = r->route ? r->route : r->path;
+    return r->patient_id || strstr(route, "Patient") || strstr(route, "patient") ||
+           strstr(route, "ppointment");
+}
+
 static void audit(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
                   long status, sw_err outcome)
 {
-    if (!c->audit || !r->patient_id)
+    if (!c->audit || !touches_patients(r))
         return;
     struct oe_audit rec = {.method = r->method,
                            .route = r->route ? r->route : r->path,

@@ -475,11 +475,13 @@ static json_t *slots_json(const struct res_slot *slots, int n)
 
 static json_t *appointment_json(const struct res_appointment *a)
 {
-    json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:s}", "appointment_id",
-                          a->appointment_id, "confirmation_number", a->confirmation_number,
+    json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s}", "appointment_id", a->appointment_id,
                           "start", time_json(a->start), "end", time_json(a->end),
                           "practitioner_id", a->practitioner_id, "appointment_type",
                           a->appointment_type, "status", a->status);
+    /* Appointments made outside the worker have no confirmation number. */
+    if (o && a->confirmation_number[0])
+        json_object_set_new(o, "confirmation_number", json_string(a->confirmation_number));
     return o;
 }
 

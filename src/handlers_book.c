@@ -174,6 +174,7 @@ static sw_err check_free(struct worker *w, struct oe_call *call, const struct co
     }
     struct av_request req = {
         .type = b->type,
+        .hours = sw_config_hours(w->cfg, b->practitioner_id), /* not used by the check */
         .slot_minutes = w->cfg->slot_minutes,
         .buffer_minutes = w->cfg->buffer_minutes,
         .appts = pract.appts,
@@ -570,7 +571,11 @@ sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, 
         return SW_OK;
     }
     h.end = h.start + (int64_t)type->duration_min * 60;
-    snprintf(h.session_id, sizeof(h.session_id), "%s", c->session_id);
+    /* A hold belongs to its call; without a session, to this command alone. */
+    if (c->session_id[0])
+        snprintf(h.session_id, sizeof(h.session_id), "%s", c->session_id);
+    else
+        snprintf(h.session_id, sizeof(h.session_id), "request:%.120s", c->request_id);
     snprintf(h.patient_id, sizeof(h.patient_id), "%s", x->patient_id);
 
     /* Is the slot free as far as the fleet knows (cache, fresh enough)? */
@@ -584,6 +589,7 @@ sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, 
         return SW_OK;
     }
     struct av_request req = {.type = type,
+                             .hours = sw_config_hours(cfg, h.practitioner_id),
                              .slot_minutes = cfg->slot_minutes,
                              .buffer_minutes = cfg->buffer_minutes,
                              .appts = busy.appts,

@@ -105,6 +105,16 @@ class Stack:
         self.producer = None
         self.failed = False
 
+    @classmethod
+    def attach(cls):
+        """A Stack for one that runs already (its export lines in the
+        environment: eval "$(tools/stack up)")."""
+        st = cls()
+        st.dir = os.environ["STACK_DIR"]
+        st.env = {k: os.environ[k] for k in ("KAFKA_BROKERS", "SIM_ADMIN_URL", "STACK_DIR")}
+        st._connect()
+        return st
+
     # ---- lifecycle -----------------------------------------------------
     def _run(self, *args, check=True, timeout=180):
         env = dict(os.environ, STACK_DIR=self.dir, BUILD=BUILD)
@@ -135,12 +145,15 @@ class Stack:
             if line.startswith("export "):
                 k, v = line[len("export "):].split("=", 1)
                 self.env[k] = v.strip("'\"")
+        self._connect()
+        return self
+
+    def _connect(self):
         self.brokers = self.env["KAFKA_BROKERS"]
         self.admin = self.env["SIM_ADMIN_URL"]
         self.producer = Producer({"bootstrap.servers": self.brokers, "linger.ms": 1})
         for t in ("results", "events", "dlq", "audit"):
             self.readers[t] = TopicReader(self.brokers, TOPICS[t])
-        return self
 
     def down(self):
         for r in self.readers.values():

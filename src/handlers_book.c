@@ -256,7 +256,10 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
 
     bool fhir = cfg->surface == SW_SURFACE_FHIR_SCHEDULING;
     if (!note) {
-        err = rules_check_booking(b->type, fhir ? NULL : sw_config_hours(cfg, b->practitioner_id),
+        /* Business hours hold on both surfaces; the grid only where the
+         * worker makes the slots (the FHIR server's Slots start where it
+         * likes). */
+        err = rules_check_booking(b->type, sw_config_hours(cfg, b->practitioner_id),
                                   fhir ? 0 : cfg->slot_minutes, now, b->start, msg, sizeof(msg));
         if (err) {
             result_fail(r, err == SW_ERR_REJECTED ? SW_ERR_REJECTED : SW_ERR_INVALID,
@@ -563,7 +566,7 @@ sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, 
     char msg[200];
     bool fhir = cfg->surface == SW_SURFACE_FHIR_SCHEDULING;
     int64_t now = worker_now_ms() / 1000;
-    sw_err err = rules_check_booking(type, fhir ? NULL : sw_config_hours(cfg, h.practitioner_id),
+    sw_err err = rules_check_booking(type, sw_config_hours(cfg, h.practitioner_id),
                                      fhir ? 0 : cfg->slot_minutes, now, h.start, msg, sizeof(msg));
     if (err) {
         result_fail(r, err == SW_ERR_REJECTED ? SW_ERR_REJECTED : SW_ERR_INVALID,

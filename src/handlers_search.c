@@ -282,7 +282,7 @@ static sw_err practitioner_slots(struct worker *w, const struct slot_query *q,
     struct av_request req = {
         .tag = tag,
         .type = type,
-        .hours = busy.has_free ? NULL : sw_config_hours(w->cfg, pract),
+        .hours = sw_config_hours(w->cfg, pract), /* with server Slots too */
         .slot_minutes = w->cfg->slot_minutes,
         .buffer_minutes = w->cfg->buffer_minutes,
         .now = now,

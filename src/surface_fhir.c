@@ -366,11 +366,16 @@ static sw_err fhir_create(struct oe_client *c, struct oe_call *call,
     oe_time_format(req->end, t2, sizeof(t2));
     snprintf(pref, sizeof(pref), "Patient/%s", req->patient_id);
     snprintf(prref, sizeof(prref), "Practitioner/%s", req->practitioner_id);
-    body = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:{s:[{s:s, s:s}]}, s:s, s:s, s:I,"
+    /* The type as OpenEMR's category id: what a server derived from
+     * OpenEMR knows; its display is the configured title. */
+    char catid[16];
+    snprintf(catid, sizeof(catid), "%d", req->type->category);
+    body = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:{s:[{s:s, s:s, s:s}]}, s:s, s:s, s:I,"
                      " s:[{s:{s:s}, s:s}, {s:{s:s}, s:s}], s:s?}",
                      "resourceType", "Appointment", "status", "booked", "identifier", "system",
-                     CONF_SYSTEM, "value", req->confirmation, "appointmentType", "coding", "code",
-                     req->type->name, "display", req->type->title, "start", t1, "end", t2,
+                     CONF_SYSTEM, "value", req->confirmation, "appointmentType", "coding",
+                     "system", "http://openemr.org/appointment-category", "code", catid,
+                     "display", req->type->title, "start", t1, "end", t2,
                      "minutesDuration", (json_int_t)((req->end - req->start) / 60),
                      "participant", "actor", "reference", pref, "status", "accepted", "actor",
                      "reference", prref, "status", "accepted", "description", req->reason);

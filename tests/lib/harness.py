@@ -271,15 +271,18 @@ class Stack:
 
 
 def local_day(days_ahead, hour=0, minute=0):
-    """RFC 3339 of a local wall time in the clinic zone, days from today
-    (weekends skipped forward), e.g. '2026-12-02T09:00:00-05:00'."""
-    os.environ.setdefault("TZ", "America/New_York")
+    """RFC 3339 of a local wall time in the clinic zone on the days_ahead-th
+    weekday after today (so distinct arguments give distinct weekdays),
+    e.g. '2026-12-02T09:00:00-05:00'."""
+    os.environ["TZ"] = "America/New_York"
     time.tzset()
-    t = time.time() + days_ahead * 86400
-    lt = time.localtime(t)
-    while lt.tm_wday >= 5:
+    t = time.time()
+    n = 0
+    while n < days_ahead:
         t += 86400
-        lt = time.localtime(t)
+        if time.localtime(t).tm_wday < 5:
+            n += 1
+    lt = time.localtime(t)
     stamp = time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, hour, minute, 0, 0, 0, -1))
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(stamp)) + _offset(stamp)
 

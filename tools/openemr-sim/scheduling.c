@@ -280,11 +280,30 @@ static const char *appt_from_fhir(struct sim_store *st, json_t *in, struct sim_a
     }
     if (creating && !a->aid)
         return "a Practitioner participant is required";
-    json_t *coding =
-        json_array_get(json_object_get(json_object_get(in, "appointmentType"), "coding"), 0);
-    const char *code = json_string_value(json_object_get(coding, "code"));
-    const struct sim_category *c = code ? store_category_const(st, code) : NULL;
-    if (code && !c)
+    /* appointmentType: a coding whose code is a category constant
+     * ("office_visit") or a category id ("5"); codings of other systems
+     * are ignored, as a FHIR server ignores what it does not know. */
+    const struct sim_category *c = NULL;
+    bool typed = false;
+    json_t *coding;
+    size_t k;
+    json_array_foreach(json_object_get(json_object_get(in, "appointmentType"), "coding"), k,
+                       coding)
+    {
+        const char *code = json_string_value(json_object_get(coding, "code"));
+        const char *system = json_string_value(json_object_get(coding, "system"));
+        if (!code || (system && strcmp(system, "http://openemr.org/appointment-category")))
+            continue;
+        typed = true;
+        c = store_category_const(st, code);
+        char *end;
+        long id = strtol(code, &end, 10);
+        if (!c && *code && !*end)
+            c = store_category(st, id);
+        if (c)
+            break;
+    }
+    if (typed && !c)
         return "unknown appointmentType";
     if (c)
         a->catid = c->id;

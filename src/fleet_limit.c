@@ -23,12 +23,13 @@
  * window could hold rps + 1: that is why tau is 0.)
  *
  * Grants are decided on Redis's clock, but OpenEMR sees the requests a
- * little later, each with its own delay (thread wake-up, network).  So T is
- * 1 s / rps stretched by LIMIT_SLACK_PERMILLE (2 %): rps + 1 requests
- * would then have to arrive more than 20 ms (at rps = 10) closer together
- * than they were granted before OpenEMR could count rps + 1 in a second.
- * The budget stays about 97 % used under saturation (2 % slack plus the
- * ~1 ms a waiter needs to notice its turn).
+ * little later, each with its own delay (thread wake-up, a new TLS
+ * connection, the network).  So T is 1 s / rps stretched by
+ * LIMIT_SLACK_PERMILLE (4 %): rps + 1 grants span at least rps * T =
+ * 1.04 s, so OpenEMR can only count rps + 1 in one second if the first of
+ * them was delayed 40 ms (at any rps) more than the last.  The budget stays
+ * about 95 % used under saturation (4 % slack plus the ~1 ms a waiter needs
+ * to notice its turn); the issue asks for at least 90 %.
  *
  * ---- Concurrency ----------------------------------------------------------
  *
@@ -66,7 +67,7 @@
 
 #define MODULE "fleet"
 
-#define LIMIT_SLACK_PERMILLE 20  /* T = 1 s / rps * (1 + 2 %) */
+#define LIMIT_SLACK_PERMILLE 40  /* T = 1 s / rps * (1 + 4 %) */
 #define LIMIT_POLL_MAX_MS    50  /* longest sleep between two tries */
 #define LIMIT_WAITER_TTL_MS  250 /* a waiting write/read marks itself this long */
 

@@ -339,6 +339,11 @@ static void test_idempotency(void **state)
     assert_int_equal(st, FLEET_IDEM_BUSY);
     assert_int_equal(fleet_idem_note(b, "r1", "B", "{\"x\":1}", 1), SW_ERR_BUSY);
     assert_int_equal(fleet_idem_note(a, "r1", "A", "{\"confirmation\":\"K7Q2M\"}", 1), SW_OK);
+    /* the same owner string beginning again is BUSY too: never two at once */
+    assert_int_equal(fleet_idem_begin(a, "r1", "A", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(st, FLEET_IDEM_BUSY);
+    /* NULL renews the lease and keeps the note */
+    assert_int_equal(fleet_idem_note(a, "r1", "A", NULL, 1), SW_OK);
 
     /* A dies: after its lease B takes over and sees A's note */
     msleep(1150);
@@ -1069,6 +1074,11 @@ static void test_waitlist(void **state)
         if (i > 0)
             assert_true(w[i].joined_ms >= w[i - 1].joined_ms);
     }
+    /* re-adding an entry updates it but keeps its place */
+    w[0].latest += 100;
+    int64_t joined0 = w[0].joined_ms;
+    assert_int_equal(fleet_waitlist_add(f, &w[0]), SW_OK);
+    assert_int_equal(w[0].joined_ms, joined0);
     assert_int_equal(fleet_waitlist_remove(f, w[2].waitlist_id), SW_OK);
     assert_int_equal(fleet_waitlist_remove(f, w[2].waitlist_id), SW_ERR_NOT_FOUND);
     struct fleet_wait *list = NULL;

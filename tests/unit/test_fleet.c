@@ -215,6 +215,15 @@ static void test_url_parsing(void **state)
         assert_null(f);
         assert_true(err[0] != '\0');
     }
+    /* nothing listening: fleet_new still succeeds, calls fail until it is up */
+    char url0[64];
+    snprintf(url0, sizeof(url0), "redis://127.0.0.1:%d/0", free_port());
+    set(&cfg, "redis.url", url0);
+    struct fleet *down = open_fleet(&cfg);
+    assert_int_equal(fleet_ping(down), SW_ERR_REDIS);
+    assert_non_null(strstr(fleet_errstr(down), "connect"));
+    fleet_destroy(down);
+
     /* db from the URL: a key written through the fleet lands in db 3 */
     char url[128];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", redis_port);

@@ -703,6 +703,36 @@ static void test_limiter_priority_waiting_write(void **state)
     sw_config_free(&cfg);
 }
 
+/* A write that waits out a back-off still goes first when it ends, though
+ * a read waited longer (rps 1: there is one slot, then none for ~1 s). */
+static void test_limiter_priority_after_backoff(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-prio3:");
+    set(&cfg, "limiter.rps", "1");
+    set(&cfg, "limiter.concurrency", "5");
+    struct fleet *f = open_fleet(&cfg);
+    assert_int_equal(fleet_limit_backoff(f, 1), SW_OK);
+    struct waiter rd = {&cfg, FLEET_PRIO_READ, 0, SW_OK, 0};
+    struct waiter wr = {&cfg, FLEET_PRIO_WRITE, 0, SW_OK, 0};
+    pthread_t tr, tw;
+    int64_t t0 = mono_us();
+    assert_int_equal(pthread_create(&tr, NULL, waiter_main, &rd), 0);
+    msleep(100);
+    assert_int_equal(pthread_create(&tw, NULL, waiter_main, &wr), 0);
+    pthread_join(tw, NULL);
+    pthread_join(tr, NULL);
+    assert_int_equal(wr.result, SW_OK);
+    assert_int_equal(rd.result, SW_OK);
+    print_message("after a 1 s back-off: write at %lld ms, read at %lld ms\n",
+                  (long long)(wr.granted_us - t0) / 1000, (long long)(rd.granted_us - t0) / 1000);
+    assert_true(wr.granted_us - t0 >= 900000);
+    assert_true(rd.granted_us - wr.granted_us >= 900000); /* the next rate slot */
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
 /* ---- breaker ------------------------------------------------------------------ */
 
 static void test_breaker(void **state)
@@ -1177,6 +1207,7 @@ int main(void)
         cmocka_unit_test(test_limiter_backoff),
         cmocka_unit_test(test_limiter_priority_reserve),
         cmocka_unit_test(test_limiter_priority_waiting_write),
+        cmocka_unit_test(test_limiter_priority_after_backoff),
         cmocka_unit_test(test_breaker),
         cmocka_unit_test(test_token),
         cmocka_unit_test(test_holds),

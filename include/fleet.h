@@ -44,8 +44,8 @@ enum fleet_idem_state {
 sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner, int lease_s,
                         enum fleet_idem_state *state, char **result, char **note);
 /* Records a note (JSON text: e.g. the confirmation number chosen before an
- * OpenEMR write) under our lease, and renews the lease.  SW_ERR_BUSY if the
- * lease is no longer ours. */
+ * OpenEMR write) under our lease, and renews the lease (note NULL: only
+ * renews).  SW_ERR_BUSY if the lease is no longer ours. */
 sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owner,
                        const char *note, int lease_s);
 /* Stores the final result for ttl_s seconds and ends the lease.

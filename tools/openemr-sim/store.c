@@ -51,7 +51,10 @@ bool digits_equal(const char *a, const char *b)
         if (isdigit((unsigned char)*b))
             db[nb++] = *b;
     da[na] = db[nb] = '\0';
-    return na > 0 && strcmp(da, db) == 0;
+    /* a North American number with its country code equals the one without */
+    const char *pa = na == 11 && da[0] == '1' ? da + 1 : da;
+    const char *pb = nb == 11 && db[0] == '1' ? db + 1 : db;
+    return na > 0 && strcmp(pa, pb) == 0;
 }
 
 static bool parse_date(const char *s, struct tm *tm)

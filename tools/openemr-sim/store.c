@@ -51,7 +51,10 @@ bool digits_equal(const char *a, const char *b)
         if (isdigit((unsigned char)*b))
             db[nb++] = *b;
     da[na] = db[nb] = '\0';
-    return na > 0 && strcmp(da, db) == 0;
+    /* a North American number with its country code equals the one without */
+    const char *pa = na == 11 && da[0] == '1' ? da + 1 : da;
+    const char *pb = nb == 11 && db[0] == '1' ? db + 1 : db;
+    return na > 0 && strcmp(pa, pb) == 0;
 }
 
 static bool parse_date(const char *s, struct tm *tm)
@@ -306,7 +309,7 @@ json_t *store_appt_row(const struct sim_store *st, const struct sim_appt *a, boo
     set_str(o, "pc_eventDate", a->date);
     snprintf(t, sizeof(t), "%s:00", a->start);
     set_str(o, "pc_startTime", t);
-    time_t s = appt_start(a), e = appt_end(a);
+    time_t e = appt_end(a);
     if (a->allday) {
         snprintf(t, sizeof(t), "24:00:00");
     } else {
@@ -314,7 +317,6 @@ json_t *store_appt_row(const struct sim_store *st, const struct sim_appt *a, boo
         localtime_r(&e, &tm);
         strftime(t, sizeof(t), "%H:%M:%S", &tm);
     }
-    (void)s;
     set_str(o, "pc_endTime", t);
     fmt_local(a->updated, t, sizeof(t), false);
     set_str(o, "pc_time", t);

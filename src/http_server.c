@@ -1,0 +1,219 @@
+/* http_server.c - /metrics, /healthz and /readyz on libmicrohttpd's own
+ * polling thread.  Requests have no body; every answer is built in one go. */
+#include "http_server.h"
+
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+#define MOD "http"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct http_checks checks;
+    int port;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[256];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn(MOD, "%s", msg);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                             char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static bool check(bool (*fn)(void *), void *opaque)
+{
+    return fn ? fn(opaque) : true;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *srv = cls;
+    (void)version;
+    (void)upload_data;
+    (void)con_cls;
+    static char text[] = "text/plain; charset=utf-8";
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+        if (*upload_data_size) { /* drain any body, answer at the end */
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        static char msg[] = "method not allowed\n";
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(sizeof(msg) - 1, msg, MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+
+    if (!strcmp(url, "/healthz")) {
+        static char ok[] = "ok\n";
+        return reply(conn, MHD_HTTP_OK, text, ok, sizeof(ok) - 1, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!strcmp(url, "/metrics")) {
+        char *page = NULL;
+        size_t len = 0;
+        if (metrics_render(&page, &len) != SW_OK) {
+            static char msg[] = "metrics unavailable\n";
+            return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, text, msg, sizeof(msg) - 1,
+                         MHD_RESPMEM_PERSISTENT);
+        }
+        return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", page, len,
+                     MHD_RESPMEM_MUST_FREE);
+    }
+    if (!strcmp(url, "/readyz")) {
+        const struct http_checks *c = &srv->checks;
+        bool kafka = check(c->kafka_joined, c->opaque);
+        bool redis = check(c->redis_ok, c->opaque);
+        bool token = check(c->token_valid, c->opaque);
+        bool ready = kafka && redis && token;
+        char body[128];
+        int n =
+            snprintf(body, sizeof(body), "{\"ready\":%s,\"kafka\":%s,\"redis\":%s,\"token\":%s}\n",
+                     ready ? "true" : "false", kafka ? "true" : "false", redis ? "true" : "false",
+                     token ? "true" : "false");
+        return reply(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                     body, (size_t)n, MHD_RESPMEM_MUST_COPY);
+    }
+    static char nf[] = "not found\n";
+    return reply(conn, MHD_HTTP_NOT_FOUND, text, nf, sizeof(nf) - 1, MHD_RESPMEM_PERSISTENT);
+}
+
+/* "host:port" or "[v6]:port" -> host and port strings. */
+static bool split_listen(const char *listen, char *host, size_t hostlen, char *port, size_t portlen)
+{
+    const char *colon;
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (!end || end[1] != ':')
+            return false;
+        if ((size_t)(end - listen - 1) >= hostlen)
+            return false;
+        snprintf(host, hostlen, "%.*s", (int)(end - listen - 1), listen + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon || colon == listen || (size_t)(colon - listen) >= hostlen)
+            return false;
+        if (memchr(listen, ':', (size_t)(colon - listen)))
+            return false; /* bare IPv6 needs brackets */
+        snprintf(host, hostlen, "%.*s", (int)(colon - listen), listen);
+    }
+    const char *p = colon + 1;
+    size_t n = strlen(p);
+    if (n == 0 || n >= portlen || strspn(p, "0123456789") != n)
+        return false;
+    long v = strtol(p, NULL, 10);
+    if (v < 0 || v > 65535)
+        return false;
+    snprintf(port, portlen, "%s", p);
+    return true;
+}
+
+sw_err http_server_start(const char *listen, const struct http_checks *checks,
+                         struct http_server **out, char *errstr, size_t errlen)
+{
+    sw_err err = SW_OK;
+    struct addrinfo *ai = NULL;
+    struct http_server *srv = NULL;
+    char host[256], port[8];
+
+    *out = NULL;
+    if (!listen || !*listen)
+        return SW_OK;
+    if (!split_listen(listen, host, sizeof(host), port, sizeof(port))) {
+        snprintf(errstr, errlen, "http.listen \"%s\": expected host:port or [v6]:port", listen);
+        return SW_ERR_CONFIG;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    int rc = getaddrinfo(host, port, &hints, &ai);
+    if (rc != 0 || !ai) {
+        snprintf(errstr, errlen, "http.listen \"%s\": %s", listen, gai_strerror(rc));
+        err = SW_ERR_CONFIG;
+        goto cleanup_ai;
+    }
+    srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        err = SW_ERR_NOMEM;
+        goto cleanup_ai;
+    }
+    if (checks)
+        srv->checks = *checks;
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                         NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(errstr, errlen,
+                 "http.listen \"%s\": cannot listen there (in use, or not an "
+                 "address of this host)",
+                 listen);
+        err = SW_ERR_UNAVAILABLE;
+        goto cleanup_srv;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : 0;
+    log_info(MOD, "serving /metrics /healthz /readyz on %s (port %d)", listen, srv->port);
+    *out = srv;
+    srv = NULL;
+    goto cleanup_ai;
+
+cleanup_srv:
+    free(srv);
+cleanup_ai:
+    if (ai)
+        freeaddrinfo(ai);
+    return err;
+}
+
+int http_server_port(const struct http_server *srv)
+{
+    return srv ? srv->port : 0;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

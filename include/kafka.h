@@ -96,6 +96,16 @@ sw_err kafka_produce(struct kafka *k, struct kout *msg);
 
 void kafka_destroy(struct kafka *k);
 
+/* Waits until everything produced so far is delivered (or timeout_ms). */
+sw_err kafka_flush(struct kafka *k, int timeout_ms);
+
+/* For health and metrics (thread-safe): joined the group; commands in
+ * flight; and the consumer lag of every assigned partition, reported to
+ * the metrics module. */
+bool kafka_is_ready(struct kafka *k);
+int kafka_in_flight(struct kafka *k);
+void kafka_report_lag(struct kafka *k);
+
 /* Checks kafka.* properties without connecting; reports each bad one. */
 int kafka_check_config(const struct sw_config *cfg, char *errstr, size_t errlen);
 

@@ -150,6 +150,11 @@ sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since,
 sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**ids)[64],
                              size_t *n);
 
+/* Makes sure the fleet holds a fresh token, refreshing it once for the
+ * whole fleet when less than the margin remains (the monitor thread calls
+ * it, so refreshes rarely fall on a command's path). */
+sw_err oe_ensure_token(struct oe_client *c, int64_t deadline_ms);
+
 /* Whether the client holds a valid token now (for /readyz). */
 bool oe_has_valid_token(struct oe_client *c);
 

@@ -15,8 +15,15 @@
 #include "kafka.h"
 #include "openemr.h"
 
+/* What every lane shares, read-only after start. */
+struct dispatch_shared {
+    const struct sw_config *cfg;
+    const struct auth_keys *keys; /* producer HMAC keys; NULL if none configured */
+};
+
 struct worker {
     const struct sw_config *cfg;
+    const struct dispatch_shared *shared;
     int lane;
     struct fleet *fleet;      /* NULL while Redis is unreachable */
     struct oe_client *oe;     /* NULL until created (needs the fleet) */
@@ -25,7 +32,10 @@ struct worker {
     uint64_t rng;
 };
 
-/* Kafka handler hooks (struct kafka_handler); opaque is the config. */
+struct auth_keys;
+
+/* Kafka handler hooks (struct kafka_handler); opaque is a struct
+ * dispatch_shared that outlives the lanes. */
 void *dispatch_lane_init(void *opaque, int lane);
 void dispatch_lane_fini(void *lane_state);
 enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, int attempt,

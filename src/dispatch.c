@@ -11,7 +11,9 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "auth.h"
 #include "events.h"
+#include "metrics.h"
 #include "log.h"
 
 static const handler_fn handlers[CMD__COUNT] = {
@@ -134,7 +136,8 @@ void *dispatch_lane_init(void *opaque, int lane)
     struct worker *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
-    w->cfg = opaque;
+    w->shared = opaque;
+    w->cfg = w->shared->cfg;
     w->lane = lane;
     if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || !w->rng)
         w->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)worker_now_ms() ^ (uint64_t)lane;
@@ -153,6 +156,8 @@ void dispatch_lane_fini(void *lane_state)
 }
 
 /* ---- output ---------------------------------------------------------------- */
+
+static void record_command(struct worker *w, const char *type, const char *status);
 
 static const char *reply_topic(const struct worker *w, const char *body_reply_to)
 {
@@ -195,6 +200,7 @@ static void dead_letter(struct worker *w, struct outbox *out, const char *code,
     outbox_header(out, "dlq_source_offset", num);
     format_time(worker_now_ms() / 1000, when, sizeof(when));
     outbox_header(out, "dlq_time", when);
+    metrics_dead_letter(code);
     log_warn("dispatch", "dead letter: %s: %s", code, reason);
 }
 
@@ -214,6 +220,32 @@ static void reject_message(struct worker *w, struct outbox *out, struct cmd_pars
         publish_result(w, out, reply_topic(w, err->reply_to), err->request_id, err->request_id,
                        json);
     free(json);
+    record_command(w, err->type, "invalid");
+}
+
+/* An unsigned or wrongly signed write: a dead letter, and a `rejected`
+ * result if the request_id can be read (parsing has no side effect). */
+static void reject_unauthorized(struct worker *w, struct outbox *out, struct cmd_parse_error *perr)
+{
+    struct command cmd;
+    struct cmd_parse_error ignored;
+    dead_letter(w, out, perr->code, perr->message);
+    log_warn("dispatch", "unauthorized write command from producer \"%.60s\"", w->in->producer);
+    bool parsed = w->in->len <= (size_t)w->cfg->max_message_bytes &&
+                  command_parse(w->in->value, w->in->len, &cmd, &ignored) == SW_OK;
+    if (!parsed)
+        return; /* no type to answer with: the dead letter says it all */
+    const char *rid = cmd.request_id;
+    struct result r;
+    result_init(&r, &cmd);
+    result_fail(&r, SW_ERR_REJECTED, "unauthorized", "%s", perr->message);
+    r.processed_at_ms = worker_now_ms();
+    char *json = result_serialize(&r);
+    if (json)
+        publish_result(w, out, reply_topic(w, cmd.reply_to), rid, rid, json);
+    record_command(w, cmd_type_name(cmd.type), "rejected");
+    free(json);
+    result_clear(&r);
 }
 
 static const char *topic_of(const struct sw_config *cfg, enum cmd_type t)
@@ -227,6 +259,34 @@ static const char *topic_of(const struct sw_config *cfg, enum cmd_type t)
         return cfg->topic_cancel;
     }
     return "";
+}
+
+/* End-to-end latency: from the message's Kafka timestamp to its result. */
+static void record_command(struct worker *w, const char *type, const char *status)
+{
+    int64_t now = worker_now_ms();
+    int64_t since = w->in->timestamp_ms > 0 && w->in->timestamp_ms <= now ? w->in->timestamp_ms
+                                                                          : now;
+    metrics_command(type, status, (double)(now - since) / 1000.0);
+}
+
+/* Write topics take only commands signed by a producer the config names
+ * (HMAC over the exact bytes), checked before anything else is read. */
+static bool authorized(struct worker *w, struct cmd_parse_error *perr)
+{
+    const struct sw_config *cfg = w->cfg;
+    if (!cfg->auth_require_signed_writes ||
+        (strcmp(w->in->topic, cfg->topic_book) != 0 && strcmp(w->in->topic, cfg->topic_cancel) != 0))
+        return true;
+    char reason[160];
+    if (auth_verify(w->shared->keys, w->in->producer[0] ? w->in->producer : NULL,
+                    w->in->signature[0] ? w->in->signature : NULL, w->in->value, w->in->len,
+                    reason, sizeof(reason)) == SW_OK)
+        return true;
+    memset(perr, 0, sizeof(*perr));
+    snprintf(perr->code, sizeof(perr->code), "unauthorized");
+    snprintf(perr->message, sizeof(perr->message), "command rejected: %s", reason);
+    return false;
 }
 
 static void finish(struct worker *w, struct outbox *out, const struct command *c,
@@ -259,6 +319,7 @@ static void finish(struct worker *w, struct outbox *out, const struct command *c
                    c->session_id[0] ? c->session_id : c->request_id, c->request_id, json);
     log_debug("dispatch", "%s -> %s", cmd_type_name(c->type), sw_err_status(r->status));
     free(json);
+    record_command(w, cmd_type_name(c->type), sw_err_status(r->status));
 }
 
 enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, int attempt,
@@ -276,6 +337,10 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     w->out = out;
     result_init(&res, NULL);
 
+    if (!authorized(w, &perr)) {
+        reject_unauthorized(w, out, &perr);
+        goto out;
+    }
     if (in->len > (size_t)cfg->max_message_bytes) {
         memset(&perr, 0, sizeof(perr));
         snprintf(perr.code, sizeof(perr.code), "too_large");
@@ -313,11 +378,13 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     if (fleet_idem_begin(w->fleet, cmd.request_id, cfg->worker_id, cfg->idempotency_lease_s,
                          &state, &stored, &note) != SW_OK) {
         log_warn("dispatch", "redis: %s", fleet_errstr(w->fleet));
+        metrics_redis_error();
         outcome = HANDLER_RETRY;
         goto out;
     }
     if (state == FLEET_IDEM_DONE) {
         log_info("dispatch", "duplicate request_id: answering with the stored result");
+        record_command(w, cmd_type_name(cmd.type), "duplicate");
         publish_result(w, out, reply_topic(w, cmd.reply_to),
                        cmd.session_id[0] ? cmd.session_id : cmd.request_id, cmd.request_id,
                        stored);

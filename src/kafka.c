@@ -12,6 +12,7 @@
 
 #include "lanes.h"
 #include "log.h"
+#include "metrics.h"
 #include "offsets.h"
 
 struct kafka {
@@ -27,7 +28,7 @@ struct kafka {
     atomic_bool shutting_down;
     int64_t drain_deadline_ms; /* set when shutting down */
     const char *ready_file;
-    bool ready;
+    atomic_bool ready;
 };
 
 struct job {
@@ -394,15 +395,50 @@ static void lane_run(void *state, void *item)
 
 static void touch_ready(struct kafka *k)
 {
-    if (k->ready || !k->ready_file)
+    if (atomic_load(&k->ready))
         return;
-    FILE *f = fopen(k->ready_file, "w");
-    if (f) {
-        fputs("ready\n", f);
-        fclose(f);
+    if (k->ready_file) {
+        FILE *f = fopen(k->ready_file, "w");
+        if (f) {
+            fputs("ready\n", f);
+            fclose(f);
+        }
     }
-    k->ready = true;
+    atomic_store(&k->ready, true);
     log_info("kafka", "joined consumer group; ready");
+}
+
+sw_err kafka_flush(struct kafka *k, int timeout_ms)
+{
+    return rd_kafka_flush(k->producer, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? SW_OK
+                                                                                : SW_ERR_KAFKA;
+}
+
+bool kafka_is_ready(struct kafka *k)
+{
+    return atomic_load(&k->ready);
+}
+
+int kafka_in_flight(struct kafka *k)
+{
+    return atomic_load(&k->in_flight);
+}
+
+void kafka_report_lag(struct kafka *k)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(k->consumer, &parts) || !parts)
+        return;
+    rd_kafka_position(k->consumer, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t low, high;
+        if (rd_kafka_get_watermark_offsets(k->consumer, p->topic, p->partition, &low, &high))
+            continue;
+        int64_t pos = p->offset >= 0 ? p->offset : low;
+        metrics_lag(p->topic, p->partition, high > pos ? high - pos : 0);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
 }
 
 static void wait_revoked(struct kafka *k, rd_kafka_topic_partition_list_t *parts)
@@ -445,6 +481,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         touch_ready(k);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         log_info("kafka", "revoking %d partitions", parts->cnt);
+        for (int i = 0; i < parts->cnt; i++)
+            metrics_lag_forget(parts->elems[i].topic, parts->elems[i].partition);
         wait_revoked(k, parts);
         rd_kafka_commit(rk, NULL, 0); /* the stored offsets, synchronously */
         if (cooperative)

@@ -6,9 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "config.h"
+#include "http_server.h"
 #include "kafka.h"
 #include "log.h"
+#include "monitor.h"
+#include "poller.h"
 #include "worker.h"
 
 #define VERSION "0.1.0"
@@ -53,6 +57,10 @@ static int run(const char *path, const char *ready_file)
 {
     struct sw_config cfg;
     struct kafka *k = NULL;
+    struct monitor *mon = NULL;
+    struct http_server *http = NULL;
+    struct poller *poller = NULL;
+    struct auth_keys *keys = NULL;
     char err[512];
     int rc = 1;
     if (load_config(&cfg, path))
@@ -68,17 +76,46 @@ static int run(const char *path, const char *ready_file)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct kafka_handler h = {dispatch_lane_init, dispatch_lane_fini, dispatch_handle, &cfg};
+    if (cfg.auth_keys_file[0] &&
+        auth_keys_load(cfg.auth_keys_file, &keys, err, sizeof(err)) != SW_OK) {
+        log_error("main", "%s", err);
+        goto out;
+    }
+    if (cfg.auth_require_signed_writes && !keys) {
+        log_error("main", "auth.require_signed_writes is set but auth.keys_file names no keys");
+        goto out;
+    }
+    struct dispatch_shared shared = {&cfg, keys};
+    struct kafka_handler h = {dispatch_lane_init, dispatch_lane_fini, dispatch_handle, &shared};
     if (kafka_new(&cfg, &h, &k, err, sizeof(err)) != SW_OK) {
         log_error("main", "kafka: %s", err);
         goto out;
     }
-    log_info("main", "schedworker %s started: %d lanes, surface %s", VERSION, cfg.worker_threads,
-             cfg.surface == SW_SURFACE_OPENEMR ? "openemr" : "fhir-scheduling");
+    if (monitor_start(&cfg, k, &mon) != SW_OK) {
+        log_error("main", "cannot start the monitor thread");
+        goto out;
+    }
+    struct http_checks checks = {monitor_kafka_ok, monitor_redis_ok, monitor_token_ok, mon};
+    if (http_server_start(cfg.http_listen, &checks, &http, err, sizeof(err)) != SW_OK) {
+        log_error("main", "http: %s", err);
+        goto out;
+    }
+    if (poller_start(&cfg, k, &poller) != SW_OK) {
+        log_error("main", "cannot start the change poller");
+        goto out;
+    }
+    log_info("main", "schedworker %s started: %d lanes, surface %s, metrics on %s", VERSION,
+             cfg.worker_threads, cfg.surface == SW_SURFACE_OPENEMR ? "openemr" : "fhir-scheduling",
+             cfg.http_listen[0] ? cfg.http_listen : "(off)");
     rc = kafka_run(k, &stop, ready_file) == SW_OK ? 0 : 1;
-    kafka_destroy(k);
-    log_info("main", "stopped");
 out:
+    poller_stop(poller);
+    http_server_stop(http);
+    monitor_stop(mon);
+    kafka_destroy(k);
+    auth_keys_destroy(keys);
+    if (k)
+        log_info("main", "stopped");
     sw_config_free(&cfg);
     return rc;
 }

@@ -47,6 +47,7 @@
 
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "tokencrypt.h"
 
 #define MOD            "oauth"
@@ -469,6 +470,7 @@ static sw_err refresh_fleet(struct oauth *o, const char *bad, int64_t deadline_m
                 goto cleanup;
             }
             err = run_grant(o, &rec, &fresh);
+            metrics_token_refresh(err == SW_OK);
             if (err != SW_OK) {
                 fleet_token_unlock(o->fleet, o->name, o->owner);
                 goto cleanup;

@@ -17,6 +17,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "oauth.h"
 #include "surface.h"
 
@@ -183,7 +184,9 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
         return err;
     }
     if (c->fleet) {
+        static const char *const prio_names[] = {"write", "read", "background"};
         err = fleet_limit_acquire(c->fleet, call->prio, call->deadline_ms, &permit, &waited);
+        metrics_limiter_wait(prio_names[call->prio], (double)waited / 1000.0);
         if (err != SW_OK) {
             oe_detail(call, "rate limiter: %s", sw_err_str(err));
             return err == SW_ERR_EXPIRED ? SW_ERR_EXPIRED : SW_ERR_UNAVAILABLE;
@@ -210,15 +213,20 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
                                .body_len = body ? strlen(body) : 0,
                                .timeout_ms = timeout};
     char errstr[256] = "";
+    int64_t t0 = now_ms();
     err = http_perform(c->http, &req, resp, errstr, sizeof(errstr));
     call->requests++;
     if (c->fleet)
         fleet_limit_release(c->fleet, &permit);
-    if (err != SW_OK) {
+    const char *route = r->route ? r->route : r->method;
+    metrics_openemr(route, err == SW_OK ? (int)resp->status : 0, (double)(now_ms() - t0) / 1000.0);
+    if (err == SW_OK)
+        err = http_status_err(resp->status);
+    if (err != SW_OK)
+        metrics_openemr_error(route, sw_err_str(err));
+    if (err != SW_OK && !resp->status)
         oe_detail(call, "%s", errstr);
-        return err;
-    }
-    return http_status_err(resp->status);
+    return err;
 }
 
 sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
@@ -457,6 +465,14 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
     }
     json_decref(list);
     return SW_OK;
+}
+
+sw_err oe_ensure_token(struct oe_client *c, int64_t deadline_ms)
+{
+    char token[8192];
+    sw_err err = oauth_token(c->oauth, deadline_ms, token, sizeof(token));
+    explicit_bzero(token, sizeof(token));
+    return err;
 }
 
 bool oe_has_valid_token(struct oe_client *c)

@@ -1,0 +1,290 @@
+/* poller.c - the change poller (see poller.h). */
+#include "poller.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daycache.h"
+#include "events.h"
+#include "log.h"
+#include "openemr.h"
+#include "timeutil.h"
+#include "waitlist.h"
+
+#define SNAPSHOT_KEY "poller:snapshot"
+#define SNAPSHOT_TTL_S (30 * 86400)
+#define OWN_TTL_S (2 * 86400)
+#define DAY 86400
+
+struct poller {
+    const struct sw_config *cfg;
+    struct kafka *kafka;
+    pthread_t thread;
+    atomic_bool stop;
+    struct fleet *fleet;
+    struct oe_client *oe;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void poller_mark_own(struct fleet *f, const char *appointment_id)
+{
+    char key[96];
+    snprintf(key, sizeof(key), "own:%s", appointment_id);
+    if (fleet_cache_put(f, key, "1", OWN_TTL_S) != SW_OK)
+        log_warn("poller", "could not mark appointment %s as the worker's own", appointment_id);
+}
+
+/* Whether the worker made this change; the mark is used up. */
+static bool take_own(struct fleet *f, const char *appointment_id)
+{
+    char key[96], *v = NULL;
+    snprintf(key, sizeof(key), "own:%s", appointment_id);
+    if (fleet_cache_get(f, key, &v) != SW_OK)
+        return false;
+    free(v);
+    fleet_cache_del(f, key);
+    return true;
+}
+
+static void produce_outbox(struct poller *p, struct outbox *out)
+{
+    for (int i = 0; i < out->n; i++)
+        kafka_produce(p->kafka, &out->items[i]); /* takes the strings */
+    out->n = 0;
+}
+
+static void audit_hook(void *opaque, const struct oe_audit *rec)
+{
+    struct poller *p = opaque;
+    struct audit_fields a = {.method = rec->method,
+                             .route = rec->route,
+                             .patient_id = rec->patient_id,
+                             .offset = -1,
+                             .http_status = rec->http_status,
+                             .error_code = rec->outcome == SW_OK ? NULL : sw_err_str(rec->outcome),
+                             .at_ms = rec->at_ms,
+                             .duration_ms = -1};
+    char *text = audit_build(p->cfg, &a);
+    struct outbox out = {0};
+    if (text && outbox_add(&out, p->cfg->topic_audit, rec->patient_id, text, strlen(text)))
+        produce_outbox(p, &out);
+    else
+        log_error("poller", "audit record could not be queued");
+    free(text);
+}
+
+/* The fields of an appointment the poller compares, as JSON. */
+static json_t *fingerprint(const struct oe_appt *a)
+{
+    return json_pack("{s:I, s:I, s:i, s:s, s:s, s:s, s:I}", "s", (json_int_t)a->start, "e",
+                     (json_int_t)a->end, "st", (int)a->status, "p", a->practitioner_id, "pt",
+                     a->patient_id, "c", a->confirmation, "u", (json_int_t)a->updated);
+}
+
+static void invalidate_day(struct poller *p, const char *pract, int64_t t)
+{
+    struct tu_date day;
+    if (!timeutil_local_date(t, &day))
+        daycache_invalidate(p->fleet, pract, day);
+}
+
+static void emit(struct poller *p, struct outbox *out, const char *type, const char *id,
+                 json_t *now_fp, json_t *prev_fp, int64_t now)
+{
+    json_t *fp = now_fp ? now_fp : prev_fp;
+    const char *status_names[] = {"booked", "cancelled", "noshow", "fulfilled"};
+    json_int_t st = json_integer_value(json_object_get(fp, "st"));
+    struct event_fields f = {
+        .caused_by = "external",
+        .appointment_id = id,
+        .confirmation_number = json_string_value(json_object_get(fp, "c")),
+        .patient_id = json_string_value(json_object_get(fp, "pt")),
+        .practitioner_id = json_string_value(json_object_get(fp, "p")),
+        .status = st >= 0 && st < 4 ? status_names[st] : NULL,
+        .start = json_integer_value(json_object_get(fp, "s")),
+        .end = json_integer_value(json_object_get(fp, "e")),
+    };
+    if (now_fp && prev_fp) {
+        f.previous_start = json_integer_value(json_object_get(prev_fp, "s"));
+        f.previous_end = json_integer_value(json_object_get(prev_fp, "e"));
+    }
+    /* The id names the appointment and the state it reached. */
+    char seed[256];
+    snprintf(seed, sizeof(seed), "%s|%lld|%lld|%lld", id,
+             (long long)json_integer_value(json_object_get(fp, "u")), (long long)f.start,
+             (long long)st);
+    event_add(p->cfg, out, type, seed, id, &f, now);
+    log_info("poller", "%s: appointment %s", type, id);
+}
+
+static void poll_once(struct poller *p)
+{
+    const struct sw_config *cfg = p->cfg;
+    int64_t now = now_ms() / 1000;
+    struct tu_date today;
+    int64_t from, to;
+    struct oe_appt *appts = NULL;
+    size_t n = 0;
+    char *text = NULL;
+    json_t *snap = NULL, *next = json_object();
+    struct outbox out = {0};
+
+    if (timeutil_local_date(now, &today) || timeutil_day_start(today, &from) ||
+        timeutil_day_start(timeutil_date_add(today, cfg->poller_horizon_days), &to))
+        goto done;
+    struct oe_call call = {.deadline_ms = now_ms() + 30000, .prio = FLEET_PRIO_BACKGROUND};
+    sw_err err = oe_list_range(p->oe, &call, NULL, from, to, &appts, &n);
+    if (err) {
+        log_warn("poller", "listing OpenEMR failed: %s %s", sw_err_str(err), call.detail);
+        goto done;
+    }
+    err = fleet_cache_get(p->fleet, SNAPSHOT_KEY, &text);
+    if (err == SW_ERR_REDIS)
+        goto done;
+    bool first = err == SW_ERR_NOT_FOUND; /* first run: a baseline, no events */
+    snap = text ? json_loads(text, 0, NULL) : NULL;
+    if (!json_is_object(snap)) {
+        json_decref(snap);
+        snap = json_object();
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct oe_appt *a = &appts[i];
+        if (a->provider_event || !a->id[0])
+            continue;
+        json_t *fp = fingerprint(a);
+        json_t *prev = json_object_get(snap, a->id);
+        json_object_set_new(next, a->id, fp);
+        if (first)
+            continue;
+        if (!prev) {
+            if (!take_own(p->fleet, a->id))
+                emit(p, &out, "appointment.booked", a->id, fp, NULL, now);
+            invalidate_day(p, a->practitioner_id, a->start);
+            continue;
+        }
+        if (json_equal(prev, fp))
+            continue;
+        bool own = take_own(p->fleet, a->id);
+        json_int_t was = json_integer_value(json_object_get(prev, "st"));
+        bool freed = (a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW) &&
+                     was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW;
+        if (!own)
+            emit(p, &out, freed ? "appointment.cancelled" : "appointment.changed", a->id, fp,
+                 prev, now);
+        invalidate_day(p, json_string_value(json_object_get(prev, "p")),
+                       json_integer_value(json_object_get(prev, "s")));
+        invalidate_day(p, a->practitioner_id, a->start);
+        if (freed && !own)
+            waitlist_offer(p->fleet, cfg, &out, a->practitioner_id, a->start, a->end, a->id, now);
+    }
+    /* Gone from OpenEMR (a hard delete), unless it just left the window. */
+    const char *id;
+    json_t *prev;
+    json_object_foreach(snap, id, prev)
+    {
+        if (json_object_get(next, id))
+            continue;
+        int64_t end = json_integer_value(json_object_get(prev, "e"));
+        const char *pract = json_string_value(json_object_get(prev, "p"));
+        int64_t start = json_integer_value(json_object_get(prev, "s"));
+        if (end <= from)
+            continue;
+        invalidate_day(p, pract, start);
+        if (take_own(p->fleet, id))
+            continue;
+        emit(p, &out, "appointment.removed", id, NULL, prev, now);
+        json_int_t was = json_integer_value(json_object_get(prev, "st"));
+        if (was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW && start > now)
+            waitlist_offer(p->fleet, cfg, &out, pract, start, end, id, now);
+    }
+    /* Events delivered first, then the snapshot: never a change missed. */
+    int events = out.n;
+    produce_outbox(p, &out);
+    if (events && kafka_flush(p->kafka, 10000) != SW_OK) {
+        log_warn("poller", "events not confirmed by Kafka; snapshot kept for the next poll");
+        goto done;
+    }
+    char *snaptext = json_dumps(next, JSON_COMPACT);
+    if (!snaptext || fleet_cache_put(p->fleet, SNAPSHOT_KEY, snaptext, SNAPSHOT_TTL_S) != SW_OK)
+        log_warn("poller", "snapshot not written");
+    free(snaptext);
+    log_debug("poller", "polled %zu rows, %d events", n, events);
+done:
+    outbox_clear(&out);
+    json_decref(snap);
+    json_decref(next);
+    free(text);
+    free(appts);
+}
+
+static void *poller_main(void *arg)
+{
+    struct poller *p = arg;
+    const struct sw_config *cfg = p->cfg;
+    char err[256];
+    int64_t next_poll = 0;
+    bool was_leader = false;
+
+    if (fleet_new(cfg, &p->fleet, err, sizeof(err)) != SW_OK ||
+        oe_client_new(cfg, p->fleet, audit_hook, p, &p->oe, err, sizeof(err)) != SW_OK) {
+        log_error("poller", "cannot start: %s", err);
+        return NULL;
+    }
+    int lease_ms = cfg->poller_lease_s * 1000;
+    while (!atomic_load(&p->stop)) {
+        bool leader = false;
+        if (fleet_lease(p->fleet, "poller", cfg->worker_id, lease_ms, &leader) != SW_OK)
+            leader = false;
+        if (leader != was_leader)
+            log_info("poller", leader ? "this replica polls OpenEMR now" : "no longer the poller");
+        was_leader = leader;
+        if (leader && now_ms() >= next_poll) {
+            poll_once(p);
+            next_poll = now_ms() + (int64_t)cfg->poller_interval_s * 1000;
+        }
+        /* Renew well within the lease; wake for the next poll. */
+        int64_t wait = lease_ms / 3;
+        if (leader && next_poll - now_ms() < wait)
+            wait = next_poll - now_ms();
+        for (int64_t t = 0; t < wait && !atomic_load(&p->stop); t += 100)
+            nanosleep(&(struct timespec){0, 100000000}, NULL);
+    }
+    return NULL;
+}
+
+sw_err poller_start(const struct sw_config *cfg, struct kafka *k, struct poller **out)
+{
+    struct poller *p = calloc(1, sizeof(*p));
+    if (!p)
+        return SW_ERR_NOMEM;
+    p->cfg = cfg;
+    p->kafka = k;
+    if (pthread_create(&p->thread, NULL, poller_main, p) != 0) {
+        free(p);
+        return SW_ERR_INTERNAL;
+    }
+    *out = p;
+    return SW_OK;
+}
+
+void poller_stop(struct poller *p)
+{
+    if (!p)
+        return;
+    atomic_store(&p->stop, true);
+    pthread_join(p->thread, NULL);
+    oe_client_destroy(p->oe);
+    fleet_destroy(p->fleet);
+    free(p);
+}

@@ -52,6 +52,25 @@ bool cmd_type_is_write(enum cmd_type t)
     return types[t].write;
 }
 
+/* snprintf cuts at a byte count and may split a UTF-8 character; jansson
+ * then refuses the string and the error object would vanish from the
+ * result.  Drops a trailing incomplete sequence. */
+static void utf8_trim_tail(char *s)
+{
+    size_t n = strlen(s), lead = n;
+    int back = 0;
+    while (lead > 0 && back < 4 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80) {
+        lead--;
+        back++;
+    }
+    if (lead == 0)
+        return;
+    unsigned char c = (unsigned char)s[lead - 1];
+    size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (want > 1 && n - (lead - 1) < want)
+        s[lead - 1] = '\0';
+}
+
 /* ---- parsing ------------------------------------------------------------ */
 
 struct parser {
@@ -70,6 +89,7 @@ static bool fail(struct parser *p, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->err->message, sizeof(p->err->message), fmt, ap);
     va_end(ap);
+    utf8_trim_tail(p->err->message);
     return false;
 }
 
@@ -436,6 +456,7 @@ void result_fail(struct result *r, sw_err status, const char *code, const char *
     va_start(ap, fmt);
     vsnprintf(r->error_message, sizeof(r->error_message), fmt, ap);
     va_end(ap);
+    utf8_trim_tail(r->error_message);
 }
 
 void format_time(int64_t epoch_s, char *buf, size_t len)

@@ -581,8 +581,10 @@ char *result_serialize(const struct result *r)
         const char *code = r->error_code[0] ? r->error_code : sw_err_str(r->status);
         const char *msg = r->error_message[0] ? r->error_message : sw_err_str(r->status);
         json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", code, "message", msg));
+        /* the contract: up to 3 other slots */
         if (r->status == SW_ERR_CONFLICT)
-            json_object_set_new(o, "alternatives", slots_json(r->slots, r->n_slots));
+            json_object_set_new(o, "alternatives",
+                                slots_json(r->slots, r->n_slots < 3 ? r->n_slots : 3));
     }
     json_object_set_new(o, "processed_at", time_ms_json(r->processed_at_ms));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

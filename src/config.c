@@ -455,9 +455,19 @@ static int load_file(struct sw_config *cfg, const char *path, FILE *errs)
         }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
-        size_t vlen = strlen(value);
-        if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
-            value[vlen - 1] = '\0';
+        if (value[0] == '"') {
+            /* "quoted" value, then only blanks or a # comment */
+            char *close = strchr(value + 1, '"');
+            const char *rest = close ? close + 1 : "";
+            while (isspace((unsigned char)*rest))
+                rest++;
+            if (!close || (*rest && *rest != '#')) {
+                fprintf(errs, "%s:%d: expected \"value\" with only a # comment after it\n",
+                        path, lineno);
+                errors++;
+                continue;
+            }
+            *close = '\0';
             value++;
         } else {
             /* an unquoted value may carry a trailing " # comment" */

@@ -668,7 +668,13 @@ char *sw_read_secret_file(const char *path)
         return NULL;
     char buf[8192];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    bool more = n == sizeof(buf) - 1 && fgetc(f) != EOF;
     fclose(f);
+    if (more) { /* never hand back a secret cut short */
+        explicit_bzero(buf, sizeof(buf));
+        errno = EFBIG;
+        return NULL;
+    }
     buf[n] = '\0';
     while (n > 0 && isspace((unsigned char)buf[n - 1]))
         buf[--n] = '\0';

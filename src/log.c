@@ -82,28 +82,49 @@ out:
     pthread_mutex_unlock(&secrets_lock);
 }
 
-/* Overwrites every registered secret in buf (in place, same length). */
-static void redact(char *buf)
+#define REDACTED "[redacted]"
+
+/* Copies in to out (at most cap bytes), replacing every registered secret
+ * by "[redacted]".  When in was cut short, a secret's beginning at its very
+ * end goes too, so no piece of one survives the cut. */
+static size_t redact(const char *in, size_t len, bool cut, char *out, size_t cap)
 {
+    size_t o = 0;
     pthread_mutex_lock(&secrets_lock);
-    for (unsigned i = 0; i < MAX_SECRETS; i++) {
-        if (!secrets[i])
-            continue;
-        size_t n = strlen(secrets[i]);
-        for (char *p = strstr(buf, secrets[i]); p; p = strstr(p + n, secrets[i]))
-            memset(p, '*', n);
+    for (size_t i = 0; i < len && o < cap;) {
+        size_t hit = 0;
+        for (unsigned s = 0; s < MAX_SECRETS && !hit; s++) {
+            if (!secrets[s] || secrets[s][0] != in[i])
+                continue;
+            size_t n = strlen(secrets[s]), avail = len - i;
+            if (avail >= n && memcmp(in + i, secrets[s], n) == 0)
+                hit = n;
+            else if (avail < n && cut && memcmp(in + i, secrets[s], avail) == 0)
+                hit = avail;
+        }
+        if (hit) {
+            size_t r = sizeof(REDACTED) - 1 < cap - o ? sizeof(REDACTED) - 1 : cap - o;
+            memcpy(out + o, REDACTED, r);
+            o += r;
+            i += hit;
+        } else {
+            out[o++] = in[i++];
+        }
     }
     pthread_mutex_unlock(&secrets_lock);
+    return o;
 }
 
 void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, ...)
 {
-    char msg[2048];
+    char msg[2048], clean[2048 + 64];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int full = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    redact(msg);
+    size_t len = strnlen(msg, sizeof(msg));
+    len = redact(msg, len, full >= (int)sizeof(msg), clean, sizeof(clean));
+    explicit_bzero(msg, sizeof(msg));
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -119,7 +140,7 @@ void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, 
     json_object_set_new(line, "module", json_string(module));
     if (worker[0])
         json_object_set_new(line, "worker", json_string(worker));
-    json_t *text_msg = json_stringn(msg, strnlen(msg, sizeof(msg)));
+    json_t *text_msg = json_stringn(clean, len);
     json_object_set_new(line, "msg", text_msg ? text_msg : json_string("(message not UTF-8)"));
     if (ctx.set) {
         json_object_set_new(line, "topic", json_string(ctx.topic));

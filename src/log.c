@@ -115,6 +115,34 @@ static size_t redact(const char *in, size_t len, bool cut, char *out, size_t cap
     return o;
 }
 
+/* Replaces each byte that does not begin a well-formed UTF-8 sequence
+ * (stray, overlong, surrogate, or cut short at the end) by '?', so one bad
+ * byte does not cost the whole message. */
+static void utf8_sanitize(char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80                 ? 1
+                   : c >= 0xC2 && c <= 0xDF ? 2
+                   : c >= 0xE0 && c <= 0xEF ? 3
+                   : c >= 0xF0 && c <= 0xF4 ? 4
+                                            : 0;
+        bool ok = n > 0 && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+        if (ok && n >= 3) {
+            unsigned char d = (unsigned char)s[i + 1];
+            ok = !(c == 0xE0 && d < 0xA0) && !(c == 0xED && d > 0x9F) && !(c == 0xF0 && d < 0x90) &&
+                 !(c == 0xF4 && d > 0x8F);
+        }
+        if (!ok) {
+            s[i++] = '?';
+            continue;
+        }
+        i += n;
+    }
+}
+
 void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, ...)
 {
     char msg[2048], clean[2048 + 64];
@@ -125,6 +153,7 @@ void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, 
     size_t len = strnlen(msg, sizeof(msg));
     len = redact(msg, len, full >= (int)sizeof(msg), clean, sizeof(clean));
     explicit_bzero(msg, sizeof(msg));
+    utf8_sanitize(clean, len);
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

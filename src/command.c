@@ -335,6 +335,16 @@ static bool parse_payload(struct parser *p, struct command *c)
     return fail(p, "unknown_type", "unknown command type");
 }
 
+/* Kafka topic names: [A-Za-z0-9._-] (empty: none given). */
+static bool topic_name_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!s[i] ||
+            !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]))
+            return false;
+    return true;
+}
+
 static const char *const envelope_keys[] = {"type",     "request_id", "session_id",
                                             "reply_to", "deadline",   "payload"};
 
@@ -365,7 +375,8 @@ sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
         snprintf(err->request_id, sizeof(err->request_id), "%s", json_string_value(rid));
     }
     json_t *rt = json_object_get(root, "reply_to");
-    if (json_is_string(rt) && json_string_length(rt) < CMD_TOPIC_MAX)
+    if (json_is_string(rt) && json_string_length(rt) < CMD_TOPIC_MAX &&
+        topic_name_ok(json_string_value(rt), json_string_length(rt)))
         snprintf(err->reply_to, sizeof(err->reply_to), "%s", json_string_value(rt));
     json_t *ty = json_object_get(root, "type");
     if (json_is_string(ty))
@@ -393,11 +404,9 @@ sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
         fail(&p, "unknown_type", "unknown command type \"%s\"", type);
         goto out;
     }
-    for (const char *c = cmd->reply_to; *c; c++) {
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *c)) {
-            fail(&p, "bad_value", "reply_to is not a valid topic name");
-            goto out;
-        }
+    if (!topic_name_ok(cmd->reply_to, strlen(cmd->reply_to))) {
+        fail(&p, "bad_value", "reply_to is not a valid topic name");
+        goto out;
     }
     int64_t deadline_s;
     char dl[64];

@@ -775,6 +775,14 @@ static void test_parse_error_result(void **state)
     assert_int_equal(util_write_artifact("results-invalid-unknown-type.json", s), 0);
     free(s);
 
+    /* an invalid reply_to is not where the invalid result goes */
+    assert_int_equal(parse_str("{\"type\":\"book\",\"request_id\":\"r-8\",\"reply_to\":\"x y\","
+                               "\"payload\":{}}",
+                               &c, &err),
+                     SW_ERR_INVALID);
+    assert_true(err.have_request_id);
+    assert_string_equal(err.reply_to, "");
+
     /* a known type is echoed */
     assert_int_equal(parse_str(ENV("book", "{}"), &c, &err), SW_ERR_INVALID);
     s = result_serialize_parse_error(&err, 1772460000000LL);

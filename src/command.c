@@ -201,6 +201,9 @@ static bool parse_search(struct parser *p, struct cmd_search_slots *s)
     if (json_is_array(pr)) {
         size_t i;
         json_t *v;
+        if (json_array_size(pr) == 0)
+            return fail(p, "bad_value", "%spractitioner_id must name at least one practitioner",
+                        p->where);
         if (json_array_size(pr) > CMD_MAX_PRACTITIONERS)
             return fail(p, "too_many", "%spractitioner_id lists more than %d practitioners",
                         p->where, CMD_MAX_PRACTITIONERS);

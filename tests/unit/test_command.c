@@ -223,7 +223,12 @@ static void test_search_fields(void **state)
     expect_ok(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T08:00:"
                                   "00Z\",\"to\":\"2026-03-09T09:00:00Z\",\"limit\":50}"),
               &c);
-    /* an array element with an embedded NUL is refused like a plain string */
+    /* an empty array is not "every practitioner" (leave the field out for that) */
+    expect_invalid(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T08:"
+                                       "00:00Z\",\"to\":\"2026-03-09T09:00:00Z\","
+                                       "\"practitioner_id\":[]}"),
+                   "bad_value");
+    /* an empty array element is refused like an empty string */
     expect_invalid(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T08:"
                                        "00:00Z\",\"to\":\"2026-03-09T09:00:00Z\","
                                        "\"practitioner_id\":[\"\"]}"),

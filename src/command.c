@@ -223,6 +223,19 @@ static bool parse_search(struct parser *p, struct cmd_search_slots *s)
     return true;
 }
 
+/* Read aloud and typed in by people: letters, digits, spaces, dashes. */
+static bool get_confirmation(struct parser *p, char *out, size_t cap)
+{
+    if (!get_str(p, "confirmation_number", false, out, cap))
+        return false;
+    for (const char *c = out; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -", *c))
+            return fail(p, "bad_value",
+                        "%sconfirmation_number may hold only letters, digits, spaces and dashes",
+                        p->where);
+    return true;
+}
+
 static bool parse_find(struct parser *p, struct cmd_find_patient *f)
 {
     if (!get_str(p, "phone", true, f->phone, sizeof(f->phone)) ||
@@ -293,8 +306,7 @@ static bool parse_payload(struct parser *p, struct command *c)
     }
     case CMD_CANCEL: {
         struct cmd_cancel *x = &c->u.cancel;
-        if (!get_str(p, "confirmation_number", false, x->confirmation_number,
-                     sizeof(x->confirmation_number)) ||
+        if (!get_confirmation(p, x->confirmation_number, sizeof(x->confirmation_number)) ||
             !get_str(p, "appointment_id", false, x->appointment_id, sizeof(x->appointment_id)) ||
             !get_str(p, "patient_id", false, x->patient_id, sizeof(x->patient_id)) ||
             !get_str(p, "reason", false, x->reason, sizeof(x->reason)))
@@ -306,8 +318,7 @@ static bool parse_payload(struct parser *p, struct command *c)
     }
     case CMD_RESCHEDULE: {
         struct cmd_reschedule *r = &c->u.reschedule;
-        if (!get_str(p, "confirmation_number", false, r->confirmation_number,
-                     sizeof(r->confirmation_number)) ||
+        if (!get_confirmation(p, r->confirmation_number, sizeof(r->confirmation_number)) ||
             !get_str(p, "appointment_id", false, r->appointment_id, sizeof(r->appointment_id)) ||
             !get_time(p, "new_start", true, &r->new_start) ||
             !get_str(p, "practitioner_id", false, r->practitioner_id,

@@ -323,6 +323,12 @@ static void test_write_fields(void **state)
     assert_string_equal(c.u.cancel.reason, "sick");
     assert_int_equal(cmd_type_topic(c.type), CMD_TOPIC_CANCEL);
     expect_invalid(ENV("cancel", "{\"patient_id\":\"42\"}"), "missing_field");
+    expect_ok(ENV("cancel", "{\"confirmation_number\":\"k7m 2qx\"}"), &c); /* lenient case */
+    /* the schema's pattern ^[A-Za-z0-9 -]+$ */
+    expect_invalid(ENV("cancel", "{\"confirmation_number\":\"K7M_2QX\"}"), "bad_value");
+    expect_invalid(ENV("reschedule", "{\"confirmation_number\":\"K7M.2QX\",\"new_start\":\"2026-"
+                                     "03-10T10:00:00Z\"}"),
+                   "bad_value");
 
     expect_ok(ENV("leave_waitlist", "{\"waitlist_id\":\"w-3\"}"), &c);
     assert_string_equal(c.u.waitlist_id, "w-3");

@@ -468,8 +468,8 @@ static int load_file(struct sw_config *cfg, const char *path, FILE *errs)
             while (isspace((unsigned char)*rest))
                 rest++;
             if (!close || (*rest && *rest != '#')) {
-                fprintf(errs, "%s:%d: expected \"value\" with only a # comment after it\n",
-                        path, lineno);
+                fprintf(errs, "%s:%d: expected \"value\" with only a # comment after it\n", path,
+                        lineno);
                 errors++;
                 continue;
             }

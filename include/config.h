@@ -169,7 +169,7 @@ bool sw_hours_parse(const char *text, struct sw_hours *out, char *err, size_t er
 void sw_config_write_reference(FILE *out);
 
 /* Reads a whole small file (secrets); trailing whitespace is removed.
- * Returns a malloc'd string or NULL with errno set. */
+ * Returns a malloc'd string or NULL with errno set (EFBIG above 8 KB). */
 char *sw_read_secret_file(const char *path);
 
 #endif

@@ -52,6 +52,25 @@ bool cmd_type_is_write(enum cmd_type t)
     return types[t].write;
 }
 
+/* snprintf cuts at a byte count and may split a UTF-8 character; jansson
+ * then refuses the string and the error object would vanish from the
+ * result.  Drops a trailing incomplete sequence. */
+static void utf8_trim_tail(char *s)
+{
+    size_t n = strlen(s), lead = n;
+    int back = 0;
+    while (lead > 0 && back < 4 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80) {
+        lead--;
+        back++;
+    }
+    if (lead == 0)
+        return;
+    unsigned char c = (unsigned char)s[lead - 1];
+    size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (want > 1 && n - (lead - 1) < want)
+        s[lead - 1] = '\0';
+}
+
 /* ---- parsing ------------------------------------------------------------ */
 
 struct parser {
@@ -70,6 +89,7 @@ static bool fail(struct parser *p, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->err->message, sizeof(p->err->message), fmt, ap);
     va_end(ap);
+    utf8_trim_tail(p->err->message);
     return false;
 }
 
@@ -181,6 +201,9 @@ static bool parse_search(struct parser *p, struct cmd_search_slots *s)
     if (json_is_array(pr)) {
         size_t i;
         json_t *v;
+        if (json_array_size(pr) == 0)
+            return fail(p, "bad_value", "%spractitioner_id must name at least one practitioner",
+                        p->where);
         if (json_array_size(pr) > CMD_MAX_PRACTITIONERS)
             return fail(p, "too_many", "%spractitioner_id lists more than %d practitioners",
                         p->where, CMD_MAX_PRACTITIONERS);
@@ -197,6 +220,19 @@ static bool parse_search(struct parser *p, struct cmd_search_slots *s)
             return false;
         s->n_practitioners = s->practitioners[0][0] ? 1 : 0;
     }
+    return true;
+}
+
+/* Read aloud and typed in by people: letters, digits, spaces, dashes. */
+static bool get_confirmation(struct parser *p, char *out, size_t cap)
+{
+    if (!get_str(p, "confirmation_number", false, out, cap))
+        return false;
+    for (const char *c = out; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -", *c))
+            return fail(p, "bad_value",
+                        "%sconfirmation_number may hold only letters, digits, spaces and dashes",
+                        p->where);
     return true;
 }
 
@@ -270,8 +306,7 @@ static bool parse_payload(struct parser *p, struct command *c)
     }
     case CMD_CANCEL: {
         struct cmd_cancel *x = &c->u.cancel;
-        if (!get_str(p, "confirmation_number", false, x->confirmation_number,
-                     sizeof(x->confirmation_number)) ||
+        if (!get_confirmation(p, x->confirmation_number, sizeof(x->confirmation_number)) ||
             !get_str(p, "appointment_id", false, x->appointment_id, sizeof(x->appointment_id)) ||
             !get_str(p, "patient_id", false, x->patient_id, sizeof(x->patient_id)) ||
             !get_str(p, "reason", false, x->reason, sizeof(x->reason)))
@@ -283,8 +318,7 @@ static bool parse_payload(struct parser *p, struct command *c)
     }
     case CMD_RESCHEDULE: {
         struct cmd_reschedule *r = &c->u.reschedule;
-        if (!get_str(p, "confirmation_number", false, r->confirmation_number,
-                     sizeof(r->confirmation_number)) ||
+        if (!get_confirmation(p, r->confirmation_number, sizeof(r->confirmation_number)) ||
             !get_str(p, "appointment_id", false, r->appointment_id, sizeof(r->appointment_id)) ||
             !get_time(p, "new_start", true, &r->new_start) ||
             !get_str(p, "practitioner_id", false, r->practitioner_id,
@@ -313,6 +347,16 @@ static bool parse_payload(struct parser *p, struct command *c)
         break;
     }
     return fail(p, "unknown_type", "unknown command type");
+}
+
+/* Kafka topic names: [A-Za-z0-9._-] (empty: none given). */
+static bool topic_name_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!s[i] ||
+            !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]))
+            return false;
+    return true;
 }
 
 static const char *const envelope_keys[] = {"type",     "request_id", "session_id",
@@ -345,7 +389,8 @@ sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
         snprintf(err->request_id, sizeof(err->request_id), "%s", json_string_value(rid));
     }
     json_t *rt = json_object_get(root, "reply_to");
-    if (json_is_string(rt) && json_string_length(rt) < CMD_TOPIC_MAX)
+    if (json_is_string(rt) && json_string_length(rt) < CMD_TOPIC_MAX &&
+        topic_name_ok(json_string_value(rt), json_string_length(rt)))
         snprintf(err->reply_to, sizeof(err->reply_to), "%s", json_string_value(rt));
     json_t *ty = json_object_get(root, "type");
     if (json_is_string(ty))
@@ -373,11 +418,9 @@ sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
         fail(&p, "unknown_type", "unknown command type \"%s\"", type);
         goto out;
     }
-    for (const char *c = cmd->reply_to; *c; c++) {
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *c)) {
-            fail(&p, "bad_value", "reply_to is not a valid topic name");
-            goto out;
-        }
+    if (!topic_name_ok(cmd->reply_to, strlen(cmd->reply_to))) {
+        fail(&p, "bad_value", "reply_to is not a valid topic name");
+        goto out;
     }
     int64_t deadline_s;
     char dl[64];
@@ -436,6 +479,7 @@ void result_fail(struct result *r, sw_err status, const char *code, const char *
     va_start(ap, fmt);
     vsnprintf(r->error_message, sizeof(r->error_message), fmt, ap);
     va_end(ap);
+    utf8_trim_tail(r->error_message);
 }
 
 void format_time(int64_t epoch_s, char *buf, size_t len)
@@ -562,8 +606,10 @@ char *result_serialize(const struct result *r)
         const char *code = r->error_code[0] ? r->error_code : sw_err_str(r->status);
         const char *msg = r->error_message[0] ? r->error_message : sw_err_str(r->status);
         json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", code, "message", msg));
+        /* the contract: up to 3 other slots */
         if (r->status == SW_ERR_CONFLICT)
-            json_object_set_new(o, "alternatives", slots_json(r->slots, r->n_slots));
+            json_object_set_new(o, "alternatives",
+                                slots_json(r->slots, r->n_slots < 3 ? r->n_slots : 3));
     }
     json_object_set_new(o, "processed_at", time_ms_json(r->processed_at_ms));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -315,6 +315,19 @@ static bool set_type(struct sw_config *cfg, const char *rest, const char *value,
         snprintf(err, errlen, "type.%s: expected type.NAME.FIELD", rest);
         return false;
     }
+    const char *field = dot + 1;
+    static const char *const fields[] = {"duration_minutes", "category", "min_notice_minutes",
+                                         "max_window_days", "title"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        known |= !strcmp(field, fields[i]);
+    if (!known) {
+        snprintf(err, errlen,
+                 "type.%s: unknown field (duration_minutes, category, min_notice_minutes, "
+                 "max_window_days, title)",
+                 rest);
+        return false;
+    }
     struct sw_type_rule *t = NULL;
     for (int i = 0; i < cfg->n_types; i++)
         if (strlen(cfg->types[i].name) == n && !strncmp(cfg->types[i].name, rest, n))
@@ -329,7 +342,6 @@ static bool set_type(struct sw_config *cfg, const char *rest, const char *value,
         snprintf(t->name, sizeof(t->name), "%.*s", (int)n, rest);
         snprintf(t->title, sizeof(t->title), "%.*s", (int)n, rest);
     }
-    const char *field = dot + 1;
     bool ok = true;
     if (!strcmp(field, "duration_minutes"))
         ok = parse_int(value, 5, 24 * 60, &t->duration_min);
@@ -344,12 +356,6 @@ static bool set_type(struct sw_config *cfg, const char *rest, const char *value,
         ok = len >= 2 && len < sizeof(t->title);
         if (ok)
             snprintf(t->title, sizeof(t->title), "%s", value);
-    } else {
-        snprintf(err, errlen,
-                 "type.%s: unknown field (duration_minutes, category, min_notice_minutes, "
-                 "max_window_days, title)",
-                 rest);
-        return false;
     }
     if (!ok)
         snprintf(err, errlen, "type.%s: bad value \"%s\"", rest, value);
@@ -455,9 +461,19 @@ static int load_file(struct sw_config *cfg, const char *path, FILE *errs)
         }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
-        size_t vlen = strlen(value);
-        if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
-            value[vlen - 1] = '\0';
+        if (value[0] == '"') {
+            /* "quoted" value, then only blanks or a # comment */
+            char *close = strchr(value + 1, '"');
+            const char *rest = close ? close + 1 : "";
+            while (isspace((unsigned char)*rest))
+                rest++;
+            if (!close || (*rest && *rest != '#')) {
+                fprintf(errs, "%s:%d: expected \"value\" with only a # comment after it\n", path,
+                        lineno);
+                errors++;
+                continue;
+            }
+            *close = '\0';
             value++;
         } else {
             /* an unquoted value may carry a trailing " # comment" */
@@ -652,7 +668,13 @@ char *sw_read_secret_file(const char *path)
         return NULL;
     char buf[8192];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    bool more = n == sizeof(buf) - 1 && fgetc(f) != EOF;
     fclose(f);
+    if (more) { /* never hand back a secret cut short */
+        explicit_bzero(buf, sizeof(buf));
+        errno = EFBIG;
+        return NULL;
+    }
     buf[n] = '\0';
     while (n > 0 && isspace((unsigned char)buf[n - 1]))
         buf[--n] = '\0';

@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +48,11 @@ char *event_build(const struct sw_config *cfg, const char *type, const char *id_
 {
     char id[33], source[200];
     event_id(type, id_seed, id);
-    snprintf(source, sizeof(source), "/schedworker/%s",
-             !strcmp(f->caused_by, "external") ? "poller" : cfg->worker_id);
+    /* caused_by is required by the schema: a command did it unless told */
+    bool external = f->caused_by && !strcmp(f->caused_by, "external");
+    snprintf(source, sizeof(source), "/schedworker/%s", external ? "poller" : cfg->worker_id);
     json_t *data = json_object();
-    set_str(data, "caused_by", f->caused_by);
+    set_str(data, "caused_by", external ? "external" : "worker");
     set_str(data, "request_id", f->request_id);
     set_str(data, "appointment_id", f->appointment_id);
     set_str(data, "previous_appointment_id", f->previous_appointment_id);

@@ -121,7 +121,7 @@ void lanes_destroy(struct lanes *l)
 uint64_t lanes_hash(const void *bytes, size_t len)
 {
     const unsigned char *p = bytes;
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 14695981039346656037ULL; /* FNV offset basis */
     for (size_t i = 0; i < len; i++) {
         h ^= p[i];
         h *= 1099511628211ULL;

@@ -82,28 +82,78 @@ out:
     pthread_mutex_unlock(&secrets_lock);
 }
 
-/* Overwrites every registered secret in buf (in place, same length). */
-static void redact(char *buf)
+#define REDACTED "[redacted]"
+
+/* Copies in to out (at most cap bytes), replacing every registered secret
+ * by "[redacted]".  When in was cut short, a secret's beginning at its very
+ * end goes too, so no piece of one survives the cut. */
+static size_t redact(const char *in, size_t len, bool cut, char *out, size_t cap)
 {
+    size_t o = 0;
     pthread_mutex_lock(&secrets_lock);
-    for (unsigned i = 0; i < MAX_SECRETS; i++) {
-        if (!secrets[i])
-            continue;
-        size_t n = strlen(secrets[i]);
-        for (char *p = strstr(buf, secrets[i]); p; p = strstr(p + n, secrets[i]))
-            memset(p, '*', n);
+    for (size_t i = 0; i < len && o < cap;) {
+        size_t hit = 0;
+        for (unsigned s = 0; s < MAX_SECRETS && !hit; s++) {
+            if (!secrets[s] || secrets[s][0] != in[i])
+                continue;
+            size_t n = strlen(secrets[s]), avail = len - i;
+            if (avail >= n && memcmp(in + i, secrets[s], n) == 0)
+                hit = n;
+            else if (avail < n && cut && memcmp(in + i, secrets[s], avail) == 0)
+                hit = avail;
+        }
+        if (hit) {
+            size_t r = sizeof(REDACTED) - 1 < cap - o ? sizeof(REDACTED) - 1 : cap - o;
+            memcpy(out + o, REDACTED, r);
+            o += r;
+            i += hit;
+        } else {
+            out[o++] = in[i++];
+        }
     }
     pthread_mutex_unlock(&secrets_lock);
+    return o;
+}
+
+/* Replaces each byte that does not begin a well-formed UTF-8 sequence
+ * (stray, overlong, surrogate, or cut short at the end) by '?', so one bad
+ * byte does not cost the whole message. */
+static void utf8_sanitize(char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80                 ? 1
+                   : c >= 0xC2 && c <= 0xDF ? 2
+                   : c >= 0xE0 && c <= 0xEF ? 3
+                   : c >= 0xF0 && c <= 0xF4 ? 4
+                                            : 0;
+        bool ok = n > 0 && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+        if (ok && n >= 3) {
+            unsigned char d = (unsigned char)s[i + 1];
+            ok = !(c == 0xE0 && d < 0xA0) && !(c == 0xED && d > 0x9F) && !(c == 0xF0 && d < 0x90) &&
+                 !(c == 0xF4 && d > 0x8F);
+        }
+        if (!ok) {
+            s[i++] = '?';
+            continue;
+        }
+        i += n;
+    }
 }
 
 void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, ...)
 {
-    char msg[2048];
+    char msg[2048], clean[2048 + 64];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int full = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    redact(msg);
+    size_t len = strnlen(msg, sizeof(msg));
+    len = redact(msg, len, full >= (int)sizeof(msg), clean, sizeof(clean));
+    explicit_bzero(msg, sizeof(msg));
+    utf8_sanitize(clean, len);
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -119,7 +169,7 @@ void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, 
     json_object_set_new(line, "module", json_string(module));
     if (worker[0])
         json_object_set_new(line, "worker", json_string(worker));
-    json_t *text_msg = json_stringn(msg, strnlen(msg, sizeof(msg)));
+    json_t *text_msg = json_stringn(clean, len);
     json_object_set_new(line, "msg", text_msg ? text_msg : json_string("(message not UTF-8)"));
     if (ctx.set) {
         json_object_set_new(line, "topic", json_string(ctx.topic));

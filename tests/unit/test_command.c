@@ -1,0 +1,845 @@
+/* test_command.c - command_parse over the message table (tests/data) and
+ * direct cases; result_serialize output parsed back.  Results written here
+ * go to $BUILD/test-artifacts/results-*.json for tests/schemas/test_messages.py. */
+#include <dirent.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "command.h"
+#include "unit_util.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static sw_err parse_str(const char *text, struct command *cmd, struct cmd_parse_error *err)
+{
+    return command_parse(text, strlen(text), cmd, err);
+}
+
+/* Parses an envelope around a payload; asserts the outcome. */
+static void expect_ok(const char *json, struct command *cmd)
+{
+    struct cmd_parse_error err;
+    sw_err rc = parse_str(json, cmd, &err);
+    if (rc != SW_OK)
+        fail_msg("expected OK for %s, got %s: %s", json, err.code, err.message);
+}
+
+static void expect_invalid(const char *json, const char *code)
+{
+    struct command cmd;
+    struct cmd_parse_error err;
+    sw_err rc = parse_str(json, &cmd, &err);
+    if (rc != SW_ERR_INVALID)
+        fail_msg("expected invalid (%s) for %.200s", code ? code : "any", json);
+    assert_true(err.code[0] != '\0');
+    assert_true(err.message[0] != '\0');
+    if (code && strcmp(err.code, code) != 0)
+        fail_msg("expected code %s for %.200s, got %s (%s)", code, json, err.code, err.message);
+}
+
+static int64_t epoch_of(int y, int mo, int d, int h, int mi, int s, int offset_min)
+{
+    /* days from civil (Howard Hinnant) */
+    y -= mo <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    return days * 86400 + h * 3600 + mi * 60 + s - offset_min * 60;
+}
+
+/* ---- the message table -------------------------------------------------- */
+
+static int run_dir(const char *dir, bool valid)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        fail_msg("cannot open %s (tests run from the repository root)", dir);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        size_t blen = 0;
+        char *bytes = util_read_file(path, &blen);
+        assert_non_null(bytes);
+        struct command cmd;
+        struct cmd_parse_error err;
+        sw_err rc = command_parse(bytes, blen, &cmd, &err);
+        if (valid) {
+            if (rc != SW_OK)
+                fail_msg("%s: expected valid, got %s: %s", path, err.code, err.message);
+            json_t *root = json_loadb(bytes, blen, 0, NULL);
+            assert_non_null(root);
+            assert_string_equal(cmd_type_name(cmd.type),
+                                json_string_value(json_object_get(root, "type")));
+            assert_string_equal(cmd.request_id,
+                                json_string_value(json_object_get(root, "request_id")));
+            json_decref(root);
+        } else {
+            if (rc != SW_ERR_INVALID)
+                fail_msg("%s: expected invalid, but it parsed", path);
+            if (!err.code[0] || !err.message[0])
+                fail_msg("%s: invalid without code or message", path);
+            /* the invalid result serializes and parses back */
+            char *res = result_serialize_parse_error(&err, 1772460000000LL);
+            assert_non_null(res);
+            json_t *r = json_loads(res, 0, NULL);
+            assert_non_null(r);
+            assert_string_equal(json_string_value(json_object_get(r, "status")), "invalid");
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(r, "error"), "code")), err.code);
+            json_decref(r);
+            if (err.have_request_id) {
+                char name[300];
+                snprintf(name, sizeof(name), "results-invalid-%.*s", (int)(len - 5), de->d_name);
+                snprintf(name + strlen(name), sizeof(name) - strlen(name), ".json");
+                assert_int_equal(util_write_artifact(name, res), 0);
+            }
+            free(res);
+        }
+        free(bytes);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_valid_table(void **state)
+{
+    (void)state;
+    int n = run_dir("tests/data/valid", true);
+    assert_true(n >= 10);
+}
+
+static void test_invalid_table(void **state)
+{
+    (void)state;
+    int n = run_dir("tests/data/invalid", false);
+    assert_true(n >= 10);
+}
+
+/* The invalid files whose name says the code (spot checks). */
+static void test_invalid_codes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *code;
+        bool have_request_id;
+    } cases[] = {
+        {"broken_json_truncated.json", "bad_json", false},
+        {"empty_message.json", "bad_json", false},
+        {"not_an_object_array.json", "bad_json", false},
+        {"duplicate_key_request_id.json", "bad_json", false},
+        {"missing_request_id.json", "missing_field", false},
+        {"request_id_129_chars.json", "too_long", false},
+        {"unknown_type.json", "unknown_type", true},
+        {"envelope_unknown_field.json", "unknown_field", true},
+        {"payload_unknown_field_typo.json", "unknown_field", true},
+        {"missing_payload.json", "missing_field", true},
+        {"payload_not_object.json", "bad_type", true},
+        {"search_slots_limit_string.json", "bad_type", true},
+        {"search_slots_17_practitioners.json", "too_many", true},
+        {"impossible_date_in_from.json", "bad_time", true},
+        {"find_patient_impossible_birthdate.json", "bad_date", true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "tests/data/invalid/%s", cases[i].file);
+        size_t len = 0;
+        char *bytes = util_read_file(path, &len);
+        if (!bytes)
+            fail_msg("missing %s", path);
+        struct command cmd;
+        struct cmd_parse_error err;
+        assert_int_equal(command_parse(bytes, len, &cmd, &err), SW_ERR_INVALID);
+        if (strcmp(err.code, cases[i].code) != 0)
+            fail_msg("%s: code %s, expected %s (%s)", path, err.code, cases[i].code, err.message);
+        if (err.have_request_id != cases[i].have_request_id)
+            fail_msg("%s: have_request_id %d", path, err.have_request_id);
+        free(bytes);
+    }
+}
+
+/* ---- payload fields of each command ------------------------------------- */
+
+#define ENV(type, payload) "{\"type\":\"" type "\",\"request_id\":\"r-1\",\"payload\":" payload "}"
+
+static void test_search_fields(void **state)
+{
+    (void)state;
+    struct command c;
+    expect_ok(ENV("search_slots", "{\"appointment_type\":\"routine\",\"from\":\"2026-03-09T08:00:"
+                                  "00-04:00\",\"to\":\"2026-03-10T00:00:00Z\",\"practitioner_id\":"
+                                  "\"12\",\"patient_id\":\"42\",\"limit\":7}"),
+              &c);
+    assert_int_equal(c.type, CMD_SEARCH_SLOTS);
+    assert_string_equal(c.u.search.appointment_type, "routine");
+    assert_true(c.u.search.from == epoch_of(2026, 3, 9, 8, 0, 0, -240));
+    assert_true(c.u.search.to == epoch_of(2026, 3, 10, 0, 0, 0, 0));
+    assert_int_equal(c.u.search.n_practitioners, 1);
+    assert_string_equal(c.u.search.practitioners[0], "12");
+    assert_string_equal(c.u.search.patient_id, "42");
+    assert_int_equal(c.u.search.limit, 7);
+    assert_int_equal(cmd_type_topic(c.type), CMD_TOPIC_SEARCH);
+    assert_false(cmd_type_is_write(c.type));
+
+    /* practitioner_id as an array; no limit = 0 */
+    expect_ok(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T08:00:"
+                                  "00Z\",\"to\":\"2026-03-09T09:00:00Z\",\"practitioner_id\":"
+                                  "[\"1\",\"2\",\"3\"]}"),
+              &c);
+    assert_int_equal(c.u.search.n_practitioners, 3);
+    assert_string_equal(c.u.search.practitioners[2], "3");
+    assert_int_equal(c.u.search.limit, 0);
+
+    /* no practitioner: every practitioner */
+    expect_ok(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T08:00:"
+                                  "00Z\",\"to\":\"2026-03-09T09:00:00Z\"}"),
+              &c);
+    assert_int_equal(c.u.search.n_practitioners, 0);
+
+    /* to before from */
+    expect_invalid(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T09:"
+                                       "00:00Z\",\"to\":\"2026-03-09T09:00:00Z\"}"),
+                   "bad_range");
+    /* limit bounds */
+    expect_invalid(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T08:"
+                                       "00:00Z\",\"to\":\"2026-03-09T09:00:00Z\",\"limit\":51}"),
+                   "bad_value");
+    expect_ok(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T08:00:"
+                                  "00Z\",\"to\":\"2026-03-09T09:00:00Z\",\"limit\":50}"),
+              &c);
+    /* an empty array is not "every practitioner" (leave the field out for that) */
+    expect_invalid(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T08:"
+                                       "00:00Z\",\"to\":\"2026-03-09T09:00:00Z\","
+                                       "\"practitioner_id\":[]}"),
+                   "bad_value");
+    /* an empty array element is refused like an empty string */
+    expect_invalid(ENV("search_slots", "{\"appointment_type\":\"urgent\",\"from\":\"2026-03-09T08:"
+                                       "00:00Z\",\"to\":\"2026-03-09T09:00:00Z\","
+                                       "\"practitioner_id\":[\"\"]}"),
+                   "bad_type");
+}
+
+static void test_find_list_fields(void **state)
+{
+    (void)state;
+    struct command c;
+    expect_ok(
+        ENV("find_patient",
+            "{\"phone\":\"+1 (555) 010-2030\",\"birthdate\":\"1984-07-12\",\"name\":\"Ann\"}"),
+        &c);
+    assert_int_equal(c.type, CMD_FIND_PATIENT);
+    assert_string_equal(c.u.find.phone, "+1 (555) 010-2030");
+    assert_string_equal(c.u.find.birthdate, "1984-07-12");
+    assert_string_equal(c.u.find.name, "Ann");
+    expect_invalid(ENV("find_patient", "{\"phone\":\"555010\",\"birthdate\":\"1984-07-12\"}"),
+                   "bad_value"); /* 6 digits */
+    expect_invalid(ENV("find_patient", "{\"phone\":\"1234567890123456\",\"birthdate\":\"1984-07-"
+                                       "12\"}"),
+                   "bad_value"); /* 16 digits */
+    expect_invalid(ENV("find_patient", "{\"phone\":\"5550102030\",\"birthdate\":\"1983-02-29\"}"),
+                   "bad_date");
+
+    expect_ok(ENV("list_appointments", "{\"patient_id\":\"42\"}"), &c);
+    assert_int_equal(c.type, CMD_LIST_APPOINTMENTS);
+    assert_string_equal(c.u.list.patient_id, "42");
+    assert_true(c.u.list.from == 0 && c.u.list.to == 0);
+    expect_ok(ENV("list_appointments", "{\"patient_id\":\"42\",\"from\":\"2026-01-01T00:00:00Z\","
+                                       "\"to\":\"2026-02-01T00:00:00Z\"}"),
+              &c);
+    assert_true(c.u.list.from == epoch_of(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(c.u.list.to == epoch_of(2026, 2, 1, 0, 0, 0, 0));
+}
+
+static void test_write_fields(void **state)
+{
+    (void)state;
+    struct command c;
+    expect_ok(ENV("hold", "{\"slot_id\":\"s-1\",\"ttl_seconds\":600,\"patient_id\":\"42\"}"), &c);
+    assert_int_equal(c.type, CMD_HOLD);
+    assert_string_equal(c.u.hold.slot_id, "s-1");
+    assert_int_equal(c.u.hold.ttl_seconds, 600);
+    assert_int_equal(cmd_type_topic(c.type), CMD_TOPIC_BOOK);
+    assert_true(cmd_type_is_write(c.type));
+    expect_ok(ENV("hold", "{\"practitioner_id\":\"12\",\"start\":\"2026-03-09T09:00:00-04:00\","
+                          "\"appointment_type\":\"routine\"}"),
+              &c);
+    assert_string_equal(c.u.hold.practitioner_id, "12");
+    assert_true(c.u.hold.start == epoch_of(2026, 3, 9, 13, 0, 0, 0));
+    expect_invalid(ENV("hold", "{\"practitioner_id\":\"12\",\"start\":\"2026-03-09T09:00:00Z\"}"),
+                   "missing_field");
+
+    expect_ok(ENV("release_hold", "{\"hold_id\":\"h-9\"}"), &c);
+    assert_string_equal(c.u.hold_id, "h-9");
+
+    expect_ok(ENV("book", "{\"patient_id\":\"42\",\"practitioner_id\":\"12\",\"start\":\"2026-03-"
+                          "09T09:00:00-04:00\",\"appointment_type\":\"routine\",\"hold_id\":\"h-"
+                          "1\",\"reason\":\"Knee \\u00e9\"}"),
+              &c);
+    assert_int_equal(c.type, CMD_BOOK);
+    assert_string_equal(c.u.book.patient_id, "42");
+    assert_string_equal(c.u.book.practitioner_id, "12");
+    assert_string_equal(c.u.book.hold_id, "h-1");
+    assert_string_equal(c.u.book.reason, "Knee \xc3\xa9");
+    assert_true(c.u.book.start == epoch_of(2026, 3, 9, 13, 0, 0, 0));
+
+    expect_ok(ENV("reschedule", "{\"appointment_id\":\"77\",\"new_start\":\"2026-03-10T10:00:00-04:"
+                                "00\",\"practitioner_id\":\"15\"}"),
+              &c);
+    assert_string_equal(c.u.reschedule.appointment_id, "77");
+    assert_string_equal(c.u.reschedule.practitioner_id, "15");
+    assert_true(c.u.reschedule.new_start == epoch_of(2026, 3, 10, 14, 0, 0, 0));
+    expect_invalid(ENV("reschedule", "{\"new_start\":\"2026-03-10T10:00:00Z\"}"), "missing_field");
+
+    expect_ok(ENV("join_waitlist", "{\"patient_id\":\"42\",\"appointment_type\":\"routine\","
+                                   "\"earliest\":\"2026-03-10T00:00:00Z\",\"latest\":\"2026-03-20T"
+                                   "00:00:00Z\"}"),
+              &c);
+    assert_string_equal(c.u.join.patient_id, "42");
+    assert_true(c.u.join.latest - c.u.join.earliest == 10 * 86400);
+    expect_invalid(ENV("join_waitlist", "{\"patient_id\":\"42\",\"appointment_type\":\"routine\","
+                                        "\"earliest\":\"2026-03-20T00:00:00Z\",\"latest\":\"2026-"
+                                        "03-10T00:00:00Z\"}"),
+                   "bad_range");
+
+    expect_ok(ENV("cancel", "{\"confirmation_number\":\"K7M-2QX\",\"reason\":\"sick\"}"), &c);
+    assert_int_equal(c.type, CMD_CANCEL);
+    assert_string_equal(c.u.cancel.confirmation_number, "K7M-2QX");
+    assert_string_equal(c.u.cancel.reason, "sick");
+    assert_int_equal(cmd_type_topic(c.type), CMD_TOPIC_CANCEL);
+    expect_invalid(ENV("cancel", "{\"patient_id\":\"42\"}"), "missing_field");
+    expect_ok(ENV("cancel", "{\"confirmation_number\":\"k7m 2qx\"}"), &c); /* lenient case */
+    /* the schema's pattern ^[A-Za-z0-9 -]+$ */
+    expect_invalid(ENV("cancel", "{\"confirmation_number\":\"K7M_2QX\"}"), "bad_value");
+    expect_invalid(ENV("reschedule", "{\"confirmation_number\":\"K7M.2QX\",\"new_start\":\"2026-"
+                                     "03-10T10:00:00Z\"}"),
+                   "bad_value");
+
+    expect_ok(ENV("leave_waitlist", "{\"waitlist_id\":\"w-3\"}"), &c);
+    assert_string_equal(c.u.waitlist_id, "w-3");
+}
+
+/* ---- envelope edge cases ------------------------------------------------ */
+
+static void test_envelope_fields(void **state)
+{
+    (void)state;
+    struct command c;
+    expect_ok("{\"type\":\"release_hold\",\"request_id\":\"abc\",\"session_id\":\"call-1\","
+              "\"reply_to\":\"agent.replies-1\",\"deadline\":\"2026-03-02T09:00:30.750-05:00\","
+              "\"payload\":{\"hold_id\":\"h\"}}",
+              &c);
+    assert_string_equal(c.request_id, "abc");
+    assert_string_equal(c.session_id, "call-1");
+    assert_string_equal(c.reply_to, "agent.replies-1");
+    /* the fraction is truncated to the second */
+    assert_true(c.deadline_ms == epoch_of(2026, 3, 2, 9, 0, 30, -300) * 1000);
+
+    expect_ok(ENV("release_hold", "{\"hold_id\":\"h\"}"), &c);
+    assert_true(c.deadline_ms == 0);
+    assert_string_equal(c.reply_to, "");
+
+    expect_invalid("{\"type\":\"release_hold\",\"request_id\":\"a\",\"deadline\":\"tomorrow\","
+                   "\"payload\":{\"hold_id\":\"h\"}}",
+                   "bad_time");
+    expect_invalid("{\"type\":\"release_hold\",\"request_id\":\"a\",\"reply_to\":\"bad topic\","
+                   "\"payload\":{\"hold_id\":\"h\"}}",
+                   "bad_value");
+    expect_invalid("{\"type\":\"release_hold\",\"request_id\":\"a\",\"payload\":{\"hold_id\":\"h\","
+                   "\"holdId\":\"h\"}}",
+                   "unknown_field");
+    /* a field of another command is unknown here */
+    expect_invalid(ENV("release_hold", "{\"hold_id\":\"h\",\"slot_id\":\"s\"}"), "unknown_field");
+    expect_invalid("[1,2]", "bad_json");
+    expect_invalid("\"text\"", "bad_json");
+    expect_invalid("null", "bad_json");
+    expect_invalid("{\"type\":\"release_hold\",\"request_id\":\"a\",\"request_id\":\"b\","
+                   "\"payload\":{\"hold_id\":\"h\"}}",
+                   "bad_json");
+    expect_invalid(ENV("release_hold", "{\"hold_id\":\"h\",\"hold_id\":\"i\"}"), "bad_json");
+}
+
+static char *with_request_id_len(size_t n)
+{
+    char *rid = malloc(n + 1);
+    memset(rid, 'r', n);
+    rid[n] = '\0';
+    size_t cap = n + 200;
+    char *json = malloc(cap);
+    snprintf(json, cap,
+             "{\"type\":\"release_hold\",\"request_id\":\"%s\",\"payload\":{\"hold_id\":\"h\"}}",
+             rid);
+    free(rid);
+    return json;
+}
+
+static void test_request_id_length(void **state)
+{
+    (void)state;
+    struct command c;
+    char *ok = with_request_id_len(128);
+    expect_ok(ok, &c);
+    assert_int_equal(strlen(c.request_id), 128);
+    free(ok);
+    char *bad = with_request_id_len(129);
+    expect_invalid(bad, "too_long");
+    free(bad);
+    expect_invalid(
+        "{\"type\":\"release_hold\",\"request_id\":\"\",\"payload\":{\"hold_id\":\"h\"}}",
+        "bad_value");
+    expect_invalid("{\"type\":\"release_hold\",\"request_id\":7,\"payload\":{\"hold_id\":\"h\"}}",
+                   "bad_type");
+}
+
+static void test_nasty_bytes(void **state)
+{
+    (void)state;
+    /* NUL inside a string: jansson refuses \u0000 without JSON_ALLOW_NUL */
+    expect_invalid(ENV("release_hold", "{\"hold_id\":\"a\\u0000b\"}"), NULL);
+    expect_invalid("{\"type\":\"release_hold\",\"request_id\":\"a\\u0000b\",\"payload\":{"
+                   "\"hold_id\":\"h\"}}",
+                   NULL);
+    /* raw invalid UTF-8 bytes */
+    expect_invalid(ENV("book", "{\"patient_id\":\"4\xff\",\"practitioner_id\":\"1\",\"start\":"
+                               "\"2026-03-09T09:00:00Z\",\"appointment_type\":\"routine\"}"),
+                   "bad_json");
+    expect_invalid("{\"type\":\"release_hold\",\"request_id\":\"\xc3\x28\",\"payload\":{\"hold_"
+                   "id\":\"h\"}}",
+                   "bad_json");
+    /* an overlong encoding of '/' */
+    expect_invalid(ENV("release_hold", "{\"hold_id\":\"\xc0\xaf\"}"), "bad_json");
+
+    /* bytes are not NUL-terminated and must not be read past len */
+    const char *text = ENV("release_hold", "{\"hold_id\":\"h\"}");
+    size_t len = strlen(text);
+    char *exact = malloc(len);
+    memcpy(exact, text, len);
+    struct command c;
+    struct cmd_parse_error err;
+    assert_int_equal(command_parse(exact, len, &c, &err), SW_OK);
+    assert_int_equal(command_parse(exact, len - 1, &c, &err), SW_ERR_INVALID);
+    free(exact);
+    assert_int_equal(command_parse("", 0, &c, &err), SW_ERR_INVALID);
+    assert_string_equal(err.code, "bad_json");
+}
+
+static void test_huge_and_deep(void **state)
+{
+    (void)state;
+    /* a 1 MB reason: too long, refused with a message */
+    size_t big = 1 << 20;
+    char *json = malloc(big + 300);
+    int n = snprintf(json, 300,
+                     "{\"type\":\"book\",\"request_id\":\"big\",\"payload\":{\"patient_id\":\"4\","
+                     "\"practitioner_id\":\"1\",\"start\":\"2026-03-09T09:00:00Z\","
+                     "\"appointment_type\":\"routine\",\"reason\":\"");
+    memset(json + n, 'x', big);
+    snprintf(json + n + big, 300, "\"}}");
+    struct command c;
+    struct cmd_parse_error err;
+    assert_int_equal(command_parse(json, strlen(json), &c, &err), SW_ERR_INVALID);
+    assert_string_equal(err.code, "too_long");
+    assert_true(err.have_request_id);
+    assert_string_equal(err.request_id, "big");
+    free(json);
+
+    /* 100,000 nested arrays in the payload: refused, no stack overflow */
+    size_t depth = 100000;
+    char *deep = malloc(2 * depth + 200);
+    n = snprintf(deep, 200, "{\"type\":\"release_hold\",\"request_id\":\"d\",\"payload\":");
+    memset(deep + n, '[', depth);
+    memset(deep + n + depth, ']', depth);
+    snprintf(deep + n + 2 * depth, 200, "}");
+    assert_int_equal(command_parse(deep, strlen(deep), &c, &err), SW_ERR_INVALID);
+    assert_true(err.code[0] != '\0');
+    free(deep);
+
+    /* a huge unknown key name: the message stays bounded (and UTF-8, see results) */
+    char key[1200];
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    char *unk = malloc(2000);
+    snprintf(unk, 2000, "{\"type\":\"release_hold\",\"request_id\":\"u\",\"%s\":1,\"payload\":{}}",
+             key);
+    assert_int_equal(command_parse(unk, strlen(unk), &c, &err), SW_ERR_INVALID);
+    assert_string_equal(err.code, "unknown_field");
+    assert_true(strlen(err.message) < sizeof(err.message));
+    free(unk);
+}
+
+/* A key of multi-byte characters longer than the message buffer: the
+ * invalid result must still carry an error object (valid UTF-8). */
+static void test_parse_error_message_utf8(void **state)
+{
+    (void)state;
+    char json[2000];
+    int n = snprintf(json, sizeof(json), "{\"type\":\"release_hold\",\"request_id\":\"u8\",\"");
+    for (int i = 0; i < 300; i++)
+        n += snprintf(json + n, sizeof(json) - (size_t)n, "\xc3\xa9"); /* é */
+    snprintf(json + n, sizeof(json) - (size_t)n, "\":1,\"payload\":{\"hold_id\":\"h\"}}");
+    struct command c;
+    struct cmd_parse_error err;
+    assert_int_equal(command_parse(json, strlen(json), &c, &err), SW_ERR_INVALID);
+    char *res = result_serialize_parse_error(&err, 1772460000000LL);
+    json_t *r = json_loads(res, 0, NULL);
+    assert_non_null(r);
+    json_t *e = json_object_get(r, "error");
+    assert_non_null(e);
+    assert_string_equal(json_string_value(json_object_get(e, "code")), "unknown_field");
+    assert_true(strlen(json_string_value(json_object_get(e, "message"))) > 0);
+    json_decref(r);
+    assert_int_equal(util_write_artifact("results-invalid-utf8-key.json", res), 0);
+    free(res);
+}
+
+/* ---- results -------------------------------------------------------------- */
+
+static json_t *serialize_back(const struct result *r, const char *artifact)
+{
+    char *s = result_serialize(r);
+    assert_non_null(s);
+    json_error_t jerr;
+    json_t *o = json_loads(s, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o)
+        fail_msg("result is not JSON: %s: %s", jerr.text, s);
+    if (artifact)
+        assert_int_equal(util_write_artifact(artifact, s), 0);
+    free(s);
+    assert_string_equal(json_string_value(json_object_get(o, "request_id")), r->request_id);
+    assert_string_equal(json_string_value(json_object_get(o, "type")), cmd_type_name(r->type));
+    assert_non_null(json_string_value(json_object_get(o, "processed_at")));
+    return o;
+}
+
+static void init_result(struct result *r, enum cmd_type t)
+{
+    struct command cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = t;
+    snprintf(cmd.request_id, sizeof(cmd.request_id), "req-%s", cmd_type_name(t));
+    result_init(r, &cmd);
+    r->processed_at_ms = 1772460000123LL; /* 2026-03-02T14:00:00.123Z */
+}
+
+static void fill_slot(struct res_slot *s, int i)
+{
+    snprintf(s->slot_id, sizeof(s->slot_id), "slot-%d", i);
+    s->start = 1773061200 + i * 1800; /* 2026-03-09T09:00:00-04:00 */
+    s->end = s->start + 1800;
+    snprintf(s->practitioner_id, sizeof(s->practitioner_id), "12");
+    snprintf(s->appointment_type, sizeof(s->appointment_type), "follow_up");
+}
+
+static void fill_appointment(struct res_appointment *a)
+{
+    snprintf(a->appointment_id, sizeof(a->appointment_id), "77");
+    snprintf(a->confirmation_number, sizeof(a->confirmation_number), "K7M-2QX");
+    a->start = 1773061200;
+    a->end = a->start + 3600;
+    snprintf(a->practitioner_id, sizeof(a->practitioner_id), "12");
+    snprintf(a->appointment_type, sizeof(a->appointment_type), "routine");
+    snprintf(a->status, sizeof(a->status), "-");
+}
+
+static void test_result_ok_each_type(void **state)
+{
+    (void)state;
+    for (int t = 0; t < CMD__COUNT; t++) {
+        struct result r;
+        init_result(&r, (enum cmd_type)t);
+        switch ((enum cmd_type)t) {
+        case CMD_SEARCH_SLOTS:
+            for (int i = 0; i < 3; i++)
+                fill_slot(&r.slots[i], i);
+            r.n_slots = 3;
+            break;
+        case CMD_FIND_PATIENT:
+            r.matches = calloc(2, sizeof(*r.matches));
+            r.n_matches = 2;
+            for (int i = 0; i < 2; i++) {
+                snprintf(r.matches[i].patient_id, CMD_REF_MAX, "%d", 40 + i);
+                snprintf(r.matches[i].given_name, 64, "Zo\xc3\xab");
+                snprintf(r.matches[i].family_name, 64, "O'Brien \"Jr\"");
+                snprintf(r.matches[i].birthdate, 11, "1984-07-12");
+            }
+            break;
+        case CMD_LIST_APPOINTMENTS:
+        case CMD_BOOK:
+        case CMD_RESCHEDULE:
+            r.appointments = calloc(1, sizeof(*r.appointments));
+            r.n_appointments = 1;
+            fill_appointment(&r.appointments[0]);
+            snprintf(r.previous_appointment_id, CMD_REF_MAX, "76");
+            break;
+        case CMD_HOLD:
+        case CMD_RELEASE_HOLD:
+            snprintf(r.hold_id, sizeof(r.hold_id), "h-1");
+            r.expires_at_ms = 1772460120000LL;
+            break;
+        case CMD_CANCEL:
+            snprintf(r.cancelled_appointment_id, CMD_REF_MAX, "77");
+            r.cancelled_at_ms = 1772460000000LL;
+            break;
+        case CMD_JOIN_WAITLIST:
+        case CMD_LEAVE_WAITLIST:
+            snprintf(r.waitlist_id, sizeof(r.waitlist_id), "w-1");
+            break;
+        case CMD__COUNT:
+            break;
+        }
+        char name[64];
+        snprintf(name, sizeof(name), "results-ok-%s.json", cmd_type_name((enum cmd_type)t));
+        json_t *o = serialize_back(&r, name);
+        assert_string_equal(json_string_value(json_object_get(o, "status")), "ok");
+        assert_null(json_object_get(o, "error"));
+        assert_null(json_object_get(o, "alternatives"));
+        json_t *res = json_object_get(o, "result");
+        assert_true(json_is_object(res));
+        switch ((enum cmd_type)t) {
+        case CMD_SEARCH_SLOTS: {
+            json_t *slots = json_object_get(res, "slots");
+            assert_int_equal(json_array_size(slots), 3);
+            json_t *s0 = json_array_get(slots, 0);
+            assert_string_equal(json_string_value(json_object_get(s0, "slot_id")), "slot-0");
+            assert_string_equal(json_string_value(json_object_get(s0, "start")),
+                                "2026-03-09T09:00:00-04:00");
+            assert_string_equal(json_string_value(json_object_get(s0, "end")),
+                                "2026-03-09T09:30:00-04:00");
+            break;
+        }
+        case CMD_FIND_PATIENT: {
+            json_t *m = json_array_get(json_object_get(res, "matches"), 1);
+            assert_string_equal(json_string_value(json_object_get(m, "patient_id")), "41");
+            assert_string_equal(json_string_value(json_object_get(m, "family_name")),
+                                "O'Brien \"Jr\"");
+            break;
+        }
+        case CMD_LIST_APPOINTMENTS:
+            assert_int_equal(json_array_size(json_object_get(res, "appointments")), 1);
+            break;
+        case CMD_BOOK:
+        case CMD_RESCHEDULE:
+            assert_string_equal(json_string_value(json_object_get(res, "appointment_id")), "77");
+            assert_string_equal(json_string_value(json_object_get(res, "confirmation_number")),
+                                "K7M-2QX");
+            assert_string_equal(json_string_value(json_object_get(res, "end")),
+                                "2026-03-09T10:00:00-04:00");
+            if (t == CMD_RESCHEDULE)
+                assert_string_equal(
+                    json_string_value(json_object_get(res, "previous_appointment_id")), "76");
+            else
+                assert_null(json_object_get(res, "previous_appointment_id"));
+            break;
+        case CMD_HOLD:
+            assert_string_equal(json_string_value(json_object_get(res, "expires_at")),
+                                "2026-03-02T09:02:00-05:00");
+            break;
+        case CMD_CANCEL:
+            assert_string_equal(json_string_value(json_object_get(res, "cancelled_at")),
+                                "2026-03-02T09:00:00-05:00");
+            break;
+        default:
+            break;
+        }
+        json_decref(o);
+        result_clear(&r);
+    }
+}
+
+static void test_result_stale_next_available(void **state)
+{
+    (void)state;
+    struct result r;
+    init_result(&r, CMD_SEARCH_SLOTS);
+    r.has_next_available = true;
+    fill_slot(&r.next_available, 9);
+    r.stale = true;
+    json_t *o = serialize_back(&r, "results-ok-search_slots-next.json");
+    json_t *res = json_object_get(o, "result");
+    assert_int_equal(json_array_size(json_object_get(res, "slots")), 0);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(res, "next_available"), "slot_id")),
+        "slot-9");
+    assert_true(json_is_true(json_object_get(res, "stale")));
+    json_decref(o);
+}
+
+static void test_result_failures(void **state)
+{
+    (void)state;
+    static const struct {
+        sw_err err;
+        const char *code, *status;
+    } cases[] = {
+        {SW_ERR_NOT_FOUND, "no_patient", "not_found"},
+        {SW_ERR_REJECTED, "short_notice", "rejected"},
+        {SW_ERR_EXPIRED, NULL, "expired"},
+        {SW_ERR_UNAVAILABLE, "openemr_down", "unavailable"},
+        {SW_ERR_SERVER, NULL, "unavailable"},
+        {SW_ERR_INTERNAL, NULL, "error"},
+        {SW_ERR_INVALID, "bad_range", "invalid"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct result r;
+        init_result(&r, CMD_BOOK);
+        /* slots filled but not a conflict: no alternatives */
+        fill_slot(&r.slots[0], 0);
+        r.n_slots = 1;
+        if (cases[i].code)
+            result_fail(&r, cases[i].err, cases[i].code, "Sorry, %s.", "that did not work");
+        else
+            r.status = cases[i].err; /* code and message default to the error word */
+        char name[64];
+        snprintf(name, sizeof(name), "results-fail-%s.json", cases[i].status);
+        json_t *o = serialize_back(&r, name);
+        assert_string_equal(json_string_value(json_object_get(o, "status")), cases[i].status);
+        json_t *e = json_object_get(o, "error");
+        assert_true(json_is_object(e));
+        assert_string_equal(json_string_value(json_object_get(e, "code")),
+                            cases[i].code ? cases[i].code : sw_err_str(cases[i].err));
+        assert_true(strlen(json_string_value(json_object_get(e, "message"))) > 0);
+        assert_null(json_object_get(o, "result"));
+        assert_null(json_object_get(o, "alternatives"));
+        json_decref(o);
+    }
+}
+
+static void test_result_conflict_alternatives(void **state)
+{
+    (void)state;
+    struct result r;
+    init_result(&r, CMD_BOOK);
+    for (int i = 0; i < 5; i++)
+        fill_slot(&r.slots[i], i);
+    r.n_slots = 5;
+    result_fail(&r, SW_ERR_CONFLICT, "slot_taken", "That time was just taken.");
+    json_t *o = serialize_back(&r, "results-fail-conflict.json");
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "conflict");
+    json_t *alt = json_object_get(o, "alternatives");
+    assert_true(json_is_array(alt));
+    /* the contract: up to 3 other slots */
+    assert_int_equal(json_array_size(alt), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(alt, 2), "slot_id")),
+                        "slot-2");
+    json_decref(o);
+}
+
+/* A long message with multi-byte characters cut by the 256-byte buffer
+ * must still serialize with its error object. */
+static void test_result_long_utf8_message(void **state)
+{
+    (void)state;
+    struct result r;
+    init_result(&r, CMD_CANCEL);
+    char msg[400];
+    size_t n = 0; /* 2-byte characters: the 255-byte cut falls inside one */
+    while (n + 2 < sizeof(msg)) {
+        msg[n++] = '\xc3';
+        msg[n++] = '\xa9';
+    }
+    msg[n] = '\0';
+    result_fail(&r, SW_ERR_NOT_FOUND, "no_appointment", "%s", msg);
+    json_t *o = serialize_back(&r, "results-fail-long-utf8.json");
+    json_t *e = json_object_get(o, "error");
+    assert_non_null(e);
+    assert_true(strlen(json_string_value(json_object_get(e, "message"))) > 100);
+    json_decref(o);
+}
+
+static void test_parse_error_result(void **state)
+{
+    (void)state;
+    struct command c;
+    struct cmd_parse_error err;
+    assert_int_equal(
+        parse_str("{\"type\":\"bogus\",\"request_id\":\"r-9\",\"reply_to\":\"my.topic\","
+                  "\"payload\":{}}",
+                  &c, &err),
+        SW_ERR_INVALID);
+    assert_true(err.have_request_id);
+    assert_string_equal(err.reply_to, "my.topic");
+    char *s = result_serialize_parse_error(&err, 1772460000000LL);
+    json_t *o = json_loads(s, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "request_id")), "r-9");
+    assert_string_equal(json_string_value(json_object_get(o, "type")), "unknown");
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "invalid");
+    assert_string_equal(json_string_value(json_object_get(o, "processed_at")),
+                        "2026-03-02T09:00:00-05:00");
+    assert_null(json_object_get(o, "result"));
+    json_decref(o);
+    assert_int_equal(util_write_artifact("results-invalid-unknown-type.json", s), 0);
+    free(s);
+
+    /* an invalid reply_to is not where the invalid result goes */
+    assert_int_equal(parse_str("{\"type\":\"book\",\"request_id\":\"r-8\",\"reply_to\":\"x y\","
+                               "\"payload\":{}}",
+                               &c, &err),
+                     SW_ERR_INVALID);
+    assert_true(err.have_request_id);
+    assert_string_equal(err.reply_to, "");
+
+    /* a known type is echoed */
+    assert_int_equal(parse_str(ENV("book", "{}"), &c, &err), SW_ERR_INVALID);
+    s = result_serialize_parse_error(&err, 1772460000000LL);
+    o = json_loads(s, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "type")), "book");
+    json_decref(o);
+    free(s);
+}
+
+static void test_type_names(void **state)
+{
+    (void)state;
+    for (int t = 0; t < CMD__COUNT; t++) {
+        enum cmd_type back;
+        assert_true(cmd_type_parse(cmd_type_name((enum cmd_type)t), &back));
+        assert_int_equal(back, t);
+    }
+    enum cmd_type x;
+    assert_false(cmd_type_parse("Book", &x));
+    assert_false(cmd_type_parse("", &x));
+    assert_string_equal(cmd_type_name(CMD__COUNT), "unknown");
+}
+
+int main(void)
+{
+    setenv("TZ", "America/New_York", 1);
+    tzset();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_table),
+        cmocka_unit_test(test_invalid_table),
+        cmocka_unit_test(test_invalid_codes),
+        cmocka_unit_test(test_search_fields),
+        cmocka_unit_test(test_find_list_fields),
+        cmocka_unit_test(test_write_fields),
+        cmocka_unit_test(test_envelope_fields),
+        cmocka_unit_test(test_request_id_length),
+        cmocka_unit_test(test_nasty_bytes),
+        cmocka_unit_test(test_huge_and_deep),
+        cmocka_unit_test(test_parse_error_message_utf8),
+        cmocka_unit_test(test_result_ok_each_type),
+        cmocka_unit_test(test_result_stale_next_available),
+        cmocka_unit_test(test_result_failures),
+        cmocka_unit_test(test_result_conflict_alternatives),
+        cmocka_unit_test(test_result_long_utf8_message),
+        cmocka_unit_test(test_parse_error_result),
+        cmocka_unit_test(test_type_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,206 @@
+/* test_lanes.c - per-lane order, parallel lanes, draining on destroy. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "lanes.h"
+
+#define MAX_ITEMS 20000
+#define N_LANES   4
+
+/* What every run() saw, in the order it ran, per lane. */
+struct record {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int seen[N_LANES][MAX_ITEMS];
+    int n_seen[N_LANES];
+    int total;
+    int inits, finis;
+    /* parallel test: a barrier the first items of two lanes both wait at */
+    int arrived;
+    bool both_ran_together;
+    int slow_ms;
+};
+
+struct lane_state {
+    struct record *rec;
+    int lane;
+};
+
+struct item {
+    int value;
+    bool rendezvous;
+};
+
+static void *on_init(void *opaque, int lane)
+{
+    struct record *rec = opaque;
+    struct lane_state *st = malloc(sizeof(*st));
+    st->rec = rec;
+    st->lane = lane;
+    pthread_mutex_lock(&rec->lock);
+    rec->inits++;
+    pthread_mutex_unlock(&rec->lock);
+    return st;
+}
+
+static void on_fini(void *state)
+{
+    struct lane_state *st = state;
+    pthread_mutex_lock(&st->rec->lock);
+    st->rec->finis++;
+    pthread_mutex_unlock(&st->rec->lock);
+    free(st);
+}
+
+static void on_run(void *state, void *payload)
+{
+    struct lane_state *st = state;
+    struct record *rec = st->rec;
+    struct item *it = payload;
+    if (it->rendezvous) {
+        /* wait (bounded) until another lane's item is running too */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        pthread_mutex_lock(&rec->lock);
+        rec->arrived++;
+        pthread_cond_broadcast(&rec->cond);
+        while (rec->arrived < 2)
+            if (pthread_cond_timedwait(&rec->cond, &rec->lock, &until) != 0)
+                break;
+        if (rec->arrived >= 2)
+            rec->both_ran_together = true;
+        pthread_mutex_unlock(&rec->lock);
+    }
+    if (rec->slow_ms)
+        nanosleep(&(struct timespec){0, rec->slow_ms * 1000000L}, NULL);
+    pthread_mutex_lock(&rec->lock);
+    rec->seen[st->lane][rec->n_seen[st->lane]++] = it->value;
+    rec->total++;
+    pthread_mutex_unlock(&rec->lock);
+    free(it);
+}
+
+static struct record *record_new(void)
+{
+    struct record *rec = calloc(1, sizeof(*rec));
+    pthread_mutex_init(&rec->lock, NULL);
+    pthread_cond_init(&rec->cond, NULL);
+    return rec;
+}
+
+static void record_free(struct record *rec)
+{
+    pthread_mutex_destroy(&rec->lock);
+    pthread_cond_destroy(&rec->cond);
+    free(rec);
+}
+
+static void submit(struct lanes *l, uint64_t hash, int value, bool rendezvous)
+{
+    struct item *it = malloc(sizeof(*it));
+    it->value = value;
+    it->rendezvous = rendezvous;
+    lanes_submit(l, hash, it);
+}
+
+static void test_same_hash_keeps_order(void **state)
+{
+    (void)state;
+    struct record *rec = record_new();
+    struct lanes_ops ops = {on_init, on_run, on_fini, rec};
+    struct lanes *l = lanes_new(N_LANES, &ops);
+    assert_non_null(l);
+    /* three keys, interleaved; each key's values increase */
+    static const char *const keys[] = {"practitioner-12", "practitioner-15", "patient-42"};
+    int per_key = 3000;
+    for (int i = 0; i < per_key; i++)
+        for (int k = 0; k < 3; k++)
+            submit(l, lanes_hash(keys[k], strlen(keys[k])), k * 100000 + i, false);
+    lanes_destroy(l);
+    assert_int_equal(rec->total, 3 * per_key);
+    assert_int_equal(rec->inits, N_LANES);
+    assert_int_equal(rec->finis, N_LANES);
+    for (int k = 0; k < 3; k++) {
+        int lane = (int)(lanes_hash(keys[k], strlen(keys[k])) % N_LANES);
+        int next = 0;
+        for (int i = 0; i < rec->n_seen[lane]; i++) {
+            int v = rec->seen[lane][i];
+            if (v / 100000 != k)
+                continue;
+            if (v % 100000 != next)
+                fail_msg("key %s: saw %d after %d", keys[k], v % 100000, next - 1);
+            next++;
+        }
+        assert_int_equal(next, per_key);
+    }
+    record_free(rec);
+}
+
+static void test_lanes_run_in_parallel(void **state)
+{
+    (void)state;
+    struct record *rec = record_new();
+    struct lanes_ops ops = {on_init, on_run, on_fini, rec};
+    struct lanes *l = lanes_new(N_LANES, &ops);
+    /* lanes 0 and 1: each item waits until the other lane's item runs */
+    submit(l, 0, 1, true);
+    submit(l, 1, 2, true);
+    lanes_destroy(l);
+    assert_true(rec->both_ran_together);
+    assert_int_equal(rec->total, 2);
+    record_free(rec);
+}
+
+static void test_destroy_drains(void **state)
+{
+    (void)state;
+    struct record *rec = record_new();
+    rec->slow_ms = 1; /* so the queue is still long when destroy is called */
+    struct lanes_ops ops = {on_init, on_run, on_fini, rec};
+    struct lanes *l = lanes_new(2, &ops);
+    for (int i = 0; i < 200; i++)
+        submit(l, (uint64_t)i, i, false);
+    lanes_destroy(l);
+    assert_int_equal(rec->total, 200);
+    assert_int_equal(rec->n_seen[0] + rec->n_seen[1], 200);
+    assert_int_equal(rec->finis, 2);
+    record_free(rec);
+
+    /* no init/fini at all; destroy(NULL) is a no-op */
+    rec = record_new();
+    struct lanes_ops bare = {NULL, on_run, NULL, rec};
+    l = lanes_new(1, &bare);
+    lanes_destroy(l);
+    lanes_destroy(NULL);
+    record_free(rec);
+}
+
+static void test_hash(void **state)
+{
+    (void)state;
+    /* FNV-1a 64 test vectors */
+    assert_true(lanes_hash("", 0) == 0xcbf29ce484222325ULL);
+    assert_true(lanes_hash("a", 1) == 0xaf63dc4c8601ec8cULL);
+    assert_true(lanes_hash("foobar", 6) == 0x85944171f73967e8ULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_hash_keeps_order),
+        cmocka_unit_test(test_lanes_run_in_parallel),
+        cmocka_unit_test(test_destroy_drains),
+        cmocka_unit_test(test_hash),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

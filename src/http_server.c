@@ -3,6 +3,8 @@
 #include "http_server.h"
 
 #include <netdb.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,4 +218,117 @@ void http_server_stop(struct http_server *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     free(srv);
+}
+
+/* ---- one OAuth redirect (schedworker auth login) ---------------------- */
+
+struct redirect {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    const char *path;
+    char *code, *state, *error;
+    bool got;
+};
+
+static enum MHD_Result take_redirect(void *cls, struct MHD_Connection *conn, const char *url,
+                                     const char *method, const char *version,
+                                     const char *upload_data, size_t *upload_data_size,
+                                     void **con_cls)
+{
+    struct redirect *rd = cls;
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)con_cls;
+    static char text[] = "text/plain; charset=utf-8";
+    if (strcmp(method, "GET") != 0 || strcmp(url, rd->path) != 0) {
+        static char nf[] = "not found\n";
+        return reply(conn, MHD_HTTP_NOT_FOUND, text, nf, strlen(nf), MHD_RESPMEM_PERSISTENT);
+    }
+    const char *code = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "code");
+    const char *state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
+    const char *error = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "error");
+    pthread_mutex_lock(&rd->lock);
+    if (!rd->got) {
+        rd->code = code ? strdup(code) : NULL;
+        rd->state = state ? strdup(state) : NULL;
+        rd->error = error ? strdup(error) : NULL;
+        rd->got = true;
+        pthread_cond_signal(&rd->done);
+    }
+    pthread_mutex_unlock(&rd->lock);
+    static char ok[] = "schedworker received the authorization; you may close this window.\n";
+    return reply(conn, MHD_HTTP_OK, text, ok, strlen(ok), MHD_RESPMEM_PERSISTENT);
+}
+
+sw_err http_await_redirect(const char *redirect_uri, int timeout_s, char **code, char **state,
+                           char *errstr, size_t errlen)
+{
+    char host[256], port[8], path[256] = "/";
+    const char *p = redirect_uri;
+    sw_err err = SW_OK;
+    *code = *state = NULL;
+    if (strncmp(p, "http://", 7) != 0) {
+        snprintf(errstr, errlen, "oauth.redirect_uri must be a loopback http:// URL");
+        return SW_ERR_CONFIG;
+    }
+    p += 7;
+    const char *slash = strchr(p, '/');
+    char hostport[300];
+    snprintf(hostport, sizeof(hostport), "%.*s", (int)(slash ? slash - p : (long)strlen(p)), p);
+    if (slash)
+        snprintf(path, sizeof(path), "%s", slash);
+    if (!split_listen(hostport, host, sizeof(host), port, sizeof(port)) ||
+        (strcmp(host, "127.0.0.1") != 0 && strcmp(host, "localhost") != 0 &&
+         strcmp(host, "::1") != 0)) {
+        snprintf(errstr, errlen, "oauth.redirect_uri must name a loopback host and a port");
+        return SW_ERR_CONFIG;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
+        snprintf(errstr, errlen, "cannot resolve %s", hostport);
+        return SW_ERR_CONFIG;
+    }
+    struct redirect rd = {.path = path};
+    pthread_mutex_init(&rd.lock, NULL);
+    pthread_cond_init(&rd.done, NULL);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, take_redirect, &rd, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+        MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!d) {
+        snprintf(errstr, errlen, "cannot listen on %s for the redirect", hostport);
+        err = SW_ERR_UNAVAILABLE;
+        goto out;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_s;
+    pthread_mutex_lock(&rd.lock);
+    while (!rd.got)
+        if (pthread_cond_timedwait(&rd.done, &rd.lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&rd.lock);
+    MHD_stop_daemon(d);
+    if (!rd.got) {
+        snprintf(errstr, errlen, "no redirect within %d seconds", timeout_s);
+        err = SW_ERR_EXPIRED;
+    } else if (rd.error || !rd.code) {
+        snprintf(errstr, errlen, "authorization refused: %s", rd.error ? rd.error : "no code");
+        err = SW_ERR_REJECTED;
+    } else {
+        *code = rd.code;
+        *state = rd.state;
+        rd.code = rd.state = NULL;
+    }
+out:
+    free(rd.code);
+    free(rd.state);
+    free(rd.error);
+    pthread_mutex_destroy(&rd.lock);
+    pthread_cond_destroy(&rd.done);
+    return err;
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "authcmd.h"
 #include "config.h"
 #include "http_server.h"
 #include "kafka.h"
@@ -28,6 +29,8 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
     fputs("usage: schedworker --config FILE [--ready-file FILE]\n"
+          "       schedworker auth login --config FILE [--timeout SECONDS]\n"
+          "       schedworker auth register --config FILE [CLIENT_NAME]\n"
           "       schedworker --check-config FILE\n"
           "       schedworker --config-reference\n"
           "       schedworker --version\n"
@@ -120,8 +123,42 @@ out:
     return rc;
 }
 
+/* schedworker auth login|register --config FILE ... */
+static int auth_command(int argc, char **argv)
+{
+    const char *config = NULL, *name = "schedworker";
+    int timeout = 300;
+    if (argc < 3 || (strcmp(argv[2], "login") != 0 && strcmp(argv[2], "register") != 0)) {
+        usage(stderr);
+        return 2;
+    }
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            timeout = (int)strtol(argv[++i], NULL, 10);
+        else if (argv[i][0] != '-')
+            name = argv[i];
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    struct sw_config cfg;
+    int rc = load_config(&cfg, config);
+    if (!rc) {
+        sw_log_init(SW_LOG_WARN, "auth");
+        rc = !strcmp(argv[2], "login") ? authcmd_login(&cfg, timeout > 0 ? timeout : 300)
+                                       : authcmd_register(&cfg, name);
+    }
+    sw_config_free(&cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "auth"))
+        return auth_command(argc, argv);
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'C'},

@@ -37,7 +37,7 @@ TOOLS     := $(sort $(foreach d,$(TOOL_DIRS),$(BUILD)/$(notdir $(d))))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit demo bench fuzz format format-check clean check-deps
+.PHONY: all build-all deps test unit demo bench fuzz format format-check clean check-deps
 all: $(WORKER) $(TOOLS)
 
 # V=1 shows the full commands.
@@ -78,16 +78,22 @@ deps:
 check-deps:
 	@tools/install-deps --check $(DEB_PKGS) || $(MAKE) deps
 
-unit: check-deps all $(UNIT_BINS)
+# The packages first, then the build on every core, then the tests.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+build-all: check-deps
+	$(MAKE) -j$(JOBS) all $(UNIT_BINS)
+
+unit: build-all
 	BUILD=$(BUILD) TEST_FILTER=none tests/run-all $(UNIT_BINS)
 
-test: check-deps all $(UNIT_BINS)
+test: build-all
 	BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
 
-demo: check-deps all
+demo: check-deps
+	$(MAKE) -j$(JOBS) all
 	BUILD=$(BUILD) tools/demo
 
-bench: check-deps all
+bench: build-all
 	BUILD=$(BUILD) tools/bench
 
 FORMAT_SRC = $(wildcard src/*.c include/*.h tools/*/*.c tools/*/*.h tests/unit/*.c)

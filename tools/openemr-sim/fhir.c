@@ -1,0 +1,458 @@
+/* fhir.c - OpenEMR's FHIR R4 read/search surface (/apis/default/fhir):
+ * metadata and SMART discovery without a token; Patient, Practitioner (users
+ * with an NPI), Person (users without), Appointment.  Quirks kept: an
+ * unknown or malformed search parameter gives 200 with an EMPTY bundle,
+ * bundles are "collection" without paging, an unknown id reads 404 `[]`,
+ * provider events are Appointments too. */
+#include "sim.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- resource shapes ---- */
+
+const char *fhir_status(const char *s)
+{
+    static const struct {
+        const char *code, *fhir;
+    } map[] = {{"-", "proposed"},  {"#", "pending"},    {"^", "pending"},    {"*", "booked"},
+               {"AVM", "booked"},  {"SMS", "booked"},   {"EMAIL", "booked"}, {"x", "cancelled"},
+               {"%", "cancelled"}, {"!", "cancelled"},  {"?", "noshow"},     {"@", "arrived"},
+               {"~", "arrived"},   {"<", "checked-in"}, {"+", "checked-in"}, {">", "fulfilled"},
+               {"$", "fulfilled"}, {"CALL", "waitlist"}};
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].code, s) == 0)
+            return map[i].fhir;
+    return "pending";
+}
+
+static json_t *participant(const char *type, const char *uuid, const char *code)
+{
+    char ref[80];
+    snprintf(ref, sizeof(ref), "%s/%s", type, uuid);
+    json_t *p = json_pack("{s:{s:s,s:s},s:s,s:s}", "actor", "reference", ref, "type", type,
+                          "required", "required", "status", "accepted");
+    if (code)
+        json_object_set_new(p, "type",
+                            json_pack("[{s:[{s:s,s:s}]}]", "coding", "system",
+                                      "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                      "code", code));
+    return p;
+}
+
+json_t *fhir_appointment(struct sim *sim, const struct sim_appt *a)
+{
+    struct sim_store *st = &sim->store;
+    char start[40], end[40], updated[40];
+    fmt_local(appt_start(a), start, sizeof(start), true);
+    fmt_local(appt_end(a), end, sizeof(end), true);
+    fmt_local(a->updated, updated, sizeof(updated), true);
+    const struct sim_category *c = store_category(st, a->catid);
+    json_t *o =
+        json_pack("{s:s,s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s}", "resourceType", "Appointment", "id",
+                  a->uuid, "meta", "versionId", "1", "lastUpdated", updated, "status",
+                  fhir_status(a->status), "description", a->title, "start", start, "end", end);
+    if (c)
+        json_object_set_new(o, "appointmentType",
+                            json_pack("{s:[{s:s,s:s,s:s}]}", "coding", "system",
+                                      "http://openemr.org/appointment-category", "code",
+                                      c->constant, "display", c->name));
+    json_t *parts = json_array();
+    const struct sim_patient *p = a->pid ? store_patient(st, a->pid) : NULL;
+    const struct sim_user *u = a->aid ? store_user(st, a->aid) : NULL;
+    const struct sim_facility *f = store_facility(st, a->facility);
+    if (p)
+        json_array_append_new(parts, participant("Patient", p->uuid, "PART"));
+    if (u)
+        json_array_append_new(parts,
+                              participant(u->npi[0] ? "Practitioner" : "Person", u->uuid, "PPRF"));
+    if (f)
+        json_array_append_new(parts, participant("Location", f->uuid, NULL));
+    json_object_set_new(o, "participant", parts);
+    if (a->identifier)
+        json_object_set(o, "identifier", a->identifier);
+    return o;
+}
+
+static json_t *fhir_patient(const struct sim_patient *p)
+{
+    json_t *telecom = json_array();
+    if (p->phone_home[0])
+        json_array_append_new(telecom, json_pack("{s:s,s:s,s:s}", "system", "phone", "value",
+                                                 p->phone_home, "use", "home"));
+    if (p->phone_cell[0])
+        json_array_append_new(telecom, json_pack("{s:s,s:s,s:s}", "system", "phone", "value",
+                                                 p->phone_cell, "use", "mobile"));
+    if (p->email[0])
+        json_array_append_new(telecom, json_pack("{s:s,s:s,s:s}", "system", "email", "value",
+                                                 p->email, "use", "home"));
+    json_t *given = json_pack("[s]", p->fname);
+    if (p->mname[0])
+        json_array_append_new(given, json_string(p->mname));
+    return json_pack("{s:s,s:s,s:{s:s},s:[{s:{s:[{s:s,s:s}]},s:s}],s:b,s:[{s:s,s:s,s:o}],"
+                     "s:s,s:s,s:o}",
+                     "resourceType", "Patient", "id", p->uuid, "meta", "versionId", "1",
+                     "identifier", "type", "coding", "system",
+                     "http://terminology.hl7.org/CodeSystem/v2-0203", "code", "PT", "value",
+                     p->pubpid, "active", 1, "name", "use", "official", "family", p->lname, "given",
+                     given, "gender", p->sex, "birthDate", p->dob, "telecom", telecom);
+}
+
+static json_t *fhir_user(const struct sim_user *u)
+{
+    bool npi = u->npi[0] != '\0';
+    json_t *o =
+        json_pack("{s:s,s:s,s:{s:s},s:b,s:[{s:s,s:s,s:[s]}]}", "resourceType",
+                  npi ? "Practitioner" : "Person", "id", u->uuid, "meta", "versionId", "1",
+                  "active", 1, "name", "use", "official", "family", u->lname, "given", u->fname);
+    if (npi)
+        json_object_set_new(
+            o, "identifier",
+            json_pack("[{s:s,s:s}]", "system", "http://hl7.org/fhir/sid/us-npi", "value", u->npi));
+    return o;
+}
+
+json_t *fhir_outcome(const char *severity, const char *code, const char *text)
+{
+    return json_pack("{s:s,s:[{s:s,s:s,s:s}]}", "resourceType", "OperationOutcome", "issue",
+                     "severity", severity, "code", code, "diagnostics", text);
+}
+
+json_t *fhir_bundle(const struct sim_req *q, json_t *resources)
+{
+    char self[2048], uuid[40];
+    size_t used = (size_t)snprintf(self, sizeof(self), "%s%s", q->sim->base_url, q->path);
+    for (int i = 0; i < q->nargs && used < sizeof(self); i++)
+        used += (size_t)snprintf(self + used, sizeof(self) - used, "%c%s=%s", i ? '&' : '?',
+                                 q->args[i].key, q->args[i].value);
+    uuid_new(uuid);
+    json_t *entries = json_array(), *res;
+    size_t i;
+    json_array_foreach(resources, i, res)
+    {
+        char full[512];
+        snprintf(full, sizeof(full), "%s%s/%s/%s", q->sim->base_url, SIM_SITE_FHIR,
+                 json_string_value(json_object_get(res, "resourceType")),
+                 json_string_value(json_object_get(res, "id")));
+        json_array_append_new(entries, json_pack("{s:s,s:O}", "fullUrl", full, "resource", res));
+    }
+    json_t *b = json_pack("{s:s,s:s,s:s,s:I,s:[{s:s,s:s}],s:o}", "resourceType", "Bundle", "id",
+                          uuid, "type", "collection", "total", (json_int_t)json_array_size(entries),
+                          "link", "relation", "self", "url", self, "entry", entries);
+    json_decref(resources);
+    return b;
+}
+
+/* ---- search matching ---- */
+
+enum match { M_NO, M_YES, M_UNKNOWN }; /* M_UNKNOWN: unknown or malformed */
+
+static bool prefix_ci(const char *s, const char *pre)
+{
+    return strncasecmp(s, pre, strlen(pre)) == 0;
+}
+
+static const char *after_bar(const char *v)
+{
+    const char *bar = strchr(v, '|');
+    return bar ? bar + 1 : v;
+}
+
+/* FHIR date comparison of t against "[ge|le|gt|lt|eq]date[Ttime]". */
+static enum match date_match(time_t t, const char *v)
+{
+    char op[3] = "eq";
+    if (isalpha((unsigned char)v[0]) && isalpha((unsigned char)v[1])) {
+        op[0] = v[0], op[1] = v[1];
+        v += 2;
+    }
+    time_t x, x_end;
+    bool date_only;
+    if (!parse_fhir_time(v, &x, &date_only))
+        return M_UNKNOWN;
+    x_end = date_only ? local_epoch(v, 24 * 60) : x + 1;
+    if (strcmp(op, "ge") == 0)
+        return t >= x ? M_YES : M_NO;
+    if (strcmp(op, "gt") == 0)
+        return t >= x_end ? M_YES : M_NO;
+    if (strcmp(op, "le") == 0)
+        return t < x_end ? M_YES : M_NO;
+    if (strcmp(op, "lt") == 0)
+        return t < x ? M_YES : M_NO;
+    if (strcmp(op, "eq") == 0)
+        return t >= x && t < x_end ? M_YES : M_NO;
+    return M_UNKNOWN;
+}
+
+static enum match yes(bool b)
+{
+    return b ? M_YES : M_NO;
+}
+
+static enum match patient_match(const struct sim_patient *p, const char *k, const char *v)
+{
+    if (strcmp(k, "_id") == 0)
+        return yes(strcmp(p->uuid, v) == 0);
+    if (strcmp(k, "identifier") == 0)
+        return yes(strcmp(p->pubpid, after_bar(v)) == 0 || strcmp(p->uuid, after_bar(v)) == 0);
+    if (strcmp(k, "name") == 0)
+        return yes(prefix_ci(p->fname, v) || prefix_ci(p->lname, v) ||
+                   (p->mname[0] && prefix_ci(p->mname, v)));
+    if (strcmp(k, "family") == 0)
+        return yes(prefix_ci(p->lname, v));
+    if (strcmp(k, "given") == 0)
+        return yes(prefix_ci(p->fname, v) || (p->mname[0] && prefix_ci(p->mname, v)));
+    if (strcmp(k, "birthdate") == 0)
+        return date_match(local_epoch(p->dob, 12 * 60), v);
+    if (strcmp(k, "gender") == 0)
+        return yes(strcasecmp(p->sex, v) == 0);
+    if (strcmp(k, "phone") == 0 || strcmp(k, "telecom") == 0)
+        return yes(digits_equal(p->phone_home, after_bar(v)) ||
+                   digits_equal(p->phone_cell, after_bar(v)) ||
+                   (strcmp(k, "telecom") == 0 && strcasecmp(p->email, after_bar(v)) == 0));
+    if (strcmp(k, "email") == 0)
+        return yes(strcasecmp(p->email, v) == 0);
+    if (strcmp(k, "_lastUpdated") == 0)
+        return date_match(time(NULL) - 86400, v);
+    if (strncmp(k, "address", 7) == 0)
+        return M_NO; /* the seed has no addresses */
+    return M_UNKNOWN;
+}
+
+static enum match user_match(const struct sim_user *u, const char *k, const char *v)
+{
+    if (strcmp(k, "_id") == 0)
+        return yes(strcmp(u->uuid, v) == 0);
+    if (strcmp(k, "name") == 0)
+        return yes(prefix_ci(u->fname, v) || prefix_ci(u->lname, v));
+    if (strcmp(k, "family") == 0)
+        return yes(prefix_ci(u->lname, v));
+    if (strcmp(k, "given") == 0)
+        return yes(prefix_ci(u->fname, v));
+    if (strcmp(k, "identifier") == 0)
+        return yes(u->npi[0] && strcmp(u->npi, after_bar(v)) == 0);
+    if (strcmp(k, "active") == 0)
+        return yes(strcmp(v, "true") == 0);
+    if (strcmp(k, "telecom") == 0 || strcmp(k, "email") == 0 || strcmp(k, "phone") == 0)
+        return M_NO;
+    return M_UNKNOWN;
+}
+
+static const char *strip_ref(const char *v, const char *type)
+{
+    size_t n = strlen(type);
+    return strncmp(v, type, n) == 0 && v[n] == '/' ? v + n + 1 : v;
+}
+
+static enum match appt_match(struct sim *sim, const struct sim_appt *a, const char *k,
+                             const char *v)
+{
+    if (strcmp(k, "_id") == 0)
+        return yes(strcmp(a->uuid, v) == 0);
+    if (strcmp(k, "patient") == 0) {
+        const struct sim_patient *p = a->pid ? store_patient(&sim->store, a->pid) : NULL;
+        return yes(p && strcmp(p->uuid, strip_ref(v, "Patient")) == 0);
+    }
+    if (strcmp(k, "date") == 0)
+        return date_match(appt_start(a), v);
+    if (strcmp(k, "_lastUpdated") == 0)
+        return date_match(a->updated, v);
+    if (sim->opts.fhir_scheduling) {
+        bool known = false;
+        bool m = fhir_appt_search_sched(sim, k, v, a, &known);
+        if (known)
+            return yes(m);
+    }
+    return M_UNKNOWN;
+}
+
+/* ---- handlers ---- */
+
+static void not_found_read(struct sim_resp *r)
+{
+    resp_json(r, 404, json_array());
+}
+
+enum kind { K_PATIENT, K_PRACTITIONER, K_PERSON, K_APPOINTMENT };
+
+/* Every row of `kind` matching all args; NULL (empty bundle) when any arg
+ * is unknown or malformed. */
+static json_t *search(struct sim_req *q, enum kind kind)
+{
+    struct sim *sim = q->sim;
+    struct sim_store *st = &sim->store;
+    json_t *out = json_array();
+    size_t n = kind == K_PATIENT ? st->npatients : kind == K_APPOINTMENT ? st->nappts : st->nusers;
+    for (size_t i = 0; i < n; i++) {
+        if ((kind == K_PRACTITIONER && !st->users[i].npi[0]) ||
+            (kind == K_PERSON && st->users[i].npi[0]))
+            continue;
+        bool all = true;
+        for (int j = 0; j < q->nargs && all; j++) {
+            const char *k = q->args[j].key, *v = q->args[j].value;
+            enum match m = kind == K_PATIENT       ? patient_match(&st->patients[i], k, v)
+                           : kind == K_APPOINTMENT ? appt_match(sim, &st->appts[i], k, v)
+                                                   : user_match(&st->users[i], k, v);
+            if (m == M_UNKNOWN) {
+                json_decref(out);
+                return json_array(); /* OpenEMR: unknown/malformed -> empty bundle */
+            }
+            all = m == M_YES;
+        }
+        if (!all)
+            continue;
+        json_t *res = kind == K_PATIENT       ? fhir_patient(&st->patients[i])
+                      : kind == K_APPOINTMENT ? fhir_appointment(sim, &st->appts[i])
+                                              : fhir_user(&st->users[i]);
+        json_array_append_new(out, res);
+    }
+    return out;
+}
+
+static json_t *read_one(struct sim *sim, enum kind kind, const char *id)
+{
+    struct sim_store *st = &sim->store;
+    if (kind == K_PATIENT) {
+        const struct sim_patient *p = store_patient_uuid(st, id);
+        return p ? fhir_patient(p) : NULL;
+    }
+    if (kind == K_APPOINTMENT) {
+        const struct sim_appt *a = store_appt_uuid(st, id);
+        return a ? fhir_appointment(sim, a) : NULL;
+    }
+    const struct sim_user *u = store_user_uuid(st, id);
+    if (!u || (kind == K_PRACTITIONER) != (u->npi[0] != '\0'))
+        return NULL;
+    return fhir_user(u);
+}
+
+static void capability(struct sim_req *q, struct sim_resp *r)
+{
+    char tok[300], auth[300];
+    snprintf(tok, sizeof(tok), "%s%s/token", q->sim->base_url, SIM_SITE_OAUTH);
+    snprintf(auth, sizeof(auth), "%s%s/authorize", q->sim->base_url, SIM_SITE_OAUTH);
+    static const char *const types[] = {"Appointment", "Patient", "Practitioner",
+                                        "Person",      "Slot",    "Schedule"};
+    json_t *res = json_array();
+    size_t ntypes = q->sim->opts.fhir_scheduling ? 6 : 4;
+    for (size_t i = 0; i < ntypes; i++) {
+        json_t *inter = json_pack("[{s:s},{s:s}]", "code", "read", "code", "search-type");
+        if (q->sim->opts.fhir_scheduling && i == 0) {
+            json_array_append_new(inter, json_pack("{s:s}", "code", "create"));
+            json_array_append_new(inter, json_pack("{s:s}", "code", "update"));
+        }
+        json_array_append_new(res, json_pack("{s:s,s:o}", "type", types[i], "interaction", inter));
+    }
+    resp_json(r, 200,
+              json_pack("{s:s,s:s,s:s,s:s,s:[s],s:[{s:s,s:{s:[{s:s,s:[{s:s,s:s},{s:s,s:s}]}]},"
+                        "s:o}]}",
+                        "resourceType", "CapabilityStatement", "status", "active", "kind",
+                        "instance", "fhirVersion", "4.0.1", "format", "json", "rest", "mode",
+                        "server", "security", "extension", "url",
+                        "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                        "extension", "url", "token", "valueUri", tok, "url", "authorize",
+                        "valueUri", auth, "resource", res));
+}
+
+static void smart_config(struct sim_req *q, struct sim_resp *r)
+{
+    char b[300];
+    snprintf(b, sizeof(b), "%s%s", q->sim->base_url, SIM_SITE_OAUTH);
+    resp_json(r, 200,
+              json_pack("{s:s,s:s+,s:s+,s:s+,s:s+,s:[s],s:[s],s:[s,s,s],s:[s],s:[s,s,s,s],"
+                        "s:[s,s,s,s,s,s,s]}",
+                        "issuer", b, "authorization_endpoint", b, "/authorize", "token_endpoint", b,
+                        "/token", "registration_endpoint", b, "/registration",
+                        "introspection_endpoint", b, "/introspect", "response_types_supported",
+                        "code", "code_challenge_methods_supported", "S256",
+                        "token_endpoint_auth_methods_supported", "client_secret_post",
+                        "client_secret_basic", "private_key_jwt",
+                        "token_endpoint_auth_signing_alg_values_supported", "RS384",
+                        "grant_types_supported", "authorization_code", "refresh_token", "password",
+                        "client_credentials", "scopes_supported", "openid", "offline_access",
+                        "api:fhir", "user/Appointment.read", "user/Patient.read",
+                        "user/Practitioner.read", "system/Appointment.read"));
+}
+
+/* 401 bad token, 403 no api:fhir, 401 missing the resource's read scope. */
+bool fhir_authorize(struct sim_req *q, struct sim_resp *r, const char *resource, const char *action)
+{
+    struct sim_token t;
+    char want[96];
+    if (!oauth_check(q->sim, q->authz, &t)) {
+        resp_json(r, 401, fhir_outcome("error", "login", "Unauthorized"));
+        return false;
+    }
+    if (!scope_has(t.scope, "api:fhir")) {
+        resp_json(r, 403, fhir_outcome("error", "forbidden", "Forbidden"));
+        return false;
+    }
+    snprintf(want, sizeof(want), "%s/%s.%s", t.system ? "system" : "user", resource, action);
+    if (!scope_has(t.scope, want)) {
+        resp_json(r, 401, fhir_outcome("error", "forbidden", "Unauthorized"));
+        return false;
+    }
+    return true;
+}
+
+void fhir_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
+{
+    static const struct {
+        const char *name;
+        enum kind kind;
+        const char *search_route, *read_route, *scope;
+    } res[] = {
+        {"Patient", K_PATIENT, "/fhir/Patient", "/fhir/Patient/:id", "Patient"},
+        {"Practitioner", K_PRACTITIONER, "/fhir/Practitioner", "/fhir/Practitioner/:id",
+         "Practitioner"},
+        {"Person", K_PERSON, "/fhir/Person", "/fhir/Person/:id", "Practitioner"},
+        {"Appointment", K_APPOINTMENT, "/fhir/Appointment", "/fhir/Appointment/:id", "Appointment"},
+    };
+    bool get = strcmp(q->method, "GET") == 0;
+    if (get && strcmp(sub, "/metadata") == 0) {
+        q->route = "/fhir/metadata";
+        capability(q, r);
+        return;
+    }
+    if (get && strcmp(sub, "/.well-known/smart-configuration") == 0) {
+        q->route = "/fhir/.well-known/smart-configuration";
+        smart_config(q, r);
+        return;
+    }
+    if (q->sim->opts.fhir_scheduling) {
+        bool handled = false;
+        sched_handle(q, r, sub, &handled);
+        if (handled)
+            return;
+    }
+    for (size_t i = 0; get && i < sizeof(res) / sizeof(res[0]); i++) {
+        size_t n = strlen(res[i].name);
+        if (sub[0] != '/' || strncmp(sub + 1, res[i].name, n) != 0)
+            continue;
+        const char *rest = sub + 1 + n;
+        if (*rest && (*rest != '/' || !rest[1] || strchr(rest + 1, '/')))
+            continue;
+        q->route = *rest ? res[i].read_route : res[i].search_route;
+        if (!fhir_authorize(q, r, res[i].scope, "read"))
+            return;
+        pthread_mutex_lock(&q->sim->lock);
+        if (*rest) {
+            json_t *one = read_one(q->sim, res[i].kind, rest + 1);
+            if (one)
+                resp_json(r, 200, one);
+            else
+                not_found_read(r);
+        } else {
+            resp_json(r, 200, fhir_bundle(q, search(q, res[i].kind)));
+        }
+        pthread_mutex_unlock(&q->sim->lock);
+        return;
+    }
+    q->route = "/fhir/(unknown)";
+    resp_json(r, 404,
+              json_pack("{s:s,s:s,s:i}", "error", "An error occurred", "message", "Route not found",
+                        "code", 0));
+}

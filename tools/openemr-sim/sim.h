@@ -1,0 +1,247 @@
+/* sim.h - the OpenEMR simulator: shared types of its modules.
+ *
+ * One process serves OpenEMR's surfaces (oauth.c, api.c, fhir.c,
+ * scheduling.c) on the main port and a test-only admin surface (admin.c)
+ * on a second port.  All data lives in one in-memory store (store.c)
+ * guarded by one mutex; http.c turns libmicrohttpd callbacks into
+ * struct sim_req / struct sim_resp and applies faults and statistics.
+ * See docs/simulator.md for the behaviour each module reproduces. */
+#ifndef SIM_H
+#define SIM_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SIM_MAX_ARGS      48
+#define SIM_MAX_BODY      (1024 * 1024)
+#define SIM_RPS_RING      (1 << 17)
+#define SIM_SITE_API      "/apis/default/api"
+#define SIM_SITE_FHIR     "/apis/default/fhir"
+#define SIM_SITE_OAUTH    "/oauth2/default"
+#define SIM_CANCELLED_STS "x%!?" /* single-char statuses that free time */
+
+struct sim_opts {
+    char listen_host[64];
+    int listen_port;
+    char admin_host[64];
+    int admin_port;
+    bool tls, tls_expired, fhir_scheduling;
+    char cert_dir[512];
+    char seed[512];
+    int access_lifetime, system_lifetime;
+    int threads;
+    char today[11]; /* YYYY-MM-DD; "" = the local date at start */
+    char tz[64];
+};
+
+/* ---- store.c: the data set ---- */
+
+struct sim_user {
+    long id;
+    char uuid[40], username[64], fname[64], lname[64], npi[16];
+    long facility_id;
+};
+
+struct sim_patient {
+    long pid;
+    char uuid[40], pubpid[32], fname[64], mname[64], lname[64], dob[11], sex[16];
+    char phone_home[32], phone_cell[32], email[96];
+};
+
+struct sim_facility {
+    long id;
+    char uuid[40], name[96];
+};
+
+struct sim_category {
+    int id;
+    char name[64], constant[64];
+    int duration; /* seconds */
+    int type;     /* 0 patient, 1 provider */
+};
+
+struct sim_appt {
+    long eid;
+    char uuid[40];
+    long pid; /* 0: provider event */
+    long aid; /* 0: none */
+    int catid;
+    char status[8];
+    char date[11]; /* YYYY-MM-DD local */
+    char start[6]; /* HH:MM local */
+    int duration;  /* seconds */
+    char title[160];
+    char hometext[512];
+    long facility, billing;
+    bool allday;
+    time_t updated;     /* pc_time */
+    json_t *identifier; /* FHIR identifier array (owned) or NULL */
+};
+
+struct sim_store {
+    struct sim_user *users;
+    size_t nusers;
+    struct sim_patient *patients;
+    size_t npatients;
+    struct sim_facility *facilities;
+    size_t nfacilities;
+    struct sim_category *categories;
+    size_t ncategories;
+    struct sim_appt *appts;
+    size_t nappts, cap_appts;
+    long next_eid;
+    json_t *seed_clients; /* seed "clients" array (owned) */
+    json_t *seed_logins;  /* seed "logins" array (owned) */
+};
+
+/* ---- oauth.c state ---- */
+struct sim_oauth {
+    json_t *clients; /* client_id -> client object */
+    json_t *tokens;  /* token string -> record */
+    json_t *jtis;    /* used assertion jti -> exp */
+    long grants[4];  /* password, refresh_token, client_credentials, authorization_code */
+};
+
+/* ---- http.c: faults and statistics ---- */
+struct sim_faults {
+    int latency_min, latency_max; /* ms */
+    double rate_401, rate_429, rate_500, rate_502, rate_503, reset_rate;
+    int retry_after;
+    int slow_body_ms;
+    char routes[128];
+};
+
+struct sim_stats {
+    long requests_total, resets;
+    json_t *routes;        /* "GET /fhir/Patient" -> count */
+    json_t *status_counts; /* "200" -> count */
+    int64_t *ring;         /* arrival times (us) of the last second, sliding */
+    size_t ring_head, ring_len;
+    long max_rps_1s;
+    long in_flight, max_concurrency;
+};
+
+struct sim {
+    struct sim_opts opts;
+    char base_url[128], admin_url[128], ca_file[600];
+    pthread_mutex_t lock; /* store + oauth */
+    struct sim_store store;
+    struct sim_oauth oauth;
+    pthread_mutex_t stats_lock; /* stats + faults */
+    struct sim_stats stats;
+    struct sim_faults faults;
+};
+
+/* ---- requests and responses ---- */
+struct sim_arg {
+    char *key, *value; /* decoded, owned by the request */
+};
+
+struct sim_req {
+    struct sim *sim;
+    const char *method;
+    const char *path;  /* without the query */
+    const char *route; /* set by the handler: "GET /fhir/Patient/:id" */
+    const char *authz; /* Authorization header or NULL */
+    const char *ctype; /* Content-Type or NULL */
+    const char *query; /* raw query string ("" when none) */
+    struct sim_arg args[SIM_MAX_ARGS];
+    int nargs;
+    char *body;
+    size_t body_len;
+};
+
+struct sim_resp {
+    int status;
+    char *body; /* malloc'd or NULL */
+    size_t len;
+    const char *ctype;
+    char location[2048];
+    int retry_after; /* > 0: Retry-After header */
+};
+
+/* http.c */
+int http_start(struct sim *sim, char *errstr, size_t errlen);
+void http_stop(void);
+void resp_json(struct sim_resp *r, int status, json_t *body); /* steals body */
+void resp_text(struct sim_resp *r, int status, const char *text);
+void resp_empty(struct sim_resp *r, int status);
+const char *req_arg(const struct sim_req *q, const char *key); /* first value */
+json_t *req_json(const struct sim_req *q);                     /* NULL if not JSON */
+int form_parse(const char *body, size_t len, struct sim_arg *args, int max);
+void args_free(struct sim_arg *args, int n);
+const char *args_get(const struct sim_arg *args, int n, const char *key);
+void stats_reset(struct sim *sim);
+json_t *stats_json(struct sim *sim);
+void faults_clear(struct sim *sim);
+
+/* store.c (callers hold sim->lock where noted) */
+int store_load(struct sim_store *st, const char *path, const char *today, char *errstr,
+               size_t errlen);
+void store_free(struct sim_store *st);
+const struct sim_user *store_user(const struct sim_store *st, long id);
+const struct sim_user *store_user_uuid(const struct sim_store *st, const char *uuid);
+const struct sim_patient *store_patient(const struct sim_store *st, long pid);
+const struct sim_patient *store_patient_uuid(const struct sim_store *st, const char *uuid);
+const struct sim_facility *store_facility(const struct sim_store *st, long id);
+const struct sim_category *store_category(const struct sim_store *st, int id);
+const struct sim_category *store_category_const(const struct sim_store *st, const char *c);
+struct sim_appt *store_appt(struct sim_store *st, long eid);
+struct sim_appt *store_appt_uuid(struct sim_store *st, const char *uuid);
+struct sim_appt *store_appt_add(struct sim_store *st); /* new zeroed row with eid, uuid */
+void store_appt_delete(struct sim_store *st, long eid);
+json_t *store_appt_row(const struct sim_store *st, const struct sim_appt *a, bool full);
+json_t *store_patient_json(const struct sim_patient *p);
+json_t *store_user_json(const struct sim_user *u);
+bool appt_blocks(const struct sim_appt *a); /* holds the provider's time */
+time_t appt_start(const struct sim_appt *a);
+time_t appt_end(const struct sim_appt *a);
+
+/* util (store.c): local time helpers; the process TZ is the sim's --tz */
+time_t local_epoch(const char *date, int minutes);
+void fmt_local(time_t t, char *out, size_t len, bool iso); /* ISO: with offset */
+bool parse_fhir_time(const char *s, time_t *out, bool *date_only);
+void uuid_new(char *out);                  /* 37 bytes */
+void random_hex(char *out, size_t nbytes); /* out gets 2*nbytes+1 */
+bool digits_equal(const char *a, const char *b);
+
+/* oauth.c */
+struct sim_token {
+    bool valid, system;
+    char client_id[96], username[64], scope[1024];
+};
+void oauth_handle(struct sim_req *q, struct sim_resp *r);
+int oauth_init(struct sim *sim); /* from the seed; caller holds lock */
+void oauth_free(struct sim_oauth *o);
+/* Looks up the Bearer token; false if missing/expired/revoked. */
+bool oauth_check(struct sim *sim, const char *authz, struct sim_token *out);
+bool scope_has(const char *scopes, const char *want);
+int oauth_admin(struct sim *sim, const char *what,
+                const char *client_id); /* expire/revoke/enable */
+json_t *oauth_clients_json(struct sim *sim);
+
+/* api.c, fhir.c, scheduling.c, admin.c */
+void api_handle(struct sim_req *q, struct sim_resp *r, const char *sub);
+void fhir_handle(struct sim_req *q, struct sim_resp *r, const char *sub);
+json_t *fhir_bundle(const struct sim_req *q, json_t *resources); /* steals */
+json_t *fhir_appointment(struct sim *sim, const struct sim_appt *a);
+json_t *fhir_outcome(const char *severity, const char *code, const char *text);
+bool fhir_authorize(struct sim_req *q, struct sim_resp *r, const char *resource,
+                    const char *action);
+const char *fhir_status(const char *pc_apptstatus);
+/* scheduling.c: the Appointment search parameters only the seed's surface
+ * has (practitioner, status, identifier); *known false for any other key. */
+bool fhir_appt_search_sched(struct sim *sim, const char *key, const char *val,
+                            const struct sim_appt *a, bool *known);
+void sched_handle(struct sim_req *q, struct sim_resp *r, const char *sub, bool *handled);
+void admin_handle(struct sim_req *q, struct sim_resp *r);
+
+/* tls.c */
+int tls_make(const char *dir, bool expired, char **key_pem, char **cert_pem, char *errstr,
+             size_t errlen);
+
+#endif

@@ -63,7 +63,7 @@ static const struct setting settings[] = {
     {"oauth.grant", K_GRANT, OFF(grant), "refresh_token", 0, 0, "refresh_token (after `schedworker auth login`), password, or client_credentials."},
     STR("oauth.client_id", oauth_client_id, "", "Registered client id."),
     STR("oauth.client_secret_file", oauth_client_secret_file, "", "File holding the client secret (confidential clients)."),
-    STR("oauth.scope", oauth_scope, "openid offline_access api:oemr api:fhir user/appointment.read user/appointment.write user/patient.read user/Appointment.read user/Patient.read user/Practitioner.read", "Scopes of the user token."),
+    STR("oauth.scope", oauth_scope, "openid offline_access api:oemr api:fhir user/appointment.read user/appointment.write user/patient.read user/practitioner.read user/Appointment.read user/Patient.read user/Practitioner.read", "Scopes of the user token."),
     STR("oauth.system_scope", oauth_system_scope, "system/Appointment.read system/Patient.read system/Practitioner.read", "Scopes of the client_credentials token."),
     STR("oauth.username", oauth_username, "", "Password grant: OpenEMR user."),
     STR("oauth.password_file", oauth_password_file, "", "Password grant: file holding the password."),

@@ -574,7 +574,7 @@ sw_err oauth_logout(struct oauth *o)
     sw_err err = SW_OK;
     if (record_read(o, &rec) != SW_OK)
         tok_copy(&rec, &o->cur);
-    const char *what = rec.refresh ? rec.refresh : rec.access;
+    const char *what = rec.access ? rec.access : rec.refresh;
     if (!what)
         goto cleanup;
     char *v = http_escape(what);
@@ -584,9 +584,10 @@ sw_err oauth_logout(struct oauth *o)
     if (!v || !cid || !body) {
         err = SW_ERR_NOMEM;
     } else {
-        snprintf(body, blen, "token=%s&token_type_hint=%s&client_id=%s", v,
-                 rec.refresh ? "refresh_token" : "access_token", cid);
-        snprintf(url, sizeof(url), "%s/oauth2/%s/token/revoke", o->cfg->openemr_base_url,
+        /* OpenEMR's logout ends the whole session (access and refresh
+         * tokens) named by the hint */
+        snprintf(body, blen, "id_token_hint=%s&client_id=%s", v, cid);
+        snprintf(url, sizeof(url), "%s/oauth2/%s/logout", o->cfg->openemr_base_url,
                  o->cfg->openemr_site);
         struct http_request req = {.method = "POST",
                                    .url = url,
@@ -597,7 +598,7 @@ sw_err oauth_logout(struct oauth *o)
                                    .basic_pass = o->client_secret};
         err = http_perform(o->http, &req, &resp, o->errstr, sizeof(o->errstr));
         if (err == SW_OK && resp.status != 200) {
-            snprintf(o->errstr, sizeof(o->errstr), "revoke answered %ld", resp.status);
+            snprintf(o->errstr, sizeof(o->errstr), "logout answered %ld", resp.status);
             err = http_status_err(resp.status);
         }
     }

@@ -32,6 +32,26 @@ static int category_of(const struct sw_config *cfg, const char *code)
     return t ? t->category : 0;
 }
 
+/* The appointmentType code of a category (the server's constants), else
+ * the type name. */
+static const char *code_of(const struct sw_type_rule *t)
+{
+    for (size_t i = 0; i < sizeof(categories) / sizeof(categories[0]); i++)
+        if (categories[i].catid == t->category)
+            return categories[i].code;
+    return t->name;
+}
+
+/* The contract's type name for a category (first configured type). */
+static void type_name(const struct sw_config *cfg, int catid, char *buf, size_t len)
+{
+    for (int i = 0; i < cfg->n_types; i++)
+        if (cfg->types[i].category == catid) {
+            snprintf(buf, len, "%s", cfg->types[i].name);
+            return;
+        }
+}
+
 static enum oe_appt_status status_of(const char *s)
 {
     if (!s)
@@ -137,6 +157,8 @@ sw_err oe_fhir_appt_search(struct oe_client *c, struct oe_call *call, const char
             continue;
         if (!a.category && a.appointment_type[0])
             a.category = category_of(oe_cfg(c), a.appointment_type);
+        if (a.category)
+            type_name(oe_cfg(c), a.category, a.appointment_type, sizeof(a.appointment_type));
         if (oe_provider_category(a.category))
             a.provider_event = true;
         if (from || to) {
@@ -370,7 +392,7 @@ static sw_err fhir_create(struct oe_client *c, struct oe_call *call,
                      " s:[{s:{s:s}, s:s}, {s:{s:s}, s:s}], s:s?}",
                      "resourceType", "Appointment", "status", "booked", "identifier", "system",
                      CONF_SYSTEM, "value", req->confirmation, "appointmentType", "coding", "code",
-                     req->type->name, "display", req->type->title, "start", t1, "end", t2,
+                     code_of(req->type), "display", req->type->title, "start", t1, "end", t2,
                      "minutesDuration", (json_int_t)((req->end - req->start) / 60),
                      "participant", "actor", "reference", pref, "status", "accepted", "actor",
                      "reference", prref, "status", "accepted", "description", req->reason);
@@ -427,6 +449,9 @@ static sw_err fhir_get(struct oe_client *c, struct oe_call *call, const char *ap
         err = SW_ERR_BAD_ANSWER;
     if (err == SW_OK && !out->category && out->appointment_type[0])
         out->category = category_of(oe_cfg(c), out->appointment_type);
+    if (err == SW_OK && out->category)
+        type_name(oe_cfg(c), out->category, out->appointment_type,
+                  sizeof(out->appointment_type));
     json_decref(ans);
     return err;
 }

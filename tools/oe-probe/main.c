@@ -15,6 +15,9 @@
  *   find-confirmation CONFIRMATION PRACTITIONER FROM TO
  *   changed SINCE FROM TO
  *   logout
+ *   auth-url STATE                         PKCE verifier and authorize URL
+ *   auth-exchange CODE VERIFIER FILE       code -> refresh token written to FILE
+ *   auth-register NAME                     registers a client (prints client_id)
  * With --repeat, the command runs every MS milliseconds for SECONDS seconds
  * (one line per run).  Tokens are never printed. */
 #include <stdio.h>
@@ -26,6 +29,8 @@
 
 #include "config.h"
 #include "fleet.h"
+#include "http.h"
+#include "oauth.h"
 #include "log.h"
 #include "openemr.h"
 
@@ -149,6 +154,64 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
     return err;
 }
 
+/* The one-time `auth` helpers of oauth.h. */
+static int auth_cmd(const struct sw_config *cfg, int argc, char **argv)
+{
+    struct http_client *http = NULL;
+    char err[512] = "";
+    int rc = 1;
+    if (http_client_new(cfg, &http, err, sizeof(err)) != SW_OK) {
+        fprintf(stderr, "http: %s\n", err);
+        return 1;
+    }
+    if (!strcmp(argv[0], "auth-url") && argc > 1) {
+        char verifier[64], challenge[64];
+        char *url = NULL;
+        if (oauth_pkce_new(verifier, sizeof(verifier), challenge, sizeof(challenge)) == SW_OK &&
+            oauth_authorize_url(cfg, argv[1], challenge, &url) == SW_OK) {
+            json_t *o = json_pack("{s:s, s:s, s:s}", "url", url, "verifier", verifier,
+                                  "challenge", challenge);
+            char *t = json_dumps(o, JSON_COMPACT);
+            printf("%s\n", t);
+            free(t);
+            json_decref(o);
+            rc = 0;
+        }
+        free(url);
+    } else if (!strcmp(argv[0], "auth-exchange") && argc > 3) {
+        char *refresh = NULL;
+        sw_err e = oauth_exchange_code(cfg, http, argv[1], argv[2], &refresh, err, sizeof(err));
+        if (e == SW_OK) {
+            FILE *f = fopen(argv[3], "w");
+            if (f) {
+                fprintf(f, "%s\n", refresh);
+                fclose(f);
+                rc = 0;
+            }
+        }
+        printf("{\"cmd\":\"auth-exchange\",\"err\":\"%s\"}\n", sw_err_str(e));
+        if (e != SW_OK)
+            fprintf(stderr, "exchange: %s\n", err);
+        free(refresh);
+    } else if (!strcmp(argv[0], "auth-register") && argc > 1) {
+        char *answer = NULL;
+        sw_err e = oauth_register(cfg, http, argv[1], &answer, err, sizeof(err));
+        json_t *a = answer ? json_loads(answer, 0, NULL) : NULL;
+        const char *cid = json_string_value(json_object_get(a, "client_id"));
+        printf("{\"cmd\":\"auth-register\",\"err\":\"%s\",\"client_id\":\"%s\"}\n",
+               sw_err_str(e), cid ? cid : "");
+        if (e != SW_OK)
+            fprintf(stderr, "register: %s\n", err);
+        rc = e == SW_OK ? 0 : 1;
+        json_decref(a);
+        free(answer);
+    } else {
+        fprintf(stderr, "unknown or incomplete auth command\n");
+    }
+    http_client_destroy(http);
+    return rc;
+}
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -201,6 +264,10 @@ int main(int argc, char **argv)
     enum sw_log_level lvl = SW_LOG_INFO;
     sw_log_level_parse(cfg.log_level, &lvl);
     sw_log_init(lvl, cfg.worker_id);
+    if (!strncmp(argv[i], "auth-", 5)) {
+        rc = auth_cmd(&cfg, argc - i, argv + i);
+        goto cleanup;
+    }
     if (fleet_new(&cfg, &fleet, err, sizeof(err)) != SW_OK) {
         fprintf(stderr, "fleet: %s\n", err);
         goto cleanup;

@@ -44,6 +44,9 @@ bool oauth_has_valid_token(struct oauth *o);
  * record; for the last replica's shutdown. */
 sw_err oauth_logout(struct oauth *o);
 
+/* The last failure cannot be cured by retrying (TLS verification). */
+bool oauth_failure_permanent(const struct oauth *o);
+
 /* Detail of the last failure (no secrets). */
 const char *oauth_errstr(const struct oauth *o);
 

@@ -73,7 +73,8 @@ struct oauth {
     char *client_secret;
     char *password;
     struct tok cur;
-    bool rejected; /* cur.access got a 401 */
+    bool rejected;  /* cur.access got a 401 */
+    bool permanent; /* the last token request failed TLS verification */
     char errstr[256];
 };
 
@@ -281,6 +282,7 @@ static sw_err token_post(struct oauth *o, const char *const *form, struct tok *o
                                .body = body,
                                .body_len = len};
     err = http_perform(o->http, &req, &resp, o->errstr, sizeof(o->errstr));
+    o->permanent = resp.tls_refused;
     if (err != SW_OK)
         goto cleanup;
     j = json_loadb(resp.body, resp.len, 0, NULL);
@@ -559,6 +561,11 @@ bool oauth_has_valid_token(struct oauth *o)
     bool ok = record_read(o, &rec) == SW_OK && tok_valid(&rec, now);
     tok_clear(&rec);
     return ok;
+}
+
+bool oauth_failure_permanent(const struct oauth *o)
+{
+    return o->permanent;
 }
 
 const char *oauth_errstr(const struct oauth *o)

@@ -160,7 +160,8 @@ static bool transient(sw_err e)
 
 /* One attempt: limiter, token, HTTP. */
 static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
-                      const char *body, char *token, size_t toklen, struct http_response *resp)
+                      const char *body, char *token, size_t toklen, struct http_response *resp,
+                      bool *permanent)
 {
     struct fleet_permit permit = {{0}};
     int64_t waited = 0;
@@ -170,6 +171,7 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
     err = oauth_token(c->oauth, call->deadline_ms, token, toklen);
     if (err != SW_OK) {
         oe_detail(call, "no OpenEMR token: %s", oauth_errstr(c->oauth));
+        *permanent = oauth_failure_permanent(c->oauth);
         return err;
     }
     if (c->fleet) {
@@ -206,6 +208,7 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
         fleet_limit_release(c->fleet, &permit);
     if (err != SW_OK) {
         oe_detail(call, "%s", errstr);
+        *permanent = resp->tls_refused;
         return err;
     }
     return http_status_err(resp->status);
@@ -242,7 +245,8 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
         }
         tries++;
         http_response_free(&resp);
-        err = attempt(c, call, r, body, token, sizeof(token), &resp);
+        bool permanent = false;
+        err = attempt(c, call, r, body, token, sizeof(token), &resp, &permanent);
         *status = resp.status;
         if (resp.status > 0 || transient(err)) {
             if (c->fleet)
@@ -269,7 +273,8 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
             oe_detail(call, "OpenEMR asked to retry after %ds", resp.retry_after_s);
             break;
         }
-        if (transient(err) && r->idempotent && tries < c->cfg->retry_max_attempts) {
+        if (transient(err) && !permanent && r->idempotent &&
+            tries < c->cfg->retry_max_attempts) {
             int64_t wait = backoff_ms(c->cfg, tries);
             if (call->deadline_ms == 0 || now_ms() + wait < call->deadline_ms) {
                 log_info(MOD, "%s failed (%s), retry %d in %lldms", r->route ? r->route : r->method,

@@ -62,9 +62,8 @@ sw_err oauth_authorize_url(const struct sw_config *cfg, const char *state, const
 /* Exchanges an authorization code (authorization_code + PKCE);
  * *refresh_token malloc'd (SW_ERR_TOKEN if none was issued: ask for
  * offline_access). */
-sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http,
-                           const char *code, const char *verifier, char **refresh_token,
-                           char *errstr, size_t errlen);
+sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http, const char *code,
+                           const char *verifier, char **refresh_token, char *errstr, size_t errlen);
 
 /* Registers a confidential client (with the JWKS of
  * oauth.private_key_file when set); *answer malloc'd JSON of the server's

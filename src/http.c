@@ -243,6 +243,8 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
     }
 
     CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_FILESIZE_EXCEEDED) /* Content-Length above the cap */
+        sink.too_big = true;
     if (rc != CURLE_OK) {
         err = sink.too_big ? SW_ERR_BAD_ANSWER : curl_err(rc);
         if (errstr && errlen)

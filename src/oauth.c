@@ -192,10 +192,10 @@ static sw_err record_read(struct oauth *o, struct tok *t)
 /* Writes the record and releases the lock. */
 static sw_err record_put(struct oauth *o, const struct tok *t)
 {
-    json_t *j = json_pack("{s:s?, s:s?, s:I, s:I, s:s, s:s}", "access_token", t->access,
-                          "refresh_token", t->refresh, "expires_at", (json_int_t)t->expires_at,
-                          "lifetime", (json_int_t)t->lifetime, "seed", t->seed, "grant",
-                          grant_name(o->cfg->grant));
+    json_t *j =
+        json_pack("{s:s?, s:s?, s:I, s:I, s:s, s:s}", "access_token", t->access, "refresh_token",
+                  t->refresh, "expires_at", (json_int_t)t->expires_at, "lifetime",
+                  (json_int_t)t->lifetime, "seed", t->seed, "grant", grant_name(o->cfg->grant));
     if (!j)
         return SW_ERR_NOMEM;
     char *text = json_dumps(j, JSON_COMPACT);
@@ -323,9 +323,15 @@ cleanup:
 
 static sw_err grant_refresh(struct oauth *o, const char *refresh, struct tok *out)
 {
-    const char *form[] = {"grant_type", "refresh_token", "refresh_token", refresh, "client_id",
-                          o->cfg->oauth_client_id, o->client_secret ? "client_secret" : NULL,
-                          o->client_secret, NULL};
+    const char *form[] = {"grant_type",
+                          "refresh_token",
+                          "refresh_token",
+                          refresh,
+                          "client_id",
+                          o->cfg->oauth_client_id,
+                          o->client_secret ? "client_secret" : NULL,
+                          o->client_secret,
+                          NULL};
     mark_spending(o, refresh);
     return token_post(o, form, out);
 }
@@ -333,14 +339,26 @@ static sw_err grant_refresh(struct oauth *o, const char *refresh, struct tok *ou
 static sw_err grant_password(struct oauth *o, struct tok *out)
 {
     if (!o->password || !o->cfg->oauth_username || !o->cfg->oauth_username[0]) {
-        snprintf(o->errstr, sizeof(o->errstr), "password grant needs oauth.username and "
-                                               "oauth.password_file");
+        snprintf(o->errstr, sizeof(o->errstr),
+                 "password grant needs oauth.username and "
+                 "oauth.password_file");
         return SW_ERR_CONFIG;
     }
-    const char *form[] = {"grant_type", "password", "user_role", "users", "username",
-                          o->cfg->oauth_username, "password", o->password, "scope",
-                          o->cfg->oauth_scope, "client_id", o->cfg->oauth_client_id,
-                          o->client_secret ? "client_secret" : NULL, o->client_secret, NULL};
+    const char *form[] = {"grant_type",
+                          "password",
+                          "user_role",
+                          "users",
+                          "username",
+                          o->cfg->oauth_username,
+                          "password",
+                          o->password,
+                          "scope",
+                          o->cfg->oauth_scope,
+                          "client_id",
+                          o->cfg->oauth_client_id,
+                          o->client_secret ? "client_secret" : NULL,
+                          o->client_secret,
+                          NULL};
     return token_post(o, form, out);
 }
 
@@ -374,8 +392,8 @@ static char *unused_seed(struct oauth *o, const struct tok *rec, char *fp, size_
     if (!path || !path[0])
         return NULL;
     char *seed = sw_read_secret_file(path);
-    if (!seed || !seed[0] || jwt_sha256_b64(seed, fp, fplen) != SW_OK ||
-        !strcmp(fp, rec->seed) || maybe_spent(o, seed)) {
+    if (!seed || !seed[0] || jwt_sha256_b64(seed, fp, fplen) != SW_OK || !strcmp(fp, rec->seed) ||
+        maybe_spent(o, seed)) {
         secret_free(seed);
         return NULL;
     }
@@ -709,8 +727,7 @@ sw_err oauth_authorize_url(const struct sw_config *cfg, const char *state, const
     char *redir = http_escape(cfg->oauth_redirect_uri);
     char *scope = http_escape(cfg->oauth_scope);
     char aud_raw[512];
-    snprintf(aud_raw, sizeof(aud_raw), "%s/apis/%s/fhir", cfg->openemr_base_url,
-             cfg->openemr_site);
+    snprintf(aud_raw, sizeof(aud_raw), "%s/apis/%s/fhir", cfg->openemr_base_url, cfg->openemr_site);
     char *aud = http_escape(aud_raw);
     sw_err err = SW_ERR_NOMEM;
     *url = NULL;
@@ -722,8 +739,8 @@ sw_err oauth_authorize_url(const struct sw_config *cfg, const char *state, const
             snprintf(*url, n,
                      "%s/oauth2/%s/authorize?response_type=code&client_id=%s&redirect_uri=%s"
                      "&scope=%s&state=%s&code_challenge=%s&code_challenge_method=S256&aud=%s",
-                     cfg->openemr_base_url, cfg->openemr_site, cid, redir, scope, state,
-                     challenge, aud);
+                     cfg->openemr_base_url, cfg->openemr_site, cid, redir, scope, state, challenge,
+                     aud);
             err = SW_OK;
         }
     }
@@ -734,9 +751,8 @@ sw_err oauth_authorize_url(const struct sw_config *cfg, const char *state, const
     return err;
 }
 
-sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http,
-                           const char *code, const char *verifier, char **refresh_token,
-                           char *errstr, size_t errlen)
+sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http, const char *code,
+                           const char *verifier, char **refresh_token, char *errstr, size_t errlen)
 {
     struct oauth o = {.cfg = cfg, .http = http};
     struct tok t = {0};
@@ -745,10 +761,19 @@ sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http
              cfg->openemr_site);
     if (cfg->oauth_client_secret_file && cfg->oauth_client_secret_file[0])
         o.client_secret = sw_read_secret_file(cfg->oauth_client_secret_file);
-    const char *form[] = {"grant_type", "authorization_code", "code", code, "redirect_uri",
-                          cfg->oauth_redirect_uri, "code_verifier", verifier, "client_id",
-                          cfg->oauth_client_id, o.client_secret ? "client_secret" : NULL,
-                          o.client_secret, NULL};
+    const char *form[] = {"grant_type",
+                          "authorization_code",
+                          "code",
+                          code,
+                          "redirect_uri",
+                          cfg->oauth_redirect_uri,
+                          "code_verifier",
+                          verifier,
+                          "client_id",
+                          cfg->oauth_client_id,
+                          o.client_secret ? "client_secret" : NULL,
+                          o.client_secret,
+                          NULL};
     sw_err err = token_post(&o, form, &t);
     if (err == SW_OK && !t.refresh) {
         snprintf(o.errstr, sizeof(o.errstr), "no refresh token issued (scope offline_access?)");
@@ -784,8 +809,8 @@ sw_err oauth_register(const struct sw_config *cfg, struct http_client *http,
     char scope[1024];
     snprintf(scope, sizeof(scope), "%s%s%s", cfg->oauth_scope, with_key ? " " : "",
              with_key ? cfg->oauth_system_scope : "");
-    req = json_pack("{s:s, s:[s], s:s, s:s, s:s}", "application_type", "private",
-                    "redirect_uris", cfg->oauth_redirect_uri, "client_name", client_name,
+    req = json_pack("{s:s, s:[s], s:s, s:s, s:s}", "application_type", "private", "redirect_uris",
+                    cfg->oauth_redirect_uri, "client_name", client_name,
                     "token_endpoint_auth_method", "client_secret_post", "scope", scope);
     if (!req)
         goto cleanup;

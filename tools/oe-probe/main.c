@@ -54,9 +54,9 @@ static json_t *appt_json(const struct oe_appt *a)
     return json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:b, s:s, s:s, s:s, s:I}", "id", a->id,
                      "patient_id", a->patient_id, "practitioner_id", a->practitioner_id, "start",
                      (json_int_t)a->start, "end", (json_int_t)a->end, "category", a->category,
-                     "provider_event", a->provider_event, "status", st[a->status],
-                     "confirmation", a->confirmation, "appointment_type", a->appointment_type,
-                     "updated", (json_int_t)a->updated);
+                     "provider_event", a->provider_event, "status", st[a->status], "confirmation",
+                     a->confirmation, "appointment_type", a->appointment_type, "updated",
+                     (json_int_t)a->updated);
 }
 
 static json_t *appts_json(const struct oe_appt *a, size_t n)
@@ -67,8 +67,8 @@ static json_t *appts_json(const struct oe_appt *a, size_t n)
     return arr;
 }
 
-static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_call *call,
-                  int argc, char **argv, json_t **result)
+static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_call *call, int argc,
+                  char **argv, json_t **result)
 {
     const char *cmd = argv[0];
     sw_err err = SW_ERR_INVALID;
@@ -88,8 +88,8 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
         err = oe_find_patients(c, call, argv[1], argv[2], &p, &n);
         *result = json_array();
         for (size_t i = 0; err == SW_OK && i < n; i++)
-            json_array_append_new(*result, json_pack("{s:s, s:s}", "id", p[i].id, "birthdate",
-                                                     p[i].birthdate));
+            json_array_append_new(
+                *result, json_pack("{s:s, s:s}", "id", p[i].id, "birthdate", p[i].birthdate));
         free(p);
     } else if (!strcmp(cmd, "list-range")) {
         NEED(3);
@@ -107,8 +107,8 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
         err = oe_free_slots(c, call, argv[1], num(argv[2]), num(argv[3]), &has, &iv, &n);
         json_t *slots = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(slots, json_pack("[I, I]", (json_int_t)iv[i].start,
-                                                   (json_int_t)iv[i].end));
+            json_array_append_new(
+                slots, json_pack("[I, I]", (json_int_t)iv[i].start, (json_int_t)iv[i].end));
         *result = json_pack("{s:b, s:o}", "has_slots", has, "slots", slots);
         free(iv);
     } else if (!strcmp(cmd, "create")) {
@@ -169,8 +169,8 @@ static int auth_cmd(const struct sw_config *cfg, int argc, char **argv)
         char *url = NULL;
         if (oauth_pkce_new(verifier, sizeof(verifier), challenge, sizeof(challenge)) == SW_OK &&
             oauth_authorize_url(cfg, argv[1], challenge, &url) == SW_OK) {
-            json_t *o = json_pack("{s:s, s:s, s:s}", "url", url, "verifier", verifier,
-                                  "challenge", challenge);
+            json_t *o = json_pack("{s:s, s:s, s:s}", "url", url, "verifier", verifier, "challenge",
+                                  challenge);
             char *t = json_dumps(o, JSON_COMPACT);
             printf("%s\n", t);
             free(t);
@@ -198,8 +198,8 @@ static int auth_cmd(const struct sw_config *cfg, int argc, char **argv)
         sw_err e = oauth_register(cfg, http, argv[1], &answer, err, sizeof(err));
         json_t *a = answer ? json_loads(answer, 0, NULL) : NULL;
         const char *cid = json_string_value(json_object_get(a, "client_id"));
-        printf("{\"cmd\":\"auth-register\",\"err\":\"%s\",\"client_id\":\"%s\"}\n",
-               sw_err_str(e), cid ? cid : "");
+        printf("{\"cmd\":\"auth-register\",\"err\":\"%s\",\"client_id\":\"%s\"}\n", sw_err_str(e),
+               cid ? cid : "");
         if (e != SW_OK)
             fprintf(stderr, "register: %s\n", err);
         rc = e == SW_OK ? 0 : 1;
@@ -286,10 +286,10 @@ int main(int argc, char **argv)
         json_t *result = NULL;
         audits = 0;
         e = run(c, &cfg, &call, argc - i, argv + i, &result);
-        json_t *line = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:o*}", "cmd", argv[i], "err",
-                                 sw_err_str(e), "detail", call.detail, "requests", call.requests,
-                                 "audits", audits, "retry_after", call.retry_after_s, "result",
-                                 result);
+        json_t *line =
+            json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:o*}", "cmd", argv[i], "err", sw_err_str(e),
+                      "detail", call.detail, "requests", call.requests, "audits", audits,
+                      "retry_after", call.retry_after_s, "result", result);
         char *text = json_dumps(line, JSON_COMPACT);
         printf("%s\n", text);
         fflush(stdout);

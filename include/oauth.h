@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "errors.h"
@@ -71,5 +72,14 @@ sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http
  * until an OpenEMR admin enables it. */
 sw_err oauth_register(const struct sw_config *cfg, struct http_client *http,
                       const char *client_name, char **answer, char *errstr, size_t errlen);
+
+/* `schedworker auth login`: prints the authorize URL (PKCE S256, random
+ * state) to out, receives the browser's redirect on the loopback address
+ * of oauth.redirect_uri (http://127.0.0.1:PORT/path), checks the state,
+ * exchanges the code and returns the refresh token (*refresh_token
+ * malloc'd) for the caller to store in oauth.refresh_token_file.  Waits at
+ * most timeout_s for the redirect (SW_ERR_TIMEOUT). */
+sw_err oauth_login_loopback(const struct sw_config *cfg, struct http_client *http, int timeout_s,
+                            FILE *out, char **refresh_token, char *errstr, size_t errlen);
 
 #endif

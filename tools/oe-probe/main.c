@@ -17,12 +17,14 @@
  *   logout
  *   auth-url STATE                         PKCE verifier and authorize URL
  *   auth-exchange CODE VERIFIER FILE       code -> refresh token written to FILE
- *   auth-register NAME                     registers a client (prints client_id)
+ *   auth-register NAME FILE                registers a client; its answer -> FILE
+ *   auth-login FILE                        loopback login; refresh token -> FILE
  * With --repeat, the command runs every MS milliseconds for SECONDS seconds
  * (one line per run).  Tokens are never printed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -160,6 +162,7 @@ static int auth_cmd(const struct sw_config *cfg, int argc, char **argv)
     struct http_client *http = NULL;
     char err[512] = "";
     int rc = 1;
+    umask(077); /* the files written below hold secrets */
     if (http_client_new(cfg, &http, err, sizeof(err)) != SW_OK) {
         fprintf(stderr, "http: %s\n", err);
         return 1;
@@ -193,18 +196,41 @@ static int auth_cmd(const struct sw_config *cfg, int argc, char **argv)
         if (e != SW_OK)
             fprintf(stderr, "exchange: %s\n", err);
         free(refresh);
-    } else if (!strcmp(argv[0], "auth-register") && argc > 1) {
+    } else if (!strcmp(argv[0], "auth-register") && argc > 2) {
         char *answer = NULL;
         sw_err e = oauth_register(cfg, http, argv[1], &answer, err, sizeof(err));
         json_t *a = answer ? json_loads(answer, 0, NULL) : NULL;
         const char *cid = json_string_value(json_object_get(a, "client_id"));
         printf("{\"cmd\":\"auth-register\",\"err\":\"%s\",\"client_id\":\"%s\"}\n", sw_err_str(e),
                cid ? cid : "");
-        if (e != SW_OK)
+        if (e != SW_OK) {
             fprintf(stderr, "register: %s\n", err);
-        rc = e == SW_OK ? 0 : 1;
+        } else {
+            FILE *f = fopen(argv[2], "w"); /* the answer holds the client secret */
+            if (f) {
+                fprintf(f, "%s\n", answer);
+                fclose(f);
+                rc = 0;
+            }
+        }
         json_decref(a);
         free(answer);
+    } else if (!strcmp(argv[0], "auth-login") && argc > 1) {
+        char *refresh = NULL;
+        sw_err e = oauth_login_loopback(cfg, http, 30, stdout, &refresh, err, sizeof(err));
+        if (e == SW_OK) {
+            FILE *f = fopen(argv[1], "w");
+            if (f) {
+                fprintf(f, "%s\n", refresh);
+                fclose(f);
+                rc = 0;
+            }
+            explicit_bzero(refresh, strlen(refresh));
+        } else {
+            fprintf(stderr, "login: %s\n", err);
+        }
+        printf("{\"cmd\":\"auth-login\",\"err\":\"%s\"}\n", sw_err_str(e));
+        free(refresh);
     } else {
         fprintf(stderr, "unknown or incomplete auth command\n");
     }

@@ -35,8 +35,10 @@ sw_err oauth_token(struct oauth *o, int64_t deadline_ms, char *buf, size_t bufle
 
 /* OpenEMR answered 401 to this token: the next oauth_token() returns a
  * different one (refreshing for the fleet unless another replica already
- * did). */
-void oauth_token_rejected(struct oauth *o, const char *token);
+ * did).  false when this token is itself the fresh answer to a 401 less
+ * than 10 s ago: the 401 is then about scope or permission, and refreshing
+ * again would only hammer the token endpoint. */
+bool oauth_token_rejected(struct oauth *o, const char *token);
 
 /* A token that has not expired is held now (no I/O beyond a Redis read). */
 bool oauth_has_valid_token(struct oauth *o);

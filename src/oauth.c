@@ -73,8 +73,10 @@ struct oauth {
     char *client_secret;
     char *password;
     struct tok cur;
-    bool rejected;  /* cur.access got a 401 */
-    bool permanent; /* the last token request failed TLS verification */
+    bool rejected;        /* cur.access got a 401 */
+    bool permanent;       /* the last token request failed TLS verification */
+    char after_401[48];   /* fingerprint of the token taken after a 401 */
+    int64_t after_401_at; /* when */
     char errstr[256];
 };
 
@@ -544,6 +546,9 @@ sw_err oauth_token(struct oauth *o, int64_t deadline_ms, char *buf, size_t bufle
         adopt(o, &rec);
     } else {
         err = refresh_fleet(o, bad, deadline_ms);
+        if (err == SW_OK && bad && o->cur.access &&
+            jwt_sha256_b64(o->cur.access, o->after_401, sizeof(o->after_401)) == SW_OK)
+            o->after_401_at = now_s();
         if (err != SW_OK && !bad && tok_valid(&rec, now)) {
             log_warn(MOD, "token refresh failed (%s); the current token is still valid",
                      sw_err_str(err));
@@ -564,10 +569,19 @@ copy:
     return SW_OK;
 }
 
-void oauth_token_rejected(struct oauth *o, const char *token)
+bool oauth_token_rejected(struct oauth *o, const char *token)
 {
-    if (same(o->cur.access, token))
-        o->rejected = true;
+    char fp[48];
+    if (!same(o->cur.access, token))
+        return true; /* already replaced */
+    if (o->after_401_at && now_s() - o->after_401_at < 10 &&
+        jwt_sha256_b64(token, fp, sizeof(fp)) == SW_OK && !strcmp(fp, o->after_401)) {
+        log_warn(MOD, "OpenEMR refused a token obtained after a 401 moments ago: a scope or "
+                      "permission problem, not refreshing again");
+        return false;
+    }
+    o->rejected = true;
+    return true;
 }
 
 bool oauth_has_valid_token(struct oauth *o)

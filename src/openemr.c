@@ -254,10 +254,11 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
         }
         if (err == SW_ERR_TOKEN && resp.status == 401 && !refreshed) {
             refreshed = true; /* refresh for the fleet and retry once */
-            oauth_token_rejected(c->oauth, token);
-            log_info(MOD, "401 from OpenEMR on %s: refreshing the token",
-                     r->route ? r->route : r->method);
-            continue;
+            if (oauth_token_rejected(c->oauth, token)) {
+                log_info(MOD, "401 from OpenEMR on %s: refreshing the token",
+                         r->route ? r->route : r->method);
+                continue;
+            }
         }
         if (resp.retry_after_s > 0 && (err == SW_ERR_RATE_LIMITED || resp.status == 503)) {
             call->retry_after_s = resp.retry_after_s;

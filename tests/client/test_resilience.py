@@ -48,6 +48,12 @@ with Stack() as s:
     check(r["err"] == "invalid_token" and r["requests"] == 2,
           "a 401 refreshes the token and retries exactly once (%d requests)" % r["requests"])
     check(after["refresh_token"] == before["refresh_token"] + 1, "one refresh for that 401")
+    lines, _ = s.probe(cfg, "find-patients", "6175550200", "1964-07-22", repeat=(1, 200))
+    again = s.stats()["token_grants"]
+    check(len(lines) >= 3 and [l["requests"] for l in lines[1:]] == [1] * (len(lines) - 1)
+          and again["refresh_token"] == after["refresh_token"] + 1,
+          "a process whose fresh token keeps getting 401 (a scope problem) does not keep "
+          "refreshing (requests %s)" % [l["requests"] for l in lines])
     s.admin("POST", "/faults", {})
 
     r = s.probe1(s.config("password", openemr__max_response_bytes="2048"), *RANGE)

@@ -77,6 +77,16 @@ def suite(surface, sim_args):
               "%s: a booking with cached ids costs 2 requests (got %d + %d)"
               % (surface, lr["requests"], cr["requests"]))
 
+        r = s.probe1(cfg, "create", PATIENT, PRACT, start + 900, start + 2700, "follow_up",
+                     conf + "X")
+        if surface == "fhir-scheduling":
+            check(r["err"] == "conflict" and r["requests"] == 1,
+                  "fhir-scheduling: an overlapping create is a conflict, not retried")
+        else:  # OpenEMR checks no overlap: preventing it is the worker's job
+            check(r["err"] == "ok", "openemr: OpenEMR itself accepts an overlapping create")
+            check(s.probe1(cfg, "cancel", r["result"]["id"], PATIENT)["err"] == "ok",
+                  "openemr: (cleanup) overlapping appointment deleted")
+
         r = s.probe1(cfg, "list-range", PRACT, day0, day1)
         mine = [a for a in r["result"] if a["start"] == start and a["patient_id"] == PATIENT]
         check(len(mine) == 1 and mine[0]["end"] == start + 3600 and mine[0]["status"] == "booked",

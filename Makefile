@@ -66,7 +66,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libcmocka-dev libmicrohttpd-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
-            python3-redis python3-cryptography curl \
+            python3-redis python3-cryptography curl openssl \
             tzdata clang clang-format procps
 deps:
 	tools/install-deps $(DEB_PKGS)

@@ -44,15 +44,18 @@ enum fleet_idem_state {
 sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner, int lease_s,
                         enum fleet_idem_state *state, char **result, char **note);
 /* Records a note (JSON text: e.g. the confirmation number chosen before an
- * OpenEMR write) under our lease, and renews the lease.  SW_ERR_BUSY if the
- * lease is no longer ours. */
+ * OpenEMR write) under our lease, and renews the lease (note NULL: only
+ * renews).  SW_ERR_BUSY if the lease is no longer ours. */
 sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owner,
                        const char *note, int lease_s);
-/* Stores the final result for ttl_s seconds and ends the lease. */
+/* Stores the final result for ttl_s seconds and ends the lease.
+ * SW_ERR_BUSY (nothing written) if the request is already done or another
+ * owner took the lease over; idem_begin then tells which. */
 sw_err fleet_idem_finish(struct fleet *f, const char *request_id, const char *owner,
                          const char *result, int ttl_s);
 /* Gives the lease up without a result (e.g. Redis/OpenEMR trouble before any
- * side effect), so a redelivery may start over at once. */
+ * side effect), so a redelivery may start over at once.  SW_ERR_BUSY if the
+ * record is done or another owner's (left alone). */
 sw_err fleet_idem_abandon(struct fleet *f, const char *request_id, const char *owner);
 
 /* ---- fleet-wide rate limit ------------------------------------------ */
@@ -99,7 +102,8 @@ sw_err fleet_token_lock(struct fleet *f, const char *name, const char *owner, in
 /* Writes a new record, only while we hold the lock, and releases it; the
  * previous record is kept under a second key so a replica that dies after
  * OpenEMR rotated the refresh token but before this write cannot happen
- * unnoticed (see oauth.c for the protocol). */
+ * unnoticed (see oauth.c for the protocol).  The previous record reads as
+ * fleet_token_get(f, "NAME:prev", ...). */
 sw_err fleet_token_put(struct fleet *f, const char *name, const char *owner, const char *blob,
                        size_t len);
 sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner);

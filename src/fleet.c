@@ -317,8 +317,10 @@ static sw_err connect_now(struct fleet *f)
         return SW_ERR_REDIS;
     }
     if (c->err) {
-        set_err(f, "redis connect %s%s%s:%d: %s", f->unix_path ? f->unix_path : "",
-                f->host ? f->host : "", f->unix_path ? "" : "", f->port, c->errstr);
+        if (f->unix_path)
+            set_err(f, "redis connect unix:%s: %s", f->unix_path, c->errstr);
+        else
+            set_err(f, "redis connect %s:%d: %s", f->host, f->port, c->errstr);
         redisFree(c);
         return SW_ERR_REDIS;
     }
@@ -334,13 +336,16 @@ static sw_err connect_now(struct fleet *f)
 
     sw_err err = SW_OK;
     redisReply *r = NULL;
-    if (f->password) {
-        const char *argv[3] = {"AUTH", f->username, f->password};
-        size_t lens[3] = {4, f->username ? strlen(f->username) : 0, strlen(f->password)};
+    if (f->password || f->username) {
+        /* AUTH user pass (ACL, Redis 6+; a nopass user takes any password)
+         * or AUTH pass for the default user */
+        const char *pw = f->password ? f->password : "";
+        const char *argv[3] = {"AUTH", f->username, pw};
+        size_t lens[3] = {4, f->username ? strlen(f->username) : 0, strlen(pw)};
         if (f->username)
             err = run_raw(f, 3, argv, lens, &r);
         else {
-            argv[1] = f->password;
+            argv[1] = pw;
             lens[1] = lens[2];
             err = run_raw(f, 2, argv, lens, &r);
         }
@@ -602,9 +607,9 @@ out:
 
 /* KEYS[1] record; ARGV owner, lease_ms, keep_ms.
  * Returns {state, payload}: {'new'}, {'done', result}, {'busy'},
- * {'takeover', note|false}.  An owner that begins again while its own lease
- * is live (a restarted replica with the same id) takes over its own record,
- * getting its note back. */
+ * {'takeover', note|false}.  A live lease is BUSY even for the same owner
+ * string: two threads (or a begin whose reply was lost and is retried) must
+ * never both proceed, so the worst case is waiting out one lease. */
 static const struct fl_script idem_begin_script = {"idem_begin", "\
 local t = redis.call('TIME')\n\
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n\
@@ -616,20 +621,20 @@ if not rec[1] then\n\
   redis.call('PEXPIRE', KEYS[1], ARGV[3])\n\
   return {'new', false}\n\
 end\n\
-if rec[2] ~= ARGV[1] and tonumber(rec[3] or '0') > now then return {'busy', false} end\n\
+if tonumber(rec[3] or '0') > now then return {'busy', false} end\n\
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'lease_until', lease_until)\n\
 redis.call('PEXPIRE', KEYS[1], ARGV[3])\n\
 return {'takeover', rec[4]}\n"};
 
-/* KEYS[1] record; ARGV owner, note, lease_ms.  1 if recorded (and the lease
- * renewed), 0 if the record is not ours (or not in progress). */
+/* KEYS[1] record; ARGV owner, lease_ms, note (absent: only renew).  1 if
+ * done, 0 if the record is not ours (or not in progress). */
 static const struct fl_script idem_note_script = {"idem_note", "\
 local t = redis.call('TIME')\n\
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n\
 local rec = redis.call('HMGET', KEYS[1], 'state', 'owner')\n\
 if rec[1] ~= 'run' or rec[2] ~= ARGV[1] then return 0 end\n\
-redis.call('HSET', KEYS[1], 'note', ARGV[2],\n\
-           'lease_until', string.format('%.0f', now + tonumber(ARGV[3])))\n\
+redis.call('HSET', KEYS[1], 'lease_until', string.format('%.0f', now + tonumber(ARGV[2])))\n\
+if ARGV[3] then redis.call('HSET', KEYS[1], 'note', ARGV[3]) end\n\
 return 1\n"};
 
 /* KEYS[1] record; ARGV owner, result, ttl_s.  Stores the result unless the
@@ -726,8 +731,9 @@ sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owne
     struct fl_args a = {0};
     fl_arg(&a, key);
     fl_arg(&a, owner);
-    fl_arg(&a, note);
     fl_arg_int(&a, (long long)(lease_s > 0 ? lease_s : 1) * 1000);
+    if (note) /* NULL: renew the lease, keep the note */
+        fl_arg(&a, note);
     return eval_owned(f, &idem_note_script, 1, &a);
 }
 

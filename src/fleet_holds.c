@@ -225,17 +225,24 @@ out:
 /* ---- waitlist ------------------------------------------------------------ */
 
 /* KEYS entry, waitlist; ARGV id, patient, type, practitioner, earliest,
- * latest, expire_at_s (0: never).  Returns joined_ms. */
+ * latest, expire_at_s (0: never).  Returns joined_ms.  Adding an id that
+ * is already there updates it but keeps its place in the queue (a retried
+ * join must not send the patient to the back). */
 static const struct fl_script wait_add_script = {"waitlist_add", "\
 local t = redis.call('TIME')\n\
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])\n\
 local joined = math.floor(now_us / 1000)\n\
+local old = redis.call('HGET', KEYS[1], 'joined_ms')\n\
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])\n\
+if old and score then joined = tonumber(old) else\n\
+  -- scored in microseconds so that entries of one millisecond keep order\n\
+  score = string.format('%.0f', now_us)\n\
+end\n\
 redis.call('DEL', KEYS[1])\n\
 redis.call('HSET', KEYS[1], 'patient', ARGV[2], 'type', ARGV[3], 'practitioner', ARGV[4],\n\
            'earliest', ARGV[5], 'latest', ARGV[6], 'joined_ms', string.format('%.0f', joined))\n\
 if tonumber(ARGV[7]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[7]) end\n\
--- scored in microseconds so that entries of the same millisecond keep order\n\
-redis.call('ZADD', KEYS[2], string.format('%.0f', now_us), ARGV[1])\n\
+redis.call('ZADD', KEYS[2], score, ARGV[1])\n\
 return joined\n"};
 
 /* KEYS entry, waitlist; ARGV id.  1 removed, 0 not found. */

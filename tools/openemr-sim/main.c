@@ -172,6 +172,18 @@ static int setup_tz(const char *tz)
     return 0;
 }
 
+/* The temporary cert dir this process made (no --cert-dir): leave no trace. */
+static void remove_cert_dir(const char *dir)
+{
+    static const char *const files[] = {"ca.pem", "expired-ca.pem"};
+    char path[600];
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     char err[512] = "";
@@ -184,7 +196,8 @@ int main(int argc, char **argv)
         log_error("sim", "unknown time zone %s", sim.opts.tz);
         return 2;
     }
-    if (sim.opts.tls && !sim.opts.cert_dir[0]) {
+    bool own_cert_dir = sim.opts.tls && !sim.opts.cert_dir[0];
+    if (own_cert_dir) {
         char tmpl[] = "/tmp/openemr-sim-XXXXXX";
         if (!mkdtemp(tmpl)) {
             log_error("sim", "cannot make a cert dir");
@@ -238,5 +251,7 @@ cleanup_sim:
     json_decref(sim.stats.routes);
     json_decref(sim.stats.status_counts);
     free(sim.stats.ring);
+    if (own_cert_dir)
+        remove_cert_dir(sim.opts.cert_dir);
     return rc;
 }

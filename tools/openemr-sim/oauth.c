@@ -663,8 +663,8 @@ static void handle_discovery(struct sim_req *q, struct sim_resp *r)
     snprintf(base, sizeof(base), "%s%s", q->sim->base_url, SIM_SITE_OAUTH);
     q->route = "/oauth2/.well-known/openid-configuration";
     json_t *o = json_pack(
-        "{s:s,s:s+,s:s+,s:s+,s:s+,s:s+,s:s+,s:[s],s:[s,s,s],s:[s],s:[s,s,s,s]}", "issuer",
-        base, "authorization_endpoint", base, "/authorize", "token_endpoint", base, "/token",
+        "{s:s,s:s+,s:s+,s:s+,s:s+,s:s+,s:s+,s:[s],s:[s,s,s],s:[s],s:[s,s,s,s]}", "issuer", base,
+        "authorization_endpoint", base, "/authorize", "token_endpoint", base, "/token",
         "registration_endpoint", base, "/registration", "introspection_endpoint", base,
         "/introspect", "end_session_endpoint", base, "/logout", "jwks_uri", base, "/jwk",
         "code_challenge_methods_supported", "S256", "token_endpoint_auth_methods_supported",

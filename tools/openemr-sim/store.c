@@ -309,7 +309,7 @@ json_t *store_appt_row(const struct sim_store *st, const struct sim_appt *a, boo
     set_str(o, "pc_eventDate", a->date);
     snprintf(t, sizeof(t), "%s:00", a->start);
     set_str(o, "pc_startTime", t);
-    time_t s = appt_start(a), e = appt_end(a);
+    time_t e = appt_end(a);
     if (a->allday) {
         snprintf(t, sizeof(t), "24:00:00");
     } else {
@@ -317,7 +317,6 @@ json_t *store_appt_row(const struct sim_store *st, const struct sim_appt *a, boo
         localtime_r(&e, &tm);
         strftime(t, sizeof(t), "%H:%M:%S", &tm);
     }
-    (void)s;
     set_str(o, "pc_endTime", t);
     fmt_local(a->updated, t, sizeof(t), false);
     set_str(o, "pc_time", t);

@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""Contract tests: the admin surface (stats, calendar edits, faults, reset)
+and the simulator's process contract (ready line, SIGTERM, throughput)."""
+import http.client
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+from simlib import API, FHIR, PATIENT_JOHN, SIM_BIN, ROOT, Sim, main, req
+
+
+class AdminTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim("--threads", "8").__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+
+    def setUp(self):
+        self.assertEqual(self.sim.admin_post("/reset").status, 200)
+        self.tok = self.sim.user_token()
+        self.sim.admin_post("/stats/reset")
+
+    def burst(self, n, path=FHIR + "/metadata"):
+        u = urllib.parse.urlsplit(self.sim.base)
+        t0 = time.monotonic()
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        for _ in range(n):
+            conn.request("GET", path)
+            conn.getresponse().read()
+        conn.close()
+        return time.monotonic() - t0
+
+    def test_stats_count_routes_statuses_and_grants(self):
+        self.sim.get(FHIR + "/Patient", token=self.tok)
+        self.sim.get(FHIR + "/Patient", token=self.tok)
+        self.sim.get(API + "/appointment/424242", token=self.tok)
+        self.sim.system_token()
+        s = self.sim.admin_get("/stats")
+        self.assertEqual(s["requests_total"], 4)
+        self.assertEqual(s["routes"]["GET /fhir/Patient"], 2)
+        self.assertEqual(s["routes"]["GET /api/appointment/:eid"], 1)
+        self.assertEqual(s["routes"]["POST /oauth2/token"], 1)
+        self.assertEqual(s["status_counts"], {"200": 3, "404": 1})
+        self.assertEqual(s["token_grants"]["client_credentials"], 1)
+        self.assertEqual(s["token_grants"]["password"], 0)  # reset after setUp's grant
+
+    def test_max_rps_1s_is_a_sliding_one_second_window(self):
+        # 30 in a burst, a pause, then 20 + 20 less than a second apart: any
+        # one-second window holds at most 40, whatever the wall-clock seconds.
+        self.assertLess(self.burst(30), 0.4)
+        time.sleep(1.2)
+        self.assertLess(self.burst(20), 0.3)
+        time.sleep(0.2)
+        self.assertLess(self.burst(20), 0.3)
+        s = self.sim.admin_get("/stats")
+        self.assertEqual(s["requests_total"], 70)
+        self.assertEqual(s["max_rps_1s"], 40)
+
+    def test_max_concurrency_counts_requests_in_progress(self):
+        self.burst(5)  # sequential: never more than one at once
+        self.assertEqual(self.sim.admin_get("/stats")["max_concurrency"], 1)
+        self.sim.admin_post("/faults", {"latency_ms": {"min": 500, "max": 500}})
+        results = []
+
+        def one():
+            results.append(self.sim.get(FHIR + "/metadata").status)
+
+        threads = []
+        for _ in range(4):
+            t = threading.Thread(target=one)
+            t.start()
+            threads.append(t)
+            time.sleep(0.05)
+        for t in threads:
+            t.join(10)
+        self.assertEqual(results, [200] * 4)
+        self.assertEqual(self.sim.admin_get("/stats")["max_concurrency"], 4)
+
+    def test_fault_429_with_retry_after(self):
+        self.sim.admin_post("/faults", {"rate_429": 1.0, "retry_after": 2})
+        r = self.sim.get(FHIR + "/Patient", token=self.tok)
+        self.assertEqual((r.status, r.header("Retry-After")), (429, "2"))
+        self.sim.admin_post("/faults", {"rate_429": 0})
+        self.assertEqual(self.sim.get(FHIR + "/Patient", token=self.tok).status, 200)
+
+    def test_fault_5xx(self):
+        for code in (500, 502, 503):
+            self.sim.admin_post("/faults", {"rate_%d" % code: 1})
+            self.assertEqual(self.sim.get(FHIR + "/Patient", token=self.tok).status, code)
+        self.assertEqual(self.sim.admin_get("/stats")["status_counts"],
+                         {"500": 1, "502": 1, "503": 1})
+
+    def test_fault_401_hits_api_not_oauth(self):
+        self.sim.admin_post("/faults", {"rate_401": 1})
+        self.assertEqual(self.sim.get(API + "/appointment", token=self.tok).status, 401)
+        self.assertEqual(self.sim.password_grant().status, 200)
+
+    def test_fault_routes_filter(self):
+        self.sim.admin_post("/faults", {"rate_503": 1, "routes": "/fhir/Patient"})
+        self.assertEqual(self.sim.get(FHIR + "/Patient", token=self.tok).status, 503)
+        self.assertEqual(self.sim.get(API + "/appointment", token=self.tok).status, 200)
+
+    def test_fault_connection_reset(self):
+        self.sim.admin_post("/faults", {"reset_rate": 1})
+        with self.assertRaises((ConnectionError, http.client.RemoteDisconnected)):
+            self.sim.get(FHIR + "/metadata")
+        self.assertEqual(self.sim.admin_get("/stats")["resets"], 1)
+
+    def test_fault_latency_and_slow_body(self):
+        self.sim.admin_post("/faults", {"latency_ms": {"min": 300, "max": 300}})
+        t0 = time.monotonic()
+        self.sim.get(FHIR + "/metadata")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.29)
+        self.sim.admin_post("/faults", {"slow_body_ms": 600})
+        t0 = time.monotonic()
+        r = self.sim.get(FHIR + "/Patient", token=self.tok)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.5)
+        self.assertEqual(r.json()["resourceType"], "Bundle")  # complete despite the drip
+
+    def test_tokens_expire_now(self):
+        self.sim.admin_post("/tokens/expire")
+        self.assertEqual(self.sim.get(API + "/appointment", token=self.tok).status, 401)
+
+    def test_front_desk_edits_bump_pc_time(self):
+        r = self.sim.admin_post("/appointments", {
+            "pid": 1, "pc_aid": 5, "pc_catid": 5, "pc_eventDate": "2026-12-22",
+            "pc_startTime": "13:00", "pc_duration": 900, "pc_hometext": "front desk"})
+        self.assertEqual(r.status, 200, r.body)
+        row = r.json()
+        api_row = self.sim.get(API + "/appointment/" + row["pc_eid"], token=self.tok).json()[0]
+        self.assertEqual(api_row["pc_hometext"], "front desk")
+        time.sleep(1.1)
+        edited = self.sim.admin_post("/appointments/" + row["pc_eid"],
+                                     {"pc_apptstatus": "x"}).json()
+        self.assertEqual(edited["pc_apptstatus"], "x")
+        self.assertGreater(edited["pc_time_epoch"], row["pc_time_epoch"])
+        r = req("DELETE", self.sim.admin + "/appointments/" + row["pc_eid"])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.sim.get(API + "/appointment/" + row["pc_eid"],
+                                      token=self.tok).status, 404)
+
+    def test_people_lists(self):
+        pats = self.sim.admin_get("/patients")
+        self.assertIn(PATIENT_JOHN, [p["uuid"] for p in pats])
+        self.assertEqual(len(self.sim.admin_get("/practitioners")), 4)
+
+    def test_reset_reloads_seed_and_clears_faults_and_stats(self):
+        before = len(self.sim.admin_get("/appointments"))
+        self.sim.admin_post("/appointments", {"pc_eventDate": "2026-12-22", "pc_startTime": "13:00"})
+        self.sim.admin_post("/faults", {"rate_500": 1})
+        self.sim.admin_post("/reset")
+        self.assertEqual(len(self.sim.admin_get("/appointments")), before)
+        self.assertEqual(self.sim.get(FHIR + "/metadata").status, 200)
+        self.assertEqual(self.sim.admin_get("/stats")["requests_total"], 1)
+
+
+class ProcessTest(unittest.TestCase):
+    def test_ready_line_and_sigterm_exit_0(self):
+        s = Sim()
+        info = s.start()
+        self.assertEqual(set(info), {"base_url", "admin_url", "ca_file"})
+        self.assertRegex(info["base_url"], r"^http://127\.0\.0\.1:\d+$")
+        self.assertIsNone(info["ca_file"])
+        s.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(s.proc.wait(5), 0)
+        s.stop()
+
+    def test_bad_flag_exits_nonzero(self):
+        r = subprocess.run([SIM_BIN, "--threads", "zero"], capture_output=True, timeout=5)
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_throughput_thousands_per_second_keepalive(self):
+        """curl on one keep-alive connection; prints the rate it saw."""
+        n = 5000
+        with Sim("--threads", "1") as s, tempfile.TemporaryDirectory() as d:
+            tok = s.user_token()
+            rates = {}
+            for name, path in (("metadata", FHIR + "/metadata"),
+                               ("Patient read", FHIR + "/Patient/" + PATIENT_JOHN)):
+                cfg = os.path.join(d, "curl.cfg")
+                with open(cfg, "w") as f:
+                    f.write('header = "Authorization: Bearer %s"\n' % tok)
+                    for _ in range(n):
+                        f.write('url = "%s%s"\noutput = "/dev/null"\n' % (s.base, path))
+                t0 = time.monotonic()
+                subprocess.run(["curl", "-s", "-K", cfg], check=True, timeout=60)
+                rates[name] = n / (time.monotonic() - t0)
+            stats = s.admin_get("/stats")
+        print("throughput (1 server thread, curl keep-alive): " +
+              ", ".join("%s %.0f req/s" % kv for kv in rates.items()))
+        self.assertEqual(stats["status_counts"].get("200"), 2 * n + 1)
+        for name, rate in rates.items():
+            self.assertGreater(rate, 1000, name)
+
+
+if __name__ == "__main__":
+    main()

@@ -70,7 +70,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libcmocka-dev libmicrohttpd-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
-            python3-redis python3-yaml docker-compose curl openssl \
+            python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
             tzdata clang clang-format procps
 deps:
 	tools/install-deps $(DEB_PKGS)

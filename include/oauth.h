@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "errors.h"
@@ -34,8 +35,10 @@ sw_err oauth_token(struct oauth *o, int64_t deadline_ms, char *buf, size_t bufle
 
 /* OpenEMR answered 401 to this token: the next oauth_token() returns a
  * different one (refreshing for the fleet unless another replica already
- * did). */
-void oauth_token_rejected(struct oauth *o, const char *token);
+ * did).  false when this token is itself the fresh answer to a 401 less
+ * than 10 s ago: the 401 is then about scope or permission, and refreshing
+ * again would only hammer the token endpoint. */
+bool oauth_token_rejected(struct oauth *o, const char *token);
 
 /* A token that has not expired is held now (no I/O beyond a Redis read). */
 bool oauth_has_valid_token(struct oauth *o);
@@ -43,6 +46,9 @@ bool oauth_has_valid_token(struct oauth *o);
 /* Revokes the refresh token (or the access token) and drops the fleet
  * record; for the last replica's shutdown. */
 sw_err oauth_logout(struct oauth *o);
+
+/* The last failure cannot be cured by retrying (TLS verification). */
+bool oauth_failure_permanent(const struct oauth *o);
 
 /* Detail of the last failure (no secrets). */
 const char *oauth_errstr(const struct oauth *o);
@@ -59,9 +65,8 @@ sw_err oauth_authorize_url(const struct sw_config *cfg, const char *state, const
 /* Exchanges an authorization code (authorization_code + PKCE);
  * *refresh_token malloc'd (SW_ERR_TOKEN if none was issued: ask for
  * offline_access). */
-sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http,
-                           const char *code, const char *verifier, char **refresh_token,
-                           char *errstr, size_t errlen);
+sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http, const char *code,
+                           const char *verifier, char **refresh_token, char *errstr, size_t errlen);
 
 /* Registers a confidential client (with the JWKS of
  * oauth.private_key_file when set); *answer malloc'd JSON of the server's
@@ -69,5 +74,14 @@ sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http
  * until an OpenEMR admin enables it. */
 sw_err oauth_register(const struct sw_config *cfg, struct http_client *http,
                       const char *client_name, char **answer, char *errstr, size_t errlen);
+
+/* `schedworker auth login`: prints the authorize URL (PKCE S256, random
+ * state) to out, receives the browser's redirect on the loopback address
+ * of oauth.redirect_uri (http://127.0.0.1:PORT/path), checks the state,
+ * exchanges the code and returns the refresh token (*refresh_token
+ * malloc'd) for the caller to store in oauth.refresh_token_file.  Waits at
+ * most timeout_s for the redirect (SW_ERR_TIMEOUT). */
+sw_err oauth_login_loopback(const struct sw_config *cfg, struct http_client *http, int timeout_s,
+                            FILE *out, char **refresh_token, char *errstr, size_t errlen);
 
 #endif

@@ -29,8 +29,8 @@ struct oe_surface_ops {
     sw_err (*find_by_confirmation)(struct oe_client *c, struct oe_call *call,
                                    const char *confirmation, const char *practitioner_id,
                                    int64_t from, int64_t to, struct oe_appt *out);
-    sw_err (*list_changed)(struct oe_client *c, struct oe_call *call, int64_t since,
-                           int64_t from, int64_t to, struct oe_appt **out, size_t *n);
+    sw_err (*list_changed)(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
+                           int64_t to, struct oe_appt **out, size_t *n);
 };
 
 extern const struct oe_surface_ops oe_surface_openemr;
@@ -49,8 +49,8 @@ struct oe_req {
 
 /* *answer: parsed JSON body (NULL when the body is empty); status: HTTP
  * status.  Returns the classified error (SW_OK for 2xx). */
-sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
-               json_t **answer, long *status);
+sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r, json_t **answer,
+               long *status);
 
 const struct sw_config *oe_cfg(const struct oe_client *c);
 struct fleet *oe_fleet(const struct oe_client *c);
@@ -62,7 +62,7 @@ const char *oe_api_base(const struct oe_client *c);
 void oe_detail(struct oe_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- time (the process's local zone is the clinic's, see openemr.c) ----- */
-bool oe_time_parse(const char *iso, int64_t *epoch);      /* ISO 8601 with offset or Z */
+bool oe_time_parse(const char *iso, int64_t *epoch);       /* ISO 8601 with offset or Z */
 void oe_time_format(int64_t epoch, char *buf, size_t len); /* local with offset */
 void oe_local_date(int64_t epoch, char buf[11]);           /* YYYY-MM-DD */
 void oe_local_hhmm(int64_t epoch, char buf[6]);            /* HH:MM */

@@ -4,14 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "http.h"
-#include "http_server.h"
 #include "log.h"
 #include "oauth.h"
 
@@ -38,9 +36,8 @@ static int write_secret(const char *path, const char *secret)
 
 int authcmd_login(const struct sw_config *cfg, int timeout_s)
 {
-    char verifier[128], challenge[128], state[33], errstr[256];
-    unsigned char raw[16];
-    char *url = NULL, *code = NULL, *got_state = NULL, *refresh = NULL;
+    char errstr[256];
+    char *refresh = NULL;
     struct http_client *http = NULL;
     int rc = 1;
 
@@ -48,28 +45,8 @@ int authcmd_login(const struct sw_config *cfg, int timeout_s)
         fprintf(stderr, "auth login: set oauth.refresh_token_file (where the token goes)\n");
         return 1;
     }
-    if (oauth_pkce_new(verifier, sizeof(verifier), challenge, sizeof(challenge)) != SW_OK ||
-        RAND_bytes(raw, sizeof(raw)) != 1)
-        goto out;
-    for (int i = 0; i < 16; i++)
-        snprintf(state + 2 * i, 3, "%02x", raw[i]);
-    if (oauth_authorize_url(cfg, state, challenge, &url) != SW_OK)
-        goto out;
-    printf("Open this URL in a browser, log in to OpenEMR as the scheduling user and approve:\n\n"
-           "  %s\n\nWaiting up to %d s for the redirect to %s ...\n",
-           url, timeout_s, cfg->oauth_redirect_uri);
-    fflush(stdout);
-    if (http_await_redirect(cfg->oauth_redirect_uri, timeout_s, &code, &got_state, errstr,
-                            sizeof(errstr)) != SW_OK) {
-        fprintf(stderr, "auth login: %s\n", errstr);
-        goto out;
-    }
-    if (!got_state || strcmp(got_state, state) != 0) {
-        fprintf(stderr, "auth login: the redirect's state does not match; not using it\n");
-        goto out;
-    }
     if (http_client_new(cfg, &http, errstr, sizeof(errstr)) != SW_OK ||
-        oauth_exchange_code(cfg, http, code, verifier, &refresh, errstr, sizeof(errstr)) !=
+        oauth_login_loopback(cfg, http, timeout_s, stdout, &refresh, errstr, sizeof(errstr)) !=
             SW_OK) {
         fprintf(stderr, "auth login: %s\n", errstr);
         goto out;
@@ -83,10 +60,6 @@ out:
     if (refresh)
         explicit_bzero(refresh, strlen(refresh));
     free(refresh);
-    free(url);
-    free(code);
-    free(got_state);
-    explicit_bzero(verifier, sizeof(verifier));
     http_client_destroy(http);
     return rc;
 }

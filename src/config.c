@@ -64,7 +64,7 @@ static const struct setting settings[] = {
     STR("oauth.client_id", oauth_client_id, "", "Registered client id."),
     STR("oauth.client_secret_file", oauth_client_secret_file, "", "File holding the client secret (confidential clients)."),
     STR("oauth.scope", oauth_scope, "openid offline_access api:oemr api:fhir user/appointment.read user/appointment.write user/patient.read user/practitioner.read user/Appointment.read user/Appointment.write user/Patient.read user/Practitioner.read", "Scopes of the user token."),
-    STR("oauth.system_scope", oauth_system_scope, "system/Appointment.read system/Patient.read system/Practitioner.read", "Scopes of the client_credentials token."),
+    STR("oauth.system_scope", oauth_system_scope, "openid api:fhir system/Appointment.read system/Patient.read system/Practitioner.read", "Scopes of the client_credentials token."),
     STR("oauth.username", oauth_username, "", "Password grant: OpenEMR user."),
     STR("oauth.password_file", oauth_password_file, "", "Password grant: file holding the password."),
     STR("oauth.private_key_file", oauth_private_key_file, "", "RSA private key (PEM) for the client_credentials JWT assertion."),

@@ -243,6 +243,8 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
     }
 
     CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_FILESIZE_EXCEEDED) /* Content-Length above the cap */
+        sink.too_big = true;
     if (rc != CURLE_OK) {
         err = sink.too_big ? SW_ERR_BAD_ANSWER : curl_err(rc);
         if (errstr && errlen)
@@ -250,6 +252,9 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
                      sink.too_big ? "answer too large" : "transfer failed",
                      curl_msg[0] ? curl_msg : curl_easy_strerror(rc));
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        resp->tls_refused = rc == CURLE_PEER_FAILED_VERIFICATION ||
+                            rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
+                            rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM;
         goto cleanup;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);

@@ -227,8 +227,23 @@ struct redirect {
     pthread_cond_t done;
     const char *path;
     char *code, *state, *error;
-    bool got;
+    bool got;      /* the redirect arrived */
+    bool answered; /* and the browser got its page: the daemon may stop */
 };
+
+static void redirect_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+                          enum MHD_RequestTerminationCode toe)
+{
+    struct redirect *rd = cls;
+    (void)conn;
+    (void)con_cls;
+    (void)toe;
+    pthread_mutex_lock(&rd->lock);
+    if (rd->got)
+        rd->answered = true;
+    pthread_cond_signal(&rd->done);
+    pthread_mutex_unlock(&rd->lock);
+}
 
 static enum MHD_Result take_redirect(void *cls, struct MHD_Connection *conn, const char *url,
                                      const char *method, const char *version,
@@ -297,7 +312,7 @@ sw_err http_await_redirect(const char *redirect_uri, int timeout_s, char **code,
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, take_redirect, &rd, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, redirect_done, &rd, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!d) {
         snprintf(errstr, errlen, "cannot listen on %s for the redirect", hostport);
@@ -309,6 +324,12 @@ sw_err http_await_redirect(const char *redirect_uri, int timeout_s, char **code,
     until.tv_sec += timeout_s;
     pthread_mutex_lock(&rd.lock);
     while (!rd.got)
+        if (pthread_cond_timedwait(&rd.done, &rd.lock, &until) != 0)
+            break;
+    /* Let the page reach the browser before the daemon goes (2 s at most). */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    while (rd.got && !rd.answered)
         if (pthread_cond_timedwait(&rd.done, &rd.lock, &until) != 0)
             break;
     pthread_mutex_unlock(&rd.lock);

@@ -74,7 +74,10 @@ struct oauth {
     char *client_secret;
     char *password;
     struct tok cur;
-    bool rejected; /* cur.access got a 401 */
+    bool rejected;        /* cur.access got a 401 */
+    bool permanent;       /* the last token request failed TLS verification */
+    char after_401[48];   /* fingerprint of the token taken after a 401 */
+    int64_t after_401_at; /* when */
     char errstr[256];
 };
 
@@ -192,10 +195,10 @@ static sw_err record_read(struct oauth *o, struct tok *t)
 /* Writes the record and releases the lock. */
 static sw_err record_put(struct oauth *o, const struct tok *t)
 {
-    json_t *j = json_pack("{s:s?, s:s?, s:I, s:I, s:s, s:s}", "access_token", t->access,
-                          "refresh_token", t->refresh, "expires_at", (json_int_t)t->expires_at,
-                          "lifetime", (json_int_t)t->lifetime, "seed", t->seed, "grant",
-                          grant_name(o->cfg->grant));
+    json_t *j =
+        json_pack("{s:s?, s:s?, s:I, s:I, s:s, s:s}", "access_token", t->access, "refresh_token",
+                  t->refresh, "expires_at", (json_int_t)t->expires_at, "lifetime",
+                  (json_int_t)t->lifetime, "seed", t->seed, "grant", grant_name(o->cfg->grant));
     if (!j)
         return SW_ERR_NOMEM;
     char *text = json_dumps(j, JSON_COMPACT);
@@ -282,6 +285,7 @@ static sw_err token_post(struct oauth *o, const char *const *form, struct tok *o
                                .body = body,
                                .body_len = len};
     err = http_perform(o->http, &req, &resp, o->errstr, sizeof(o->errstr));
+    o->permanent = resp.tls_refused;
     if (err != SW_OK)
         goto cleanup;
     j = json_loadb(resp.body, resp.len, 0, NULL);
@@ -322,9 +326,15 @@ cleanup:
 
 static sw_err grant_refresh(struct oauth *o, const char *refresh, struct tok *out)
 {
-    const char *form[] = {"grant_type", "refresh_token", "refresh_token", refresh, "client_id",
-                          o->cfg->oauth_client_id, o->client_secret ? "client_secret" : NULL,
-                          o->client_secret, NULL};
+    const char *form[] = {"grant_type",
+                          "refresh_token",
+                          "refresh_token",
+                          refresh,
+                          "client_id",
+                          o->cfg->oauth_client_id,
+                          o->client_secret ? "client_secret" : NULL,
+                          o->client_secret,
+                          NULL};
     mark_spending(o, refresh);
     return token_post(o, form, out);
 }
@@ -332,14 +342,26 @@ static sw_err grant_refresh(struct oauth *o, const char *refresh, struct tok *ou
 static sw_err grant_password(struct oauth *o, struct tok *out)
 {
     if (!o->password || !o->cfg->oauth_username || !o->cfg->oauth_username[0]) {
-        snprintf(o->errstr, sizeof(o->errstr), "password grant needs oauth.username and "
-                                               "oauth.password_file");
+        snprintf(o->errstr, sizeof(o->errstr),
+                 "password grant needs oauth.username and "
+                 "oauth.password_file");
         return SW_ERR_CONFIG;
     }
-    const char *form[] = {"grant_type", "password", "user_role", "users", "username",
-                          o->cfg->oauth_username, "password", o->password, "scope",
-                          o->cfg->oauth_scope, "client_id", o->cfg->oauth_client_id,
-                          o->client_secret ? "client_secret" : NULL, o->client_secret, NULL};
+    const char *form[] = {"grant_type",
+                          "password",
+                          "user_role",
+                          "users",
+                          "username",
+                          o->cfg->oauth_username,
+                          "password",
+                          o->password,
+                          "scope",
+                          o->cfg->oauth_scope,
+                          "client_id",
+                          o->cfg->oauth_client_id,
+                          o->client_secret ? "client_secret" : NULL,
+                          o->client_secret,
+                          NULL};
     return token_post(o, form, out);
 }
 
@@ -373,8 +395,8 @@ static char *unused_seed(struct oauth *o, const struct tok *rec, char *fp, size_
     if (!path || !path[0])
         return NULL;
     char *seed = sw_read_secret_file(path);
-    if (!seed || !seed[0] || jwt_sha256_b64(seed, fp, fplen) != SW_OK ||
-        !strcmp(fp, rec->seed) || maybe_spent(o, seed)) {
+    if (!seed || !seed[0] || jwt_sha256_b64(seed, fp, fplen) != SW_OK || !strcmp(fp, rec->seed) ||
+        maybe_spent(o, seed)) {
         secret_free(seed);
         return NULL;
     }
@@ -526,6 +548,9 @@ sw_err oauth_token(struct oauth *o, int64_t deadline_ms, char *buf, size_t bufle
         adopt(o, &rec);
     } else {
         err = refresh_fleet(o, bad, deadline_ms);
+        if (err == SW_OK && bad && o->cur.access &&
+            jwt_sha256_b64(o->cur.access, o->after_401, sizeof(o->after_401)) == SW_OK)
+            o->after_401_at = now_s();
         if (err != SW_OK && !bad && tok_valid(&rec, now)) {
             log_warn(MOD, "token refresh failed (%s); the current token is still valid",
                      sw_err_str(err));
@@ -546,10 +571,19 @@ copy:
     return SW_OK;
 }
 
-void oauth_token_rejected(struct oauth *o, const char *token)
+bool oauth_token_rejected(struct oauth *o, const char *token)
 {
-    if (same(o->cur.access, token))
-        o->rejected = true;
+    char fp[48];
+    if (!same(o->cur.access, token))
+        return true; /* already replaced */
+    if (o->after_401_at && now_s() - o->after_401_at < 10 &&
+        jwt_sha256_b64(token, fp, sizeof(fp)) == SW_OK && !strcmp(fp, o->after_401)) {
+        log_warn(MOD, "OpenEMR refused a token obtained after a 401 moments ago: a scope or "
+                      "permission problem, not refreshing again");
+        return false;
+    }
+    o->rejected = true;
+    return true;
 }
 
 bool oauth_has_valid_token(struct oauth *o)
@@ -561,6 +595,11 @@ bool oauth_has_valid_token(struct oauth *o)
     bool ok = record_read(o, &rec) == SW_OK && tok_valid(&rec, now);
     tok_clear(&rec);
     return ok;
+}
+
+bool oauth_failure_permanent(const struct oauth *o)
+{
+    return o->permanent;
 }
 
 const char *oauth_errstr(const struct oauth *o)
@@ -576,7 +615,7 @@ sw_err oauth_logout(struct oauth *o)
     sw_err err = SW_OK;
     if (record_read(o, &rec) != SW_OK)
         tok_copy(&rec, &o->cur);
-    const char *what = rec.refresh ? rec.refresh : rec.access;
+    const char *what = rec.access ? rec.access : rec.refresh;
     if (!what)
         goto cleanup;
     char *v = http_escape(what);
@@ -586,9 +625,10 @@ sw_err oauth_logout(struct oauth *o)
     if (!v || !cid || !body) {
         err = SW_ERR_NOMEM;
     } else {
-        snprintf(body, blen, "token=%s&token_type_hint=%s&client_id=%s", v,
-                 rec.refresh ? "refresh_token" : "access_token", cid);
-        snprintf(url, sizeof(url), "%s/oauth2/%s/token/revoke", o->cfg->openemr_base_url,
+        /* OpenEMR's logout ends the whole session (access and refresh
+         * tokens) named by the hint */
+        snprintf(body, blen, "id_token_hint=%s&client_id=%s", v, cid);
+        snprintf(url, sizeof(url), "%s/oauth2/%s/logout", o->cfg->openemr_base_url,
                  o->cfg->openemr_site);
         struct http_request req = {.method = "POST",
                                    .url = url,
@@ -599,7 +639,7 @@ sw_err oauth_logout(struct oauth *o)
                                    .basic_pass = o->client_secret};
         err = http_perform(o->http, &req, &resp, o->errstr, sizeof(o->errstr));
         if (err == SW_OK && resp.status != 200) {
-            snprintf(o->errstr, sizeof(o->errstr), "revoke answered %ld", resp.status);
+            snprintf(o->errstr, sizeof(o->errstr), "logout answered %ld", resp.status);
             err = http_status_err(resp.status);
         }
     }
@@ -688,49 +728,8 @@ void oauth_destroy(struct oauth *o)
 
 /* ---- one-time commands ------------------------------------------------ */
 
-sw_err oauth_pkce_new(char *verifier, size_t vlen, char *challenge, size_t clen)
-{
-    sw_err err = jwt_random_b64(32, verifier, vlen);
-    if (err != SW_OK)
-        return err;
-    return jwt_sha256_b64(verifier, challenge, clen);
-}
-
-sw_err oauth_authorize_url(const struct sw_config *cfg, const char *state, const char *challenge,
-                           char **url)
-{
-    char *cid = http_escape(cfg->oauth_client_id ? cfg->oauth_client_id : "");
-    char *redir = http_escape(cfg->oauth_redirect_uri);
-    char *scope = http_escape(cfg->oauth_scope);
-    char aud_raw[512];
-    snprintf(aud_raw, sizeof(aud_raw), "%s/apis/%s/fhir", cfg->openemr_base_url,
-             cfg->openemr_site);
-    char *aud = http_escape(aud_raw);
-    sw_err err = SW_ERR_NOMEM;
-    *url = NULL;
-    if (cid && redir && scope && aud) {
-        size_t n = strlen(cfg->openemr_base_url) + strlen(cid) + strlen(redir) + strlen(scope) +
-                   strlen(aud) + strlen(state) + strlen(challenge) + 256;
-        *url = malloc(n);
-        if (*url) {
-            snprintf(*url, n,
-                     "%s/oauth2/%s/authorize?response_type=code&client_id=%s&redirect_uri=%s"
-                     "&scope=%s&state=%s&code_challenge=%s&code_challenge_method=S256&aud=%s",
-                     cfg->openemr_base_url, cfg->openemr_site, cid, redir, scope, state,
-                     challenge, aud);
-            err = SW_OK;
-        }
-    }
-    free(cid);
-    free(redir);
-    free(scope);
-    free(aud);
-    return err;
-}
-
-sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http,
-                           const char *code, const char *verifier, char **refresh_token,
-                           char *errstr, size_t errlen)
+sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http, const char *code,
+                           const char *verifier, char **refresh_token, char *errstr, size_t errlen)
 {
     struct oauth o = {.cfg = cfg, .http = http};
     struct tok t = {0};
@@ -739,10 +738,19 @@ sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http
              cfg->openemr_site);
     if (cfg->oauth_client_secret_file && cfg->oauth_client_secret_file[0])
         o.client_secret = sw_read_secret_file(cfg->oauth_client_secret_file);
-    const char *form[] = {"grant_type", "authorization_code", "code", code, "redirect_uri",
-                          cfg->oauth_redirect_uri, "code_verifier", verifier, "client_id",
-                          cfg->oauth_client_id, o.client_secret ? "client_secret" : NULL,
-                          o.client_secret, NULL};
+    const char *form[] = {"grant_type",
+                          "authorization_code",
+                          "code",
+                          code,
+                          "redirect_uri",
+                          cfg->oauth_redirect_uri,
+                          "code_verifier",
+                          verifier,
+                          "client_id",
+                          cfg->oauth_client_id,
+                          o.client_secret ? "client_secret" : NULL,
+                          o.client_secret,
+                          NULL};
     sw_err err = token_post(&o, form, &t);
     if (err == SW_OK && !t.refresh) {
         snprintf(o.errstr, sizeof(o.errstr), "no refresh token issued (scope offline_access?)");
@@ -755,62 +763,5 @@ sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http
     snprintf(errstr, errlen, "%s", o.errstr);
     tok_clear(&t);
     secret_free(o.client_secret);
-    return err;
-}
-
-sw_err oauth_register(const struct sw_config *cfg, struct http_client *http,
-                      const char *client_name, char **answer, char *errstr, size_t errlen)
-{
-    sw_err err = SW_ERR_NOMEM;
-    char *jwks = NULL, *body = NULL;
-    json_t *req = NULL, *jk = NULL;
-    struct http_response resp = {0};
-    char url[600];
-    *answer = NULL;
-    bool with_key = cfg->oauth_private_key_file && cfg->oauth_private_key_file[0];
-    if (with_key) {
-        err = jwt_jwks_from_key(cfg->oauth_private_key_file, cfg->oauth_key_id, &jwks, errstr,
-                                errlen);
-        if (err != SW_OK)
-            goto cleanup;
-        jk = json_loads(jwks, 0, NULL);
-    }
-    char scope[1024];
-    snprintf(scope, sizeof(scope), "%s%s%s", cfg->oauth_scope, with_key ? " " : "",
-             with_key ? cfg->oauth_system_scope : "");
-    req = json_pack("{s:s, s:[s], s:s, s:s, s:s}", "application_type", "private",
-                    "redirect_uris", cfg->oauth_redirect_uri, "client_name", client_name,
-                    "token_endpoint_auth_method", "client_secret_post", "scope", scope);
-    if (!req)
-        goto cleanup;
-    if (jk)
-        json_object_set(req, "jwks", jk);
-    body = json_dumps(req, JSON_COMPACT);
-    if (!body)
-        goto cleanup;
-    snprintf(url, sizeof(url), "%s/oauth2/%s/registration", cfg->openemr_base_url,
-             cfg->openemr_site);
-    struct http_request hr = {.method = "POST",
-                              .url = url,
-                              .content_type = "application/json",
-                              .body = body,
-                              .body_len = strlen(body)};
-    err = http_perform(http, &hr, &resp, errstr, errlen);
-    if (err != SW_OK)
-        goto cleanup;
-    if (resp.status != 200 && resp.status != 201) {
-        snprintf(errstr, errlen, "registration answered %ld", resp.status);
-        err = http_status_err(resp.status);
-        goto cleanup;
-    }
-    *answer = resp.body;
-    resp.body = NULL;
-    err = SW_OK;
-cleanup:
-    free(jwks);
-    free(body);
-    json_decref(req);
-    json_decref(jk);
-    http_response_free(&resp);
     return err;
 }

@@ -171,7 +171,8 @@ static bool transient(sw_err e)
 
 /* One attempt: limiter, token, HTTP. */
 static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
-                      const char *body, char *token, size_t toklen, struct http_response *resp)
+                      const char *body, char *token, size_t toklen, struct http_response *resp,
+                      bool *permanent)
 {
     struct fleet_permit permit = {{0}};
     int64_t waited = 0;
@@ -181,6 +182,7 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
     err = oauth_token(c->oauth, call->deadline_ms, token, toklen);
     if (err != SW_OK) {
         oe_detail(call, "no OpenEMR token: %s", oauth_errstr(c->oauth));
+        *permanent = oauth_failure_permanent(c->oauth);
         return err;
     }
     if (c->fleet) {
@@ -203,15 +205,14 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
         timeout = left > c->cfg->openemr_timeout_ms ? 0 : (int)left;
     }
     snprintf(url, sizeof(url), "%s%s", c->cfg->openemr_base_url, r->path);
-    struct http_request req = {.method = r->method,
-                               .url = url,
-                               .bearer = token,
-                               .content_type = body ? (r->fhir_body ? "application/fhir+json"
-                                                                    : "application/json")
-                                                    : NULL,
-                               .body = body,
-                               .body_len = body ? strlen(body) : 0,
-                               .timeout_ms = timeout};
+    struct http_request req = {
+        .method = r->method,
+        .url = url,
+        .bearer = token,
+        .content_type = body ? (r->fhir_body ? "application/fhir+json" : "application/json") : NULL,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .timeout_ms = timeout};
     char errstr[256] = "";
     int64_t t0 = now_ms();
     err = http_perform(c->http, &req, resp, errstr, sizeof(errstr));
@@ -224,13 +225,15 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
         err = http_status_err(resp->status);
     if (err != SW_OK)
         metrics_openemr_error(route, sw_err_str(err));
-    if (err != SW_OK && !resp->status)
+    if (err != SW_OK && !resp->status) {
         oe_detail(call, "%s", errstr);
+        *permanent = resp->tls_refused;
+    }
     return err;
 }
 
-sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
-               json_t **answer, long *status)
+sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r, json_t **answer,
+               long *status)
 {
     char token[8192];
     char *body = NULL;
@@ -260,7 +263,8 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
         }
         tries++;
         http_response_free(&resp);
-        err = attempt(c, call, r, body, token, sizeof(token), &resp);
+        bool permanent = false;
+        err = attempt(c, call, r, body, token, sizeof(token), &resp, &permanent);
         *status = resp.status;
         if (resp.status > 0 || transient(err)) {
             if (c->fleet)
@@ -269,9 +273,11 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
         }
         if (err == SW_ERR_TOKEN && resp.status == 401 && !refreshed) {
             refreshed = true; /* refresh for the fleet and retry once */
-            oauth_token_rejected(c->oauth, token);
-            log_info(MOD, "401 from OpenEMR on %s: refreshing the token", r->route ? r->route : r->method);
-            continue;
+            if (oauth_token_rejected(c->oauth, token)) {
+                log_info(MOD, "401 from OpenEMR on %s: refreshing the token",
+                         r->route ? r->route : r->method);
+                continue;
+            }
         }
         if (resp.retry_after_s > 0 && (err == SW_ERR_RATE_LIMITED || resp.status == 503)) {
             call->retry_after_s = resp.retry_after_s;
@@ -287,7 +293,7 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
             oe_detail(call, "OpenEMR asked to retry after %ds", resp.retry_after_s);
             break;
         }
-        if (transient(err) && r->idempotent && tries < c->cfg->retry_max_attempts) {
+        if (transient(err) && !permanent && r->idempotent && tries < c->cfg->retry_max_attempts) {
             int64_t wait = backoff_ms(c->cfg, tries);
             if (call->deadline_ms == 0 || now_ms() + wait < call->deadline_ms) {
                 log_info(MOD, "%s failed (%s), retry %d in %lldms", r->route ? r->route : r->method,
@@ -351,8 +357,7 @@ sw_err oe_list_patient(struct oe_client *c, struct oe_call *call, const char *pa
 }
 
 sw_err oe_free_slots(struct oe_client *c, struct oe_call *call, const char *practitioner_id,
-                     int64_t from, int64_t to, bool *has_slots, struct oe_interval **out,
-                     size_t *n)
+                     int64_t from, int64_t to, bool *has_slots, struct oe_interval **out, size_t *n)
 {
     call_start(call);
     *out = NULL;
@@ -524,8 +529,13 @@ bool oe_time_parse(const char *iso, int64_t *epoch)
         }
         has_time = true;
     }
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                    .tm_min = mi, .tm_sec = s, .tm_isdst = -1};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s,
+                    .tm_isdst = -1};
     if (*p == 'Z') {
         *epoch = (int64_t)timegm(&tm);
         return true;
@@ -587,8 +597,13 @@ bool oe_local_to_epoch(const char *date, const char *hms, int64_t *epoch)
         return false;
     if (hms && hms[0] && sscanf(hms, "%2d:%2d:%2d", &h, &mi, &s) < 2)
         return false;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                    .tm_min = mi, .tm_sec = s, .tm_isdst = -1};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s,
+                    .tm_isdst = -1};
     time_t t = mktime(&tm);
     if (t == (time_t)-1)
         return false;

@@ -16,8 +16,8 @@ static const struct {
     const char *code;
     int catid;
 } categories[] = {
-    {"no_show", 1},  {"in_office", 2},  {"out_of_office", 3},        {"vacation", 4},
-    {"office_visit", 5}, {"lunch", 8},  {"established_patient", 9}, {"new_patient", 10},
+    {"no_show", 1},      {"in_office", 2}, {"out_of_office", 3},       {"vacation", 4},
+    {"office_visit", 5}, {"lunch", 8},     {"established_patient", 9}, {"new_patient", 10},
     {"reserved", 11},
 };
 
@@ -30,6 +30,26 @@ static int category_of(const struct sw_config *cfg, const char *code)
             return categories[i].catid;
     const struct sw_type_rule *t = cfg ? sw_config_type(cfg, code) : NULL;
     return t ? t->category : 0;
+}
+
+/* The appointmentType code of a category (the server's constants), else
+ * the type name. */
+static const char *code_of(const struct sw_type_rule *t)
+{
+    for (size_t i = 0; i < sizeof(categories) / sizeof(categories[0]); i++)
+        if (categories[i].catid == t->category)
+            return categories[i].code;
+    return t->name;
+}
+
+/* The contract's type name for a category (first configured type). */
+static void type_name(const struct sw_config *cfg, int catid, char *buf, size_t len)
+{
+    for (int i = 0; i < cfg->n_types; i++)
+        if (cfg->types[i].category == catid) {
+            snprintf(buf, len, "%s", cfg->types[i].name);
+            return;
+        }
 }
 
 static enum oe_appt_status status_of(const char *s)
@@ -78,8 +98,8 @@ bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out)
         else if (!strncmp(ref, "Practitioner/", 13) || !strncmp(ref, "Person/", 7))
             oe_ref_id(ref, out->practitioner_id, sizeof(out->practitioner_id));
     }
-    json_t *coding = json_array_get(
-        json_object_get(json_object_get(res, "appointmentType"), "coding"), 0);
+    json_t *coding =
+        json_array_get(json_object_get(json_object_get(res, "appointmentType"), "coding"), 0);
     const char *code = json_string_value(json_object_get(coding, "code"));
     if (code) {
         snprintf(out->appointment_type, sizeof(out->appointment_type), "%s", code);
@@ -93,7 +113,8 @@ bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out)
         if (v && (!out->confirmation[0] || (sys && !strcmp(sys, CONF_SYSTEM))))
             snprintf(out->confirmation, sizeof(out->confirmation), "%s", v);
     }
-    const char *upd = json_string_value(json_object_get(json_object_get(res, "meta"), "lastUpdated"));
+    const char *upd =
+        json_string_value(json_object_get(json_object_get(res, "meta"), "lastUpdated"));
     if (upd)
         oe_time_parse(upd, &out->updated);
     out->provider_event = !out->patient_id[0] || oe_provider_category(out->category);
@@ -137,6 +158,8 @@ sw_err oe_fhir_appt_search(struct oe_client *c, struct oe_call *call, const char
             continue;
         if (!a.category && a.appointment_type[0])
             a.category = category_of(oe_cfg(c), a.appointment_type);
+        if (a.category)
+            type_name(oe_cfg(c), a.category, a.appointment_type, sizeof(a.appointment_type));
         if (oe_provider_category(a.category))
             a.provider_event = true;
         if (from || to) {
@@ -201,10 +224,8 @@ sw_err oe_fhir_find_patients(struct oe_client *c, struct oe_call *call, const ch
      * search them as strings, so the digits are compared here instead */
     snprintf(path, sizeof(path), "%s/Patient?birthdate=%s", oe_fhir_base(c), bd);
     free(bd);
-    struct oe_req r = {.method = "GET",
-                       .path = path,
-                       .route = "GET /fhir/Patient",
-                       .idempotent = true};
+    struct oe_req r = {
+        .method = "GET", .path = path, .route = "GET /fhir/Patient", .idempotent = true};
     err = oe_send(c, call, &r, &ans, &status);
     if (err != SW_OK)
         goto cleanup;
@@ -314,8 +335,8 @@ static sw_err fhir_free_slots(struct oe_client *c, struct oe_call *call,
     free(e1);
     free(e2);
     free(pe);
-    struct oe_req r = {.method = "GET", .path = path, .route = "GET /fhir/Slot",
-                       .idempotent = true};
+    struct oe_req r = {
+        .method = "GET", .path = path, .route = "GET /fhir/Slot", .idempotent = true};
     sw_err err = oe_send(c, call, &r, &ans, &status);
     if (err != SW_OK)
         goto cleanup;
@@ -356,8 +377,8 @@ cleanup:
     return err;
 }
 
-static sw_err fhir_create(struct oe_client *c, struct oe_call *call,
-                          const struct oe_new_appt *req, struct oe_appt *out)
+static sw_err fhir_create(struct oe_client *c, struct oe_call *call, const struct oe_new_appt *req,
+                          struct oe_appt *out)
 {
     char t1[40], t2[40], pref[96], prref[96], path[256];
     json_t *body = NULL, *ans = NULL;
@@ -366,19 +387,14 @@ static sw_err fhir_create(struct oe_client *c, struct oe_call *call,
     oe_time_format(req->end, t2, sizeof(t2));
     snprintf(pref, sizeof(pref), "Patient/%s", req->patient_id);
     snprintf(prref, sizeof(prref), "Practitioner/%s", req->practitioner_id);
-    /* The type as OpenEMR's category id: what a server derived from
-     * OpenEMR knows; its display is the configured title. */
-    char catid[16];
-    snprintf(catid, sizeof(catid), "%d", req->type->category);
-    body = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:{s:[{s:s, s:s, s:s}]}, s:s, s:s, s:I,"
+    body = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:{s:[{s:s, s:s}]}, s:s, s:s, s:I,"
                      " s:[{s:{s:s}, s:s}, {s:{s:s}, s:s}], s:s?}",
                      "resourceType", "Appointment", "status", "booked", "identifier", "system",
-                     CONF_SYSTEM, "value", req->confirmation, "appointmentType", "coding",
-                     "system", "http://openemr.org/appointment-category", "code", catid,
-                     "display", req->type->title, "start", t1, "end", t2,
-                     "minutesDuration", (json_int_t)((req->end - req->start) / 60),
-                     "participant", "actor", "reference", pref, "status", "accepted", "actor",
-                     "reference", prref, "status", "accepted", "description", req->reason);
+                     CONF_SYSTEM, "value", req->confirmation, "appointmentType", "coding", "code",
+                     code_of(req->type), "display", req->type->title, "start", t1, "end", t2,
+                     "minutesDuration", (json_int_t)((req->end - req->start) / 60), "participant",
+                     "actor", "reference", pref, "status", "accepted", "actor", "reference", prref,
+                     "status", "accepted", "description", req->reason);
     if (!body)
         return SW_ERR_NOMEM;
     snprintf(path, sizeof(path), "%s/Appointment", oe_fhir_base(c));
@@ -432,6 +448,8 @@ static sw_err fhir_get(struct oe_client *c, struct oe_call *call, const char *ap
         err = SW_ERR_BAD_ANSWER;
     if (err == SW_OK && !out->category && out->appointment_type[0])
         out->category = category_of(oe_cfg(c), out->appointment_type);
+    if (err == SW_OK && out->category)
+        type_name(oe_cfg(c), out->category, out->appointment_type, sizeof(out->appointment_type));
     json_decref(ans);
     return err;
 }

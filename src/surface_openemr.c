@@ -55,8 +55,8 @@ static json_t *record_of(json_t *ans)
 }
 
 /* uuid -> numeric id through the fleet cache; kind "patient" / "practitioner". */
-static sw_err map_id(struct oe_client *c, struct oe_call *call, const char *kind,
-                     const char *uuid, char *out, size_t outlen)
+static sw_err map_id(struct oe_client *c, struct oe_call *call, const char *kind, const char *uuid,
+                     char *out, size_t outlen)
 {
     char key[160], path[256];
     char *cached = NULL;
@@ -282,8 +282,8 @@ static sw_err oemr_free_slots(struct oe_client *c, struct oe_call *call,
     return SW_OK;
 }
 
-static sw_err oemr_create(struct oe_client *c, struct oe_call *call,
-                          const struct oe_new_appt *req, struct oe_appt *out)
+static sw_err oemr_create(struct oe_client *c, struct oe_call *call, const struct oe_new_appt *req,
+                          struct oe_appt *out)
 {
     const struct sw_config *cfg = oe_cfg(c);
     char pid[24], aid[24], date[11], hhmm[6], path[256], num[5][24], home[512];
@@ -303,9 +303,9 @@ static sw_err oemr_create(struct oe_client *c, struct oe_call *call,
              req->reason ? req->reason : "");
     const char *title = req->type->title[0] ? req->type->title : req->type->name;
     body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "pc_catid", num[0],
-                     "pc_title", title, "pc_duration", num[1], "pc_hometext", home,
-                     "pc_apptstatus", "-", "pc_eventDate", date, "pc_startTime", hhmm,
-                     "pc_facility", num[2], "pc_billing_location", num[2], "pc_aid", aid);
+                     "pc_title", title, "pc_duration", num[1], "pc_hometext", home, "pc_apptstatus",
+                     "-", "pc_eventDate", date, "pc_startTime", hhmm, "pc_facility", num[2],
+                     "pc_billing_location", num[2], "pc_aid", aid);
     if (!body)
         return SW_ERR_NOMEM;
     snprintf(path, sizeof(path), "%s/patient/%s/appointment", oe_api_base(c), pid);
@@ -388,8 +388,8 @@ static sw_err eid_of(struct oe_client *c, struct oe_call *call, const char *id, 
         return SW_ERR_NOMEM;
     snprintf(path, sizeof(path), "%s/Appointment/%s", oe_fhir_base(c), e);
     free(e);
-    struct oe_req r = {.method = "GET", .path = path, .route = "GET /fhir/Appointment/:id",
-                       .idempotent = true};
+    struct oe_req r = {
+        .method = "GET", .path = path, .route = "GET /fhir/Appointment/:id", .idempotent = true};
     sw_err err = oe_send(c, call, &r, &ans, &status);
     struct oe_appt a;
     if (err == SW_OK && !oe_fhir_appt_parse(ans, &a))
@@ -441,8 +441,8 @@ static sw_err oemr_cancel(struct oe_client *c, struct oe_call *call, const char 
     snprintf(path, sizeof(path), "%s/patient/%s/appointment/%s", oe_api_base(c), pid, eid);
     struct oe_req r = {.method = "DELETE",
                        .path = path,
-                       .patient_id = patient_id ? patient_id : (a.patient_id[0] ? a.patient_id
-                                                                                : NULL),
+                       .patient_id =
+                           patient_id ? patient_id : (a.patient_id[0] ? a.patient_id : NULL),
                        .route = "DELETE /api/patient/:pid/appointment/:eid",
                        .idempotent = true};
     err = oe_send(c, call, &r, &ans, &status);

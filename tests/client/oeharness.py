@@ -94,6 +94,7 @@ class Stack:
         args = [os.path.join(BUILD, "openemr-sim"), "--listen", "127.0.0.1:0",
                 "--admin-listen", "127.0.0.1:0"] + self.sim_args + list(extra)
         if self.tls:
+            os.makedirs(os.path.join(self.tmp, "certs"), exist_ok=True)
             args += ["--tls", "--cert-dir", os.path.join(self.tmp, "certs")]
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(
             os.path.join(self.tmp, "sim.log"), "w"), text=True)

@@ -15,17 +15,24 @@
  *   find-confirmation CONFIRMATION PRACTITIONER FROM TO
  *   changed SINCE FROM TO
  *   logout
+ *   auth-url STATE                         PKCE verifier and authorize URL
+ *   auth-exchange CODE VERIFIER FILE       code -> refresh token written to FILE
+ *   auth-register NAME FILE                registers a client; its answer -> FILE
+ *   auth-login FILE                        loopback login; refresh token -> FILE
  * With --repeat, the command runs every MS milliseconds for SECONDS seconds
  * (one line per run).  Tokens are never printed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
 
 #include "config.h"
 #include "fleet.h"
+#include "http.h"
+#include "oauth.h"
 #include "log.h"
 #include "openemr.h"
 
@@ -49,9 +56,9 @@ static json_t *appt_json(const struct oe_appt *a)
     return json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:b, s:s, s:s, s:s, s:I}", "id", a->id,
                      "patient_id", a->patient_id, "practitioner_id", a->practitioner_id, "start",
                      (json_int_t)a->start, "end", (json_int_t)a->end, "category", a->category,
-                     "provider_event", a->provider_event, "status", st[a->status],
-                     "confirmation", a->confirmation, "appointment_type", a->appointment_type,
-                     "updated", (json_int_t)a->updated);
+                     "provider_event", a->provider_event, "status", st[a->status], "confirmation",
+                     a->confirmation, "appointment_type", a->appointment_type, "updated",
+                     (json_int_t)a->updated);
 }
 
 static json_t *appts_json(const struct oe_appt *a, size_t n)
@@ -62,8 +69,8 @@ static json_t *appts_json(const struct oe_appt *a, size_t n)
     return arr;
 }
 
-static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_call *call,
-                  int argc, char **argv, json_t **result)
+static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_call *call, int argc,
+                  char **argv, json_t **result)
 {
     const char *cmd = argv[0];
     sw_err err = SW_ERR_INVALID;
@@ -83,8 +90,8 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
         err = oe_find_patients(c, call, argv[1], argv[2], &p, &n);
         *result = json_array();
         for (size_t i = 0; err == SW_OK && i < n; i++)
-            json_array_append_new(*result, json_pack("{s:s, s:s}", "id", p[i].id, "birthdate",
-                                                     p[i].birthdate));
+            json_array_append_new(
+                *result, json_pack("{s:s, s:s}", "id", p[i].id, "birthdate", p[i].birthdate));
         free(p);
     } else if (!strcmp(cmd, "list-range")) {
         NEED(3);
@@ -102,8 +109,8 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
         err = oe_free_slots(c, call, argv[1], num(argv[2]), num(argv[3]), &has, &iv, &n);
         json_t *slots = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(slots, json_pack("[I, I]", (json_int_t)iv[i].start,
-                                                   (json_int_t)iv[i].end));
+            json_array_append_new(
+                slots, json_pack("[I, I]", (json_int_t)iv[i].start, (json_int_t)iv[i].end));
         *result = json_pack("{s:b, s:o}", "has_slots", has, "slots", slots);
         free(iv);
     } else if (!strcmp(cmd, "create")) {
@@ -147,6 +154,88 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
     }
     free(arr);
     return err;
+}
+
+/* The one-time `auth` helpers of oauth.h. */
+static int auth_cmd(const struct sw_config *cfg, int argc, char **argv)
+{
+    struct http_client *http = NULL;
+    char err[512] = "";
+    int rc = 1;
+    umask(077); /* the files written below hold secrets */
+    if (http_client_new(cfg, &http, err, sizeof(err)) != SW_OK) {
+        fprintf(stderr, "http: %s\n", err);
+        return 1;
+    }
+    if (!strcmp(argv[0], "auth-url") && argc > 1) {
+        char verifier[64], challenge[64];
+        char *url = NULL;
+        if (oauth_pkce_new(verifier, sizeof(verifier), challenge, sizeof(challenge)) == SW_OK &&
+            oauth_authorize_url(cfg, argv[1], challenge, &url) == SW_OK) {
+            json_t *o = json_pack("{s:s, s:s, s:s}", "url", url, "verifier", verifier, "challenge",
+                                  challenge);
+            char *t = json_dumps(o, JSON_COMPACT);
+            printf("%s\n", t);
+            free(t);
+            json_decref(o);
+            rc = 0;
+        }
+        free(url);
+    } else if (!strcmp(argv[0], "auth-exchange") && argc > 3) {
+        char *refresh = NULL;
+        sw_err e = oauth_exchange_code(cfg, http, argv[1], argv[2], &refresh, err, sizeof(err));
+        if (e == SW_OK) {
+            FILE *f = fopen(argv[3], "w");
+            if (f) {
+                fprintf(f, "%s\n", refresh);
+                fclose(f);
+                rc = 0;
+            }
+        }
+        printf("{\"cmd\":\"auth-exchange\",\"err\":\"%s\"}\n", sw_err_str(e));
+        if (e != SW_OK)
+            fprintf(stderr, "exchange: %s\n", err);
+        free(refresh);
+    } else if (!strcmp(argv[0], "auth-register") && argc > 2) {
+        char *answer = NULL;
+        sw_err e = oauth_register(cfg, http, argv[1], &answer, err, sizeof(err));
+        json_t *a = answer ? json_loads(answer, 0, NULL) : NULL;
+        const char *cid = json_string_value(json_object_get(a, "client_id"));
+        printf("{\"cmd\":\"auth-register\",\"err\":\"%s\",\"client_id\":\"%s\"}\n", sw_err_str(e),
+               cid ? cid : "");
+        if (e != SW_OK) {
+            fprintf(stderr, "register: %s\n", err);
+        } else {
+            FILE *f = fopen(argv[2], "w"); /* the answer holds the client secret */
+            if (f) {
+                fprintf(f, "%s\n", answer);
+                fclose(f);
+                rc = 0;
+            }
+        }
+        json_decref(a);
+        free(answer);
+    } else if (!strcmp(argv[0], "auth-login") && argc > 1) {
+        char *refresh = NULL;
+        sw_err e = oauth_login_loopback(cfg, http, 30, stdout, &refresh, err, sizeof(err));
+        if (e == SW_OK) {
+            FILE *f = fopen(argv[1], "w");
+            if (f) {
+                fprintf(f, "%s\n", refresh);
+                fclose(f);
+                rc = 0;
+            }
+            explicit_bzero(refresh, strlen(refresh));
+        } else {
+            fprintf(stderr, "login: %s\n", err);
+        }
+        printf("{\"cmd\":\"auth-login\",\"err\":\"%s\"}\n", sw_err_str(e));
+        free(refresh);
+    } else {
+        fprintf(stderr, "unknown or incomplete auth command\n");
+    }
+    http_client_destroy(http);
+    return rc;
 }
 
 static int64_t mono_ms(void)
@@ -201,6 +290,10 @@ int main(int argc, char **argv)
     enum sw_log_level lvl = SW_LOG_INFO;
     sw_log_level_parse(cfg.log_level, &lvl);
     sw_log_init(lvl, cfg.worker_id);
+    if (!strncmp(argv[i], "auth-", 5)) {
+        rc = auth_cmd(&cfg, argc - i, argv + i);
+        goto cleanup;
+    }
     if (fleet_new(&cfg, &fleet, err, sizeof(err)) != SW_OK) {
         fprintf(stderr, "fleet: %s\n", err);
         goto cleanup;
@@ -219,10 +312,10 @@ int main(int argc, char **argv)
         json_t *result = NULL;
         audits = 0;
         e = run(c, &cfg, &call, argc - i, argv + i, &result);
-        json_t *line = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:o*}", "cmd", argv[i], "err",
-                                 sw_err_str(e), "detail", call.detail, "requests", call.requests,
-                                 "audits", audits, "retry_after", call.retry_after_s, "result",
-                                 result);
+        json_t *line =
+            json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:o*}", "cmd", argv[i], "err", sw_err_str(e),
+                      "detail", call.detail, "requests", call.requests, "audits", audits,
+                      "retry_after", call.retry_after_s, "result", result);
         char *text = json_dumps(line, JSON_COMPACT);
         printf("%s\n", text);
         fflush(stdout);

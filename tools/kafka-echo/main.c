@@ -162,6 +162,10 @@ int main(int argc, char **argv)
     rd_kafka_t *producer = NULL, *consumer = NULL;
     rd_kafka_topic_partition_list_t *topics = NULL;
     long answered = 0, skipped = 0;
+    /* Only Kafka matters here: the worker's checks of its OpenEMR settings
+     * (a plain http base URL from the stack's environment) must not stop us. */
+    unsetenv("OPENEMR_BASE_URL");
+    unsetenv("SCHED_OPENEMR_BASE_URL");
     if (sw_config_load(&cfg, config, stderr) != SW_OK)
         goto out_cfg;
     signal(SIGINT, on_signal);

@@ -923,6 +923,10 @@ int main(int argc, char **argv)
     rc = 1;
     pthread_mutex_init(&st.mu, NULL);
     pthread_cond_init(&st.cv, NULL);
+    /* Only Kafka matters here: the worker's checks of its OpenEMR settings
+     * (a plain http base URL from the stack's environment) must not stop us. */
+    unsetenv("OPENEMR_BASE_URL");
+    unsetenv("SCHED_OPENEMR_BASE_URL");
     if (sw_config_load(&cfg, o.config, stderr) != SW_OK)
         goto out_cfg;
     if (o.brokers) {

@@ -842,11 +842,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         fprintf(stderr, "loadgen: give --count or --duration\n");
         return 2;
     }
-    static const char *def_pract[] = {"5", "6", "7", "8"};
-    static const char *def_patient[] = {"1", "2", "3", "4", "5", "6", "7", "8"};
+    /* The simulator's seed (tools/openemr-sim/seed.json): the worker names
+     * practitioners and patients by their FHIR uuids. */
+    static const char *def_pract[] = {
+        "90cde167-7b9b-4ed1-bd55-533925cb2605", "90cde167-7b9b-4ed1-bd55-533925cb2606",
+        "90cde167-7b9b-4ed1-bd55-533925cb2607", "90cde167-7b9b-4ed1-bd55-533925cb2608"};
+    static const char *def_patient[] = {
+        "946da61d-6b88-4d7a-9f6e-000000000001", "946da61d-6b88-4d7a-9f6e-000000000002",
+        "946da61d-6b88-4d7a-9f6e-000000000003", "946da61d-6b88-4d7a-9f6e-000000000004",
+        "946da61d-6b88-4d7a-9f6e-000000000005", "946da61d-6b88-4d7a-9f6e-000000000006",
+        "946da61d-6b88-4d7a-9f6e-000000000007", "946da61d-6b88-4d7a-9f6e-000000000008"};
     if (!o->n_practitioners) {
-        /* search: one practitioner, so the cache answers; book: all four of
-         * the simulator's seed (tools/openemr-sim/seed.json). */
+        /* search: one practitioner, so the cache answers; book: all four. */
         int n = o->kind && !strcmp(o->kind, "book") ? 4 : 1;
         for (int i = 0; i < n; i++)
             o->practitioners[o->n_practitioners++] = def_pract[i];

@@ -34,6 +34,13 @@ WORKER   := $(BUILD)/schedworker
 TOOL_DIRS := $(patsubst %/,%,$(dir $(wildcard tools/*/*.c)))
 TOOLS     := $(sort $(foreach d,$(TOOL_DIRS),$(BUILD)/$(notdir $(d))))
 
+# Fuzz harnesses tests/fuzz/fuzz_NAME.c: under libFuzzer (make fuzz, clang,
+# in build-fuzz/) and as plain replay programs (tests/fuzz/driver.c) that
+# make test runs over the corpus and the regression inputs.
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/fuzz_%)
+
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -66,12 +73,60 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+$(BUILD)/fuzz-replay/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/driver.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="command config"]: each harness
+# under libFuzzer with ASan+UBSan for FUZZ_SECONDS; new corpus entries go
+# to build-fuzz/corpus/NAME, crashing inputs to tests/fuzz/regressions/NAME/
+# (keep them: make test replays them).
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -pthread -Iinclude \
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_LIB     := $(FUZZ_BUILD)/libsched.a
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  FUZZCC $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_LIB): $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+.SECONDARY: $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/driver.o
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for n in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$n tests/fuzz/regressions/$$n; \
+	    seeds=tests/fuzz/corpus/$$n; \
+	    [ $$n = command ] && seeds="$$seeds tests/data/valid tests/data/invalid"; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    if ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) \
+	        -print_final_stats=1 -artifact_prefix=tests/fuzz/regressions/$$n/ \
+	        $(FUZZ_BUILD)/corpus/$$n $$seeds >$(FUZZ_BUILD)/fuzz_$$n.log 2>&1; then \
+	        grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_BUILD)/fuzz_$$n.log; \
+	    else \
+	        tail -n 40 $(FUZZ_BUILD)/fuzz_$$n.log; \
+	        echo "fuzz: $$n FAILED; the input is in tests/fuzz/regressions/$$n/"; exit 1; \
+	    fi; \
+	done
+
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libcmocka-dev libmicrohttpd-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
             python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
-            tzdata clang clang-format procps
+            tzdata clang clang-format procps libclang-rt-14-dev
 deps:
 	tools/install-deps $(DEB_PKGS)
 
@@ -81,7 +136,7 @@ check-deps:
 # The packages first, then the build on every core, then the tests.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 build-all: check-deps
-	$(MAKE) -j$(JOBS) all $(UNIT_BINS)
+	$(MAKE) -j$(JOBS) all $(UNIT_BINS) $(FUZZ_REPLAY)
 
 unit: build-all
 	BUILD=$(BUILD) TEST_FILTER=none tests/run-all $(UNIT_BINS)
@@ -96,7 +151,7 @@ demo: check-deps
 bench: build-all
 	BUILD=$(BUILD) tools/bench
 
-FORMAT_SRC = $(wildcard src/*.c include/*.h tools/*/*.c tools/*/*.h tests/unit/*.c)
+FORMAT_SRC = $(wildcard src/*.c include/*.h tools/*/*.c tools/*/*.h tests/unit/*.c tests/fuzz/*.c)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:

@@ -20,7 +20,7 @@
 #include "errors.h"
 
 #define KMSG_MAX_HEADERS 8
-#define OUTBOX_MAX 64
+#define OUTBOX_MAX       64
 
 /* One consumed command message. */
 struct kmsg {
@@ -32,11 +32,11 @@ struct kmsg {
     const char *value;
     size_t len;
     int64_t timestamp_ms;
-    char request_id[129];     /* from the headers, "" if absent */
+    char request_id[129]; /* from the headers, "" if absent */
     char reply_to[250];
     char correlation_id[129];
-    char signature[160];      /* "x-signature" header (HMAC), "" if absent */
-    char producer[64];        /* "x-producer" header, "" if absent */
+    char signature[160]; /* "x-signature" header (HMAC), "" if absent */
+    char producer[64];   /* "x-producer" header, "" if absent */
 };
 
 struct kheader {
@@ -105,6 +105,14 @@ sw_err kafka_flush(struct kafka *k, int timeout_ms);
 bool kafka_is_ready(struct kafka *k);
 int kafka_in_flight(struct kafka *k);
 void kafka_report_lag(struct kafka *k);
+
+/* Calls fn(arg, key, value) for every librdkafka property the worker's
+ * consumer (consumer = true) or producer is given, in the order it sets
+ * them: our defaults, the configured kafka.* (those for that side), our
+ * fixed settings.  Stops and returns false when fn does.  For tools that
+ * must talk to Kafka exactly as the worker does (tools/echo, tools/loadgen). */
+bool kafka_props_each(const struct sw_config *cfg, bool consumer,
+                      bool (*fn)(void *arg, const char *key, const char *value), void *arg);
 
 /* Checks kafka.* properties without connecting; reports each bad one. */
 int kafka_check_config(const struct sw_config *cfg, char *errstr, size_t errlen);

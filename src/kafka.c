@@ -114,12 +114,20 @@ void outbox_clear(struct outbox *ob)
  * librdkafka does not warn about them at every start. */
 static bool consumer_only(const char *key)
 {
-    static const char *const keys[] = {"group.id", "group.instance.id", "session.timeout.ms",
-                                       "heartbeat.interval.ms", "auto.offset.reset",
-                                       "enable.auto.commit", "auto.commit.interval.ms",
-                                       "partition.assignment.strategy", "max.poll.interval.ms",
-                                       "fetch.wait.max.ms", "fetch.min.bytes",
-                                       "fetch.error.backoff.ms", "isolation.level", NULL};
+    static const char *const keys[] = {"group.id",
+                                       "group.instance.id",
+                                       "session.timeout.ms",
+                                       "heartbeat.interval.ms",
+                                       "auto.offset.reset",
+                                       "enable.auto.commit",
+                                       "auto.commit.interval.ms",
+                                       "partition.assignment.strategy",
+                                       "max.poll.interval.ms",
+                                       "fetch.wait.max.ms",
+                                       "fetch.min.bytes",
+                                       "fetch.error.backoff.ms",
+                                       "isolation.level",
+                                       NULL};
     for (int i = 0; keys[i]; i++)
         if (!strcmp(keys[i], key))
             return true;
@@ -128,10 +136,16 @@ static bool consumer_only(const char *key)
 
 static bool producer_only(const char *key)
 {
-    static const char *const keys[] = {"linger.ms", "queue.buffering.max.ms", "acks",
-                                       "enable.idempotence", "message.timeout.ms",
-                                       "batch.size", "batch.num.messages", "compression.type",
-                                       "retries", NULL};
+    static const char *const keys[] = {"linger.ms",
+                                       "queue.buffering.max.ms",
+                                       "acks",
+                                       "enable.idempotence",
+                                       "message.timeout.ms",
+                                       "batch.size",
+                                       "batch.num.messages",
+                                       "compression.type",
+                                       "retries",
+                                       NULL};
     for (int i = 0; keys[i]; i++)
         if (!strcmp(keys[i], key))
             return true;
@@ -155,51 +169,73 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         log_warn("kafka", "%s: %s", rd_kafka_err2name(err), reason);
 }
 
-/* Builds a conf: our fixed settings first, then the user's kafka.* (which
- * may override the defaults but not the fixed ones, applied last). */
-static rd_kafka_conf_t *make_conf(const struct sw_config *cfg, bool consumer, char *errstr,
-                                  size_t errlen)
+/* Our settings around the user's kafka.*: defaults first (the user may
+ * override them), fixed ones last (the user may not). */
+static const char *const fixed_consumer[][2] = {
+    {"enable.auto.offset.store", "false"}, /* stored only after the result is delivered */
+    {"enable.auto.commit", "true"},
+    {"enable.partition.eof", "false"},
+};
+static const char *const fixed_producer[][2] = {
+    {"enable.idempotence", "true"},
+};
+static const char *const default_producer[][2] = {
+    {"message.timeout.ms", "0"}, /* results wait for a broker that is down */
+};
+static const char *const default_consumer[][2] = {
+    {"auto.commit.interval.ms", "1000"},
+    {"auto.offset.reset", "earliest"},
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+bool kafka_props_each(const struct sw_config *cfg, bool consumer,
+                      bool (*fn)(void *arg, const char *key, const char *value), void *arg)
 {
-    static const char *const fixed_consumer[][2] = {
-        {"enable.auto.offset.store", "false"}, /* stored only after the result is delivered */
-        {"enable.auto.commit", "true"},
-        {"enable.partition.eof", "false"},
-    };
-    static const char *const fixed_producer[][2] = {
-        {"enable.idempotence", "true"},
-    };
-    static const char *const default_producer[][2] = {
-        {"message.timeout.ms", "0"}, /* results wait for a broker that is down */
-    };
-    static const char *const default_consumer[][2] = {
-        {"auto.commit.interval.ms", "1000"},
-        {"auto.offset.reset", "earliest"},
-    };
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *const(*defs)[2] = consumer ? default_consumer : default_producer;
-    size_t ndefs = consumer ? 2 : 1;
+    size_t ndefs = consumer ? NELEM(default_consumer) : NELEM(default_producer);
     for (size_t i = 0; i < ndefs; i++)
-        if (rd_kafka_conf_set(conf, defs[i][0], defs[i][1], errstr, errlen) != RD_KAFKA_CONF_OK)
-            goto fail;
+        if (!fn(arg, defs[i][0], defs[i][1]))
+            return false;
     for (int i = 0; i < cfg->n_kafka; i++) {
         const char *key = cfg->kafka[i].key;
         if ((consumer && producer_only(key)) || (!consumer && consumer_only(key)))
             continue;
-        if (rd_kafka_conf_set(conf, key, cfg->kafka[i].value, errstr, errlen) !=
-            RD_KAFKA_CONF_OK)
-            goto fail;
+        if (!fn(arg, key, cfg->kafka[i].value))
+            return false;
     }
     const char *const(*fixed)[2] = consumer ? fixed_consumer : fixed_producer;
-    size_t nfixed = consumer ? 3 : 1;
+    size_t nfixed = consumer ? NELEM(fixed_consumer) : NELEM(fixed_producer);
     for (size_t i = 0; i < nfixed; i++)
-        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, errlen) != RD_KAFKA_CONF_OK)
-            goto fail;
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    return conf;
-fail:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
+        if (!fn(arg, fixed[i][0], fixed[i][1]))
+            return false;
+    return true;
+}
+
+struct conf_set_ctx {
+    rd_kafka_conf_t *conf;
+    char *errstr;
+    size_t errlen;
+};
+
+static bool conf_set_one(void *arg, const char *key, const char *value)
+{
+    struct conf_set_ctx *c = arg;
+    return rd_kafka_conf_set(c->conf, key, value, c->errstr, c->errlen) == RD_KAFKA_CONF_OK;
+}
+
+/* Builds a conf from kafka_props_each(). */
+static rd_kafka_conf_t *make_conf(const struct sw_config *cfg, bool consumer, char *errstr,
+                                  size_t errlen)
+{
+    struct conf_set_ctx ctx = {rd_kafka_conf_new(), errstr, errlen};
+    if (!kafka_props_each(cfg, consumer, conf_set_one, &ctx)) {
+        rd_kafka_conf_destroy(ctx.conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(ctx.conf, log_cb);
+    rd_kafka_conf_set_error_cb(ctx.conf, error_cb);
+    return ctx.conf;
 }
 
 int kafka_check_config(const struct sw_config *cfg, char *errstr, size_t errlen)
@@ -288,9 +324,8 @@ static sw_err produce_one(struct kafka *k, struct kout *m, struct job *j)
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             k->producer, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(m->key, m->key ? strlen(m->key) : 0),
-            RD_KAFKA_V_VALUE(m->value, m->len), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(j),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_KEY(m->key, m->key ? strlen(m->key) : 0), RD_KAFKA_V_VALUE(m->value, m->len),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
         if (!err)
             return SW_OK;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -454,8 +489,9 @@ static void wait_revoked(struct kafka *k, rd_kafka_topic_partition_list_t *parts
         if (pending == 0)
             break;
         if (now_ms() > deadline) {
-            log_warn("kafka", "revocation: abandoning %d unfinished commands (redelivered to the "
-                              "new owner)",
+            log_warn("kafka",
+                     "revocation: abandoning %d unfinished commands (redelivered to the "
+                     "new owner)",
                      pending);
             break;
         }

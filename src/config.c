@@ -30,7 +30,7 @@ struct setting {
 static const struct setting settings[] = {
     STR("worker.id", worker_id, "", "Name of this replica in logs, audit and locks (default: host-pid)."),
     INT("worker.threads", worker_threads, "8", 1, 256, "Handler threads; commands of one Kafka key always run on the same one."),
-    INT("worker.max_in_flight", max_in_flight, "256", 1, 100000, "Commands consumed but not yet answered; the consumer pauses above this."),
+    INT("worker.max_in_flight", max_in_flight, "2000", 1, 100000, "Commands consumed but not yet answered; above this the consumer pauses (a safety valve for overload)."),
     {"log.level", K_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error."},
     INT("worker.shutdown_grace_s", shutdown_grace_s, "20", 1, 600, "On SIGTERM, how long in-flight commands may take before exit."),
 

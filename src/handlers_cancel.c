@@ -1,5 +1,6 @@
 /* handlers_cancel.c - cancel, join_waitlist and leave_waitlist, and the
  * waitlist offer a freed slot triggers. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,15 @@ sw_err handle_cancel(struct worker *w, const struct command *c, struct result *r
     if (err == SW_ERR_NOT_FOUND && note) {
         /* An earlier attempt of this very command cancelled it already
          * (it noted the id before the DELETE) and died before answering. */
-        r->status = SW_OK;
-        r->error_code[0] = r->error_message[0] = '\0';
-        snprintf(r->cancelled_appointment_id, sizeof(r->cancelled_appointment_id), "%s",
-                 x->appointment_id[0] ? x->appointment_id : "unknown");
-        r->cancelled_at_ms = worker_now_ms();
+        json_t *o = json_loads(note, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "cancel"));
+        if (id) {
+            r->status = SW_OK;
+            r->error_code[0] = r->error_message[0] = '\0';
+            snprintf(r->cancelled_appointment_id, sizeof(r->cancelled_appointment_id), "%s", id);
+            r->cancelled_at_ms = worker_now_ms();
+        }
+        json_decref(o);
         return SW_OK;
     }
     if (err)

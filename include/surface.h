@@ -71,6 +71,10 @@ bool oe_local_to_epoch(const char *date, const char *hms, int64_t *epoch);
 /* ---- growable arrays ------------------------------------------------------ */
 sw_err oe_appt_push(struct oe_appt **arr, size_t *n, size_t *cap, const struct oe_appt *a);
 
+/* One /api appointment row (values are strings; provider events carry
+ * null patient columns); false if it is unusable.  surface_openemr.c. */
+bool oe_api_row_parse(struct oe_client *c, json_t *row, struct oe_appt *a);
+
 /* ---- FHIR helpers shared by both surfaces (surface_fhir.c) -------------- */
 /* Parses a FHIR Appointment resource. */
 bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out);

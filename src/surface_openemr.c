@@ -124,7 +124,7 @@ static void type_of(const struct sw_config *cfg, int catid, char *buf, size_t le
 }
 
 /* One /api appointment row. */
-static bool row_parse(struct oe_client *c, json_t *row, struct oe_appt *a)
+bool oe_api_row_parse(struct oe_client *c, json_t *row, struct oe_appt *a)
 {
     char date[16], st[16], et[16], status[16], upd[32];
     memset(a, 0, sizeof(*a));
@@ -235,7 +235,7 @@ static sw_err oemr_list_patient(struct oe_client *c, struct oe_call *call, const
     json_array_foreach(rows, i, row)
     {
         struct oe_appt a;
-        if (!row_parse(c, row, &a))
+        if (!oe_api_row_parse(c, row, &a))
             continue;
         if (!a.patient_id[0])
             snprintf(a.patient_id, sizeof(a.patient_id), "%s", patient_id);
@@ -356,7 +356,7 @@ static sw_err get_row(struct oe_client *c, struct oe_call *call, const char *eid
     json_t *row = json_is_array(rows) ? json_array_get(rows, 0) : rows;
     if (!row) {
         err = SW_ERR_NOT_FOUND;
-    } else if (!row_parse(c, row, out)) {
+    } else if (!oe_api_row_parse(c, row, out)) {
         err = SW_ERR_BAD_ANSWER;
     } else if (pid) {
         json_text(json_object_get(row, "pid"), pid, pidlen);

@@ -83,6 +83,10 @@ bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out)
         return false;
     if (!end || !oe_time_parse(end, &out->end))
         out->end = out->start;
+    /* An appointment that ends before it starts is not one: skipping it
+     * beats treating its time as free (found by fuzz_openemr). */
+    if (out->end < out->start)
+        return false;
     snprintf(out->id, sizeof(out->id), "%s", id);
     out->status = status_of(json_string_value(json_object_get(res, "status")));
     size_t i;
@@ -154,8 +158,14 @@ sw_err oe_fhir_appt_search(struct oe_client *c, struct oe_call *call, const char
         json_t *res = json_object_get(e, "resource");
         struct oe_appt a;
         const char *rt = json_string_value(json_object_get(res, "resourceType"));
-        if (!rt || strcmp(rt, "Appointment") || !oe_fhir_appt_parse(res, &a))
-            continue;
+        if (!rt || strcmp(rt, "Appointment"))
+            continue; /* an OperationOutcome entry, or another resource */
+        if (!oe_fhir_appt_parse(res, &a)) {
+            /* Dropping it could make busy time look free: refuse the answer. */
+            err = SW_ERR_BAD_ANSWER;
+            oe_detail(call, "Appointment search: an entry without id, start or a sane end");
+            goto cleanup;
+        }
         if (!a.category && a.appointment_type[0])
             a.category = category_of(oe_cfg(c), a.appointment_type);
         if (a.category)

@@ -23,6 +23,7 @@
 #include "rules.h"
 #include "slot_id.h"
 #include "timeutil.h"
+#include "waitlist.h"
 #include "worker.h"
 
 #define DAY 86400
@@ -371,8 +372,12 @@ booked:
     poller_mark_own(w->fleet, made.id);
     index_confirmation(w, &r->appointments[0], b->patient_id);
     invalidate(w, b->practitioner_id, b->patient_id, b->start);
-    if (b->hold_id && *b->hold_id)
+    if (b->hold_id && *b->hold_id) {
+        struct fleet_hold h;
+        if (fleet_hold_get(w->fleet, b->hold_id, &h) == SW_OK)
+            waitlist_taken(w->fleet, &h);
         fleet_hold_release(w->fleet, b->hold_id);
+    }
     err = SW_OK;
 out:
     if (locked_patient)

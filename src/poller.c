@@ -253,8 +253,14 @@ static void *poller_main(void *arg)
             poll_once(p);
             next_poll = now_ms() + (int64_t)cfg->poller_interval_s * 1000;
         }
-        /* Renew well within the lease; wake for the next poll. */
-        int64_t wait = lease_ms / 3;
+        if (leader) {
+            struct outbox out = {0};
+            waitlist_expire_offers(p->fleet, cfg, &out, now_ms());
+            produce_outbox(p, &out);
+        }
+        /* Renew well within the lease (and look at expired offers); wake
+         * for the next poll. */
+        int64_t wait = lease_ms / 3 < 2000 ? lease_ms / 3 : 2000;
         if (leader && next_poll - now_ms() < wait)
             wait = next_poll - now_ms();
         for (int64_t t = 0; t < wait && !atomic_load(&p->stop); t += 100)

@@ -1,12 +1,26 @@
-/* waitlist.c - offers of freed slots to waiting patients. */
+/* waitlist.c - offers of freed slots to waiting patients.
+ *
+ * An offer is a hold for the patient (session "waitlist:<id>") plus a
+ * record in the list of open offers, which names every entry the slot was
+ * offered to.  When the hold runs out unbooked, the leader's poller offers
+ * the slot to the next matching entry (waitlist_expire_offers).  The list
+ * is one JSON value changed under a fleet lock: offers are rare. */
 #include "waitlist.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "events.h"
 #include "log.h"
+
+#define OFFERS_KEY "waitlist:offers"
+#define OFFERS_LOCK "waitlist:offers"
+#define OFFERS_TTL_S (7 * 86400)
+#define TAKEN_TTL_S 86400
+#define SESSION_PREFIX "waitlist:"
 
 static bool matches(const struct sw_config *cfg, const struct fleet_wait *e, const char *pract,
                     int64_t start, int64_t end)
@@ -19,46 +33,168 @@ static bool matches(const struct sw_config *cfg, const struct fleet_wait *e, con
     return start >= e->earliest && start + (int64_t)t->duration_min * 60 <= e->latest;
 }
 
-bool waitlist_offer(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
-                    const char *pract, int64_t start, int64_t end, const char *cause,
-                    int64_t now)
+static bool offered_before(json_t *offered, const char *waitlist_id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(offered, i, v) if (!strcmp(json_string_value(v), waitlist_id)) return true;
+    return false;
+}
+
+/* Holds [start, end) for the oldest matching entry not in `offered` and
+ * announces it; fills *hold and appends the entry to `offered`. */
+static bool offer_next(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
+                       const char *pract, int64_t start, int64_t end, const char *cause,
+                       int64_t now, json_t *offered, struct fleet_hold *hold)
 {
     struct fleet_wait *list = NULL;
     size_t n = 0;
-    bool offered = false;
+    bool done = false;
     if (fleet_waitlist_list(f, &list, &n) != SW_OK)
         return false;
-    for (size_t i = 0; i < n && !offered; i++) {
+    for (size_t i = 0; i < n && !done; i++) {
         const struct fleet_wait *e = &list[i];
-        if (!matches(cfg, e, pract, start, end))
+        if (offered_before(offered, e->waitlist_id) || !matches(cfg, e, pract, start, end))
             continue;
         const struct sw_type_rule *t = sw_config_type(cfg, e->appointment_type);
-        struct fleet_hold h;
-        memset(&h, 0, sizeof(h));
-        snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", pract);
-        snprintf(h.session_id, sizeof(h.session_id), "waitlist:%s", e->waitlist_id);
-        snprintf(h.patient_id, sizeof(h.patient_id), "%s", e->patient_id);
-        h.start = start;
-        h.end = start + (int64_t)t->duration_min * 60;
-        if (fleet_hold_place(f, &h, cfg->waitlist_offer_ttl_s) != SW_OK)
+        memset(hold, 0, sizeof(*hold));
+        snprintf(hold->practitioner_id, sizeof(hold->practitioner_id), "%s", pract);
+        snprintf(hold->session_id, sizeof(hold->session_id), SESSION_PREFIX "%s", e->waitlist_id);
+        snprintf(hold->patient_id, sizeof(hold->patient_id), "%s", e->patient_id);
+        hold->start = start;
+        hold->end = start + (int64_t)t->duration_min * 60;
+        if (fleet_hold_place(f, hold, cfg->waitlist_offer_ttl_s) != SW_OK)
             continue;
         struct event_fields ev = {
             .caused_by = "worker",
             .patient_id = e->patient_id,
             .practitioner_id = pract,
             .appointment_type = e->appointment_type,
-            .start = h.start,
-            .end = h.end,
-            .hold_id = h.hold_id,
+            .start = hold->start,
+            .end = hold->end,
+            .hold_id = hold->hold_id,
             .waitlist_id = e->waitlist_id,
-            .offer_expires_at = h.expires_at_ms / 1000,
+            .offer_expires_at = hold->expires_at_ms / 1000,
         };
         char seed[256];
         snprintf(seed, sizeof(seed), "%s|%s|%lld", cause, e->waitlist_id, (long long)start);
         event_add(cfg, out, "waitlist.offered", seed, e->waitlist_id, &ev, now);
+        json_array_append_new(offered, json_string(e->waitlist_id));
         log_info("waitlist", "slot offered to waitlist entry %s", e->waitlist_id);
-        offered = true;
+        done = true;
     }
     free(list);
-    return offered;
+    return done;
+}
+
+static bool lock_offers(struct fleet *f, const char *owner)
+{
+    for (int i = 0; i < 50; i++) {
+        sw_err err = fleet_lock(f, OFFERS_LOCK, owner, 5000);
+        if (err == SW_OK)
+            return true;
+        if (err != SW_ERR_BUSY)
+            return false;
+        nanosleep(&(struct timespec){0, 20000000}, NULL);
+    }
+    return false;
+}
+
+static json_t *read_offers(struct fleet *f)
+{
+    char *text = NULL;
+    json_t *a = NULL;
+    if (fleet_cache_get(f, OFFERS_KEY, &text) == SW_OK)
+        a = json_loads(text, 0, NULL);
+    free(text);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        a = json_array();
+    }
+    return a;
+}
+
+static void write_offers(struct fleet *f, json_t *a)
+{
+    char *text = json_dumps(a, JSON_COMPACT);
+    if (!text || fleet_cache_put(f, OFFERS_KEY, text, OFFERS_TTL_S) != SW_OK)
+        log_warn("waitlist", "open offers not written; an unbooked offer may not pass on");
+    free(text);
+}
+
+bool waitlist_offer(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
+                    const char *pract, int64_t start, int64_t end, const char *cause,
+                    int64_t now)
+{
+    json_t *offered = json_array();
+    struct fleet_hold h;
+    bool ok = offer_next(f, cfg, out, pract, start, end, cause, now, offered, &h);
+    if (ok && lock_offers(f, cause)) {
+        json_t *offers = read_offers(f);
+        json_array_append_new(offers, json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "hold",
+                                                h.hold_id, "p", pract, "s", (json_int_t)start, "e",
+                                                (json_int_t)end, "x", (json_int_t)h.expires_at_ms,
+                                                "w", offered));
+        write_offers(f, offers);
+        json_decref(offers);
+        fleet_unlock(f, OFFERS_LOCK, cause);
+    }
+    json_decref(offered);
+    return ok;
+}
+
+void waitlist_taken(struct fleet *f, const struct fleet_hold *hold)
+{
+    if (strncmp(hold->session_id, SESSION_PREFIX, strlen(SESSION_PREFIX)) != 0)
+        return;
+    char key[96];
+    snprintf(key, sizeof(key), "offer-taken:%s", hold->hold_id);
+    fleet_cache_put(f, key, "1", TAKEN_TTL_S);
+    /* The patient has the slot they waited for. */
+    fleet_waitlist_remove(f, hold->session_id + strlen(SESSION_PREFIX));
+}
+
+void waitlist_expire_offers(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
+                            int64_t now_ms)
+{
+    const char *owner = cfg->worker_id;
+    if (!lock_offers(f, owner))
+        return;
+    json_t *offers = read_offers(f), *keep = json_array();
+    bool changed = false;
+    size_t i;
+    json_t *o;
+    json_array_foreach(offers, i, o)
+    {
+        const char *hold_id = json_string_value(json_object_get(o, "hold"));
+        int64_t expires = json_integer_value(json_object_get(o, "x"));
+        struct fleet_hold h;
+        if (!hold_id || expires > now_ms || fleet_hold_get(f, hold_id, &h) == SW_OK) {
+            json_array_append(keep, o); /* still open */
+            continue;
+        }
+        changed = true;
+        char key[96], *v = NULL;
+        snprintf(key, sizeof(key), "offer-taken:%s", hold_id);
+        if (fleet_cache_get(f, key, &v) == SW_OK) {
+            free(v);
+            continue; /* booked */
+        }
+        const char *pract = json_string_value(json_object_get(o, "p"));
+        int64_t start = json_integer_value(json_object_get(o, "s"));
+        int64_t end = json_integer_value(json_object_get(o, "e"));
+        json_t *offered = json_object_get(o, "w");
+        if (pract && json_is_array(offered) && start > now_ms / 1000 &&
+            offer_next(f, cfg, out, pract, start, end, hold_id, now_ms / 1000, offered, &h)) {
+            json_t *next = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "hold", h.hold_id, "p",
+                                     pract, "s", (json_int_t)start, "e", (json_int_t)end, "x",
+                                     (json_int_t)h.expires_at_ms, "w", offered);
+            json_array_append_new(keep, next);
+        }
+    }
+    if (changed)
+        write_offers(f, keep);
+    json_decref(keep);
+    json_decref(offers);
+    fleet_unlock(f, OFFERS_LOCK, owner);
 }

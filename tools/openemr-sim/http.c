@@ -503,7 +503,9 @@ static int start_one(struct server *srv, const char *host, int port, int threads
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &sa},
-        {MHD_OPTION_THREAD_POOL_SIZE, threads > 0 ? threads : 0, NULL},
+        /* no pool option at all with threads 0 (MHD warns about a zero size) */
+        {threads > 0 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_TIMEOUT,
+         threads > 0 ? threads : 60, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, 4000, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},

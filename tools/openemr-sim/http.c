@@ -491,12 +491,21 @@ static int start_one(struct server *srv, const char *host, int port, int threads
         snprintf(errstr, errlen, "bad listen address %s", host);
         return -1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* threads 0: one thread per connection, so that a request sleeping in
+     * injected latency delays no other connection (in a pool, the
+     * connections of a sleeping thread are not even read, which bunches
+     * their arrivals and skews max_rps_1s and max_concurrency). */
+    unsigned flags = threads > 0 ? MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL
+                                 : MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                       MHD_USE_POLL;
+    flags |= MHD_USE_ERROR_LOG;
     if (tls)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &sa},
-        {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+        /* no pool option at all with threads 0 (MHD warns about a zero size) */
+        {threads > 0 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_TIMEOUT,
+         threads > 0 ? threads : 60, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, 4000, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},

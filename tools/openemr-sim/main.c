@@ -138,7 +138,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
             ok = parse_int(optarg, 1, 86400, &o->system_lifetime);
             break;
         case O_THREADS:
-            ok = parse_int(optarg, 1, 256, &o->threads);
+            ok = parse_int(optarg, 0, 256, &o->threads);
             break;
         case O_TODAY:
             ok = strlen(optarg) == 10;

@@ -124,6 +124,8 @@ static const char *const default_kafka[][2] = {
     {"linger.ms", "1"},
     {"session.timeout.ms", "10000"},
     {"heartbeat.interval.ms", "1000"},
+    /* a rebalance moves only the partitions that change owner */
+    {"partition.assignment.strategy", "cooperative-sticky"},
 };
 
 static char *xstrdup(const char *s)

@@ -25,6 +25,7 @@ struct kafka {
     pthread_t poller;
     atomic_bool stop_poller;
     atomic_int in_flight;
+    atomic_int retrying; /* jobs waiting to run again (Redis down, lease busy) */
     atomic_bool shutting_down;
     int64_t drain_deadline_ms; /* set when shutting down */
     const char *ready_file;
@@ -414,7 +415,9 @@ static void lane_run(void *state, void *item)
             break;
         outbox_clear(&out);
         int backoff = attempt < 5 ? 100 << attempt : 2000;
+        atomic_fetch_add(&k->retrying, 1);
         sleep_ms(backoff);
+        atomic_fetch_sub(&k->retrying, 1);
     }
     sw_log_clear_context();
     atomic_store(&j->pending, out.n + 1); /* +1 until every produce is queued */
@@ -486,7 +489,12 @@ static void wait_revoked(struct kafka *k, rd_kafka_topic_partition_list_t *parts
         for (int i = 0; i < parts->cnt; i++)
             pending +=
                 offsets_pending(k->offsets, parts->elems[i].topic, parts->elems[i].partition);
-        if (pending == 0)
+        /* Commands that only wait to run again (for Redis, or for another
+         * replica's lease on their request_id) have done nothing: they
+         * need not hold the hand-over up; the new owner runs them.  (The
+         * count is the whole replica's, so this may let go a little early:
+         * then a command is redelivered and its request_id answers it.) */
+        if (pending <= atomic_load(&k->retrying))
             break;
         if (now_ms() > deadline) {
             log_warn("kafka",

@@ -19,6 +19,7 @@
 #include "daycache.h"
 #include "events.h"
 #include "log.h"
+#include "metrics.h"
 #include "poller.h"
 #include "rules.h"
 #include "slot_id.h"
@@ -316,6 +317,8 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
         }
     }
     err = check_free(w, &call, c, b, &code);
+    if (err == SW_OK || err == SW_ERR_CONFLICT)
+        metrics_booking(err == SW_ERR_CONFLICT);
     if (err == SW_ERR_CONFLICT) {
         conflict(w, &call, c, b, r, code);
         err = SW_OK;

@@ -366,9 +366,9 @@ def test_own_writes_never_external(st, _day):
     assert not seed, "untouched appointments reported (%d), e.g. %s" % (len(seed), seed[:2])
 
 
-def main():
+def main(fhir=False):
     c = Counter()
-    with Stack(replicas=2, extra_conf=CONF) as st:
+    with Stack(replicas=2, fhir=fhir, extra_conf=CONF) as st:
         for p in st.patients():
             PATIENTS.setdefault(p["fname"], {"uuid": p["uuid"], "pid": p["pid"]})
         for p in st.practitioners():
@@ -388,4 +388,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(fhir="--fhir" in sys.argv)

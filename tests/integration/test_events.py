@@ -290,6 +290,9 @@ def audit_counts(st):
         errs = schemas.errors("audit", rec)
         assert not errs, "audit record breaks the schema: %s\n%s" % (errs, rec)
         k = norm_route(rec["what"]["method"], rec["what"]["route"])
+        if "/patient/" in k:
+            assert rec["what"].get("patient_id"), "no patient_id: %s" % rec
+        assert rec["who"]["worker_id"].startswith("worker-"), rec
         counts[k] = counts.get(k, 0) + 1
     return counts
 

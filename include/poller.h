@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "fleet.h"
+#include "openemr.h"
 #include "kafka.h"
 
 struct poller;
@@ -27,7 +28,10 @@ sw_err poller_start(const struct sw_config *cfg, struct kafka *k, struct poller 
 void poller_stop(struct poller *p);
 
 /* Marks an appointment as changed by the worker, so the poller does not
- * report that change as external. */
-void poller_mark_own(struct fleet *f, const char *appointment_id);
+ * report that change as external.  Marked by its id and by practitioner,
+ * patient and start: on the standard API the worker knows the pc_eid while
+ * the poller lists FHIR ids (pc_uuid), which map to an eid only once a row
+ * was read through the standard API. */
+void poller_mark_own(struct fleet *f, const struct oe_appt *a);
 
 #endif

@@ -19,6 +19,7 @@
 #include "daycache.h"
 #include "events.h"
 #include "log.h"
+#include "metrics.h"
 #include "poller.h"
 #include "rules.h"
 #include "slot_id.h"
@@ -317,6 +318,8 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
         }
     }
     err = check_free(w, &call, c, b, &code);
+    if (err == SW_OK || err == SW_ERR_CONFLICT)
+        metrics_booking(err == SW_ERR_CONFLICT);
     if (err == SW_ERR_CONFLICT) {
         conflict(w, &call, c, b, r, code);
         err = SW_OK;
@@ -369,7 +372,7 @@ booked:
     if (!made.practitioner_id[0])
         snprintf(made.practitioner_id, sizeof(made.practitioner_id), "%s", b->practitioner_id);
     fill_appointment(&r->appointments[0], &made, conf, b->type->name);
-    poller_mark_own(w->fleet, made.id);
+    poller_mark_own(w->fleet, &made);
     index_confirmation(w, &r->appointments[0], b->patient_id);
     invalidate(w, b->practitioner_id, b->patient_id, b->start);
     if (b->hold_id && *b->hold_id) {
@@ -517,7 +520,7 @@ sw_err handle_reschedule(struct worker *w, const struct command *c, struct resul
     if (err || r->status != SW_OK)
         return err; /* the old appointment stays */
     snprintf(r->previous_appointment_id, sizeof(r->previous_appointment_id), "%s", old.id);
-    poller_mark_own(w->fleet, old.id);
+    poller_mark_own(w->fleet, &old);
     sw_err cerr = oe_cancel(w->oe, &call, old.id, old.patient_id);
     if (cerr && cerr != SW_ERR_NOT_FOUND) {
         const struct res_appointment *a = &r->appointments[0];

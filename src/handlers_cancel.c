@@ -55,7 +55,7 @@ sw_err handle_cancel(struct worker *w, const struct command *c, struct result *r
     if (err)
         return err == SW_ERR_REDIS ? err : SW_OK;
     r->write_attempted = true;
-    poller_mark_own(w->fleet, a.id);
+    poller_mark_own(w->fleet, &a);
     err = oe_cancel(w->oe, &call, a.id, a.patient_id);
     if (err) {
         worker_fail_openemr(r, err, &call);

@@ -7,6 +7,7 @@
 #include "availability.h"
 #include "daycache.h"
 #include "log.h"
+#include "metrics.h"
 #include "rules.h"
 #include "slot_id.h"
 #include "timeutil.h"
@@ -181,6 +182,7 @@ static sw_err load_busy(struct worker *w, struct oe_call *call, const char *prac
             return err;
         if (!err)
             day_busy_clear(&d);
+        metrics_cache(err ? "miss" : fresh ? "hit" : "stale");
         if (err || !fresh) {
             if (first_missing < 0)
                 first_missing = i;

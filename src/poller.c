@@ -16,10 +16,10 @@
 #include "timeutil.h"
 #include "waitlist.h"
 
-#define SNAPSHOT_KEY "poller:snapshot"
+#define SNAPSHOT_KEY   "poller:snapshot"
 #define SNAPSHOT_TTL_S (30 * 86400)
-#define OWN_TTL_S (2 * 86400)
-#define DAY 86400
+#define OWN_TTL_S      (2 * 86400)
+#define DAY            86400
 
 struct poller {
     const struct sw_config *cfg;
@@ -37,24 +37,45 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void poller_mark_own(struct fleet *f, const char *appointment_id)
+static void own_slot_key(char *key, size_t len, const char *pract, const char *patient,
+                         int64_t start)
 {
-    char key[96];
-    snprintf(key, sizeof(key), "own:%s", appointment_id);
-    if (fleet_cache_put(f, key, "1", OWN_TTL_S) != SW_OK)
-        log_warn("poller", "could not mark appointment %s as the worker's own", appointment_id);
+    snprintf(key, len, "own:%s|%s|%lld", pract ? pract : "", patient ? patient : "",
+             (long long)start);
 }
 
-/* Whether the worker made this change; the mark is used up. */
-static bool take_own(struct fleet *f, const char *appointment_id)
+void poller_mark_own(struct fleet *f, const struct oe_appt *a)
 {
-    char key[96], *v = NULL;
-    snprintf(key, sizeof(key), "own:%s", appointment_id);
+    char key[224];
+    snprintf(key, sizeof(key), "own:%s", a->id);
+    if (fleet_cache_put(f, key, "1", OWN_TTL_S) != SW_OK)
+        log_warn("poller", "could not mark appointment %s as the worker's own", a->id);
+    own_slot_key(key, sizeof(key), a->practitioner_id, a->patient_id, a->start);
+    if (fleet_cache_put(f, key, "1", OWN_TTL_S) != SW_OK)
+        log_warn("poller", "could not mark appointment %s as the worker's own", a->id);
+}
+
+static bool take_key(struct fleet *f, const char *key)
+{
+    char *v = NULL;
     if (fleet_cache_get(f, key, &v) != SW_OK)
         return false;
     free(v);
     fleet_cache_del(f, key);
     return true;
+}
+
+/* Whether the worker made this change (by id, or by practitioner, patient
+ * and start when the ids differ); the marks are used up. */
+static bool take_own(struct fleet *f, const char *appointment_id, const char *pract,
+                     const char *patient, int64_t start)
+{
+    char key[224];
+    snprintf(key, sizeof(key), "own:%s", appointment_id);
+    bool by_id = take_key(f, key);
+    own_slot_key(key, sizeof(key), pract, patient, start);
+    bool by_slot = patient && *patient && take_key(f, key);
+    return by_id || by_slot;
 }
 
 static void produce_outbox(struct poller *p, struct outbox *out)
@@ -137,7 +158,7 @@ static void poll_once(struct poller *p)
     struct oe_appt *appts = NULL;
     size_t n = 0;
     char *text = NULL;
-    json_t *snap = NULL, *next = json_object();
+    json_t *snap = NULL, *gone = NULL, *by_fp = NULL, *next = json_object();
     struct outbox out = {0};
 
     if (timeutil_local_date(now, &today) || timeutil_day_start(today, &from) ||
@@ -160,28 +181,58 @@ static void poll_once(struct poller *p)
     }
     for (size_t i = 0; i < n; i++) {
         const struct oe_appt *a = &appts[i];
+        if (!a->provider_event && a->id[0])
+            json_object_set_new(next, a->id, fingerprint(a));
+    }
+    /* An appointment's id can change between polls (a FHIR id becomes the
+     * pc_eid once the worker has read that row through the standard API):
+     * a row that vanished under one id and shows up unchanged under another
+     * is the same appointment, not a removal and a new booking. */
+    const char *id;
+    json_t *prev;
+    gone = json_object();
+    by_fp = json_object(); /* fingerprint text -> id, of the vanished rows */
+    json_object_foreach(snap, id, prev)
+    {
+        if (json_object_get(next, id))
+            continue;
+        json_object_set(gone, id, prev);
+        char *k = json_dumps(prev, JSON_COMPACT | JSON_SORT_KEYS);
+        if (k)
+            json_object_set_new(by_fp, k, json_string(id));
+        free(k);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct oe_appt *a = &appts[i];
         if (a->provider_event || !a->id[0])
             continue;
-        json_t *fp = fingerprint(a);
-        json_t *prev = json_object_get(snap, a->id);
-        json_object_set_new(next, a->id, fp);
+        json_t *fp = json_object_get(next, a->id);
+        prev = json_object_get(snap, a->id);
         if (first)
             continue;
         if (!prev) {
-            if (!take_own(p->fleet, a->id))
+            char *k = json_dumps(fp, JSON_COMPACT | JSON_SORT_KEYS);
+            const char *gid = k ? json_string_value(json_object_get(by_fp, k)) : NULL;
+            bool renamed = gid && json_object_get(gone, gid);
+            if (renamed)
+                json_object_del(gone, gid); /* gid stays valid: by_fp holds it */
+            free(k);
+            if (renamed)
+                continue;
+            if (!take_own(p->fleet, a->id, a->practitioner_id, a->patient_id, a->start))
                 emit(p, &out, "appointment.booked", a->id, fp, NULL, now);
             invalidate_day(p, a->practitioner_id, a->start);
             continue;
         }
         if (json_equal(prev, fp))
             continue;
-        bool own = take_own(p->fleet, a->id);
+        bool own = take_own(p->fleet, a->id, a->practitioner_id, a->patient_id, a->start);
         json_int_t was = json_integer_value(json_object_get(prev, "st"));
         bool freed = (a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW) &&
                      was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW;
         if (!own)
-            emit(p, &out, freed ? "appointment.cancelled" : "appointment.changed", a->id, fp,
-                 prev, now);
+            emit(p, &out, freed ? "appointment.cancelled" : "appointment.changed", a->id, fp, prev,
+                 now);
         invalidate_day(p, json_string_value(json_object_get(prev, "p")),
                        json_integer_value(json_object_get(prev, "s")));
         invalidate_day(p, a->practitioner_id, a->start);
@@ -189,19 +240,15 @@ static void poll_once(struct poller *p)
             waitlist_offer(p->fleet, cfg, &out, a->practitioner_id, a->start, a->end, a->id, now);
     }
     /* Gone from OpenEMR (a hard delete), unless it just left the window. */
-    const char *id;
-    json_t *prev;
-    json_object_foreach(snap, id, prev)
+    json_object_foreach(gone, id, prev)
     {
-        if (json_object_get(next, id))
-            continue;
         int64_t end = json_integer_value(json_object_get(prev, "e"));
         const char *pract = json_string_value(json_object_get(prev, "p"));
         int64_t start = json_integer_value(json_object_get(prev, "s"));
         if (end <= from)
             continue;
         invalidate_day(p, pract, start);
-        if (take_own(p->fleet, id))
+        if (take_own(p->fleet, id, pract, json_string_value(json_object_get(prev, "pt")), start))
             continue;
         emit(p, &out, "appointment.removed", id, NULL, prev, now);
         json_int_t was = json_integer_value(json_object_get(prev, "st"));
@@ -222,6 +269,8 @@ static void poll_once(struct poller *p)
     log_debug("poller", "polled %zu rows, %d events", n, events);
 done:
     outbox_clear(&out);
+    json_decref(gone);
+    json_decref(by_fp);
     json_decref(snap);
     json_decref(next);
     free(text);

@@ -12,7 +12,7 @@ import time
 import unittest
 import urllib.parse
 
-from simlib import API, FHIR, PATIENT_JOHN, SIM_BIN, ROOT, Sim, main, req
+from simlib import API, FHIR, PATIENT_JOHN, SIM_BIN, ROOT, WORKER_SCOPE, Sim, main, req
 
 
 class AdminTest(unittest.TestCase):
@@ -125,6 +125,15 @@ class AdminTest(unittest.TestCase):
         r = self.sim.get(FHIR + "/Patient", token=self.tok)
         self.assertGreaterEqual(time.monotonic() - t0, 0.5)
         self.assertEqual(r.json()["resourceType"], "Bundle")  # complete despite the drip
+
+    def test_tokens_lists_every_issued_token(self):
+        r = self.sim.password_grant(WORKER_SCOPE).json()
+        toks = {t["token"]: t["kind"] for t in self.sim.admin_get("/tokens")}
+        self.assertEqual(toks.get(self.tok), "access")
+        self.assertEqual(toks.get(r["access_token"]), "access")
+        self.assertEqual(toks.get(r["refresh_token"]), "refresh")
+        self.sim.admin_post("/reset")
+        self.assertEqual(self.sim.admin_get("/tokens"), [])
 
     def test_tokens_expire_now(self):
         self.sim.admin_post("/tokens/expire")

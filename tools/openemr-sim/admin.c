@@ -249,6 +249,8 @@ void admin_handle(struct sim_req *q, struct sim_resp *r)
                             f.retry_after, "slow_body_ms", f.slow_body_ms, "routes", f.routes));
     } else if (post && strcmp(p, "/faults") == 0) {
         set_faults(sim, body, r);
+    } else if (get && strcmp(p, "/tokens") == 0) {
+        resp_json(r, 200, oauth_tokens_json(sim));
     } else if (post && (strcmp(p, "/tokens/expire") == 0 || strcmp(p, "/tokens/revoke") == 0)) {
         int n = oauth_admin(sim, p + 8, NULL);
         resp_json(r, 200, json_pack("{s:i}", "tokens", n));

@@ -700,6 +700,21 @@ void oauth_handle(struct sim_req *q, struct sim_resp *r)
     pthread_mutex_unlock(&q->sim->lock);
 }
 
+json_t *oauth_tokens_json(struct sim *sim)
+{
+    json_t *arr = json_array();
+    const char *k;
+    json_t *t;
+    pthread_mutex_lock(&sim->lock);
+    json_object_foreach(sim->oauth.tokens, k, t)
+    {
+        json_array_append_new(
+            arr, json_pack("{s:s,s:O?}", "token", k, "kind", json_object_get(t, "kind")));
+    }
+    pthread_mutex_unlock(&sim->lock);
+    return arr;
+}
+
 int oauth_admin(struct sim *sim, const char *what, const char *client_id)
 {
     int n = 0;

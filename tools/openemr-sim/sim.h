@@ -223,6 +223,8 @@ bool scope_has(const char *scopes, const char *want);
 int oauth_admin(struct sim *sim, const char *what,
                 const char *client_id); /* expire/revoke/enable */
 json_t *oauth_clients_json(struct sim *sim);
+/* Every token issued (test-only admin view): [{"token","kind"}]. */
+json_t *oauth_tokens_json(struct sim *sim);
 
 /* api.c, fhir.c, scheduling.c, admin.c */
 void api_handle(struct sim_req *q, struct sim_resp *r, const char *sub);

@@ -44,8 +44,10 @@ void http_server_stop(struct http_server *srv);
 
 /* `schedworker auth login`: listens once on the loopback address and path
  * of redirect_uri ("http://127.0.0.1:8765/callback") until the browser is
- * redirected there or timeout_s passes; *code and *state malloc'd. */
-sw_err http_await_redirect(const char *redirect_uri, int timeout_s, char **code, char **state,
-                           char *errstr, size_t errlen);
+ * redirected there or timeout_s passes; listening(arg) is called once the
+ * port is open (to show the authorize URL only then); *code and *state
+ * malloc'd. */
+sw_err http_await_redirect(const char *redirect_uri, int timeout_s, void (*listening)(void *),
+                           void *arg, char **code, char **state, char *errstr, size_t errlen);
 
 #endif

@@ -276,8 +276,8 @@ static enum MHD_Result take_redirect(void *cls, struct MHD_Connection *conn, con
     return reply(conn, MHD_HTTP_OK, text, ok, strlen(ok), MHD_RESPMEM_PERSISTENT);
 }
 
-sw_err http_await_redirect(const char *redirect_uri, int timeout_s, char **code, char **state,
-                           char *errstr, size_t errlen)
+sw_err http_await_redirect(const char *redirect_uri, int timeout_s, void (*listening)(void *),
+                           void *arg, char **code, char **state, char *errstr, size_t errlen)
 {
     char host[256], port[8], path[256] = "/";
     const char *p = redirect_uri;
@@ -319,6 +319,8 @@ sw_err http_await_redirect(const char *redirect_uri, int timeout_s, char **code,
         err = SW_ERR_UNAVAILABLE;
         goto out;
     }
+    if (listening)
+        listening(arg); /* only now may the browser be sent to us */
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_s;

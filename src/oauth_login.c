@@ -14,6 +14,23 @@
 #include "http_server.h"
 #include "jwt.h"
 
+struct prompt {
+    FILE *out;
+    const char *url;
+    int timeout_s;
+    const char *redirect_uri;
+};
+
+static void show_url(void *arg)
+{
+    const struct prompt *p = arg;
+    fprintf(p->out,
+            "Open this URL in a browser and sign in to OpenEMR:\n\n  %s\n\n"
+            "Waiting up to %d s for the redirect to %s ...\n",
+            p->url, p->timeout_s, p->redirect_uri);
+    fflush(p->out);
+}
+
 sw_err oauth_login_loopback(const struct sw_config *cfg, struct http_client *http, int timeout_s,
                             FILE *out, char **refresh_token, char *errstr, size_t errlen)
 {
@@ -25,13 +42,9 @@ sw_err oauth_login_loopback(const struct sw_config *cfg, struct http_client *htt
         (err = jwt_random_b64(24, state, sizeof(state))) ||
         (err = oauth_authorize_url(cfg, state, challenge, &url)))
         goto cleanup;
-    fprintf(out,
-            "Open this URL in a browser and sign in to OpenEMR:\n\n  %s\n\n"
-            "Waiting up to %d s for the redirect to %s ...\n",
-            url, timeout_s, cfg->oauth_redirect_uri);
-    fflush(out);
-    err = http_await_redirect(cfg->oauth_redirect_uri, timeout_s, &code, &got_state, errstr,
-                              errlen);
+    struct prompt pr = {out, url, timeout_s, cfg->oauth_redirect_uri};
+    err = http_await_redirect(cfg->oauth_redirect_uri, timeout_s, show_url, &pr, &code,
+                              &got_state, errstr, errlen);
     if (err != SW_OK)
         goto cleanup;
     if (!got_state || strcmp(got_state, state) != 0) {

@@ -70,7 +70,7 @@ with Stack() as s:
           "login with the disabled client fails (%d)" % status)
     s.admin("POST", "/clients/%s/enable" % cid)
     status, body, out = login()
-    check(status == 200 and "authorized" in body and '"err":"ok"' in out,
+    check(status == 200 and "received the authorization" in body and '"err":"ok"' in out,
           "after enabling, the loopback login completes (%d: %s)" % (status, body.strip()))
     check(s.stats()["token_grants"]["authorization_code"] == 1, "one authorization_code grant")
     check(os.path.getsize(refresh_file) > 10, "refresh token stored")

@@ -12,13 +12,13 @@
 
 #include "errors.h"
 
-#define CMD_ID_MAX 129      /* request_id and session_id: 1..128 chars */
-#define CMD_TOPIC_MAX 250
-#define CMD_REF_MAX 64      /* patient, practitioner, appointment ids */
+#define CMD_ID_MAX            129 /* request_id and session_id: 1..128 chars */
+#define CMD_TOPIC_MAX         250
+#define CMD_REF_MAX           64 /* patient, practitioner, appointment ids */
 #define CMD_MAX_PRACTITIONERS 16
-#define CMD_MAX_SLOTS 50
-#define CMD_SLOT_ID_MAX 200
-#define CMD_TEXT_MAX 512    /* reason */
+#define CMD_MAX_SLOTS         50
+#define CMD_SLOT_ID_MAX       200
+#define CMD_TEXT_MAX          512 /* reason */
 
 enum cmd_type {
     CMD_SEARCH_SLOTS,
@@ -126,11 +126,11 @@ struct command {
 /* What could be read of a message that failed to parse, for the invalid
  * result and the dead letter. */
 struct cmd_parse_error {
-    char code[32];      /* stable word: bad_json, missing_field, bad_type... */
-    char message[256];  /* readable, names the field */
+    char code[32];     /* stable word: bad_json, missing_field, bad_type... */
+    char message[256]; /* readable, names the field */
     bool have_request_id;
     char request_id[CMD_ID_MAX];
-    char type[32];      /* as given, may be "" */
+    char type[32]; /* as given, may be "" */
     char reply_to[CMD_TOPIC_MAX];
 };
 
@@ -167,8 +167,8 @@ struct res_appointment {
 struct result {
     enum cmd_type type;
     char request_id[CMD_ID_MAX];
-    sw_err status;             /* SW_OK or the failure */
-    char error_code[40];       /* "" = sw_err_str(status) */
+    sw_err status;       /* SW_OK or the failure */
+    char error_code[40]; /* "" = sw_err_str(status) */
     char error_message[256];
     int64_t processed_at_ms;
 
@@ -177,7 +177,7 @@ struct result {
     int n_slots;
     bool has_next_available;
     struct res_slot next_available;
-    bool stale;                /* served from cache while OpenEMR is down */
+    bool stale; /* served from cache while OpenEMR is down */
 
     /* find_patient */
     struct res_patient *matches; /* malloc'd, freed by result_clear */

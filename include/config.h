@@ -15,9 +15,9 @@
 
 #include "errors.h"
 
-#define SW_MAX_TYPES 8
+#define SW_MAX_TYPES              8
 #define SW_MAX_PRACTITIONER_HOURS 32
-#define SW_MAX_KAFKA_PROPS 64
+#define SW_MAX_KAFKA_PROPS        64
 
 /* Opening hours in minutes after local midnight, per weekday (0 = Sunday).
  * open == close means closed that day. */
@@ -28,12 +28,12 @@ struct sw_hours {
 
 /* One appointment type and its booking rules. */
 struct sw_type_rule {
-    char name[32];          /* as in commands: "routine" */
-    int duration_min;       /* length of the appointment */
-    int category;           /* OpenEMR pc_catid */
-    int min_notice_min;     /* earliest start, minutes from now */
-    int max_window_days;    /* latest start, days from now */
-    char title[64];         /* pc_title for OpenEMR */
+    char name[32];       /* as in commands: "routine" */
+    int duration_min;    /* length of the appointment */
+    int category;        /* OpenEMR pc_catid */
+    int min_notice_min;  /* earliest start, minutes from now */
+    int max_window_days; /* latest start, days from now */
+    char title[64];      /* pc_title for OpenEMR */
 };
 
 struct sw_practitioner_hours {
@@ -48,7 +48,7 @@ struct sw_kafka_prop {
 
 enum sw_surface { SW_SURFACE_OPENEMR, SW_SURFACE_FHIR_SCHEDULING };
 enum sw_grant {
-    SW_GRANT_REFRESH_TOKEN,      /* authorization_code once, then refresh_token */
+    SW_GRANT_REFRESH_TOKEN, /* authorization_code once, then refresh_token */
     SW_GRANT_PASSWORD,
     SW_GRANT_CLIENT_CREDENTIALS, /* FHIR reads only on the real OpenEMR */
 };

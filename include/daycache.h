@@ -24,10 +24,10 @@ struct day_busy {
     size_t n_appts;
     struct av_interval *blocks;
     size_t n_blocks;
-    bool has_free;             /* server free slots known (FHIR surface) */
+    bool has_free; /* server free slots known (FHIR surface) */
     struct av_interval *free;
     size_t n_free;
-    int64_t fetched_at;        /* epoch seconds */
+    int64_t fetched_at;           /* epoch seconds */
     int64_t range_from, range_to; /* patient entries: the range they cover */
 };
 

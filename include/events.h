@@ -14,8 +14,8 @@
 #include "kafka.h"
 
 struct event_fields {
-    const char *caused_by;       /* "worker" or "external" */
-    const char *request_id;      /* worker: the command */
+    const char *caused_by;  /* "worker" or "external" */
+    const char *request_id; /* worker: the command */
     const char *appointment_id;
     const char *previous_appointment_id;
     const char *confirmation_number;
@@ -23,7 +23,7 @@ struct event_fields {
     const char *practitioner_id;
     const char *appointment_type;
     const char *status;
-    int64_t start, end;          /* 0: absent */
+    int64_t start, end; /* 0: absent */
     int64_t previous_start, previous_end;
     const char *slot_id, *hold_id, *waitlist_id;
     int64_t offer_expires_at;
@@ -40,13 +40,13 @@ void event_add(const struct sw_config *cfg, struct outbox *out, const char *type
                int64_t now_s);
 
 struct audit_fields {
-    const char *method, *route;  /* route with placeholders for ids */
+    const char *method, *route; /* route with placeholders for ids */
     const char *patient_id, *appointment_id, *request_id, *command_type;
     const char *topic;
     int32_t partition;
-    int64_t offset;              /* -1: no Kafka coordinates */
+    int64_t offset; /* -1: no Kafka coordinates */
     int http_status;
-    const char *error_code;      /* NULL on success */
+    const char *error_code; /* NULL on success */
     int64_t at_ms, duration_ms;
 };
 

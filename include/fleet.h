@@ -36,7 +36,7 @@ enum fleet_idem_state {
     FLEET_IDEM_DONE,     /* finished earlier: *result is the stored result */
     FLEET_IDEM_BUSY,     /* another replica holds a live lease */
     FLEET_IDEM_TAKEOVER, /* an earlier holder's lease expired: we hold it now;
-                            *note is what that holder recorded (may be NULL) */
+                          *note is what that holder recorded (may be NULL) */
 };
 
 /* Starts processing request_id with a lease of lease_s seconds.  *result
@@ -46,8 +46,8 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
 /* Records a note (JSON text: e.g. the confirmation number chosen before an
  * OpenEMR write) under our lease, and renews the lease (note NULL: only
  * renews).  SW_ERR_BUSY if the lease is no longer ours. */
-sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owner,
-                       const char *note, int lease_s);
+sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owner, const char *note,
+                       int lease_s);
 /* Stores the final result for ttl_s seconds and ends the lease.
  * SW_ERR_BUSY (nothing written) if the request is already done or another
  * owner took the lease over; idem_begin then tells which. */
@@ -123,7 +123,7 @@ struct fleet_hold {
     char practitioner_id[64];
     char session_id[129];
     char patient_id[64];
-    int64_t start, end;      /* epoch seconds */
+    int64_t start, end; /* epoch seconds */
     int64_t expires_at_ms;
 };
 
@@ -144,8 +144,7 @@ sw_err fleet_holds_list(struct fleet *f, const char *practitioner_id, int64_t fr
 sw_err fleet_lock(struct fleet *f, const char *name, const char *owner, int ttl_ms);
 sw_err fleet_unlock(struct fleet *f, const char *name, const char *owner);
 /* Leader lease: acquires or renews; *leader true if we hold it. */
-sw_err fleet_lease(struct fleet *f, const char *name, const char *owner, int ttl_ms,
-                   bool *leader);
+sw_err fleet_lease(struct fleet *f, const char *name, const char *owner, int ttl_ms, bool *leader);
 
 /* ---- confirmation numbers and waitlist -------------------------------- */
 

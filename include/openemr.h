@@ -33,22 +33,22 @@ struct oe_client;
 
 /* Per-command call context. */
 struct oe_call {
-    int64_t deadline_ms;        /* epoch ms; 0 = none: nothing starts after it */
-    enum fleet_priority prio;   /* writes before reads before background */
-    const char *request_id;     /* for audit records; may be NULL */
+    int64_t deadline_ms;      /* epoch ms; 0 = none: nothing starts after it */
+    enum fleet_priority prio; /* writes before reads before background */
+    const char *request_id;   /* for audit records; may be NULL */
     /* out */
-    int retry_after_s;          /* set with SW_ERR_RATE_LIMITED */
-    int requests;               /* OpenEMR requests this call made (counts) */
-    char detail[256];           /* readable reason of a failure: no token, no PHI */
+    int retry_after_s; /* set with SW_ERR_RATE_LIMITED */
+    int requests;      /* OpenEMR requests this call made (counts) */
+    char detail[256];  /* readable reason of a failure: no token, no PHI */
 };
 
 /* One audit record: who/what/outcome of an OpenEMR request that touched
  * patient data.  The worker publishes it on the audit topic. */
 struct oe_audit {
-    const char *method, *route;  /* route with ids as in the request path */
-    const char *patient_id;      /* public id, or NULL */
+    const char *method, *route; /* route with ids as in the request path */
+    const char *patient_id;     /* public id, or NULL */
     const char *request_id;
-    int http_status;             /* 0: no answer */
+    int http_status; /* 0: no answer */
     sw_err outcome;
     int64_t at_ms;
 };
@@ -62,32 +62,32 @@ struct oe_patient {
 };
 
 enum oe_appt_status {
-    OE_APPT_BOOKED,     /* holds time: booked, pending, arrived, proposed ... */
-    OE_APPT_CANCELLED,  /* frees time: x, %, ! / FHIR cancelled */
-    OE_APPT_NOSHOW,     /* frees time */
-    OE_APPT_FULFILLED,  /* past and done */
+    OE_APPT_BOOKED,    /* holds time: booked, pending, arrived, proposed ... */
+    OE_APPT_CANCELLED, /* frees time: x, %, ! / FHIR cancelled */
+    OE_APPT_NOSHOW,    /* frees time */
+    OE_APPT_FULFILLED, /* past and done */
 };
 
 struct oe_appt {
-    char id[64];              /* appointment_id (see above) */
-    char patient_id[64];      /* "" for a provider event */
+    char id[64];         /* appointment_id (see above) */
+    char patient_id[64]; /* "" for a provider event */
     char practitioner_id[64];
-    int64_t start, end;       /* epoch seconds */
-    int category;             /* pc_catid (0 when unknown) */
-    bool provider_event;      /* lunch, vacation, in/out of office, meeting */
+    int64_t start, end;  /* epoch seconds */
+    int category;        /* pc_catid (0 when unknown) */
+    bool provider_event; /* lunch, vacation, in/out of office, meeting */
     enum oe_appt_status status;
-    char confirmation[24];    /* found in the comment / identifier; "" none */
-    char appointment_type[32];/* contract type when known, else "" */
-    int64_t updated;          /* last change, epoch seconds (0 unknown) */
+    char confirmation[24];     /* found in the comment / identifier; "" none */
+    char appointment_type[32]; /* contract type when known, else "" */
+    int64_t updated;           /* last change, epoch seconds (0 unknown) */
 };
 
 struct oe_new_appt {
     const char *patient_id;
     const char *practitioner_id;
-    int64_t start, end;        /* epoch seconds */
+    int64_t start, end; /* epoch seconds */
     const struct sw_type_rule *type;
-    const char *confirmation;  /* stored in the appointment (comment/identifier) */
-    const char *reason;        /* free text, may be NULL */
+    const char *confirmation; /* stored in the appointment (comment/identifier) */
+    const char *reason;       /* free text, may be NULL */
 };
 
 struct oe_interval {

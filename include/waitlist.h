@@ -21,8 +21,7 @@
 /* Offers [start, end) of pract; events go to out.  Returns whether an offer
  * was made. */
 bool waitlist_offer(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
-                    const char *pract, int64_t start, int64_t end, const char *cause,
-                    int64_t now);
+                    const char *pract, int64_t start, int64_t end, const char *cause, int64_t now);
 
 /* A book converted this hold: if it was a waitlist offer, the offer is
  * taken and the patient leaves the waitlist. */

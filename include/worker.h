@@ -25,10 +25,10 @@ struct worker {
     const struct sw_config *cfg;
     const struct dispatch_shared *shared;
     int lane;
-    struct fleet *fleet;      /* NULL while Redis is unreachable */
-    struct oe_client *oe;     /* NULL until created (needs the fleet) */
-    struct outbox *out;       /* the current command's outbox (audit, events) */
-    const struct kmsg *in;    /* the current message */
+    struct fleet *fleet;   /* NULL while Redis is unreachable */
+    struct oe_client *oe;  /* NULL until created (needs the fleet) */
+    struct outbox *out;    /* the current command's outbox (audit, events) */
+    const struct kmsg *in; /* the current message */
     uint64_t rng;
 };
 
@@ -100,8 +100,7 @@ sw_err handle_release_hold(struct worker *w, const struct command *c, struct res
 sw_err handle_book(struct worker *w, const struct command *c, struct result *r, const char *note);
 sw_err handle_reschedule(struct worker *w, const struct command *c, struct result *r,
                          const char *note);
-sw_err handle_cancel(struct worker *w, const struct command *c, struct result *r,
-                     const char *note);
+sw_err handle_cancel(struct worker *w, const struct command *c, struct result *r, const char *note);
 sw_err handle_join_waitlist(struct worker *w, const struct command *c, struct result *r,
                             const char *note);
 sw_err handle_leave_waitlist(struct worker *w, const struct command *c, struct result *r,

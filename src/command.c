@@ -74,7 +74,7 @@ static void utf8_trim_tail(char *s)
 /* ---- parsing ------------------------------------------------------------ */
 
 struct parser {
-    json_t *obj; /* the object being read (envelope or payload) */
+    json_t *obj;       /* the object being read (envelope or payload) */
     const char *where; /* "" or "payload." for messages */
     struct cmd_parse_error *err;
 };
@@ -276,8 +276,7 @@ static bool parse_payload(struct parser *p, struct command *c)
     case CMD_HOLD: {
         struct cmd_hold *h = &c->u.hold;
         if (!get_str(p, "slot_id", false, h->slot_id, sizeof(h->slot_id)) ||
-            !get_str(p, "practitioner_id", false, h->practitioner_id,
-                     sizeof(h->practitioner_id)) ||
+            !get_str(p, "practitioner_id", false, h->practitioner_id, sizeof(h->practitioner_id)) ||
             !get_time(p, "start", false, &h->start) ||
             !get_str(p, "appointment_type", false, h->appointment_type,
                      sizeof(h->appointment_type)) ||
@@ -321,8 +320,7 @@ static bool parse_payload(struct parser *p, struct command *c)
         if (!get_confirmation(p, r->confirmation_number, sizeof(r->confirmation_number)) ||
             !get_str(p, "appointment_id", false, r->appointment_id, sizeof(r->appointment_id)) ||
             !get_time(p, "new_start", true, &r->new_start) ||
-            !get_str(p, "practitioner_id", false, r->practitioner_id,
-                     sizeof(r->practitioner_id)) ||
+            !get_str(p, "practitioner_id", false, r->practitioner_id, sizeof(r->practitioner_id)) ||
             !get_str(p, "hold_id", false, r->hold_id, sizeof(r->hold_id)))
             return false;
         if (!r->confirmation_number[0] && !r->appointment_id[0])
@@ -338,8 +336,7 @@ static bool parse_payload(struct parser *p, struct command *c)
                get_time(p, "earliest", true, &j->earliest) &&
                get_time(p, "latest", true, &j->latest) &&
                check_range(p, j->earliest, j->latest, "earliest", "latest") &&
-               get_str(p, "practitioner_id", false, j->practitioner_id,
-                       sizeof(j->practitioner_id));
+               get_str(p, "practitioner_id", false, j->practitioner_id, sizeof(j->practitioner_id));
     }
     case CMD_LEAVE_WAITLIST:
         return get_str(p, "waitlist_id", true, c->u.waitlist_id, sizeof(c->u.waitlist_id));
@@ -384,7 +381,8 @@ sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
     /* What can be read for an invalid result, before anything can fail. */
     json_t *rid = json_object_get(root, "request_id");
     if (json_is_string(rid) && json_string_length(rid) >= 1 &&
-        json_string_length(rid) < CMD_ID_MAX && !memchr(json_string_value(rid), 0, json_string_length(rid))) {
+        json_string_length(rid) < CMD_ID_MAX &&
+        !memchr(json_string_value(rid), 0, json_string_length(rid))) {
         err->have_request_id = true;
         snprintf(err->request_id, sizeof(err->request_id), "%s", json_string_value(rid));
     }
@@ -519,10 +517,10 @@ static json_t *slots_json(const struct res_slot *slots, int n)
 
 static json_t *appointment_json(const struct res_appointment *a)
 {
-    json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s}", "appointment_id", a->appointment_id,
-                          "start", time_json(a->start), "end", time_json(a->end),
-                          "practitioner_id", a->practitioner_id, "appointment_type",
-                          a->appointment_type, "status", a->status);
+    json_t *o =
+        json_pack("{s:s, s:o, s:o, s:s, s:s, s:s}", "appointment_id", a->appointment_id, "start",
+                  time_json(a->start), "end", time_json(a->end), "practitioner_id",
+                  a->practitioner_id, "appointment_type", a->appointment_type, "status", a->status);
     /* Appointments made outside the worker have no confirmation number. */
     if (o && a->confirmation_number[0])
         json_object_set_new(o, "confirmation_number", json_string(a->confirmation_number));
@@ -544,10 +542,9 @@ static json_t *ok_fields(const struct result *r)
         json_t *a = json_array();
         for (int i = 0; i < r->n_matches; i++) {
             const struct res_patient *m = &r->matches[i];
-            json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s}", "patient_id",
-                                               m->patient_id, "given_name", m->given_name,
-                                               "family_name", m->family_name, "birthdate",
-                                               m->birthdate));
+            json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s}", "patient_id", m->patient_id,
+                                               "given_name", m->given_name, "family_name",
+                                               m->family_name, "birthdate", m->birthdate));
         }
         json_object_set_new(o, "matches", a);
         break;
@@ -622,10 +619,11 @@ char *result_serialize_parse_error(const struct cmd_parse_error *err, int64_t no
     json_t *o = json_object();
     json_object_set_new(o, "request_id", json_string(err->request_id));
     enum cmd_type t;
-    json_object_set_new(o, "type", json_string(cmd_type_parse(err->type, &t) ? err->type : "unknown"));
+    json_object_set_new(o, "type",
+                        json_string(cmd_type_parse(err->type, &t) ? err->type : "unknown"));
     json_object_set_new(o, "status", json_string("invalid"));
-    json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", err->code, "message",
-                                              err->message));
+    json_object_set_new(o, "error",
+                        json_pack("{s:s, s:s}", "code", err->code, "message", err->message));
     json_object_set_new(o, "processed_at", time_ms_json(now_ms));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);

@@ -23,86 +23,150 @@ struct setting {
 };
 
 #define OFF(f) offsetof(struct sw_config, f)
-#define STR(n, f, d, h) {n, K_STR, OFF(f), d, 0, 0, h}
-#define INT(n, f, d, lo, hi, h) {n, K_INT, OFF(f), d, lo, hi, h}
-#define BOOL(n, f, d, h) {n, K_BOOL, OFF(f), d, 0, 0, h}
+#define STR(n, f, d, h)                                                                            \
+    {                                                                                              \
+        n, K_STR, OFF(f), d, 0, 0, h                                                               \
+    }
+#define INT(n, f, d, lo, hi, h)                                                                    \
+    {                                                                                              \
+        n, K_INT, OFF(f), d, lo, hi, h                                                             \
+    }
+#define BOOL(n, f, d, h)                                                                           \
+    {                                                                                              \
+        n, K_BOOL, OFF(f), d, 0, 0, h                                                              \
+    }
 
 static const struct setting settings[] = {
-    STR("worker.id", worker_id, "", "Name of this replica in logs, audit and locks (default: host-pid)."),
-    INT("worker.threads", worker_threads, "8", 1, 256, "Handler threads; commands of one Kafka key always run on the same one."),
-    INT("worker.max_in_flight", max_in_flight, "2000", 1, 100000, "Commands consumed but not yet answered; above this the consumer pauses (a safety valve for overload)."),
+    STR("worker.id", worker_id, "",
+        "Name of this replica in logs, audit and locks (default: host-pid)."),
+    INT("worker.threads", worker_threads, "8", 1, 256,
+        "Handler threads; commands of one Kafka key always run on the same one."),
+    INT("worker.max_in_flight", max_in_flight, "2000", 1, 100000,
+        "Commands consumed but not yet answered; above this the consumer pauses (a safety valve "
+        "for overload)."),
     {"log.level", K_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error."},
-    INT("worker.shutdown_grace_s", shutdown_grace_s, "20", 1, 600, "On SIGTERM, how long in-flight commands may take before exit."),
+    INT("worker.shutdown_grace_s", shutdown_grace_s, "20", 1, 600,
+        "On SIGTERM, how long in-flight commands may take before exit."),
 
     STR("topics.search", topic_search, "scheduling.commands.search", "Read-only commands."),
-    STR("topics.book", topic_book, "scheduling.commands.book", "hold, release_hold, book, reschedule, join_waitlist."),
+    STR("topics.book", topic_book, "scheduling.commands.book",
+        "hold, release_hold, book, reschedule, join_waitlist."),
     STR("topics.cancel", topic_cancel, "scheduling.commands.cancel", "cancel, leave_waitlist."),
     STR("topics.results", topic_results, "scheduling.results", "Default reply topic."),
     STR("topics.events", topic_events, "scheduling.events", "CloudEvents change notifications."),
     STR("topics.dlq", topic_dlq, "scheduling.dlq", "Dead letters."),
     STR("topics.audit", topic_audit, "scheduling.audit", "HIPAA audit records."),
-    INT("topics.max_message_bytes", max_message_bytes, "65536", 256, 16777216, "Commands larger than this are dead-lettered unread."),
+    INT("topics.max_message_bytes", max_message_bytes, "65536", 256, 16777216,
+        "Commands larger than this are dead-lettered unread."),
 
-    STR("redis.url", redis_url, "redis://127.0.0.1:6379/0", "redis://[user@]host:port/db or unix:///path."),
+    STR("redis.url", redis_url, "redis://127.0.0.1:6379/0",
+        "redis://[user@]host:port/db or unix:///path."),
     STR("redis.username", redis_username, "", "ACL user (Redis 6+); empty for the default user."),
     STR("redis.password_file", redis_password_file, "", "File holding the Redis password (AUTH)."),
     INT("redis.timeout_ms", redis_timeout_ms, "2000", 10, 60000, "Connect and command timeout."),
     STR("redis.prefix", redis_prefix, "sched:", "Prefix of every key the fleet writes."),
 
-    STR("openemr.base_url", openemr_base_url, "https://127.0.0.1:9300", "Scheme, host and port of OpenEMR (no path)."),
+    STR("openemr.base_url", openemr_base_url, "https://127.0.0.1:9300",
+        "Scheme, host and port of OpenEMR (no path)."),
     STR("openemr.site", openemr_site, "default", "OpenEMR site name in the URL paths."),
-    {"openemr.surface", K_SURFACE, OFF(surface), "openemr", 0, 0, "openemr (real OpenEMR: /api writes, FHIR reads) or fhir-scheduling (FHIR Slot and Appointment write)."},
-    STR("openemr.ca_file", openemr_ca_file, "", "PEM CA bundle to verify OpenEMR's certificate (default: system store)."),
-    STR("openemr.pinned_pubkey", openemr_pinned_pubkey, "", "Optional public-key pin (curl format: sha256//BASE64)."),
-    BOOL("openemr.allow_insecure_http", openemr_allow_insecure, "false", "Allow http:// base URLs; for local tests only."),
-    INT("openemr.connect_timeout_ms", openemr_connect_timeout_ms, "2000", 10, 60000, "TCP+TLS connect timeout."),
-    INT("openemr.timeout_ms", openemr_timeout_ms, "10000", 100, 120000, "Total time of one request."),
-    INT("openemr.max_response_bytes", openemr_max_response_bytes, "8388608", 1024, 268435456, "Larger answers are refused."),
-    INT("openemr.facility_id", openemr_facility_id, "3", 1, INT_MAX, "pc_facility and pc_billing_location of new appointments."),
+    {"openemr.surface", K_SURFACE, OFF(surface), "openemr", 0, 0,
+     "openemr (real OpenEMR: /api writes, FHIR reads) or fhir-scheduling (FHIR Slot and "
+     "Appointment write)."},
+    STR("openemr.ca_file", openemr_ca_file, "",
+        "PEM CA bundle to verify OpenEMR's certificate (default: system store)."),
+    STR("openemr.pinned_pubkey", openemr_pinned_pubkey, "",
+        "Optional public-key pin (curl format: sha256//BASE64)."),
+    BOOL("openemr.allow_insecure_http", openemr_allow_insecure, "false",
+         "Allow http:// base URLs; for local tests only."),
+    INT("openemr.connect_timeout_ms", openemr_connect_timeout_ms, "2000", 10, 60000,
+        "TCP+TLS connect timeout."),
+    INT("openemr.timeout_ms", openemr_timeout_ms, "10000", 100, 120000,
+        "Total time of one request."),
+    INT("openemr.max_response_bytes", openemr_max_response_bytes, "8388608", 1024, 268435456,
+        "Larger answers are refused."),
+    INT("openemr.facility_id", openemr_facility_id, "3", 1, INT_MAX,
+        "pc_facility and pc_billing_location of new appointments."),
 
-    {"oauth.grant", K_GRANT, OFF(grant), "refresh_token", 0, 0, "refresh_token (after `schedworker auth login`), password, or client_credentials."},
+    {"oauth.grant", K_GRANT, OFF(grant), "refresh_token", 0, 0,
+     "refresh_token (after `schedworker auth login`), password, or client_credentials."},
     STR("oauth.client_id", oauth_client_id, "", "Registered client id."),
-    STR("oauth.client_secret_file", oauth_client_secret_file, "", "File holding the client secret (confidential clients)."),
-    STR("oauth.scope", oauth_scope, "openid offline_access api:oemr api:fhir user/appointment.read user/appointment.write user/patient.read user/practitioner.read user/Appointment.read user/Appointment.write user/Patient.read user/Practitioner.read", "Scopes of the user token."),
-    STR("oauth.system_scope", oauth_system_scope, "openid api:fhir system/Appointment.read system/Patient.read system/Practitioner.read", "Scopes of the client_credentials token."),
+    STR("oauth.client_secret_file", oauth_client_secret_file, "",
+        "File holding the client secret (confidential clients)."),
+    STR("oauth.scope", oauth_scope,
+        "openid offline_access api:oemr api:fhir user/appointment.read user/appointment.write "
+        "user/patient.read user/practitioner.read user/Appointment.read user/Appointment.write "
+        "user/Patient.read user/Practitioner.read",
+        "Scopes of the user token."),
+    STR("oauth.system_scope", oauth_system_scope,
+        "openid api:fhir system/Appointment.read system/Patient.read system/Practitioner.read",
+        "Scopes of the client_credentials token."),
     STR("oauth.username", oauth_username, "", "Password grant: OpenEMR user."),
-    STR("oauth.password_file", oauth_password_file, "", "Password grant: file holding the password."),
-    STR("oauth.private_key_file", oauth_private_key_file, "", "RSA private key (PEM) for the client_credentials JWT assertion."),
+    STR("oauth.password_file", oauth_password_file, "",
+        "Password grant: file holding the password."),
+    STR("oauth.private_key_file", oauth_private_key_file, "",
+        "RSA private key (PEM) for the client_credentials JWT assertion."),
     STR("oauth.key_id", oauth_key_id, "", "kid of that key in the registered JWKS."),
-    STR("oauth.refresh_token_file", oauth_refresh_token_file, "", "Refresh token written by `schedworker auth login`; seeds the fleet's Redis copy."),
-    STR("oauth.redirect_uri", oauth_redirect_uri, "http://127.0.0.1:8765/callback", "Loopback redirect for `auth login`."),
-    STR("oauth.token_key_file", oauth_token_key_file, "", "32-byte AES-256-GCM key (hex or raw) that encrypts tokens in Redis; SCHED_TOKEN_KEY overrides."),
-    INT("oauth.refresh_margin_s", oauth_refresh_margin_s, "300", 0, 3600, "Refresh the shared token when less than this remains."),
-    BOOL("oauth.revoke_on_shutdown", oauth_revoke_on_shutdown, "false", "Log out (revoke) the token when the last replica stops."),
+    STR("oauth.refresh_token_file", oauth_refresh_token_file, "",
+        "Refresh token written by `schedworker auth login`; seeds the fleet's Redis copy."),
+    STR("oauth.redirect_uri", oauth_redirect_uri, "http://127.0.0.1:8765/callback",
+        "Loopback redirect for `auth login`."),
+    STR("oauth.token_key_file", oauth_token_key_file, "",
+        "32-byte AES-256-GCM key (hex or raw) that encrypts tokens in Redis; SCHED_TOKEN_KEY "
+        "overrides."),
+    INT("oauth.refresh_margin_s", oauth_refresh_margin_s, "300", 0, 3600,
+        "Refresh the shared token when less than this remains."),
+    BOOL("oauth.revoke_on_shutdown", oauth_revoke_on_shutdown, "false",
+         "Log out (revoke) the token when the last replica stops."),
 
     STR("clinic.timezone", clinic_timezone, "America/New_York", "IANA time zone of the clinic."),
-    {"clinic.hours", K_HOURS, OFF(clinic_hours), "mon-fri 08:00-17:00", 0, 0, "Business hours: day ranges and times, comma separated."},
+    {"clinic.hours", K_HOURS, OFF(clinic_hours), "mon-fri 08:00-17:00", 0, 0,
+     "Business hours: day ranges and times, comma separated."},
     INT("clinic.slot_minutes", slot_minutes, "15", 5, 240, "Granularity of offered start times."),
-    INT("clinic.buffer_minutes", buffer_minutes, "10", 0, 120, "Free time kept around every appointment."),
-    INT("clinic.search_limit", search_limit_default, "3", 1, 50, "Slots returned by search_slots when the command gives no limit."),
+    INT("clinic.buffer_minutes", buffer_minutes, "10", 0, 120,
+        "Free time kept around every appointment."),
+    INT("clinic.search_limit", search_limit_default, "3", 1, 50,
+        "Slots returned by search_slots when the command gives no limit."),
 
-    INT("cache.slot_ttl_s", slot_cache_ttl_s, "300", 1, 86400, "Lifetime of a cached practitioner day."),
-    INT("cache.reference_ttl_s", ref_cache_ttl_s, "300", 1, 86400, "Lifetime of cached practitioners, facilities and id mappings."),
-    INT("idempotency.ttl_s", idempotency_ttl_s, "604800", 60, 31536000, "How long a result is kept for duplicates of its request_id."),
-    INT("idempotency.lease_s", idempotency_lease_s, "30", 2, 3600, "An in-progress command is taken over after this."),
-    INT("hold.default_ttl_s", hold_default_ttl_s, "120", 5, 3600, "Hold lifetime when the command names none."),
+    INT("cache.slot_ttl_s", slot_cache_ttl_s, "300", 1, 86400,
+        "Lifetime of a cached practitioner day."),
+    INT("cache.reference_ttl_s", ref_cache_ttl_s, "300", 1, 86400,
+        "Lifetime of cached practitioners, facilities and id mappings."),
+    INT("idempotency.ttl_s", idempotency_ttl_s, "604800", 60, 31536000,
+        "How long a result is kept for duplicates of its request_id."),
+    INT("idempotency.lease_s", idempotency_lease_s, "30", 2, 3600,
+        "An in-progress command is taken over after this."),
+    INT("hold.default_ttl_s", hold_default_ttl_s, "120", 5, 3600,
+        "Hold lifetime when the command names none."),
     INT("hold.max_ttl_s", hold_max_ttl_s, "600", 5, 86400, "Longest hold a command may ask for."),
     INT("limiter.rps", limiter_rps, "10", 1, 100000, "Fleet-wide OpenEMR requests per second."),
-    INT("limiter.concurrency", limiter_concurrency, "5", 1, 1000, "Fleet-wide OpenEMR requests in flight."),
-    INT("limiter.permit_ttl_ms", limiter_permit_ttl_ms, "30000", 100, 600000, "A permit of a dead holder frees itself after this."),
-    INT("retry.base_ms", retry_base_ms, "1000", 1, 60000, "First retry delay (doubles, with jitter)."),
-    INT("retry.max_attempts", retry_max_attempts, "4", 1, 20, "Attempts per idempotent OpenEMR request."),
-    INT("breaker.failures", breaker_failures, "5", 1, 1000, "Consecutive OpenEMR failures that open the fleet's circuit."),
-    INT("breaker.open_s", breaker_open_s, "30", 1, 3600, "How long the circuit stays open before a probe."),
+    INT("limiter.concurrency", limiter_concurrency, "5", 1, 1000,
+        "Fleet-wide OpenEMR requests in flight."),
+    INT("limiter.permit_ttl_ms", limiter_permit_ttl_ms, "30000", 100, 600000,
+        "A permit of a dead holder frees itself after this."),
+    INT("retry.base_ms", retry_base_ms, "1000", 1, 60000,
+        "First retry delay (doubles, with jitter)."),
+    INT("retry.max_attempts", retry_max_attempts, "4", 1, 20,
+        "Attempts per idempotent OpenEMR request."),
+    INT("breaker.failures", breaker_failures, "5", 1, 1000,
+        "Consecutive OpenEMR failures that open the fleet's circuit."),
+    INT("breaker.open_s", breaker_open_s, "30", 1, 3600,
+        "How long the circuit stays open before a probe."),
 
-    INT("poller.interval_s", poller_interval_s, "300", 1, 86400, "How often the leader polls OpenEMR for outside changes."),
-    INT("poller.horizon_days", poller_horizon_days, "14", 1, 365, "How far ahead the poller looks."),
-    INT("poller.lease_s", poller_lease_s, "10", 2, 3600, "Leader lease; a dead leader is replaced after this."),
-    INT("waitlist.offer_ttl_s", waitlist_offer_ttl_s, "900", 10, 86400, "How long a freed slot is held for the offered patient."),
+    INT("poller.interval_s", poller_interval_s, "300", 1, 86400,
+        "How often the leader polls OpenEMR for outside changes."),
+    INT("poller.horizon_days", poller_horizon_days, "14", 1, 365,
+        "How far ahead the poller looks."),
+    INT("poller.lease_s", poller_lease_s, "10", 2, 3600,
+        "Leader lease; a dead leader is replaced after this."),
+    INT("waitlist.offer_ttl_s", waitlist_offer_ttl_s, "900", 10, 86400,
+        "How long a freed slot is held for the offered patient."),
 
-    STR("http.listen", http_listen, "127.0.0.1:9464", "host:port of /metrics, /healthz, /readyz; empty to disable."),
-    STR("auth.keys_file", auth_keys_file, "", "Producer HMAC keys, one `producer = hexkey` per line."),
-    BOOL("auth.require_signed_writes", auth_require_signed_writes, "false", "Reject book/cancel commands without a valid HMAC."),
+    STR("http.listen", http_listen, "127.0.0.1:9464",
+        "host:port of /metrics, /healthz, /readyz; empty to disable."),
+    STR("auth.keys_file", auth_keys_file, "",
+        "Producer HMAC keys, one `producer = hexkey` per line."),
+    BOOL("auth.require_signed_writes", auth_require_signed_writes, "false",
+         "Reject book/cancel commands without a valid HMAC."),
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -365,8 +429,8 @@ static bool set_type(struct sw_config *cfg, const char *rest, const char *value,
 }
 
 /* practitioner.ID.hours */
-static bool set_practitioner(struct sw_config *cfg, const char *rest, const char *value,
-                             char *err, size_t errlen)
+static bool set_practitioner(struct sw_config *cfg, const char *rest, const char *value, char *err,
+                             size_t errlen)
 {
     const char *dot = strrchr(rest, '.');
     size_t n = dot ? (size_t)(dot - rest) : 0;

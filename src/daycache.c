@@ -68,8 +68,8 @@ static char *encode(const struct day_busy *d)
     if (o && d->has_free)
         json_object_set_new(o, "f", list_json(d->free, d->n_free));
     if (o && d->range_to)
-        json_object_set_new(o, "r", json_pack("[I,I]", (json_int_t)d->range_from,
-                                              (json_int_t)d->range_to));
+        json_object_set_new(o, "r",
+                            json_pack("[I,I]", (json_int_t)d->range_from, (json_int_t)d->range_to));
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;

@@ -168,8 +168,8 @@ static const char *reply_topic(const struct worker *w, const char *body_reply_to
     return w->cfg->topic_results;
 }
 
-static void publish_result(struct worker *w, struct outbox *out, const char *topic,
-                           const char *key, const char *request_id, const char *json)
+static void publish_result(struct worker *w, struct outbox *out, const char *topic, const char *key,
+                           const char *request_id, const char *json)
 {
     if (!outbox_add(out, topic, key, json, strlen(json))) {
         log_error("dispatch", "outbox full: result not queued");
@@ -180,8 +180,7 @@ static void publish_result(struct worker *w, struct outbox *out, const char *top
         outbox_header(out, "correlation_id", w->in->correlation_id);
 }
 
-static void dead_letter(struct worker *w, struct outbox *out, const char *code,
-                        const char *reason)
+static void dead_letter(struct worker *w, struct outbox *out, const char *code, const char *reason)
 {
     const struct kmsg *in = w->in;
     char key[256] = "", num[32], when[40];
@@ -265,8 +264,8 @@ static const char *topic_of(const struct sw_config *cfg, enum cmd_type t)
 static void record_command(struct worker *w, const char *type, const char *status)
 {
     int64_t now = worker_now_ms();
-    int64_t since = w->in->timestamp_ms > 0 && w->in->timestamp_ms <= now ? w->in->timestamp_ms
-                                                                          : now;
+    int64_t since =
+        w->in->timestamp_ms > 0 && w->in->timestamp_ms <= now ? w->in->timestamp_ms : now;
     metrics_command(type, status, (double)(now - since) / 1000.0);
 }
 
@@ -275,13 +274,13 @@ static void record_command(struct worker *w, const char *type, const char *statu
 static bool authorized(struct worker *w, struct cmd_parse_error *perr)
 {
     const struct sw_config *cfg = w->cfg;
-    if (!cfg->auth_require_signed_writes ||
-        (strcmp(w->in->topic, cfg->topic_book) != 0 && strcmp(w->in->topic, cfg->topic_cancel) != 0))
+    if (!cfg->auth_require_signed_writes || (strcmp(w->in->topic, cfg->topic_book) != 0 &&
+                                             strcmp(w->in->topic, cfg->topic_cancel) != 0))
         return true;
     char reason[160];
     if (auth_verify(w->shared->keys, w->in->producer[0] ? w->in->producer : NULL,
-                    w->in->signature[0] ? w->in->signature : NULL, w->in->value, w->in->len,
-                    reason, sizeof(reason)) == SW_OK)
+                    w->in->signature[0] ? w->in->signature : NULL, w->in->value, w->in->len, reason,
+                    sizeof(reason)) == SW_OK)
         return true;
     memset(perr, 0, sizeof(*perr));
     snprintf(perr->code, sizeof(perr->code), "unauthorized");
@@ -289,8 +288,8 @@ static bool authorized(struct worker *w, struct cmd_parse_error *perr)
     return false;
 }
 
-static void finish(struct worker *w, struct outbox *out, const struct command *c,
-                   struct result *r, bool store)
+static void finish(struct worker *w, struct outbox *out, const struct command *c, struct result *r,
+                   bool store)
 {
     r->processed_at_ms = worker_now_ms();
     char *json = result_serialize(r);
@@ -375,8 +374,8 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     }
 
     enum fleet_idem_state state;
-    if (fleet_idem_begin(w->fleet, cmd.request_id, cfg->worker_id, cfg->idempotency_lease_s,
-                         &state, &stored, &note) != SW_OK) {
+    if (fleet_idem_begin(w->fleet, cmd.request_id, cfg->worker_id, cfg->idempotency_lease_s, &state,
+                         &stored, &note) != SW_OK) {
         log_warn("dispatch", "redis: %s", fleet_errstr(w->fleet));
         metrics_redis_error();
         outcome = HANDLER_RETRY;
@@ -386,8 +385,7 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         log_info("dispatch", "duplicate request_id: answering with the stored result");
         record_command(w, cmd_type_name(cmd.type), "duplicate");
         publish_result(w, out, reply_topic(w, cmd.reply_to),
-                       cmd.session_id[0] ? cmd.session_id : cmd.request_id, cmd.request_id,
-                       stored);
+                       cmd.session_id[0] ? cmd.session_id : cmd.request_id, cmd.request_id, stored);
         goto out;
     }
     if (state == FLEET_IDEM_BUSY) {

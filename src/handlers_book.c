@@ -27,8 +27,8 @@
 #include "waitlist.h"
 #include "worker.h"
 
-#define DAY 86400
-#define LOCK_TTL_MS 20000
+#define DAY                      86400
+#define LOCK_TTL_MS              20000
 #define CONFIRMATION_CLAIM_TRIES 8
 /* How long a confirmation number stays reserved and indexed. */
 #define CONFIRMATION_TTL_S (400 * DAY)
@@ -64,8 +64,8 @@ static sw_err lock_wait(struct worker *w, const struct oe_call *call, const char
 
 const struct sw_type_rule *booking_type_of(const struct sw_config *cfg, const struct oe_appt *a)
 {
-    const struct sw_type_rule *t = a->appointment_type[0] ? sw_config_type(cfg, a->appointment_type)
-                                                          : NULL;
+    const struct sw_type_rule *t =
+        a->appointment_type[0] ? sw_config_type(cfg, a->appointment_type) : NULL;
     for (int i = 0; !t && i < cfg->n_types; i++)
         if (cfg->types[i].category == a->category &&
             (int64_t)cfg->types[i].duration_min * 60 == a->end - a->start)
@@ -99,9 +99,9 @@ static void index_confirmation(struct worker *w, const struct res_appointment *a
     char key[64];
     snprintf(key, sizeof(key), "conf:%s", a->confirmation_number);
     json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "appointment_id", a->appointment_id,
-                          "practitioner_id", a->practitioner_id, "patient_id", patient_id,
-                          "start", (json_int_t)a->start, "end", (json_int_t)a->end,
-                          "appointment_type", a->appointment_type);
+                          "practitioner_id", a->practitioner_id, "patient_id", patient_id, "start",
+                          (json_int_t)a->start, "end", (json_int_t)a->end, "appointment_type",
+                          a->appointment_type);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s || fleet_cache_put(w->fleet, key, s, CONFIRMATION_TTL_S) != SW_OK)
@@ -345,9 +345,9 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
     if (err)
         goto out; /* not noted: nothing written yet */
     r->write_attempted = true;
-    struct oe_new_appt req = {b->patient_id, b->practitioner_id, b->start,
-                              b->start + (int64_t)b->type->duration_min * 60,
-                              b->type,      conf,
+    struct oe_new_appt req = {b->patient_id, b->practitioner_id,
+                              b->start,      b->start + (int64_t)b->type->duration_min * 60,
+                              b->type,       conf,
                               b->reason};
     err = oe_create(w->oe, &call, &req, &made);
     if (err && sw_err_is_transient(err)) {
@@ -410,8 +410,7 @@ static void booked_event(struct worker *w, const struct command *c, const struct
         .previous_start = previous ? previous->start : 0,
         .previous_end = previous ? previous->end : 0,
     };
-    event_add(w->cfg, w->out, type, c->request_id, a->appointment_id, &f,
-              worker_now_ms() / 1000);
+    event_add(w->cfg, w->out, type, c->request_id, a->appointment_id, &f, worker_now_ms() / 1000);
 }
 
 sw_err handle_book(struct worker *w, const struct command *c, struct result *r, const char *note)
@@ -423,8 +422,8 @@ sw_err handle_book(struct worker *w, const struct command *c, struct result *r, 
                     "Unknown appointment type \"%s\".", x->appointment_type);
         return SW_OK;
     }
-    struct booking b = {x->patient_id, x->practitioner_id, x->start, type, x->hold_id,
-                        x->reason,     NULL};
+    struct booking b = {x->patient_id, x->practitioner_id, x->start, type,
+                        x->hold_id,    x->reason,          NULL};
     sw_err err = book(w, c, &b, note, r);
     if (!err && r->status == SW_OK)
         booked_event(w, c, r, x->patient_id, "appointment.booked", NULL, NULL);
@@ -509,13 +508,11 @@ sw_err handle_reschedule(struct worker *w, const struct command *c, struct resul
                     "The worker cannot tell the type of that appointment.");
         return SW_OK;
     }
-    struct booking b = {old.patient_id,
-                        x->practitioner_id[0] ? x->practitioner_id : old.practitioner_id,
-                        x->new_start,
-                        type,
-                        x->hold_id,
-                        NULL,
-                        old.id};
+    struct booking b = {
+        old.patient_id, x->practitioner_id[0] ? x->practitioner_id : old.practitioner_id,
+        x->new_start,   type,
+        x->hold_id,     NULL,
+        old.id};
     err = book(w, c, &b, note, r);
     if (err || r->status != SW_OK)
         return err; /* the old appointment stays */

@@ -45,7 +45,8 @@ sw_err handle_cancel(struct worker *w, const struct command *c, struct result *r
         return SW_OK;
     }
     if (a.status == OE_APPT_CANCELLED) {
-        result_fail(r, SW_ERR_INVALID, "already_cancelled", "That appointment is already cancelled.");
+        result_fail(r, SW_ERR_INVALID, "already_cancelled",
+                    "That appointment is already cancelled.");
         return SW_OK;
     }
     char notebuf[128];
@@ -87,8 +88,7 @@ sw_err handle_cancel(struct worker *w, const struct command *c, struct result *r
     };
     int64_t now = worker_now_ms() / 1000;
     event_add(w->cfg, w->out, "appointment.cancelled", c->request_id, a.id, &f, now);
-    waitlist_offer(w->fleet, w->cfg, w->out, a.practitioner_id, a.start, a.end, c->request_id,
-                   now);
+    waitlist_offer(w->fleet, w->cfg, w->out, a.practitioner_id, a.start, a.end, c->request_id, now);
     return SW_OK;
 }
 

@@ -234,12 +234,12 @@ static sw_err add_holds(struct worker *w, const char *pract, const char *session
 }
 
 /* The patient's own appointments, with anyone, block their time. */
-static sw_err add_patient(struct worker *w, struct oe_call *call, const char *patient,
-                          int64_t from, int64_t to, int64_t now, struct day_busy *all)
+static sw_err add_patient(struct worker *w, struct oe_call *call, const char *patient, int64_t from,
+                          int64_t to, int64_t now, struct day_busy *all)
 {
     struct day_busy p;
-    sw_err err = daycache_get_patient(w->fleet, patient, w->cfg->slot_cache_ttl_s, now, from, to,
-                                      &p);
+    sw_err err =
+        daycache_get_patient(w->fleet, patient, w->cfg->slot_cache_ttl_s, now, from, to, &p);
     if (err == SW_ERR_REDIS)
         return err;
     if (err) {
@@ -265,10 +265,9 @@ static sw_err add_patient(struct worker *w, struct oe_call *call, const char *pa
 }
 
 /* Free slots of one practitioner in [from, to), appended to *slots. */
-static sw_err practitioner_slots(struct worker *w, const struct slot_query *q,
-                                 struct oe_call *call, int tag, const char *pract, int64_t from,
-                                 int64_t to, int64_t now, struct av_slot **slots, size_t *n_slots,
-                                 bool *stale)
+static sw_err practitioner_slots(struct worker *w, const struct slot_query *q, struct oe_call *call,
+                                 int tag, const char *pract, int64_t from, int64_t to, int64_t now,
+                                 struct av_slot **slots, size_t *n_slots, bool *stale)
 {
     const struct sw_type_rule *type = q->type;
     struct day_busy busy = {0};
@@ -321,8 +320,8 @@ static sw_err range_slots(struct worker *w, const struct slot_query *q, struct o
                           int64_t now, struct av_slot **slots, size_t *n, bool *stale)
 {
     for (size_t i = 0; i < n_practs; i++) {
-        sw_err err = practitioner_slots(w, q, call, (int)i, practs[i], from, to, now, slots, n,
-                                        stale);
+        sw_err err =
+            practitioner_slots(w, q, call, (int)i, practs[i], from, to, now, slots, n, stale);
         if (err)
             return err;
     }
@@ -345,8 +344,8 @@ static void to_result_slot(const struct av_slot *s, const char *pract, const cha
 }
 
 /* The practitioners a search is about: those named, or every one. */
-static sw_err search_practitioners(struct worker *w, const struct command *c,
-                                   struct oe_call *call, char (**out)[64], size_t *n)
+static sw_err search_practitioners(struct worker *w, const struct command *c, struct oe_call *call,
+                                   char (**out)[64], size_t *n)
 {
     const struct cmd_search_slots *s = &c->u.search;
     if (s->n_practitioners == 0)
@@ -395,8 +394,7 @@ sw_err handle_search_slots(struct worker *w, const struct command *c, struct res
         goto fail;
     struct slot_query q = {type, c->session_id, s->patient_id};
     if (from < to)
-        err = range_slots(w, &q, &call, practs, n_practs, from, to, now, &slots, &n_slots,
-                          &stale);
+        err = range_slots(w, &q, &call, practs, n_practs, from, to, now, &slots, &n_slots, &stale);
     if (err)
         goto fail;
 
@@ -510,8 +508,7 @@ sw_err handle_list_appointments(struct worker *w, const struct command *c, struc
             continue;
         struct res_appointment *o = &r->appointments[r->n_appointments++];
         snprintf(o->appointment_id, sizeof(o->appointment_id), "%s", a[i].id);
-        snprintf(o->confirmation_number, sizeof(o->confirmation_number), "%s",
-                 a[i].confirmation);
+        snprintf(o->confirmation_number, sizeof(o->confirmation_number), "%s", a[i].confirmation);
         o->start = a[i].start;
         o->end = a[i].end;
         snprintf(o->practitioner_id, sizeof(o->practitioner_id), "%s", a[i].practitioner_id);

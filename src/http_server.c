@@ -308,7 +308,8 @@ sw_err http_await_redirect(const char *redirect_uri, int timeout_s, void (*liste
     struct redirect rd = {.path = path};
     pthread_mutex_init(&rd.lock, NULL);
     pthread_cond_init(&rd.done, NULL);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, take_redirect, &rd, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,

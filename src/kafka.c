@@ -449,7 +449,7 @@ static void touch_ready(struct kafka *k)
 sw_err kafka_flush(struct kafka *k, int timeout_ms)
 {
     return rd_kafka_flush(k->producer, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? SW_OK
-                                                                                : SW_ERR_KAFKA;
+                                                                                 : SW_ERR_KAFKA;
 }
 
 bool kafka_is_ready(struct kafka *k)

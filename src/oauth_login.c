@@ -43,8 +43,8 @@ sw_err oauth_login_loopback(const struct sw_config *cfg, struct http_client *htt
         (err = oauth_authorize_url(cfg, state, challenge, &url)))
         goto cleanup;
     struct prompt pr = {out, url, timeout_s, cfg->oauth_redirect_uri};
-    err = http_await_redirect(cfg->oauth_redirect_uri, timeout_s, show_url, &pr, &code,
-                              &got_state, errstr, errlen);
+    err = http_await_redirect(cfg->oauth_redirect_uri, timeout_s, show_url, &pr, &code, &got_state,
+                              errstr, errlen);
     if (err != SW_OK)
         goto cleanup;
     if (!got_state || strcmp(got_state, state) != 0) {

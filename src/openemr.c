@@ -138,8 +138,8 @@ static bool touches_patients(const struct oe_req *r)
            strstr(route, "ppointment");
 }
 
-static void audit(struct oe_client *c, struct oe_call *call, const struct oe_req *r,
-                  long status, sw_err outcome)
+static void audit(struct oe_client *c, struct oe_call *call, const struct oe_req *r, long status,
+                  sw_err outcome)
 {
     if (!c->audit || !touches_patients(r))
         return;
@@ -415,8 +415,7 @@ sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since,
 /* Both surfaces list practitioners the same way: FHIR Practitioner (on the
  * real OpenEMR, users with an NPI only: a provider without one must be
  * named in the search).  Cached for the fleet. */
-sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**ids)[64],
-                             size_t *n)
+sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**ids)[64], size_t *n)
 {
     const struct sw_config *cfg = oe_cfg(c);
     json_t *list = NULL, *answer = NULL;
@@ -435,10 +434,8 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
         char path[256];
         long status = 0;
         snprintf(path, sizeof(path), "%s/Practitioner?active=true", oe_fhir_base(c));
-        struct oe_req req = {.method = "GET",
-                             .path = path,
-                             .route = "GET /fhir/Practitioner",
-                             .idempotent = true};
+        struct oe_req req = {
+            .method = "GET", .path = path, .route = "GET /fhir/Practitioner", .idempotent = true};
         err = oe_send(c, call, &req, &answer, &status);
         if (err)
             return err;
@@ -447,7 +444,8 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
         json_t *e;
         json_array_foreach(json_object_get(answer, "entry"), i, e)
         {
-            const char *id = json_string_value(json_object_get(json_object_get(e, "resource"), "id"));
+            const char *id =
+                json_string_value(json_object_get(json_object_get(e, "resource"), "id"));
             if (id && strlen(id) < 64)
                 json_array_append_new(list, json_string(id));
         }

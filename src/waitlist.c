@@ -16,10 +16,10 @@
 #include "events.h"
 #include "log.h"
 
-#define OFFERS_KEY "waitlist:offers"
-#define OFFERS_LOCK "waitlist:offers"
-#define OFFERS_TTL_S (7 * 86400)
-#define TAKEN_TTL_S 86400
+#define OFFERS_KEY     "waitlist:offers"
+#define OFFERS_LOCK    "waitlist:offers"
+#define OFFERS_TTL_S   (7 * 86400)
+#define TAKEN_TTL_S    86400
 #define SESSION_PREFIX "waitlist:"
 
 static bool matches(const struct sw_config *cfg, const struct fleet_wait *e, const char *pract,
@@ -123,18 +123,17 @@ static void write_offers(struct fleet *f, json_t *a)
 }
 
 bool waitlist_offer(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
-                    const char *pract, int64_t start, int64_t end, const char *cause,
-                    int64_t now)
+                    const char *pract, int64_t start, int64_t end, const char *cause, int64_t now)
 {
     json_t *offered = json_array();
     struct fleet_hold h;
     bool ok = offer_next(f, cfg, out, pract, start, end, cause, now, offered, &h);
     if (ok && lock_offers(f, cause)) {
         json_t *offers = read_offers(f);
-        json_array_append_new(offers, json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "hold",
-                                                h.hold_id, "p", pract, "s", (json_int_t)start, "e",
-                                                (json_int_t)end, "x", (json_int_t)h.expires_at_ms,
-                                                "w", offered));
+        json_array_append_new(offers,
+                              json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "hold", h.hold_id, "p",
+                                        pract, "s", (json_int_t)start, "e", (json_int_t)end, "x",
+                                        (json_int_t)h.expires_at_ms, "w", offered));
         write_offers(f, offers);
         json_decref(offers);
         fleet_unlock(f, OFFERS_LOCK, cause);

@@ -287,8 +287,7 @@ static const char *appt_from_fhir(struct sim_store *st, json_t *in, struct sim_a
     bool typed = false;
     json_t *coding;
     size_t k;
-    json_array_foreach(json_object_get(json_object_get(in, "appointmentType"), "coding"), k,
-                       coding)
+    json_array_foreach(json_object_get(json_object_get(in, "appointmentType"), "coding"), k, coding)
     {
         const char *code = json_string_value(json_object_get(coding, "code"));
         const char *system = json_string_value(json_object_get(coding, "system"));

@@ -221,14 +221,14 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
         fleet_limit_release(c->fleet, &permit);
     const char *route = r->route ? r->route : r->method;
     metrics_openemr(route, err == SW_OK ? (int)resp->status : 0, (double)(now_ms() - t0) / 1000.0);
-    if (err == SW_OK)
-        err = http_status_err(resp->status);
-    if (err != SW_OK)
-        metrics_openemr_error(route, sw_err_str(err));
-    if (err != SW_OK && !resp->status) {
+    if (err != SW_OK) { /* no usable answer: the transport's own reason */
         oe_detail(call, "%s", errstr);
         *permanent = resp->tls_refused;
+    } else {
+        err = http_status_err(resp->status);
     }
+    if (err != SW_OK)
+        metrics_openemr_error(route, sw_err_str(err));
     return err;
 }
 

@@ -26,9 +26,10 @@ src = open("src/config.c", encoding="utf-8").read()
 table = src[src.index("static const struct setting settings[]"):]
 table = table[:table.index("\n};")]
 rows = {}
-for m in re.finditer(r'(?:(?:STR|INT|BOOL)\(|\{)"([^"]+)",\s*(?:K_\w+,\s*OFF\(\w+\)|\w+),\s*"([^"]*)"',
+# a default may be split into adjacent string literals over several lines
+for m in re.finditer(r'(?:(?:STR|INT|BOOL)\(|\{)"([^"]+)",\s*(?:K_\w+,\s*OFF\(\w+\)|\w+),\s*((?:"[^"]*"\s*)+)',
                      table):
-    rows[m.group(1)] = m.group(2)
+    rows[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
 if len(rows) < 60:
     sys.exit("FAIL: parsed only %d settings from src/config.c; the pattern is stale" % len(rows))
 

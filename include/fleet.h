@@ -43,6 +43,11 @@ enum fleet_idem_state {
  * (DONE) and *note (TAKEOVER) are malloc'd strings the caller frees. */
 sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner, int lease_s,
                         enum fleet_idem_state *state, char **result, char **note);
+/* How often the request of the last fleet_idem_begin has been taken over
+ * (1 on the first takeover, 0 unless that call answered TAKEOVER): a
+ * command whose holders keep dying is a poison message. */
+int fleet_idem_takeovers(const struct fleet *f);
+
 /* Records a note (JSON text: e.g. the confirmation number chosen before an
  * OpenEMR write) under our lease, and renews the lease (note NULL: only
  * renews).  SW_ERR_BUSY if the lease is no longer ours. */

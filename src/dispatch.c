@@ -29,6 +29,8 @@ static const handler_fn handlers[CMD__COUNT] = {
     [CMD_LEAVE_WAITLIST] = handle_leave_waitlist,
 };
 
+/* Takeovers of one command after which it is dead-lettered as poison. */
+#define POISON_TAKEOVERS 3
 /* Time a command may take when it names no deadline. */
 #define DEFAULT_BUDGET_MS 15000
 
@@ -390,6 +392,19 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     }
     if (state == FLEET_IDEM_BUSY) {
         outcome = HANDLER_RETRY; /* another replica is on it: wait for its result */
+        goto out;
+    }
+    /* Every earlier holder died or hung on this command: it is a poison
+     * message (it may crash the worker).  Bounded: dead-letter it and
+     * answer, rather than take the next replica down too. */
+    if (state == FLEET_IDEM_TAKEOVER && fleet_idem_takeovers(w->fleet) > POISON_TAKEOVERS) {
+        dead_letter(w, out, "poison",
+                    "the command was taken over too often: its handlers kept dying");
+        result_fail(&res, SW_ERR_INTERNAL, "poison_message",
+                    "The worker could not process this request; it was set aside for the "
+                    "operators.");
+        res.write_attempted = note != NULL;
+        finish(w, out, &cmd, &res, true);
         goto out;
     }
     sw_err err = handlers[cmd.type](w, &cmd, &res, state == FLEET_IDEM_TAKEOVER ? note : NULL);

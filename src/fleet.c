@@ -624,7 +624,8 @@ end\n\
 if tonumber(rec[3] or '0') > now then return {'busy', false} end\n\
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'lease_until', lease_until)\n\
 redis.call('PEXPIRE', KEYS[1], ARGV[3])\n\
-return {'takeover', rec[4]}\n"};
+local n = redis.call('HINCRBY', KEYS[1], 'takeovers', 1)\n\
+return {'takeover', rec[4], n}\n"};
 
 /* KEYS[1] record; ARGV owner, lease_ms, note (absent: only renew).  1 if
  * done, 0 if the record is not ours (or not in progress). */
@@ -684,6 +685,7 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
         goto out;
     }
     const redisReply *payload = fl_elem(r, 1);
+    f->last_takeovers = 0;
     if (strcmp(word, "new") == 0) {
         *state = FLEET_IDEM_NEW;
     } else if (strcmp(word, "busy") == 0) {
@@ -695,6 +697,7 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
             err = SW_ERR_NOMEM;
     } else if (strcmp(word, "takeover") == 0) {
         *state = FLEET_IDEM_TAKEOVER;
+        f->last_takeovers = (int)fl_int(fl_elem(r, 2), 1);
         if (note && payload && payload->type == REDIS_REPLY_STRING &&
             !(*note = fl_dup(payload, NULL)))
             err = SW_ERR_NOMEM;
@@ -705,6 +708,11 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
 out:
     freeReplyObject(r);
     return err;
+}
+
+int fleet_idem_takeovers(const struct fleet *f)
+{
+    return f->last_takeovers;
 }
 
 /* Runs a script that answers 1 (done) or 0 (not ours: SW_ERR_BUSY). */

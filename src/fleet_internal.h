@@ -35,6 +35,7 @@ struct fleet {
     char *password; /* NULL: no AUTH */
     int timeout_ms;
     char *prefix;
+    int last_takeovers; /* of the last fleet_idem_begin */
 
     /* limiter and breaker settings (copied: the config may be reloaded) */
     int limiter_rps;

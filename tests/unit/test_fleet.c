@@ -388,6 +388,15 @@ static void test_idempotency(void **state)
     assert_int_equal(fleet_idem_begin(b, "r2", "B", 1, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_TAKEOVER);
     assert_null(note);
+    assert_int_equal(fleet_idem_takeovers(b), 1);
+    /* B dies too: the count goes on (a poison message is recognised) */
+    msleep(1100);
+    assert_int_equal(fleet_idem_begin(a, "r2", "A", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(st, FLEET_IDEM_TAKEOVER);
+    assert_int_equal(fleet_idem_takeovers(a), 2);
+    assert_int_equal(fleet_idem_begin(b, "r9", "B", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(st, FLEET_IDEM_NEW);
+    assert_int_equal(fleet_idem_takeovers(b), 0);
 
     /* abandon: only the owner's, and then it starts over */
     assert_int_equal(fleet_idem_begin(a, "r3", "A", 30, &st, &result, &note), SW_OK);

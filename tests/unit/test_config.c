@@ -103,7 +103,7 @@ static void test_defaults(void **state)
     gethostname(host, sizeof(host) - 1);
     assert_true(strncmp(c->worker_id, host, strlen(host)) == 0); /* host-pid */
     assert_int_equal(c->worker_threads, 8);
-    assert_int_equal(c->max_in_flight, 256);
+    assert_int_equal(c->max_in_flight, 2000);
     assert_string_equal(c->log_level, "info");
     assert_int_equal(c->shutdown_grace_s, 20);
     assert_string_equal(c->topic_search, "scheduling.commands.search");
@@ -188,6 +188,7 @@ static void test_defaults(void **state)
     assert_string_equal(kafka_prop(c, "bootstrap.servers"), "127.0.0.1:9092");
     assert_string_equal(kafka_prop(c, "group.id"), "schedworker");
     assert_null(kafka_prop(c, "security.protocol"));
+    assert_string_equal(kafka_prop(c, "partition.assignment.strategy"), "cooperative-sticky");
     loaded_free(&l);
 }
 

@@ -802,6 +802,25 @@ if v then return 0 end\n\
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n\
 return 1\n"};
 
+/* GET of a full key: a copy of the value, SW_ERR_NOT_FOUND if none. */
+static sw_err get_value(struct fleet *f, const char *key, char **value, size_t *len)
+{
+    struct fl_args a = {0};
+    fl_arg(&a, "GET");
+    fl_arg(&a, key);
+    redisReply *r = NULL;
+    sw_err err = fl_command(f, &a, &r);
+    if (err)
+        goto out;
+    if (r->type == REDIS_REPLY_NIL)
+        err = SW_ERR_NOT_FOUND;
+    else if (!(*value = fl_dup(r, len)))
+        err = r->type == REDIS_REPLY_STRING ? SW_ERR_NOMEM : SW_ERR_REDIS;
+out:
+    freeReplyObject(r);
+    return err;
+}
+
 sw_err fleet_token_get(struct fleet *f, const char *name, char **blob, size_t *len)
 {
     *blob = NULL;
@@ -809,24 +828,7 @@ sw_err fleet_token_get(struct fleet *f, const char *name, char **blob, size_t *l
         *len = 0;
     char key[FL_KEY_MAX];
     sw_err err = fl_key(f, key, sizeof(key), "token:%s", name);
-    if (err)
-        return err;
-    struct fl_args a = {0};
-    fl_arg(&a, "GET");
-    fl_arg(&a, key);
-    redisReply *r = NULL;
-    err = fl_command(f, &a, &r);
-    if (err)
-        goto out;
-    if (r->type == REDIS_REPLY_NIL) {
-        err = SW_ERR_NOT_FOUND;
-        goto out;
-    }
-    if (!(*blob = fl_dup(r, len)))
-        err = r->type == REDIS_REPLY_STRING ? SW_ERR_NOMEM : SW_ERR_REDIS;
-out:
-    freeReplyObject(r);
-    return err;
+    return err ? err : get_value(f, key, blob, len);
 }
 
 sw_err fleet_token_lock(struct fleet *f, const char *name, const char *owner, int ttl_ms)
@@ -891,22 +893,7 @@ sw_err fleet_cache_get(struct fleet *f, const char *key, char **value)
     *value = NULL;
     char k[FL_KEY_MAX];
     sw_err err = fl_key(f, k, sizeof(k), "cache:%s", key);
-    if (err)
-        return err;
-    struct fl_args a = {0};
-    fl_arg(&a, "GET");
-    fl_arg(&a, k);
-    redisReply *r = NULL;
-    err = fl_command(f, &a, &r);
-    if (err)
-        goto out;
-    if (r->type == REDIS_REPLY_NIL)
-        err = SW_ERR_NOT_FOUND;
-    else if (!(*value = fl_dup(r, NULL)))
-        err = r->type == REDIS_REPLY_STRING ? SW_ERR_NOMEM : SW_ERR_REDIS;
-out:
-    freeReplyObject(r);
-    return err;
+    return err ? err : get_value(f, k, value, NULL);
 }
 
 sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int ttl_s)

@@ -3,8 +3,10 @@
  * Once a second: pings Redis, keeps the fleet's token fresh (refreshing
  * it for the whole fleet before it runs out, so commands rarely wait for
  * a refresh), publishes the circuit state, the consumer lag and the
- * in-flight count as metrics, and records what /readyz reports.  It owns
- * its own Redis connection and OpenEMR client. */
+ * in-flight count as metrics, and records what /readyz reports.  With
+ * oauth.revoke_on_shutdown it keeps this replica in the fleet's list of
+ * live replicas, and the last one to stop revokes the shared token.  It
+ * owns its own Redis connection and OpenEMR client. */
 #ifndef SW_MONITOR_H
 #define SW_MONITOR_H
 

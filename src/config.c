@@ -116,7 +116,7 @@ static const struct setting settings[] = {
     INT("oauth.refresh_margin_s", oauth_refresh_margin_s, "300", 0, 3600,
         "Refresh the shared token when less than this remains."),
     BOOL("oauth.revoke_on_shutdown", oauth_revoke_on_shutdown, "false",
-         "Log out (revoke) the token when the last replica stops."),
+         "Log out (revoke) the shared token when the last replica of the fleet stops."),
 
     STR("clinic.timezone", clinic_timezone, "America/New_York", "IANA time zone of the clinic."),
     {"clinic.hours", K_HOURS, OFF(clinic_hours), "mon-fri 08:00-17:00", 0, 0,

@@ -1,7 +1,9 @@
 /* monitor.c - health flags, token upkeep and gauges, once a second. */
 #include "monitor.h"
 
+#include <jansson.h>
 #include <pthread.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -24,6 +26,52 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The fleet's live replicas: {worker_id: alive_until_ms} in the cache,
+ * changed under a lock.  With oauth.revoke_on_shutdown the last replica to
+ * stop logs the shared token out (an earlier one would cut the others off). */
+#define REPLICAS_KEY "replicas"
+#define REPLICA_TTL_MS 5000
+
+/* Marks this replica alive (or gone); returns how many others are alive,
+ * or -1 if Redis could not say. */
+static int replicas_update(struct fleet *f, const char *id, bool alive)
+{
+    char *text = NULL;
+    int others = -1;
+    int64_t now = now_ms();
+    if (fleet_lock(f, REPLICAS_KEY, id, 2000) != SW_OK)
+        return -1;
+    json_t *map = NULL;
+    if (fleet_cache_get(f, REPLICAS_KEY, &text) == SW_OK)
+        map = json_loads(text, 0, NULL);
+    free(text);
+    if (!json_is_object(map)) {
+        json_decref(map);
+        map = json_object();
+    }
+    if (alive)
+        json_object_set_new(map, id, json_integer(now + REPLICA_TTL_MS));
+    else
+        json_object_del(map, id);
+    const char *key;
+    json_t *v, *tmp;
+    others = 0;
+    json_object_foreach_safe(map, tmp, key, v)
+    {
+        if (json_integer_value(v) < now)
+            json_object_del(map, key);
+        else if (strcmp(key, id) != 0)
+            others++;
+    }
+    char *out = json_dumps(map, JSON_COMPACT);
+    if (!out || fleet_cache_put(f, REPLICAS_KEY, out, 3600) != SW_OK)
+        others = -1;
+    free(out);
+    json_decref(map);
+    fleet_unlock(f, REPLICAS_KEY, id);
+    return others;
 }
 
 static void *monitor_main(void *arg)
@@ -52,10 +100,21 @@ static void *monitor_main(void *arg)
             atomic_store(&m->token_ok, ok);
             metrics_circuit((int)fleet_breaker_state(f));
         }
+        if (redis && m->cfg->oauth_revoke_on_shutdown)
+            replicas_update(f, m->cfg->worker_id, true);
         metrics_in_flight(kafka_in_flight(m->kafka));
         kafka_report_lag(m->kafka);
         for (int i = 0; i < 10 && !atomic_load(&m->stop); i++)
             nanosleep(&(struct timespec){0, 100000000}, NULL);
+    }
+    if (f && oe && m->cfg->oauth_revoke_on_shutdown) {
+        int others = replicas_update(f, m->cfg->worker_id, false);
+        if (others == 0) {
+            sw_err e = oe_logout(oe);
+            log_info("monitor", "last replica: OpenEMR token revoked (%s)", sw_err_str(e));
+        } else {
+            log_info("monitor", "token kept: %d other replica(s) still run", others);
+        }
     }
     oe_client_destroy(oe);
     fleet_destroy(f);

@@ -408,11 +408,19 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         goto out;
     }
     sw_err err = handlers[cmd.type](w, &cmd, &res, state == FLEET_IDEM_TAKEOVER ? note : NULL);
-    if (err == SW_ERR_REDIS) {
-        /* Nothing was done: give the lease back and wait for Redis. */
+    if (err == SW_ERR_REDIS || err == SW_ERR_BUSY) {
+        /* Redis trouble before any side effect, or our lease was taken
+         * over meanwhile: let go and run again (a duplicate then gets the
+         * other holder's result). */
         fleet_idem_abandon(w->fleet, cmd.request_id, cfg->worker_id);
         outcome = HANDLER_RETRY;
         goto out;
+    }
+    if (err != SW_OK && res.status == SW_OK) {
+        /* A handler failed without saying how: never answer "ok" for it. */
+        result_clear(&res);
+        result_fail(&res, SW_ERR_INTERNAL, sw_err_str(err),
+                    "The worker failed to process the request.");
     }
     finish(w, out, &cmd, &res, true);
 out:

@@ -12,7 +12,10 @@
 #include "http.h"
 #include "surface.h"
 
-#define EID_MAP_TTL_S 86400 /* a pc_uuid never changes its pc_eid */
+/* A pc_uuid never changes its pc_eid: keep the pair as long as the events
+ * that name it matter (a short life made the poller name one appointment
+ * by both ids in turn). */
+#define EID_MAP_TTL_S (400 * 86400)
 
 /* A JSON value that may be a string or a number, as text. */
 static void json_text(json_t *v, char *buf, size_t len)

@@ -106,13 +106,16 @@ bool kafka_is_ready(struct kafka *k);
 int kafka_in_flight(struct kafka *k);
 void kafka_report_lag(struct kafka *k);
 
-/* Calls fn(arg, key, value) for every librdkafka property the worker's
- * consumer (consumer = true) or producer is given, in the order it sets
- * them: our defaults, the configured kafka.* (those for that side), our
- * fixed settings.  Stops and returns false when fn does.  For tools that
- * must talk to Kafka exactly as the worker does (tools/echo, tools/loadgen). */
-bool kafka_props_each(const struct sw_config *cfg, bool consumer,
-                      bool (*fn)(void *arg, const char *key, const char *value), void *arg);
+struct rd_kafka_conf_s; /* rd_kafka_conf_t: only tools that use librdkafka see it */
+
+/* A librdkafka conf holding exactly the properties the worker's consumer
+ * (consumer = true) or producer gets, in the order it sets them: our
+ * defaults, the configured kafka.* for that side, our fixed settings; no
+ * callbacks.  For tools that must talk to Kafka as the worker does
+ * (kafka-echo, loadgen).  NULL and errstr ("KEY: reason") on a bad
+ * property; the caller owns the conf. */
+struct rd_kafka_conf_s *kafka_conf_new(const struct sw_config *cfg, bool consumer, char *errstr,
+                                       size_t errlen);
 
 /* Checks kafka.* properties without connecting; reports each bad one. */
 int kafka_check_config(const struct sw_config *cfg, char *errstr, size_t errlen);

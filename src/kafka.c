@@ -190,8 +190,10 @@ static const char *const default_consumer[][2] = {
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-bool kafka_props_each(const struct sw_config *cfg, bool consumer,
-                      bool (*fn)(void *arg, const char *key, const char *value), void *arg)
+/* Calls fn for every property of one side, in the order the worker sets
+ * them; stops and returns false when fn does. */
+static bool props_each(const struct sw_config *cfg, bool consumer,
+                       bool (*fn)(void *arg, const char *key, const char *value), void *arg)
 {
     const char *const(*defs)[2] = consumer ? default_consumer : default_producer;
     size_t ndefs = consumer ? NELEM(default_consumer) : NELEM(default_producer);
@@ -222,21 +224,34 @@ struct conf_set_ctx {
 static bool conf_set_one(void *arg, const char *key, const char *value)
 {
     struct conf_set_ctx *c = arg;
-    return rd_kafka_conf_set(c->conf, key, value, c->errstr, c->errlen) == RD_KAFKA_CONF_OK;
+    char reason[256];
+    if (rd_kafka_conf_set(c->conf, key, value, reason, sizeof(reason)) == RD_KAFKA_CONF_OK)
+        return true;
+    snprintf(c->errstr, c->errlen, "%s: %s", key, reason);
+    return false;
 }
 
-/* Builds a conf from kafka_props_each(). */
-static rd_kafka_conf_t *make_conf(const struct sw_config *cfg, bool consumer, char *errstr,
-                                  size_t errlen)
+rd_kafka_conf_t *kafka_conf_new(const struct sw_config *cfg, bool consumer, char *errstr,
+                                size_t errlen)
 {
     struct conf_set_ctx ctx = {rd_kafka_conf_new(), errstr, errlen};
-    if (!kafka_props_each(cfg, consumer, conf_set_one, &ctx)) {
+    if (!props_each(cfg, consumer, conf_set_one, &ctx)) {
         rd_kafka_conf_destroy(ctx.conf);
         return NULL;
     }
-    rd_kafka_conf_set_log_cb(ctx.conf, log_cb);
-    rd_kafka_conf_set_error_cb(ctx.conf, error_cb);
     return ctx.conf;
+}
+
+/* The worker's own conf: kafka_conf_new() and our log and error hooks. */
+static rd_kafka_conf_t *make_conf(const struct sw_config *cfg, bool consumer, char *errstr,
+                                  size_t errlen)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, consumer, errstr, errlen);
+    if (conf) {
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+    }
+    return conf;
 }
 
 int kafka_check_config(const struct sw_config *cfg, char *errstr, size_t errlen)

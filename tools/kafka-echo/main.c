@@ -7,7 +7,7 @@
  * worker's latency is then read as a ratio to this one.
  *
  * It talks to Kafka exactly as the worker does: the client properties come
- * from kafka_props_each() (the worker's defaults, the configured kafka.*,
+ * from kafka_conf_new() (the worker's defaults, the configured kafka.*,
  * the worker's fixed settings) over the same config loader, so a change of
  * the worker's settings moves the floor with it.  Only group.id differs
  * ("echo" by default), so that it never shares a group with a worker.
@@ -38,19 +38,6 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
-struct conf_ctx {
-    rd_kafka_conf_t *conf;
-    char errstr[256];
-    char key[128];
-};
-
-static bool set_prop(void *arg, const char *key, const char *value)
-{
-    struct conf_ctx *c = arg;
-    snprintf(c->key, sizeof(c->key), "%s", key);
-    return rd_kafka_conf_set(c->conf, key, value, c->errstr, sizeof(c->errstr)) == RD_KAFKA_CONF_OK;
-}
-
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -76,20 +63,24 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static rd_kafka_t *client_new(const struct sw_config *cfg, bool consumer, const char *group)
 {
-    struct conf_ctx c = {.conf = rd_kafka_conf_new()};
-    if (!kafka_props_each(cfg, consumer, set_prop, &c) ||
-        (consumer && !set_prop(&c, "group.id", group))) {
-        fprintf(stderr, "kafka-echo: %s: %s\n", c.key, c.errstr);
-        rd_kafka_conf_destroy(c.conf);
+    char errstr[512];
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, consumer, errstr, sizeof(errstr));
+    if (conf && consumer &&
+        rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        conf = NULL;
+    }
+    if (!conf) {
+        fprintf(stderr, "kafka-echo: %s\n", errstr);
         return NULL;
     }
     if (consumer)
-        rd_kafka_conf_set_rebalance_cb(c.conf, rebalance_cb);
-    rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, c.conf,
-                                  c.errstr, sizeof(c.errstr));
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr,
+                                  sizeof(errstr));
     if (!rk) {
-        fprintf(stderr, "kafka-echo: %s\n", c.errstr);
-        rd_kafka_conf_destroy(c.conf);
+        fprintf(stderr, "kafka-echo: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
     }
     return rk;
 }

@@ -30,7 +30,7 @@
  *           Conflicts are expected and counted; keyed by practitioner.
  *   find    find_patient by phone and birth date.
  *
- * Kafka client settings: those of the worker (kafka_props_each() over the
+ * Kafka client settings: those of the worker (kafka_conf_new() over the
  * same config loader: src/config.c default_kafka[] and kafka.* from
  * --config or the environment), because the load generator stands in for
  * the voice agent, a conversational client: linger.ms=1 sends each command
@@ -299,37 +299,31 @@ static void *consume_results(void *arg)
 
 /* ---- Kafka ---------------------------------------------------------------- */
 
-struct conf_ctx {
-    rd_kafka_conf_t *conf;
-    char errstr[256];
-    char key[128];
-};
-
-static bool set_prop(void *arg, const char *key, const char *value)
-{
-    struct conf_ctx *c = arg;
-    snprintf(c->key, sizeof(c->key), "%s", key);
-    return rd_kafka_conf_set(c->conf, key, value, c->errstr, sizeof(c->errstr)) == RD_KAFKA_CONF_OK;
-}
-
 static rd_kafka_t *client_new(const struct sw_config *cfg, bool consumer, const char *group)
 {
-    struct conf_ctx c = {.conf = rd_kafka_conf_new()};
-    bool ok = kafka_props_each(cfg, consumer, set_prop, &c);
-    if (ok && consumer)
-        ok = set_prop(&c, "group.id", group) && set_prop(&c, "enable.auto.commit", "false");
-    if (ok && !consumer) /* the voice agent's producer: no infinite retry */
-        ok = set_prop(&c, "message.timeout.ms", "30000");
-    if (!ok) {
-        fprintf(stderr, "loadgen: %s: %s\n", c.key, c.errstr);
-        rd_kafka_conf_destroy(c.conf);
+    char errstr[512];
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, consumer, errstr, sizeof(errstr));
+    /* the voice agent's side: its own group, no commits; no infinite retry */
+    const char *extra[][2] = {{"group.id", group}, {"enable.auto.commit", "false"}};
+    const char *extra_producer[][2] = {{"message.timeout.ms", "30000"}};
+    const char *(*set)[2] = consumer ? extra : extra_producer;
+    size_t n = consumer ? 2 : 1;
+    for (size_t i = 0; conf && i < n; i++) {
+        if (rd_kafka_conf_set(conf, set[i][0], set[i][1], errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            conf = NULL;
+        }
+    }
+    if (!conf) {
+        fprintf(stderr, "loadgen: %s\n", errstr);
         return NULL;
     }
-    rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, c.conf,
-                                  c.errstr, sizeof(c.errstr));
+    rd_kafka_t *rk = rd_kafka_new(consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr,
+                                  sizeof(errstr));
     if (!rk) {
-        fprintf(stderr, "loadgen: %s\n", c.errstr);
-        rd_kafka_conf_destroy(c.conf);
+        fprintf(stderr, "loadgen: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
     }
     return rk;
 }

@@ -99,11 +99,11 @@ static sw_err span_of(int64_t from, int64_t to, struct day_span *s)
     return SW_OK;
 }
 
-/* Fetches [first, first + n days) of a practitioner from OpenEMR and puts
+/* Fetches [first, first + n days) of a practitioner from OpenEMR, puts
  * each day in the fleet's cache (empty days too: a repeated search then
- * costs no OpenEMR request). */
+ * costs no OpenEMR request) and hands them over in into[0..n). */
 static sw_err fetch_days(struct worker *w, struct oe_call *call, const char *pract,
-                         struct tu_date first, int n, int64_t now)
+                         struct tu_date first, int n, int64_t now, struct day_busy *into)
 {
     int64_t from, to;
     struct oe_appt *appts = NULL;
@@ -154,8 +154,15 @@ static sw_err fetch_days(struct worker *w, struct oe_call *call, const char *pra
                          &days[i]) == SW_ERR_REDIS)
             err = SW_ERR_REDIS;
 out:
-    for (int i = 0; days && i < n; i++)
-        day_busy_clear(&days[i]);
+    /* Fetched days replace the caller's (stale or missing) ones. */
+    for (int i = 0; days && i < n; i++) {
+        if (!err) {
+            day_busy_clear(&into[i]);
+            into[i] = days[i];
+        } else {
+            day_busy_clear(&days[i]);
+        }
+    }
     free(days);
     free(appts);
     free(free_slots);
@@ -172,48 +179,48 @@ static sw_err load_busy(struct worker *w, struct oe_call *call, const char *prac
     struct day_span span;
     if (span_of(from, to, &span))
         return SW_ERR_INVALID;
+    struct day_busy *days = calloc((size_t)span.n, sizeof(*days));
+    bool *have = calloc((size_t)span.n, sizeof(*have));
     int first_missing = -1, last_missing = -1;
-    for (int i = 0; i < span.n; i++) {
-        struct day_busy d;
+    sw_err err = days && have ? SW_OK : SW_ERR_NOMEM;
+    for (int i = 0; i < span.n && !err; i++) {
         bool fresh = false;
-        sw_err err = daycache_get(w->fleet, pract, timeutil_date_add(span.first, i),
-                                  w->cfg->slot_cache_ttl_s, now, &d, &fresh);
+        err = daycache_get(w->fleet, pract, timeutil_date_add(span.first, i),
+                           w->cfg->slot_cache_ttl_s, now, &days[i], &fresh);
         if (err == SW_ERR_REDIS)
-            return err;
-        if (!err)
-            day_busy_clear(&d);
+            break;
+        have[i] = err == SW_OK;
         metrics_cache(err ? "miss" : fresh ? "hit" : "stale");
         if (err || !fresh) {
             if (first_missing < 0)
                 first_missing = i;
             last_missing = i;
         }
+        err = SW_OK;
     }
-    if (first_missing >= 0) {
-        sw_err err = fetch_days(w, call, pract, timeutil_date_add(span.first, first_missing),
-                                last_missing - first_missing + 1, now);
-        if (err == SW_ERR_REDIS || err == SW_ERR_NOMEM || err == SW_ERR_INVALID)
-            return err;
-        if (err) {
-            if (!sw_err_is_transient(err) && err != SW_ERR_UNAVAILABLE && err != SW_ERR_TOKEN)
-                return err;
+    if (!err && first_missing >= 0) {
+        err = fetch_days(w, call, pract, timeutil_date_add(span.first, first_missing),
+                         last_missing - first_missing + 1, now, &days[first_missing]);
+        if (!err) {
+            for (int i = first_missing; i <= last_missing; i++)
+                have[i] = true;
+        } else if (err != SW_ERR_REDIS && err != SW_ERR_NOMEM && err != SW_ERR_INVALID &&
+                   (sw_err_is_transient(err) || err == SW_ERR_UNAVAILABLE || err == SW_ERR_TOKEN)) {
             *stale = true; /* fall back on what the cache still has */
+            err = SW_OK;
         }
     }
-    for (int i = 0; i < span.n; i++) {
-        struct day_busy d;
-        sw_err err = daycache_get(w->fleet, pract, timeutil_date_add(span.first, i),
-                                  w->cfg->slot_cache_ttl_s, now, &d, NULL);
-        if (err == SW_ERR_NOT_FOUND)
-            return SW_ERR_UNAVAILABLE; /* neither OpenEMR nor a stale copy */
-        if (err)
-            return err;
-        bool ok = merge_into(all, &d);
-        day_busy_clear(&d);
-        if (!ok)
-            return SW_ERR_NOMEM;
+    for (int i = 0; i < span.n && !err; i++) {
+        if (!have[i])
+            err = SW_ERR_UNAVAILABLE; /* neither OpenEMR nor a stale copy */
+        else if (!merge_into(all, &days[i]))
+            err = SW_ERR_NOMEM;
     }
-    return SW_OK;
+    for (int i = 0; days && i < span.n; i++)
+        day_busy_clear(&days[i]);
+    free(days);
+    free(have);
+    return err;
 }
 
 /* Live holds of other sessions block time like appointments. */

@@ -874,16 +874,20 @@ sw_err fleet_token_put(struct fleet *f, const char *name, const char *owner, con
     return eval_owned(f, &token_put_script, 3, &a);
 }
 
-sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner)
+/* Deletes a lock key if owner holds it (SW_ERR_BUSY if another does). */
+static sw_err unlock_key(struct fleet *f, const char *key, const char *owner)
 {
-    char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "token:%s:lock", name);
-    if (err)
-        return err;
     struct fl_args a = {0};
     fl_arg(&a, key);
     fl_arg(&a, owner);
     return eval_owned(f, &compare_del_script, 1, &a);
+}
+
+sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner)
+{
+    char key[FL_KEY_MAX];
+    sw_err err = fl_key(f, key, sizeof(key), "token:%s:lock", name);
+    return err ? err : unlock_key(f, key, owner);
 }
 
 /* ---- JSON cache ------------------------------------------------------- */
@@ -954,12 +958,7 @@ sw_err fleet_unlock(struct fleet *f, const char *name, const char *owner)
 {
     char key[FL_KEY_MAX];
     sw_err err = fl_key(f, key, sizeof(key), "lock:%s", name);
-    if (err)
-        return err;
-    struct fl_args a = {0};
-    fl_arg(&a, key);
-    fl_arg(&a, owner);
-    return eval_owned(f, &compare_del_script, 1, &a);
+    return err ? err : unlock_key(f, key, owner);
 }
 
 sw_err fleet_lease(struct fleet *f, const char *name, const char *owner, int ttl_ms, bool *leader)

@@ -31,7 +31,7 @@ static int64_t now_ms(void)
 /* The fleet's live replicas: {worker_id: alive_until_ms} in the cache,
  * changed under a lock.  With oauth.revoke_on_shutdown the last replica to
  * stop logs the shared token out (an earlier one would cut the others off). */
-#define REPLICAS_KEY "replicas"
+#define REPLICAS_KEY   "replicas"
 #define REPLICA_TTL_MS 5000
 
 /* Marks this replica alive (or gone); returns how many others are alive,

@@ -332,3 +332,85 @@ char *http_escape(const char *s)
     out[j] = '\0';
     return out;
 }
+
+char *http_unescape(const char *s)
+{
+    int n = 0;
+    char *d = curl_easy_unescape(NULL, s, 0, &n);
+    if (!d)
+        return NULL;
+    char *out = NULL;
+    if (memchr(d, '\0', (size_t)n) == NULL && (out = malloc((size_t)n + 1)))
+        memcpy(out, d, (size_t)n + 1);
+    curl_free(d);
+    return out;
+}
+
+/* One part of a parsed URL, malloc'd (percent-decoded when decode), or
+ * NULL when absent.  SW_ERR_CONFIG for a decoded NUL. */
+static sw_err url_part(CURLU *h, CURLUPart part, bool decode, char **out)
+{
+    char *v = NULL;
+    *out = NULL;
+    CURLUcode rc = curl_url_get(h, part, &v, 0);
+    if (rc == CURLUE_OUT_OF_MEMORY)
+        return SW_ERR_NOMEM;
+    if (rc != CURLUE_OK || !v)
+        return SW_OK;
+    *out = decode ? http_unescape(v) : strdup(v);
+    sw_err err = *out ? SW_OK : decode && strstr(v, "%00") ? SW_ERR_CONFIG : SW_ERR_NOMEM;
+    curl_free(v);
+    return err;
+}
+
+sw_err http_url_parse(const char *url, struct http_url *out, char *errstr, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    CURLU *h = curl_url();
+    if (!h)
+        return SW_ERR_NOMEM;
+    sw_err err = SW_OK;
+    CURLUcode rc = curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+    if (rc != CURLUE_OK) {
+        snprintf(errstr, errlen, "not a valid URL (%s)", curl_url_strerror(rc));
+        err = SW_ERR_CONFIG;
+        goto out;
+    }
+    char *port = NULL;
+    if ((err = url_part(h, CURLUPART_SCHEME, false, &out->scheme)) ||
+        (err = url_part(h, CURLUPART_USER, true, &out->user)) ||
+        (err = url_part(h, CURLUPART_PASSWORD, true, &out->password)) ||
+        (err = url_part(h, CURLUPART_HOST, false, &out->host)) ||
+        (err = url_part(h, CURLUPART_PATH, true, &out->path)) ||
+        (err = url_part(h, CURLUPART_QUERY, false, &out->query)) ||
+        (err = url_part(h, CURLUPART_PORT, false, &port))) {
+        if (err == SW_ERR_CONFIG)
+            snprintf(errstr, errlen, "a percent-encoded NUL in the URL");
+        goto out;
+    }
+    out->port = port ? (int)strtol(port, NULL, 10) : 0; /* curl checked 0..65535 */
+    free(port);
+    size_t hl = out->host ? strlen(out->host) : 0;
+    if (hl >= 2 && out->host[0] == '[' && out->host[hl - 1] == ']') {
+        memmove(out->host, out->host + 1, hl - 2);
+        out->host[hl - 2] = '\0';
+    }
+out:
+    curl_url_cleanup(h);
+    if (err)
+        http_url_free(out);
+    return err;
+}
+
+void http_url_free(struct http_url *u)
+{
+    if (!u)
+        return;
+    free(u->scheme);
+    free(u->user);
+    free(u->password);
+    free(u->host);
+    free(u->path);
+    free(u->query);
+    memset(u, 0, sizeof(*u));
+}

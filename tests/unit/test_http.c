@@ -63,12 +63,48 @@ static void test_escape(void **state)
     free(e);
 }
 
+static void test_url_parse(void **state)
+{
+    (void)state;
+    struct http_url u;
+    char err[128];
+    assert_int_equal(http_url_parse("redis://us%40er:p%3Ass@[::1]:6380/2", &u, err, sizeof err),
+                     SW_OK);
+    assert_string_equal(u.scheme, "redis");
+    assert_string_equal(u.user, "us@er"); /* percent-decoded */
+    assert_string_equal(u.password, "p:ss");
+    assert_string_equal(u.host, "::1"); /* no brackets */
+    assert_int_equal(u.port, 6380);
+    assert_string_equal(u.path, "/2");
+    assert_null(u.query);
+    http_url_free(&u);
+
+    assert_int_equal(http_url_parse("redis://localhost", &u, err, sizeof err), SW_OK);
+    assert_null(u.user);
+    assert_null(u.password);
+    assert_int_equal(u.port, 0);
+    assert_string_equal(u.path, "/");
+    http_url_free(&u);
+
+    assert_int_equal(http_url_parse("redis://:secret@h:99999/1", &u, err, sizeof err),
+                     SW_ERR_CONFIG); /* port out of range */
+    assert_int_equal(http_url_parse("redis://h:1/%00x", &u, err, sizeof err), SW_ERR_CONFIG);
+    assert_int_equal(http_url_parse("no scheme here", &u, err, sizeof err), SW_ERR_CONFIG);
+    http_url_free(NULL);
+
+    char *d = http_unescape("a%20b%2Fc");
+    assert_string_equal(d, "a b/c");
+    free(d);
+    assert_null(http_unescape("x%00y"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_classes),
         cmocka_unit_test(test_url_policy),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_url_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

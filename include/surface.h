@@ -61,13 +61,6 @@ const char *oe_api_base(const struct oe_client *c);
 /* Sets call->detail. */
 void oe_detail(struct oe_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* ---- time (the process's local zone is the clinic's, see openemr.c) ----- */
-bool oe_time_parse(const char *iso, int64_t *epoch);       /* ISO 8601 with offset or Z */
-void oe_time_format(int64_t epoch, char *buf, size_t len); /* local with offset */
-void oe_local_date(int64_t epoch, char buf[11]);           /* YYYY-MM-DD */
-void oe_local_hhmm(int64_t epoch, char buf[6]);            /* HH:MM */
-bool oe_local_to_epoch(const char *date, const char *hms, int64_t *epoch);
-
 /* ---- growable arrays ------------------------------------------------------ */
 sw_err oe_appt_push(struct oe_appt **arr, size_t *n, size_t *cap, const struct oe_appt *a);
 

@@ -1,4 +1,4 @@
-/* handlers_book.c - hold, release_hold, book and reschedule.
+/* handlers_book.c - book and reschedule.
  *
  * Booking protocol (the worker's answer to an OpenEMR that checks no
  * overlap): serialise bookings per practitioner and per patient with fleet
@@ -12,26 +12,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "availability.h"
+#include "confirm_index.h"
 #include "confirmation.h"
 #include "daycache.h"
 #include "events.h"
 #include "log.h"
 #include "metrics.h"
-#include "poller.h"
+#include "own_marks.h"
 #include "rules.h"
-#include "slot_id.h"
 #include "timeutil.h"
 #include "waitlist.h"
-#include "worker.h"
+#include "handlers.h"
+#include "slots.h"
 
-#define DAY                      86400
-#define LOCK_TTL_MS              20000
-#define CONFIRMATION_CLAIM_TRIES 8
-/* How long a confirmation number stays reserved and indexed. */
-#define CONFIRMATION_TTL_S (400 * DAY)
+#define DAY         86400
+#define LOCK_TTL_MS 20000
 
 struct booking {
     const char *patient_id;
@@ -43,71 +40,7 @@ struct booking {
     const char *exclude_id; /* reschedule: the appointment being replaced */
 };
 
-static void sleep_ms(int ms)
-{
-    nanosleep(&(struct timespec){0, (long)ms * 1000000}, NULL);
-}
-
-/* Takes a fleet lock, waiting for it until the call's deadline. */
-static sw_err lock_wait(struct worker *w, const struct oe_call *call, const char *name,
-                        const char *owner)
-{
-    for (;;) {
-        sw_err err = fleet_lock(w->fleet, name, owner, LOCK_TTL_MS);
-        if (err != SW_ERR_BUSY)
-            return err;
-        if (worker_now_ms() + 20 > call->deadline_ms)
-            return SW_ERR_EXPIRED;
-        sleep_ms(20);
-    }
-}
-
-const struct sw_type_rule *booking_type_of(const struct sw_config *cfg, const struct oe_appt *a)
-{
-    const struct sw_type_rule *t =
-        a->appointment_type[0] ? sw_config_type(cfg, a->appointment_type) : NULL;
-    for (int i = 0; !t && i < cfg->n_types; i++)
-        if (cfg->types[i].category == a->category &&
-            (int64_t)cfg->types[i].duration_min * 60 == a->end - a->start)
-            t = &cfg->types[i];
-    for (int i = 0; !t && i < cfg->n_types; i++)
-        if ((int64_t)cfg->types[i].duration_min * 60 == a->end - a->start)
-            t = &cfg->types[i];
-    return t;
-}
-
 /* ---- confirmation numbers ------------------------------------------- */
-
-/* A fresh number, unique in the fleet (claimed in Redis). */
-static sw_err new_confirmation(struct worker *w, const char *request_id, char *buf, size_t len)
-{
-    for (int i = 0; i < CONFIRMATION_CLAIM_TRIES; i++) {
-        if (confirm_generate(worker_random(w), buf, len) != SW_OK)
-            return SW_ERR_INTERNAL;
-        sw_err err = fleet_confirmation_claim(w->fleet, buf, request_id, CONFIRMATION_TTL_S);
-        if (err != SW_ERR_CONFLICT)
-            return err;
-    }
-    return SW_ERR_INTERNAL;
-}
-
-/* Remembers where a confirmation number points, so cancel and reschedule
- * find the appointment without searching OpenEMR. */
-static void index_confirmation(struct worker *w, const struct res_appointment *a,
-                               const char *patient_id)
-{
-    char key[64];
-    snprintf(key, sizeof(key), "conf:%s", a->confirmation_number);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "appointment_id", a->appointment_id,
-                          "practitioner_id", a->practitioner_id, "patient_id", patient_id, "start",
-                          (json_int_t)a->start, "end", (json_int_t)a->end, "appointment_type",
-                          a->appointment_type);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s || fleet_cache_put(w->fleet, key, s, CONFIRMATION_TTL_S) != SW_OK)
-        log_warn("book", "confirmation index not written; cancel will search OpenEMR");
-    free(s);
-}
 
 /* The idempotency note of a booking: the number chosen before the write. */
 static char *booking_note(const char *confirmation, const char *practitioner_id, int64_t start)
@@ -149,10 +82,10 @@ static sw_err check_free(struct worker *w, struct oe_call *call, const struct co
     if (timeutil_local_date(b->start, &day) || timeutil_day_start(day, &from) ||
         timeutil_day_start(timeutil_date_add(day, 1), &to))
         return SW_ERR_INVALID;
-    err = oe_list_range(w->oe, call, NULL, from, to, &appts, &n_appts);
+    err = emr_list_range(&w->emr, call, NULL, from, to, &appts, &n_appts);
     if (err)
         goto out;
-    err = fleet_holds_list(w->fleet, b->practitioner_id, from, to, &holds, &n_holds);
+    err = store_holds_list(&w->store, b->practitioner_id, from, to, &holds, &n_holds);
     if (err)
         goto out;
     for (size_t i = 0; i < n_appts; i++) {
@@ -212,9 +145,9 @@ static void invalidate(struct worker *w, const char *pract, const char *patient,
 {
     struct tu_date day;
     if (!timeutil_local_date(start, &day))
-        daycache_invalidate(w->fleet, pract, day);
+        daycache_invalidate(&w->store, pract, day);
     if (patient && *patient)
-        daycache_invalidate_patient(w->fleet, patient);
+        daycache_invalidate_patient(&w->store, patient);
 }
 
 static void fill_appointment(struct res_appointment *out, const struct oe_appt *a,
@@ -249,7 +182,7 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
 {
     const struct sw_config *cfg = w->cfg;
     struct oe_call call = worker_call(w, c);
-    int64_t now = worker_now_ms() / 1000;
+    int64_t now = worker_now_s(w);
     char msg[200], conf[CONFIRM_TEXT_LEN + 8] = "", *note_text = NULL;
     char pract_lock[128], patient_lock[128];
     bool locked_pract = false, locked_patient = false;
@@ -272,7 +205,7 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
     }
     if (b->hold_id && *b->hold_id) {
         struct fleet_hold h;
-        err = fleet_hold_get(w->fleet, b->hold_id, &h);
+        err = store_hold_get(&w->store, b->hold_id, &h);
         if (err == SW_ERR_REDIS)
             return err;
         if (!err && (strcmp(h.practitioner_id, b->practitioner_id) || h.start != b->start)) {
@@ -287,10 +220,10 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
     }
     snprintf(pract_lock, sizeof(pract_lock), "book:practitioner:%s", b->practitioner_id);
     snprintf(patient_lock, sizeof(patient_lock), "book:patient:%s", b->patient_id);
-    err = lock_wait(w, &call, pract_lock, c->request_id);
+    err = worker_lock_wait(w, &call, pract_lock, c->request_id, LOCK_TTL_MS);
     locked_pract = !err;
     if (!err) {
-        err = lock_wait(w, &call, patient_lock, c->request_id);
+        err = worker_lock_wait(w, &call, patient_lock, c->request_id, LOCK_TTL_MS);
         locked_patient = !err;
     }
     if (err == SW_ERR_REDIS)
@@ -304,15 +237,15 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
 
     /* Taking over an interrupted attempt: did its write happen? */
     if (note_confirmation(note, conf, sizeof(conf))) {
-        err = oe_find_by_confirmation(w->oe, &call, conf, b->practitioner_id, b->start - DAY,
-                                      b->start + DAY, &made);
+        err = emr_find_by_confirmation(&w->emr, &call, conf, b->practitioner_id, b->start - DAY,
+                                       b->start + DAY, &made);
         if (!err) {
             log_info("book", "completing an interrupted booking from OpenEMR");
             goto booked;
         }
         if (err != SW_ERR_NOT_FOUND) {
             r->write_attempted = true;
-            worker_fail_openemr(r, err, &call);
+            worker_fail_emr(r, err, &call);
             err = SW_OK;
             goto out;
         }
@@ -327,19 +260,19 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
     }
     if (err) {
         if (err != SW_ERR_REDIS) {
-            worker_fail_openemr(r, err, &call);
+            worker_fail_emr(r, err, &call);
             err = SW_OK;
         }
         goto out;
     }
     if (!conf[0]) {
-        err = new_confirmation(w, c->request_id, conf, sizeof(conf));
+        err = confirm_index_claim(w, c->request_id, conf, sizeof(conf));
         if (err)
             goto out;
     }
     /* The number goes into the idempotency record before OpenEMR sees it. */
     note_text = booking_note(conf, b->practitioner_id, b->start);
-    err = note_text ? fleet_idem_note(w->fleet, c->request_id, cfg->worker_id, note_text,
+    err = note_text ? store_idem_note(&w->store, c->request_id, cfg->worker_id, note_text,
                                       cfg->idempotency_lease_s)
                     : SW_ERR_NOMEM;
     if (err)
@@ -349,16 +282,16 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
                               b->start,      b->start + (int64_t)b->type->duration_min * 60,
                               b->type,       conf,
                               b->reason};
-    err = oe_create(w->oe, &call, &req, &made);
+    err = emr_create(&w->emr, &call, &req, &made);
     if (err && sw_err_is_transient(err)) {
         /* The request may have reached OpenEMR: look before answering. */
-        sw_err again = oe_find_by_confirmation(w->oe, &call, conf, b->practitioner_id,
-                                               b->start - DAY, b->start + DAY, &made);
+        sw_err again = emr_find_by_confirmation(&w->emr, &call, conf, b->practitioner_id,
+                                                b->start - DAY, b->start + DAY, &made);
         if (!again)
             err = SW_OK;
     }
     if (err) {
-        worker_fail_openemr(r, err, &call);
+        worker_fail_emr(r, err, &call);
         err = SW_OK;
         goto out;
     }
@@ -372,21 +305,21 @@ booked:
     if (!made.practitioner_id[0])
         snprintf(made.practitioner_id, sizeof(made.practitioner_id), "%s", b->practitioner_id);
     fill_appointment(&r->appointments[0], &made, conf, b->type->name);
-    poller_mark_own(w->fleet, &made);
-    index_confirmation(w, &r->appointments[0], b->patient_id);
+    own_mark(&w->store, &made);
+    confirm_index_put(w, &r->appointments[0], b->patient_id);
     invalidate(w, b->practitioner_id, b->patient_id, b->start);
     if (b->hold_id && *b->hold_id) {
         struct fleet_hold h;
-        if (fleet_hold_get(w->fleet, b->hold_id, &h) == SW_OK)
-            waitlist_taken(w->fleet, &h);
-        fleet_hold_release(w->fleet, b->hold_id);
+        if (store_hold_get(&w->store, b->hold_id, &h) == SW_OK)
+            waitlist_taken(&w->store, &h);
+        store_hold_release(&w->store, b->hold_id);
     }
     err = SW_OK;
 out:
     if (locked_patient)
-        fleet_unlock(w->fleet, patient_lock, c->request_id);
+        store_unlock(&w->store, patient_lock, c->request_id);
     if (locked_pract)
-        fleet_unlock(w->fleet, pract_lock, c->request_id);
+        store_unlock(&w->store, pract_lock, c->request_id);
     free(note_text);
     return err;
 }
@@ -410,7 +343,7 @@ static void booked_event(struct worker *w, const struct command *c, const struct
         .previous_start = previous ? previous->start : 0,
         .previous_end = previous ? previous->end : 0,
     };
-    event_add(w->cfg, w->out, type, c->request_id, a->appointment_id, &f, worker_now_ms() / 1000);
+    event_add(w->cfg, w->out, type, c->request_id, a->appointment_id, &f, worker_now_s(w));
 }
 
 sw_err handle_book(struct worker *w, const struct command *c, struct result *r, const char *note)
@@ -430,60 +363,6 @@ sw_err handle_book(struct worker *w, const struct command *c, struct result *r, 
     return err;
 }
 
-/* ---- appointments by confirmation number or id -------------------------- */
-
-sw_err booking_find(struct worker *w, struct oe_call *call, const char *confirmation,
-                    const char *appointment_id, struct oe_appt *out, struct result *r)
-{
-    char canonical[CONFIRM_TEXT_LEN + 8], id[64] = "";
-    if (confirmation && *confirmation) {
-        if (confirm_decode(confirmation, canonical, sizeof(canonical)) != SW_OK) {
-            result_fail(r, SW_ERR_NOT_FOUND, "bad_confirmation_number",
-                        "That confirmation number is not valid; please check it.");
-            return SW_ERR_NOT_FOUND;
-        }
-        char key[64], *text = NULL;
-        snprintf(key, sizeof(key), "conf:%s", canonical);
-        sw_err err = fleet_cache_get(w->fleet, key, &text);
-        if (err == SW_ERR_REDIS)
-            return err;
-        if (!err) {
-            json_t *o = json_loads(text, 0, NULL);
-            const char *v = json_string_value(json_object_get(o, "appointment_id"));
-            if (v)
-                snprintf(id, sizeof(id), "%s", v);
-            json_decref(o);
-            free(text);
-        } else {
-            /* Booked before the index existed, or elsewhere: search. */
-            int64_t now = worker_now_ms() / 1000;
-            err = oe_find_by_confirmation(w->oe, call, canonical, NULL, now - 30 * DAY,
-                                          now + 400 * DAY, out);
-            if (err) {
-                if (err == SW_ERR_NOT_FOUND)
-                    result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment",
-                                "No appointment has that confirmation number.");
-                else
-                    worker_fail_openemr(r, err, call);
-                return err;
-            }
-            if (!out->confirmation[0])
-                snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
-            return SW_OK;
-        }
-    } else {
-        snprintf(id, sizeof(id), "%s", appointment_id);
-    }
-    sw_err err = oe_get(w->oe, call, id, out);
-    if (err == SW_ERR_NOT_FOUND)
-        result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment", "No such appointment.");
-    else if (err)
-        worker_fail_openemr(r, err, call);
-    if (!err && confirmation && *confirmation && !out->confirmation[0])
-        snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
-    return err;
-}
-
 /* ---- reschedule ------------------------------------------------------------ */
 
 sw_err handle_reschedule(struct worker *w, const struct command *c, struct result *r,
@@ -492,7 +371,7 @@ sw_err handle_reschedule(struct worker *w, const struct command *c, struct resul
     const struct cmd_reschedule *x = &c->u.reschedule;
     struct oe_call call = worker_call(w, c);
     struct oe_appt old;
-    sw_err err = booking_find(w, &call, x->confirmation_number, x->appointment_id, &old, r);
+    sw_err err = confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &old, r);
     if (err == SW_ERR_REDIS)
         return err;
     if (err)
@@ -502,7 +381,8 @@ sw_err handle_reschedule(struct worker *w, const struct command *c, struct resul
                     "That appointment was cancelled; book a new one instead.");
         return SW_OK;
     }
-    const struct sw_type_rule *type = booking_type_of(w->cfg, &old);
+    const struct sw_type_rule *type =
+        rules_type_of(w->cfg, old.appointment_type, old.category, old.end - old.start);
     if (!type) {
         result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
                     "The worker cannot tell the type of that appointment.");
@@ -517,8 +397,8 @@ sw_err handle_reschedule(struct worker *w, const struct command *c, struct resul
     if (err || r->status != SW_OK)
         return err; /* the old appointment stays */
     snprintf(r->previous_appointment_id, sizeof(r->previous_appointment_id), "%s", old.id);
-    poller_mark_own(w->fleet, &old);
-    sw_err cerr = oe_cancel(w->oe, &call, old.id, old.patient_id);
+    own_mark(&w->store, &old);
+    sw_err cerr = emr_cancel(&w->emr, &call, old.id, old.patient_id);
     if (cerr && cerr != SW_ERR_NOT_FOUND) {
         const struct res_appointment *a = &r->appointments[0];
         log_error("book", "reschedule: new appointment %s made, old %s not cancelled: %s",
@@ -532,143 +412,5 @@ sw_err handle_reschedule(struct worker *w, const struct command *c, struct resul
     }
     invalidate(w, old.practitioner_id, old.patient_id, old.start);
     booked_event(w, c, r, old.patient_id, "appointment.rescheduled", old.id, &old);
-    return SW_OK;
-}
-
-/* ---- holds ------------------------------------------------------------------- */
-
-sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, const char *note)
-{
-    (void)note;
-    const struct cmd_hold *x = &c->u.hold;
-    const struct sw_config *cfg = w->cfg;
-    struct fleet_hold h;
-    char type_name[32];
-    memset(&h, 0, sizeof(h));
-    if (x->slot_id[0]) {
-        struct slot_ref ref;
-        if (slot_id_decode(x->slot_id, &ref) != SW_OK) {
-            result_fail(r, SW_ERR_INVALID, "bad_slot_id", "That slot id is not valid.");
-            return SW_OK;
-        }
-        snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", ref.practitioner_id);
-        snprintf(type_name, sizeof(type_name), "%s", ref.appointment_type);
-        h.start = ref.start;
-    } else {
-        snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", x->practitioner_id);
-        snprintf(type_name, sizeof(type_name), "%s", x->appointment_type);
-        h.start = x->start;
-    }
-    const struct sw_type_rule *type = sw_config_type(cfg, type_name);
-    if (!type) {
-        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
-                    "Unknown appointment type \"%s\".", type_name);
-        return SW_OK;
-    }
-    int ttl = x->ttl_seconds ? x->ttl_seconds : cfg->hold_default_ttl_s;
-    if (ttl > cfg->hold_max_ttl_s) {
-        result_fail(r, SW_ERR_INVALID, "ttl_too_long", "A hold may last at most %d seconds.",
-                    cfg->hold_max_ttl_s);
-        return SW_OK;
-    }
-    char msg[200];
-    bool fhir = cfg->surface == SW_SURFACE_FHIR_SCHEDULING;
-    int64_t now = worker_now_ms() / 1000;
-    sw_err err = rules_check_booking(type, sw_config_hours(cfg, h.practitioner_id),
-                                     fhir ? 0 : cfg->slot_minutes, now, h.start, msg, sizeof(msg));
-    if (err) {
-        result_fail(r, err == SW_ERR_REJECTED ? SW_ERR_REJECTED : SW_ERR_INVALID,
-                    err == SW_ERR_REJECTED ? "booking_rule" : "bad_time", "%s", msg);
-        return SW_OK;
-    }
-    h.end = h.start + (int64_t)type->duration_min * 60;
-    /* A hold belongs to its call; without a session, to this command alone. */
-    if (c->session_id[0])
-        snprintf(h.session_id, sizeof(h.session_id), "%s", c->session_id);
-    else
-        snprintf(h.session_id, sizeof(h.session_id), "request:%.120s", c->request_id);
-    snprintf(h.patient_id, sizeof(h.patient_id), "%s", x->patient_id);
-
-    /* Is the slot free as far as the fleet knows (cache, fresh enough)? */
-    struct oe_call call = worker_call(w, c);
-    struct day_busy busy = {0};
-    err = slots_day_busy(w, &call, h.practitioner_id, h.start, h.end, &busy);
-    if (err == SW_ERR_REDIS)
-        return err;
-    if (err) {
-        worker_fail_openemr(r, err, &call);
-        return SW_OK;
-    }
-    struct av_request req = {.type = type,
-                             .hours = sw_config_hours(cfg, h.practitioner_id),
-                             .slot_minutes = cfg->slot_minutes,
-                             .buffer_minutes = cfg->buffer_minutes,
-                             .appts = busy.appts,
-                             .n_appts = busy.n_appts,
-                             .blocks = busy.blocks,
-                             .n_blocks = busy.n_blocks};
-    err = avail_check_free(&req, h.start, NULL);
-    day_busy_clear(&busy);
-    if (!err)
-        err = fleet_hold_place(w->fleet, &h, ttl);
-    if (err == SW_ERR_REDIS)
-        return err;
-    if (err == SW_ERR_CONFLICT) {
-        struct slot_query q = {type, c->session_id, x->patient_id};
-        if (slots_alternatives(w, &call, &q, h.practitioner_id, h.start, r) != SW_OK)
-            r->n_slots = 0;
-        result_fail(r, SW_ERR_CONFLICT, "slot_taken", "That time is no longer free.");
-        return SW_OK;
-    }
-    if (err) {
-        result_fail(r, err, NULL, "The slot could not be held.");
-        return SW_OK;
-    }
-    snprintf(r->hold_id, sizeof(r->hold_id), "%s", h.hold_id);
-    r->expires_at_ms = h.expires_at_ms;
-    return SW_OK;
-}
-
-sw_err handle_release_hold(struct worker *w, const struct command *c, struct result *r,
-                           const char *note)
-{
-    (void)note;
-    struct fleet_hold h;
-    sw_err err = fleet_hold_get(w->fleet, c->u.hold_id, &h);
-    if (err == SW_ERR_REDIS)
-        return err;
-    if (err == SW_ERR_NOT_FOUND) {
-        result_fail(r, SW_ERR_NOT_FOUND, "no_such_hold", "That hold does not exist or expired.");
-        return SW_OK;
-    }
-    if (c->session_id[0] && h.session_id[0] && strcmp(c->session_id, h.session_id)) {
-        result_fail(r, SW_ERR_REJECTED, "hold_not_yours", "The hold belongs to another call.");
-        return SW_OK;
-    }
-    err = fleet_hold_release(w->fleet, c->u.hold_id);
-    if (err == SW_ERR_REDIS)
-        return err;
-    snprintf(r->hold_id, sizeof(r->hold_id), "%s", c->u.hold_id);
-    char slot[CMD_SLOT_ID_MAX] = "";
-    const char *type = "";
-    for (int i = 0; i < w->cfg->n_types; i++)
-        if ((int64_t)w->cfg->types[i].duration_min * 60 == h.end - h.start)
-            type = w->cfg->types[i].name;
-    if (*type) {
-        struct slot_ref ref = {.start = h.start};
-        snprintf(ref.practitioner_id, sizeof(ref.practitioner_id), "%s", h.practitioner_id);
-        snprintf(ref.appointment_type, sizeof(ref.appointment_type), "%s", type);
-        if (slot_id_encode(&ref, slot, sizeof(slot)) != SW_OK)
-            slot[0] = '\0';
-    }
-    struct event_fields f = {.caused_by = "worker",
-                             .request_id = c->request_id,
-                             .practitioner_id = h.practitioner_id,
-                             .start = h.start,
-                             .end = h.end,
-                             .hold_id = c->u.hold_id,
-                             .slot_id = slot};
-    event_add(w->cfg, w->out, "slot.released", c->request_id, slot[0] ? slot : c->u.hold_id, &f,
-              worker_now_ms() / 1000);
     return SW_OK;
 }

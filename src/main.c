@@ -14,7 +14,8 @@
 #include "log.h"
 #include "monitor.h"
 #include "poller.h"
-#include "worker.h"
+#include "timeutil.h"
+#include "dispatch.h"
 
 #define VERSION "0.1.0"
 
@@ -50,10 +51,7 @@ static int load_config(struct sw_config *cfg, const char *path)
         fprintf(stderr, "%s: %s\n", path ? path : "config", err);
         return 1;
     }
-    if (setenv("TZ", cfg->clinic_timezone, 1) != 0)
-        return 1;
-    tzset();
-    return 0;
+    return timeutil_set_zone(cfg->clinic_timezone) == SW_OK ? 0 : 1;
 }
 
 static int run(const char *path, const char *ready_file)

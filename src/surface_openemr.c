@@ -11,6 +11,7 @@
 
 #include "http.h"
 #include "surface.h"
+#include "timeutil.h"
 
 /* A pc_uuid never changes its pc_eid: keep the pair as long as the events
  * that name it matter (a short life made the poller name one appointment
@@ -138,10 +139,10 @@ bool oe_api_row_parse(struct oe_client *c, json_t *row, struct oe_appt *a)
     json_text(json_object_get(row, "pc_startTime"), st, sizeof(st));
     json_text(json_object_get(row, "pc_endTime"), et, sizeof(et));
     json_text(json_object_get(row, "pc_apptstatus"), status, sizeof(status));
-    if (!a->id[0] || !oe_local_to_epoch(date, st, &a->start))
+    if (!a->id[0] || timeutil_parse_wall(date, st, &a->start))
         return false;
     int dur = json_int(json_object_get(row, "pc_duration"));
-    if (!et[0] || !oe_local_to_epoch(date, et, &a->end) || a->end < a->start)
+    if (!et[0] || timeutil_parse_wall(date, et, &a->end) || a->end < a->start)
         a->end = a->start + (dur > 0 ? dur : 0);
     a->category = json_int(json_object_get(row, "pc_catid"));
     if (!strcmp(a->patient_id, "") || json_int(json_object_get(row, "pid")) == 0)
@@ -152,7 +153,7 @@ bool oe_api_row_parse(struct oe_client *c, json_t *row, struct oe_appt *a)
     json_text(json_object_get(row, "pc_time"), upd, sizeof(upd));
     if (upd[0] && strlen(upd) >= 19) {
         upd[10] = '\0';
-        oe_local_to_epoch(upd, upd + 11, &a->updated);
+        timeutil_parse_wall(upd, upd + 11, &a->updated);
     }
     const char *home = json_string_value(json_object_get(row, "pc_hometext"));
     if (home) {
@@ -297,8 +298,8 @@ static sw_err oemr_create(struct oe_client *c, struct oe_call *call, const struc
         err = map_id(c, call, "practitioner", req->practitioner_id, aid, sizeof(aid));
     if (err != SW_OK)
         return err;
-    oe_local_date(req->start, date);
-    oe_local_hhmm(req->start, hhmm);
+    timeutil_format_local_date(req->start, date, sizeof(date));
+    timeutil_format_hhmm(req->start, hhmm, sizeof(hhmm));
     snprintf(num[0], sizeof(num[0]), "%d", req->type->category);
     snprintf(num[1], sizeof(num[1]), "%lld", (long long)(req->end - req->start));
     snprintf(num[2], sizeof(num[2]), "%d", cfg->openemr_facility_id);
@@ -505,7 +506,7 @@ static sw_err oemr_list_changed(struct oe_client *c, struct oe_call *call, int64
                                 int64_t from, int64_t to, struct oe_appt **out, size_t *n)
 {
     char q[512], t[40], dq[128];
-    oe_time_format(since, t, sizeof(t));
+    timeutil_format_rfc3339(since, t, sizeof(t));
     char *e = http_escape(t);
     if (!e)
         return SW_ERR_NOMEM;

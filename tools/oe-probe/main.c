@@ -35,6 +35,7 @@
 #include "oauth.h"
 #include "log.h"
 #include "openemr.h"
+#include "timeutil.h"
 
 static int audits;
 
@@ -286,6 +287,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "-s %s: %s\n", kv, err);
             goto cleanup;
         }
+    }
+    if (timeutil_set_zone(cfg.clinic_timezone) != SW_OK) {
+        fprintf(stderr, "clinic.timezone: cannot use \"%s\"\n", cfg.clinic_timezone);
+        goto cleanup;
     }
     enum sw_log_level lvl = SW_LOG_INFO;
     sw_log_level_parse(cfg.log_level, &lvl);

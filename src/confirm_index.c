@@ -1,0 +1,117 @@
+/* confirm_index.c - confirmation numbers in the fleet (confirm_index.h). */
+#include "confirm_index.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "confirmation.h"
+#include "log.h"
+
+#define DAY         86400
+#define CLAIM_TRIES 8
+/* A number missing from the index is looked for this far back and ahead. */
+#define SEARCH_PAST_DAYS   30
+#define SEARCH_FUTURE_DAYS 400
+
+static void index_key(char *key, size_t len, const char *confirmation)
+{
+    snprintf(key, len, "conf:%s", confirmation);
+}
+
+sw_err confirm_index_claim(struct worker *w, const char *request_id, char *buf, size_t len)
+{
+    for (int i = 0; i < CLAIM_TRIES; i++) {
+        if (confirm_generate(worker_random(w), buf, len) != SW_OK)
+            return SW_ERR_INTERNAL;
+        sw_err err = store_confirmation_claim(&w->store, buf, request_id, CONFIRM_INDEX_TTL_S);
+        if (err != SW_ERR_CONFLICT)
+            return err;
+    }
+    return SW_ERR_INTERNAL;
+}
+
+void confirm_index_put(const struct worker *w, const struct res_appointment *a,
+                       const char *patient_id)
+{
+    char key[64];
+    index_key(key, sizeof(key), a->confirmation_number);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "appointment_id", a->appointment_id,
+                          "practitioner_id", a->practitioner_id, "patient_id", patient_id, "start",
+                          (json_int_t)a->start, "end", (json_int_t)a->end, "appointment_type",
+                          a->appointment_type);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s || store_kv_put(&w->store, key, s, CONFIRM_INDEX_TTL_S) != SW_OK)
+        log_warn("confirm", "confirmation index not written; cancel will search OpenEMR");
+    free(s);
+}
+
+void confirm_index_del(const struct worker *w, const char *confirmation)
+{
+    char key[64];
+    index_key(key, sizeof(key), confirmation);
+    store_kv_del(&w->store, key);
+}
+
+/* The appointment id the index holds for a number: SW_OK, SW_ERR_NOT_FOUND
+ * or SW_ERR_REDIS. */
+static sw_err indexed_id(const struct worker *w, const char *confirmation, char *id, size_t len)
+{
+    char key[64], *text = NULL;
+    index_key(key, sizeof(key), confirmation);
+    sw_err err = store_kv_get(&w->store, key, &text);
+    if (err)
+        return err;
+    json_t *o = json_loads(text, 0, NULL);
+    const char *v = json_string_value(json_object_get(o, "appointment_id"));
+    err = v && strlen(v) < len ? SW_OK : SW_ERR_NOT_FOUND;
+    if (!err)
+        snprintf(id, len, "%s", v);
+    json_decref(o);
+    free(text);
+    return err;
+}
+
+sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const char *confirmation,
+                          const char *appointment_id, struct oe_appt *out, struct result *r)
+{
+    char canonical[CONFIRM_TEXT_LEN + 8] = "", id[64] = "";
+    sw_err err;
+    if (confirmation && *confirmation) {
+        if (confirm_decode(confirmation, canonical, sizeof(canonical)) != SW_OK) {
+            result_fail(r, SW_ERR_NOT_FOUND, "bad_confirmation_number",
+                        "That confirmation number is not valid; please check it.");
+            return SW_ERR_NOT_FOUND;
+        }
+        err = indexed_id(w, canonical, id, sizeof(id));
+        if (err == SW_ERR_REDIS)
+            return err;
+        if (err == SW_ERR_NOT_FOUND) {
+            /* Booked before the index existed, or elsewhere: search. */
+            int64_t now = worker_now_s(w);
+            err = emr_find_by_confirmation(&w->emr, call, canonical, NULL,
+                                           now - SEARCH_PAST_DAYS * DAY,
+                                           now + SEARCH_FUTURE_DAYS * DAY, out);
+            if (err == SW_ERR_NOT_FOUND)
+                result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment",
+                            "No appointment has that confirmation number.");
+            else if (err)
+                worker_fail_emr(r, err, call);
+            if (!err && !out->confirmation[0])
+                snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
+            return err;
+        }
+    } else {
+        snprintf(id, sizeof(id), "%s", appointment_id);
+    }
+    err = emr_get(&w->emr, call, id, out);
+    if (err == SW_ERR_NOT_FOUND)
+        result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment", "No such appointment.");
+    else if (err)
+        worker_fail_emr(r, err, call);
+    if (!err && canonical[0] && !out->confirmation[0])
+        snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
+    return err;
+}

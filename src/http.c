@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
 #include "log.h"
 
 struct http_client {
@@ -17,9 +18,9 @@ struct http_client {
     CURL *curl;
 };
 
+/* The answer's body, capped at openemr.max_response_bytes. */
 struct sink {
-    char *buf;
-    size_t len, cap, max;
+    struct buf body;
     bool too_big;
     int retry_after_s;
 };
@@ -97,24 +98,11 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *opaque)
 {
     struct sink *s = opaque;
     size_t n = size * nmemb;
-    if (s->len + n > s->max) {
+    if (n > s->body.max - s->body.len) {
         s->too_big = true;
         return 0; /* aborts the transfer */
     }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(s->buf, cap);
-        if (!nb)
-            return 0;
-        s->buf = nb;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, ptr, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
-    return n;
+    return buf_append(&s->body, ptr, n) ? n : 0; /* 0: out of memory, aborts too */
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *opaque)
@@ -163,12 +151,13 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
     const struct sw_config *cfg = h->cfg;
     struct curl_slist *headers = NULL;
     char *auth = NULL;
-    struct sink sink = {.max = (size_t)cfg->openemr_max_response_bytes};
+    struct sink sink = {.too_big = false};
     char curl_msg[CURL_ERROR_SIZE] = "";
     sw_err err = SW_OK;
     CURL *c = h->curl;
 
     memset(resp, 0, sizeof(*resp));
+    buf_init(&sink.body, (size_t)cfg->openemr_max_response_bytes);
     if (!http_url_allowed(cfg, req->url)) {
         set_err(errstr, errlen, "plain http refused (openemr.allow_insecure_http is false)");
         return SW_ERR_CONFIG;
@@ -259,16 +248,9 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     resp->retry_after_s = sink.retry_after_s;
-    if (!sink.buf) {
-        sink.buf = strdup("");
-        if (!sink.buf) {
-            err = SW_ERR_NOMEM;
-            goto cleanup;
-        }
-    }
-    resp->body = sink.buf;
-    resp->len = sink.len;
-    sink.buf = NULL;
+    resp->body = buf_steal(&sink.body, &resp->len);
+    if (!resp->body)
+        err = SW_ERR_NOMEM;
 
 cleanup:
     /* the header list and the handle's copy held the token */
@@ -279,7 +261,7 @@ cleanup:
         explicit_bzero(auth, strlen(auth));
         free(auth);
     }
-    free(sink.buf);
+    buf_free(&sink.body);
     return err;
 }
 

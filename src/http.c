@@ -1,7 +1,6 @@
 /* http.c - libcurl behind the project's own types (see http.h). */
 #include "http.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,6 @@ struct http_client {
 struct sink {
     struct buf body;
     bool too_big;
-    int retry_after_s;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -105,25 +103,15 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *opaque)
     return buf_append(&s->body, ptr, n) ? n : 0; /* 0: out of memory, aborts too */
 }
 
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *opaque)
+/* Retry-After in seconds: libcurl reads both the delay-seconds and the
+ * HTTP-date form.  0 when absent, unreadable or already past; a day or
+ * more is taken as "a little" (1 s), as before. */
+static int retry_after(CURL *c)
 {
-    struct sink *s = opaque;
-    size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
-    if (n > sizeof(name) - 1 && !strncasecmp(ptr, name, sizeof(name) - 1)) {
-        char val[32] = {0};
-        size_t vl = n - (sizeof(name) - 1);
-        if (vl >= sizeof(val))
-            vl = sizeof(val) - 1;
-        memcpy(val, ptr + sizeof(name) - 1, vl);
-        char *end = NULL;
-        long v = strtol(val, &end, 10);
-        if (end != val && v >= 0 && v < 86400)
-            s->retry_after_s = (int)v;
-        else
-            s->retry_after_s = 1; /* HTTP-date form: wait a little */
-    }
-    return n;
+    curl_off_t s = 0;
+    if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &s) != CURLE_OK || s <= 0)
+        return 0;
+    return s < 86400 ? (int)s : 1;
 }
 
 static sw_err curl_err(CURLcode rc)
@@ -190,8 +178,6 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_msg);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "schedworker/1");
 
     headers = curl_slist_append(headers, "Accept: application/json");
@@ -247,7 +233,7 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
         goto cleanup;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    resp->retry_after_s = sink.retry_after_s;
+    resp->retry_after_s = retry_after(c);
     resp->body = buf_steal(&sink.body, &resp->len);
     if (!resp->body)
         err = SW_ERR_NOMEM;
@@ -295,23 +281,9 @@ sw_err http_status_err(long status)
 
 char *http_escape(const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *out = malloc(n * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-            out[j++] = (char)ch;
-        } else {
-            out[j++] = '%';
-            out[j++] = hex[ch >> 4];
-            out[j++] = hex[ch & 15];
-        }
-    }
-    out[j] = '\0';
+    char *e = curl_easy_escape(NULL, s, 0); /* all but A-Z a-z 0-9 - . _ ~ */
+    char *out = e ? strdup(e) : NULL;       /* callers free() it */
+    curl_free(e);
     return out;
 }
 

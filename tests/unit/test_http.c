@@ -2,6 +2,7 @@
  * http_perform against a local libmicrohttpd server (body cap). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,24 @@ static ssize_t chunk_of_x(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
+/* Retry-After of /retry/WHAT: seconds, an HTTP date 30 s ahead or 60 s
+ * past, junk, or more than a day. */
+static void retry_value(const char *what, char *out, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    if (!strcmp(what, "date") || !strcmp(what, "past")) {
+        t += !strcmp(what, "date") ? 30 : -60;
+        gmtime_r(&t, &tm);
+        strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    } else {
+        snprintf(out, len, "%s",
+                 !strcmp(what, "seconds") ? "7"
+                 : !strcmp(what, "huge")  ? "100000"
+                                          : "soon");
+    }
+}
+
 /* GET /small: "hello"; /fixed/N and /chunked/N: N bytes of x, with and
  * without a Content-Length; /retry/WHAT: 503 with a Retry-After header. */
 static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char *url,
@@ -46,6 +65,12 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char 
     } else if (sscanf(url, "/chunked/%zu", &n) == 1) {
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, chunk_of_x,
                                               (void *)(uintptr_t)n, NULL);
+    } else if (!strncmp(url, "/retry/", 7)) {
+        char value[64];
+        retry_value(url + 7, value, sizeof value);
+        status = 503;
+        r = MHD_create_response_from_buffer(0, hello, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Retry-After", value);
     } else {
         status = 404;
         r = MHD_create_response_from_buffer(0, hello, MHD_RESPMEM_PERSISTENT);
@@ -223,12 +248,71 @@ static void test_response_cap(void **state)
     local_stop(&l);
 }
 
+/* Both forms of Retry-After: an HTTP date 30 s ahead is about 30 s (it
+ * was 1 s when only the seconds form was read); a past date, junk and no
+ * header give 0; more than a day is 1 s. */
+static void test_retry_after(void **state)
+{
+    (void)state;
+    struct local l;
+    local_start(&l, "2048");
+    static const struct {
+        const char *path;
+        int lo, hi;
+    } cases[] = {
+        {"/retry/seconds", 7, 7}, {"/small", 0, 0},      {"/retry/date", 20, 30},
+        {"/retry/past", 0, 0},    {"/retry/junk", 0, 0}, {"/retry/huge", 1, 1},
+        {"/retry/date", 20, 30},  {"/fixed/10", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct http_response resp;
+        char err[256] = "";
+        assert_int_equal(local_get(&l, cases[i].path, &resp, err, sizeof err), SW_OK);
+        assert_int_equal(resp.status, strncmp(cases[i].path, "/retry/", 7) ? 200 : 503);
+        if (resp.retry_after_s < cases[i].lo || resp.retry_after_s > cases[i].hi)
+            fail_msg("%s: Retry-After %d s, expected %d..%d", cases[i].path, resp.retry_after_s,
+                     cases[i].lo, cases[i].hi);
+        http_response_free(&resp);
+    }
+    local_stop(&l);
+}
+
+/* Every byte but the unreserved ones becomes %XX (upper-case hex). */
+static void test_escape_every_byte(void **state)
+{
+    (void)state;
+    char in[256], want[256 * 3 + 1];
+    size_t o = 0;
+    for (int c = 1; c < 256; c++) {
+        in[c - 1] = (char)c;
+        bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~';
+        if (keep)
+            want[o++] = (char)c;
+        else
+            o += (size_t)snprintf(want + o, sizeof(want) - o, "%%%02X", c);
+    }
+    in[255] = '\0';
+    want[o] = '\0';
+    char *e = http_escape(in);
+    assert_non_null(e);
+    assert_string_equal(e, want);
+    free(e);
+    e = http_escape("");
+    assert_string_equal(e, "");
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_classes), cmocka_unit_test(test_url_policy),
-        cmocka_unit_test(test_escape),         cmocka_unit_test(test_url_parse),
+        cmocka_unit_test(test_status_classes),
+        cmocka_unit_test(test_url_policy),
+        cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_url_parse),
         cmocka_unit_test(test_response_cap),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_escape_every_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

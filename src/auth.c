@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -31,29 +32,15 @@ struct auth_keys {
     size_t n;
 };
 
-static int hexval(char c)
+/* Decodes hex (exactly 2 * cap digits, no separators) into out; OpenSSL's
+ * decoder, its error queue left clean. */
+static bool hex_decode(const char *hex, unsigned char *out, size_t cap)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes exactly len hex digits into len/2 bytes. */
-static bool hex_decode(const char *hex, size_t len, unsigned char *out)
-{
-    if (len % 2)
-        return false;
-    for (size_t i = 0; i < len; i += 2) {
-        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i / 2] = (unsigned char)(hi << 4 | lo);
-    }
-    return true;
+    size_t n = 0;
+    if (OPENSSL_hexstr2buf_ex(out, cap, &n, hex, '\0') == 1 && n == cap)
+        return true;
+    ERR_clear_error();
+    return false;
 }
 
 static bool name_ok(const char *s)
@@ -128,7 +115,7 @@ sw_err auth_keys_load(const char *path, struct auth_keys **out, char *errstr, si
             FAIL("key of \"%s\" must be %d..%d bytes as hex (an even count of hex digits)", name,
                  KEY_MIN, KEY_MAX);
         struct producer_key *pk = &keys->p[keys->n];
-        if (!hex_decode(hex, hl, pk->key)) {
+        if (!hex_decode(hex, pk->key, hl / 2)) {
             OPENSSL_cleanse(pk->key, sizeof(pk->key));
             FAIL("key of \"%s\" is not hex", name);
         }
@@ -207,7 +194,7 @@ sw_err auth_verify(const struct auth_keys *keys, const char *producer, const cha
     }
     if (!strncasecmp(signature, "sha256=", 7))
         signature += 7;
-    if (strlen(signature) != AUTH_HEX_LEN || !hex_decode(signature, AUTH_HEX_LEN, got)) {
+    if (strlen(signature) != AUTH_HEX_LEN || !hex_decode(signature, got, sizeof(got))) {
         why = "malformed " AUTH_HEADER_SIGNATURE;
         goto rejected;
     }

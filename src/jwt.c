@@ -52,23 +52,28 @@ sw_err jwt_base64url_decode(const char *text, unsigned char **out, size_t *len)
         return SW_ERR_INVALID;
     /* EVP_DecodeBlock wants whole quantums and skips blanks: check every
      * character here, pad with 'A' (zero bits) and keep only the real bytes. */
-    size_t padded = (n + 3) / 4 * 4;
-    char *std = malloc(padded + 1);
-    unsigned char *buf = malloc(padded / 4 * 3 + 1);
-    sw_err err = std && buf ? SW_OK : SW_ERR_NOMEM;
-    for (size_t i = 0; err == SW_OK && i < padded; i++)
-        if (!(std[i] = i < n ? std_b64(text[i]) : 'A'))
-            err = SW_ERR_INVALID;
-    if (err == SW_OK && EVP_DecodeBlock(buf, (unsigned char *)std, (int)padded) < 0)
-        err = SW_ERR_INVALID;
-    free(std);
-    if (err != SW_OK) {
-        free(buf);
-        return err;
-    }
+    size_t padded = (n + 3) / 4 * 4, real = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+    sw_err err = SW_ERR_NOMEM;
+    unsigned char *std = malloc(padded + 1), *buf = malloc(padded / 4 * 3 + 1);
+    if (!std || !buf)
+        goto free_all;
+    err = SW_ERR_INVALID;
+    memset(std, 'A', padded);
+    for (size_t i = 0; i < n; i++)
+        if (!(std[i] = (unsigned char)std_b64(text[i])))
+            goto free_all;
+    /* Canonical only: the unused low bits of a short last quantum are zero
+     * (they land in the first byte dropped), so no two texts decode alike. */
+    if (EVP_DecodeBlock(buf, std, (int)padded) < 0 || (n % 4 && buf[real] != 0))
+        goto free_all;
     *out = buf;
-    *len = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-    return SW_OK;
+    *len = real;
+    buf = NULL;
+    err = SW_OK;
+free_all:
+    free(std);
+    free(buf);
+    return err;
 }
 
 sw_err jwt_random_b64(size_t nbytes, char *buf, size_t buflen)

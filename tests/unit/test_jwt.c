@@ -76,7 +76,8 @@ static void test_base64url_round_trip(void **state)
 }
 
 /* Decoding stays strict: either alphabet and optional padding, but no
- * blanks, no '=' inside, no impossible length; every length round-trips. */
+ * blanks, no '=' inside, no impossible length, no set unused bits (so no
+ * two texts decode to the same bytes); every length round-trips. */
 static void test_base64url_strict(void **state)
 {
     (void)state;
@@ -99,6 +100,9 @@ static void test_base64url_strict(void **state)
         {"Zg\n", SW_ERR_INVALID, NULL},
         {"Z=g", SW_ERR_INVALID, NULL},
         {"Zm9v.", SW_ERR_INVALID, NULL},
+        {"Zh", SW_ERR_INVALID, NULL},  /* "f" is Zg: unused bits set */
+        {"Zm9", SW_ERR_INVALID, NULL}, /* "fo" is Zm8 */
+        {"Zm9vYh==", SW_ERR_INVALID, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         unsigned char *d = NULL;

@@ -21,7 +21,7 @@ struct http_response {
     long status; /* HTTP status; 0 when nothing came back */
     char *body;  /* NUL-terminated, malloc'd (may be ""); free with http_response_free */
     size_t len;
-    int retry_after_s; /* from a Retry-After header (seconds form), else 0 */
+    int retry_after_s; /* from a Retry-After header (seconds or HTTP date), else 0 */
     bool tls_refused;  /* certificate or pin verification failed: retrying cannot help */
 };
 

@@ -39,8 +39,8 @@ struct res_appointment {
 struct result {
     enum cmd_type type;
     char request_id[CMD_ID_MAX];
-    sw_err status;       /* SW_OK or the failure */
-    char error_code[40]; /* "" = sw_err_str(status) */
+    enum res_status status; /* RES_OK or the failure */
+    char error_code[40];    /* "" = res_status_str(status) */
     char error_message[256];
     int64_t processed_at_ms;
 
@@ -79,9 +79,14 @@ struct result {
 
 void result_init(struct result *r, const struct command *cmd);
 void result_clear(struct result *r);
-/* Sets a failure: status, and a message the agent could say. */
-void result_fail(struct result *r, sw_err status, const char *code, const char *fmt, ...)
+/* Sets a failure: status, a stable code (NULL: the status word), and a
+ * message the agent could say. */
+void result_fail(struct result *r, enum res_status status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same for a failed call: its status (sw_err_status) and its name as
+ * the code. */
+void result_fail_err(struct result *r, sw_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Result JSON as the contract says; malloc'd, NUL-terminated. Times are
  * formatted in the clinic's zone (TZ). */

@@ -27,6 +27,18 @@ struct worker {
     uint64_t rng;                 /* worker_random()'s state */
 };
 
+/* What a handler's run came to. */
+enum outcome {
+    OUTCOME_ANSWER, /* the result is the command's answer */
+    OUTCOME_RETRY,  /* the fleet's state could not be read, or our lease was
+                     * lost, before any side effect: run the command again */
+};
+
+/* The outcome of a handler whose last step returned err: SW_ERR_REDIS and
+ * SW_ERR_BUSY mean run again; any other failure the result does not show
+ * yet becomes an error answer, so a failure is never answered "ok". */
+enum outcome worker_outcome(struct result *r, sw_err err);
+
 /* Wall clock, epoch milliseconds / seconds. */
 int64_t worker_now_ms(const struct worker *w);
 int64_t worker_now_s(const struct worker *w);

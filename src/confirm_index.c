@@ -81,7 +81,7 @@ sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const ch
     sw_err err;
     if (confirmation && *confirmation) {
         if (confirm_decode(confirmation, canonical, sizeof(canonical)) != SW_OK) {
-            result_fail(r, SW_ERR_NOT_FOUND, "bad_confirmation_number",
+            result_fail(r, RES_NOT_FOUND, "bad_confirmation_number",
                         "That confirmation number is not valid; please check it.");
             return SW_ERR_NOT_FOUND;
         }
@@ -95,7 +95,7 @@ sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const ch
                                            now - SEARCH_PAST_DAYS * DAY,
                                            now + SEARCH_FUTURE_DAYS * DAY, out);
             if (err == SW_ERR_NOT_FOUND)
-                result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment",
+                result_fail(r, RES_NOT_FOUND, "no_such_appointment",
                             "No appointment has that confirmation number.");
             else if (err)
                 worker_fail_emr(r, err, call);
@@ -108,7 +108,7 @@ sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const ch
     }
     err = emr_get(&w->emr, call, id, out);
     if (err == SW_ERR_NOT_FOUND)
-        result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment", "No such appointment.");
+        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
     else if (err)
         worker_fail_emr(r, err, call);
     if (!err && canonical[0] && !out->confirmation[0])

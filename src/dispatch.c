@@ -203,7 +203,7 @@ static void reject_unauthorized(struct lane *l, struct outbox *out, struct cmd_p
     const char *rid = cmd.request_id;
     struct result r;
     result_init(&r, &cmd);
-    result_fail(&r, SW_ERR_REJECTED, "unauthorized", "%s", perr->message);
+    result_fail(&r, RES_REJECTED, "unauthorized", "%s", perr->message);
     r.processed_at_ms = clock_now_ms(NULL);
     char *json = result_serialize(&r);
     if (json)
@@ -261,7 +261,7 @@ static void finish(struct lane *l, struct outbox *out, const struct command *c, 
     char *json = result_serialize(r);
     if (!json) {
         log_error("dispatch", "result could not be serialized");
-        result_fail(r, SW_ERR_INTERNAL, "internal_error", "The worker failed to answer.");
+        result_fail(r, RES_ERROR, "internal_error", "The worker failed to answer.");
         json = result_serialize(r);
         if (!json)
             return;
@@ -272,9 +272,9 @@ static void finish(struct lane *l, struct outbox *out, const struct command *c, 
      * takes over with the note and reconciles instead of writing twice. */
     if (store && l->fleet) {
         sw_err err = SW_OK;
-        if (r->status == SW_ERR_UNAVAILABLE && !r->write_attempted)
+        if (r->status == RES_UNAVAILABLE && !r->write_attempted)
             err = fleet_idem_abandon(l->fleet, c->request_id, l->cfg->worker_id);
-        else if (r->status != SW_ERR_UNAVAILABLE)
+        else if (r->status != RES_UNAVAILABLE)
             err = fleet_idem_finish(l->fleet, c->request_id, l->cfg->worker_id, json,
                                     l->cfg->idempotency_ttl_s);
         if (err)
@@ -282,9 +282,9 @@ static void finish(struct lane *l, struct outbox *out, const struct command *c, 
     }
     publish_result(l, out, reply_topic(l, c->reply_to),
                    c->session_id[0] ? c->session_id : c->request_id, c->request_id, json);
-    log_debug("dispatch", "%s -> %s", cmd_type_name(c->type), sw_err_status(r->status));
+    log_debug("dispatch", "%s -> %s", cmd_type_name(c->type), res_status_str(r->status));
     free(json);
-    record_command(l, cmd_type_name(c->type), sw_err_status(r->status));
+    record_command(l, cmd_type_name(c->type), res_status_str(r->status));
 }
 
 enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, int attempt,
@@ -329,7 +329,7 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     }
     result_init(&res, &cmd);
     if (cmd.deadline_ms && clock_now_ms(NULL) > cmd.deadline_ms) {
-        result_fail(&res, SW_ERR_EXPIRED, "deadline_passed",
+        result_fail(&res, RES_EXPIRED, "deadline_passed",
                     "The request arrived after its deadline; nothing was done.");
         finish(l, out, &cmd, &res, false);
         goto out;
@@ -364,27 +364,21 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     if (state == FLEET_IDEM_TAKEOVER && fleet_idem_takeovers(l->fleet) > POISON_TAKEOVERS) {
         dead_letter(l, out, "poison",
                     "the command was taken over too often: its handlers kept dying");
-        result_fail(&res, SW_ERR_INTERNAL, "poison_message",
+        result_fail(&res, RES_ERROR, "poison_message",
                     "The worker could not process this request; it was set aside for the "
                     "operators.");
         res.write_attempted = note != NULL;
         finish(l, out, &cmd, &res, true);
         goto out;
     }
-    sw_err err = handlers[cmd.type](&l->w, &cmd, &res, state == FLEET_IDEM_TAKEOVER ? note : NULL);
-    if (err == SW_ERR_REDIS || err == SW_ERR_BUSY) {
+    if (handlers[cmd.type](&l->w, &cmd, &res, state == FLEET_IDEM_TAKEOVER ? note : NULL) ==
+        OUTCOME_RETRY) {
         /* Redis trouble before any side effect, or our lease was taken
          * over meanwhile: let go and run again (a duplicate then gets the
          * other holder's result). */
         fleet_idem_abandon(l->fleet, cmd.request_id, cfg->worker_id);
         outcome = HANDLER_RETRY;
         goto out;
-    }
-    if (err != SW_OK && res.status == SW_OK) {
-        /* A handler failed without saying how: never answer "ok" for it. */
-        result_clear(&res);
-        result_fail(&res, SW_ERR_INTERNAL, sw_err_str(err),
-                    "The worker failed to process the request.");
     }
     finish(l, out, &cmd, &res, true);
 out:

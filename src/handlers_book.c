@@ -169,9 +169,9 @@ static void conflict(struct worker *w, struct oe_call *call, const struct comman
     if (slots_alternatives(w, call, &q, b->practitioner_id, b->start, r) != SW_OK)
         r->n_slots = 0;
     if (!strcmp(code, "patient_busy"))
-        result_fail(r, SW_ERR_CONFLICT, code, "The patient already has an appointment then.");
+        result_fail(r, RES_CONFLICT, code, "The patient already has an appointment then.");
     else
-        result_fail(r, SW_ERR_CONFLICT, code, "That time is no longer free.");
+        result_fail(r, RES_CONFLICT, code, "That time is no longer free.");
 }
 
 /* Books b.  On success r->appointments[0] is the new appointment and the
@@ -198,7 +198,7 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
         err = rules_check_booking(b->type, sw_config_hours(cfg, b->practitioner_id),
                                   fhir ? 0 : cfg->slot_minutes, now, b->start, msg, sizeof(msg));
         if (err) {
-            result_fail(r, err == SW_ERR_REJECTED ? SW_ERR_REJECTED : SW_ERR_INVALID,
+            result_fail(r, err == SW_ERR_REJECTED ? RES_REJECTED : RES_INVALID,
                         err == SW_ERR_REJECTED ? "booking_rule" : "bad_time", "%s", msg);
             return SW_OK;
         }
@@ -209,12 +209,12 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
         if (err == SW_ERR_REDIS)
             return err;
         if (!err && (strcmp(h.practitioner_id, b->practitioner_id) || h.start != b->start)) {
-            result_fail(r, SW_ERR_INVALID, "hold_mismatch",
+            result_fail(r, RES_INVALID, "hold_mismatch",
                         "The hold is for another practitioner or time.");
             return SW_OK;
         }
         if (!err && c->session_id[0] && h.session_id[0] && strcmp(h.session_id, c->session_id)) {
-            result_fail(r, SW_ERR_INVALID, "hold_not_yours", "The hold belongs to another call.");
+            result_fail(r, RES_INVALID, "hold_not_yours", "The hold belongs to another call.");
             return SW_OK;
         }
     }
@@ -229,7 +229,7 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
     if (err == SW_ERR_REDIS)
         goto out;
     if (err) {
-        result_fail(r, SW_ERR_UNAVAILABLE, "busy",
+        result_fail(r, RES_UNAVAILABLE, "busy",
                     "Another booking for this practitioner is in progress; try again.");
         err = SW_OK;
         goto out;
@@ -298,7 +298,8 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
 booked:
     r->appointments = calloc(1, sizeof(*r->appointments));
     if (!r->appointments) {
-        result_fail(r, SW_ERR_NOMEM, NULL, "The appointment was booked but the answer failed.");
+        result_fail(r, RES_ERROR, "out_of_memory",
+                    "The appointment was booked but the answer failed.");
         goto out;
     }
     r->n_appointments = 1;
@@ -346,47 +347,48 @@ static void booked_event(struct worker *w, const struct command *c, const struct
     event_add(w->cfg, w->out, type, c->request_id, a->appointment_id, &f, worker_now_s(w));
 }
 
-sw_err handle_book(struct worker *w, const struct command *c, struct result *r, const char *note)
+enum outcome handle_book(struct worker *w, const struct command *c, struct result *r,
+                         const char *note)
 {
     const struct cmd_book *x = &c->u.book;
     const struct sw_type_rule *type = sw_config_type(w->cfg, x->appointment_type);
     if (!type) {
-        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
-                    "Unknown appointment type \"%s\".", x->appointment_type);
-        return SW_OK;
+        result_fail(r, RES_INVALID, "unknown_appointment_type", "Unknown appointment type \"%s\".",
+                    x->appointment_type);
+        return OUTCOME_ANSWER;
     }
     struct booking b = {x->patient_id, x->practitioner_id, x->start, type,
                         x->hold_id,    x->reason,          NULL};
     sw_err err = book(w, c, &b, note, r);
-    if (!err && r->status == SW_OK)
+    if (!err && r->status == RES_OK)
         booked_event(w, c, r, x->patient_id, "appointment.booked", NULL, NULL);
-    return err;
+    return worker_outcome(r, err);
 }
 
 /* ---- reschedule ------------------------------------------------------------ */
 
-sw_err handle_reschedule(struct worker *w, const struct command *c, struct result *r,
-                         const char *note)
+enum outcome handle_reschedule(struct worker *w, const struct command *c, struct result *r,
+                               const char *note)
 {
     const struct cmd_reschedule *x = &c->u.reschedule;
     struct oe_call call = worker_call(w, c);
     struct oe_appt old;
     sw_err err = confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &old, r);
     if (err == SW_ERR_REDIS)
-        return err;
+        return worker_outcome(r, err);
     if (err)
-        return SW_OK;
+        return OUTCOME_ANSWER;
     if (old.status == OE_APPT_CANCELLED) {
-        result_fail(r, SW_ERR_INVALID, "already_cancelled",
+        result_fail(r, RES_INVALID, "already_cancelled",
                     "That appointment was cancelled; book a new one instead.");
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     const struct sw_type_rule *type =
         rules_type_of(w->cfg, old.appointment_type, old.category, old.end - old.start);
     if (!type) {
-        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
+        result_fail(r, RES_INVALID, "unknown_appointment_type",
                     "The worker cannot tell the type of that appointment.");
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     struct booking b = {
         old.patient_id, x->practitioner_id[0] ? x->practitioner_id : old.practitioner_id,
@@ -394,8 +396,8 @@ sw_err handle_reschedule(struct worker *w, const struct command *c, struct resul
         x->hold_id,     NULL,
         old.id};
     err = book(w, c, &b, note, r);
-    if (err || r->status != SW_OK)
-        return err; /* the old appointment stays */
+    if (err || r->status != RES_OK)
+        return worker_outcome(r, err); /* the old appointment stays */
     snprintf(r->previous_appointment_id, sizeof(r->previous_appointment_id), "%s", old.id);
     own_mark(&w->store, &old);
     sw_err cerr = emr_cancel(&w->emr, &call, old.id, old.patient_id);
@@ -403,14 +405,14 @@ sw_err handle_reschedule(struct worker *w, const struct command *c, struct resul
         const struct res_appointment *a = &r->appointments[0];
         log_error("book", "reschedule: new appointment %s made, old %s not cancelled: %s",
                   a->appointment_id, old.id, sw_err_str(cerr));
-        result_fail(r, SW_ERR_INTERNAL, "previous_not_cancelled",
+        result_fail(r, RES_ERROR, "previous_not_cancelled",
                     "The new appointment %s is booked (confirmation %s), but the old "
                     "appointment %s could not be cancelled; the clinic must cancel it.",
                     a->appointment_id, a->confirmation_number, old.id);
         r->write_attempted = true;
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     invalidate(w, old.practitioner_id, old.patient_id, old.start);
     booked_event(w, c, r, old.patient_id, "appointment.rescheduled", old.id, &old);
-    return SW_OK;
+    return OUTCOME_ANSWER;
 }

@@ -13,7 +13,8 @@
 #include "slot_id.h"
 #include "slots.h"
 
-sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, const char *note)
+enum outcome handle_hold(struct worker *w, const struct command *c, struct result *r,
+                         const char *note)
 {
     (void)note;
     const struct cmd_hold *x = &c->u.hold;
@@ -24,8 +25,8 @@ sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, 
     if (x->slot_id[0]) {
         struct slot_ref ref;
         if (slot_id_decode(x->slot_id, &ref) != SW_OK) {
-            result_fail(r, SW_ERR_INVALID, "bad_slot_id", "That slot id is not valid.");
-            return SW_OK;
+            result_fail(r, RES_INVALID, "bad_slot_id", "That slot id is not valid.");
+            return OUTCOME_ANSWER;
         }
         snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", ref.practitioner_id);
         snprintf(type_name, sizeof(type_name), "%s", ref.appointment_type);
@@ -37,15 +38,15 @@ sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, 
     }
     const struct sw_type_rule *type = sw_config_type(cfg, type_name);
     if (!type) {
-        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
-                    "Unknown appointment type \"%s\".", type_name);
-        return SW_OK;
+        result_fail(r, RES_INVALID, "unknown_appointment_type", "Unknown appointment type \"%s\".",
+                    type_name);
+        return OUTCOME_ANSWER;
     }
     int ttl = x->ttl_seconds ? x->ttl_seconds : cfg->hold_default_ttl_s;
     if (ttl > cfg->hold_max_ttl_s) {
-        result_fail(r, SW_ERR_INVALID, "ttl_too_long", "A hold may last at most %d seconds.",
+        result_fail(r, RES_INVALID, "ttl_too_long", "A hold may last at most %d seconds.",
                     cfg->hold_max_ttl_s);
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     char msg[200];
     bool fhir = cfg->surface == SW_SURFACE_FHIR_SCHEDULING;
@@ -53,9 +54,9 @@ sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, 
     sw_err err = rules_check_booking(type, sw_config_hours(cfg, h.practitioner_id),
                                      fhir ? 0 : cfg->slot_minutes, now, h.start, msg, sizeof(msg));
     if (err) {
-        result_fail(r, err == SW_ERR_REJECTED ? SW_ERR_REJECTED : SW_ERR_INVALID,
+        result_fail(r, err == SW_ERR_REJECTED ? RES_REJECTED : RES_INVALID,
                     err == SW_ERR_REJECTED ? "booking_rule" : "bad_time", "%s", msg);
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     h.end = h.start + (int64_t)type->duration_min * 60;
     /* A hold belongs to its call; without a session, to this command alone. */
@@ -70,10 +71,10 @@ sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, 
     struct day_busy busy = {0};
     err = slots_day_busy(w, &call, h.practitioner_id, h.start, h.end, &busy);
     if (err == SW_ERR_REDIS)
-        return err;
+        return worker_outcome(r, err);
     if (err) {
         worker_fail_emr(r, err, &call);
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     struct av_request req = {.type = type,
                              .hours = sw_config_hours(cfg, h.practitioner_id),
@@ -88,42 +89,42 @@ sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, 
     if (!err)
         err = store_hold_place(&w->store, &h, ttl);
     if (err == SW_ERR_REDIS)
-        return err;
+        return worker_outcome(r, err);
     if (err == SW_ERR_CONFLICT) {
         struct slot_query q = {type, c->session_id, x->patient_id};
         if (slots_alternatives(w, &call, &q, h.practitioner_id, h.start, r) != SW_OK)
             r->n_slots = 0;
-        result_fail(r, SW_ERR_CONFLICT, "slot_taken", "That time is no longer free.");
-        return SW_OK;
+        result_fail(r, RES_CONFLICT, "slot_taken", "That time is no longer free.");
+        return OUTCOME_ANSWER;
     }
     if (err) {
-        result_fail(r, err, NULL, "The slot could not be held.");
-        return SW_OK;
+        result_fail_err(r, err, "The slot could not be held.");
+        return OUTCOME_ANSWER;
     }
     snprintf(r->hold_id, sizeof(r->hold_id), "%s", h.hold_id);
     r->expires_at_ms = h.expires_at_ms;
-    return SW_OK;
+    return OUTCOME_ANSWER;
 }
 
-sw_err handle_release_hold(struct worker *w, const struct command *c, struct result *r,
-                           const char *note)
+enum outcome handle_release_hold(struct worker *w, const struct command *c, struct result *r,
+                                 const char *note)
 {
     (void)note;
     struct fleet_hold h;
     sw_err err = store_hold_get(&w->store, c->u.hold_id, &h);
     if (err == SW_ERR_REDIS)
-        return err;
+        return worker_outcome(r, err);
     if (err == SW_ERR_NOT_FOUND) {
-        result_fail(r, SW_ERR_NOT_FOUND, "no_such_hold", "That hold does not exist or expired.");
-        return SW_OK;
+        result_fail(r, RES_NOT_FOUND, "no_such_hold", "That hold does not exist or expired.");
+        return OUTCOME_ANSWER;
     }
     if (c->session_id[0] && h.session_id[0] && strcmp(c->session_id, h.session_id)) {
-        result_fail(r, SW_ERR_REJECTED, "hold_not_yours", "The hold belongs to another call.");
-        return SW_OK;
+        result_fail(r, RES_REJECTED, "hold_not_yours", "The hold belongs to another call.");
+        return OUTCOME_ANSWER;
     }
     err = store_hold_release(&w->store, c->u.hold_id);
     if (err == SW_ERR_REDIS)
-        return err;
+        return worker_outcome(r, err);
     snprintf(r->hold_id, sizeof(r->hold_id), "%s", c->u.hold_id);
     char slot[CMD_SLOT_ID_MAX] = "";
     const char *type = "";
@@ -146,5 +147,5 @@ sw_err handle_release_hold(struct worker *w, const struct command *c, struct res
                              .slot_id = slot};
     event_add(w->cfg, w->out, "slot.released", c->request_id, slot[0] ? slot : c->u.hold_id, &f,
               worker_now_s(w));
-    return SW_OK;
+    return OUTCOME_ANSWER;
 }

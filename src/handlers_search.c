@@ -16,8 +16,8 @@
 /* next_available looks ahead in steps of a week, up to the booking window. */
 #define NEXT_STEP_DAYS 7
 
-sw_err handle_find_patient(struct worker *w, const struct command *c, struct result *r,
-                           const char *note)
+enum outcome handle_find_patient(struct worker *w, const struct command *c, struct result *r,
+                                 const char *note)
 {
     (void)note;
     struct oe_call call = worker_call(w, c);
@@ -26,18 +26,18 @@ sw_err handle_find_patient(struct worker *w, const struct command *c, struct res
     sw_err err = emr_find_patients(&w->emr, &call, c->u.find.phone, c->u.find.birthdate, &p, &n);
     if (err) {
         worker_fail_emr(r, err, &call);
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     if (n == 0) {
-        result_fail(r, SW_ERR_NOT_FOUND, "no_match",
+        result_fail(r, RES_NOT_FOUND, "no_match",
                     "No patient has that phone number and birth date.");
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     r->matches = calloc(n, sizeof(*r->matches));
     if (!r->matches) {
         free(p);
-        result_fail(r, SW_ERR_NOMEM, NULL, "The worker ran out of memory.");
-        return SW_OK;
+        result_fail(r, RES_ERROR, "out_of_memory", "The worker ran out of memory.");
+        return OUTCOME_ANSWER;
     }
     /* Only what the agent needs to tell the matches apart. */
     for (size_t i = 0; i < n; i++) {
@@ -48,7 +48,7 @@ sw_err handle_find_patient(struct worker *w, const struct command *c, struct res
         snprintf(m->birthdate, sizeof(m->birthdate), "%s", p[i].birthdate);
     }
     free(p);
-    return SW_OK;
+    return OUTCOME_ANSWER;
 }
 
 /* The practitioners a search is about: those named, or every one. */
@@ -67,8 +67,8 @@ static sw_err search_practitioners(struct worker *w, const struct command *c, st
     return SW_OK;
 }
 
-sw_err handle_search_slots(struct worker *w, const struct command *c, struct result *r,
-                           const char *note)
+enum outcome handle_search_slots(struct worker *w, const struct command *c, struct result *r,
+                                 const char *note)
 {
     (void)note;
     const struct cmd_search_slots *s = &c->u.search;
@@ -82,13 +82,13 @@ sw_err handle_search_slots(struct worker *w, const struct command *c, struct res
     sw_err err = SW_OK;
 
     if (!type) {
-        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
-                    "Unknown appointment type \"%s\".", s->appointment_type);
-        return SW_OK;
+        result_fail(r, RES_INVALID, "unknown_appointment_type", "Unknown appointment type \"%s\".",
+                    s->appointment_type);
+        return OUTCOME_ANSWER;
     }
     if (rules_earliest_start(type, now, &earliest) || rules_latest_start(type, now, &latest)) {
-        result_fail(r, SW_ERR_INTERNAL, NULL, "The booking rules could not be applied.");
-        return SW_OK;
+        result_fail(r, RES_ERROR, "internal_error", "The booking rules could not be applied.");
+        return OUTCOME_ANSWER;
     }
     /* Only the part of the range where a booking is allowed at all. */
     int64_t from = s->from > earliest ? s->from : earliest;
@@ -134,18 +134,18 @@ sw_err handle_search_slots(struct worker *w, const struct command *c, struct res
     r->stale = stale;
     free(slots);
     free(practs);
-    return SW_OK;
+    return OUTCOME_ANSWER;
 fail:
     free(slots);
     free(practs);
     if (err == SW_ERR_REDIS)
-        return err;
+        return worker_outcome(r, err);
     worker_fail_emr(r, err, &call);
-    return SW_OK;
+    return OUTCOME_ANSWER;
 }
 
-sw_err handle_list_appointments(struct worker *w, const struct command *c, struct result *r,
-                                const char *note)
+enum outcome handle_list_appointments(struct worker *w, const struct command *c, struct result *r,
+                                      const char *note)
 {
     (void)note;
     const struct cmd_list_appointments *l = &c->u.list;
@@ -155,13 +155,13 @@ sw_err handle_list_appointments(struct worker *w, const struct command *c, struc
     sw_err err = emr_list_patient(&w->emr, &call, l->patient_id, l->from, l->to, &a, &n);
     if (err) {
         worker_fail_emr(r, err, &call);
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     r->appointments = calloc(n ? n : 1, sizeof(*r->appointments));
     if (!r->appointments) {
         free(a);
-        result_fail(r, SW_ERR_NOMEM, NULL, "The worker ran out of memory.");
-        return SW_OK;
+        result_fail(r, RES_ERROR, "out_of_memory", "The worker ran out of memory.");
+        return OUTCOME_ANSWER;
     }
     static const char *const status_names[] = {
         [OE_APPT_BOOKED] = "booked",
@@ -183,5 +183,5 @@ sw_err handle_list_appointments(struct worker *w, const struct command *c, struc
         snprintf(o->status, sizeof(o->status), "%s", status_names[a[i].status]);
     }
     free(a);
-    return SW_OK;
+    return OUTCOME_ANSWER;
 }

@@ -135,7 +135,11 @@ static int64_t backoff_ms(const struct sw_config *cfg, int attempt)
     return base / 2 + (int64_t)(r % (unsigned)(base > 0 ? base : 1));
 }
 
-static bool transient(sw_err e)
+/* The request failed on the way or at the server: sending it again may
+ * work, and it counts against the circuit breaker.  (Whether the command
+ * may be retried is sw_err_is_transient's question; a 429 is handled with
+ * its Retry-After, a refused token by a refresh.) */
+static bool emr_fault(sw_err e)
 {
     return e == SW_ERR_SERVER || e == SW_ERR_TIMEOUT || e == SW_ERR_CONNECT;
 }
@@ -238,9 +242,9 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
         bool permanent = false;
         err = attempt(c, call, r, body, token, sizeof(token), &resp, &permanent);
         *status = resp.status;
-        if (resp.status > 0 || transient(err)) {
+        if (resp.status > 0 || emr_fault(err)) {
             if (c->fleet)
-                fleet_breaker_record(c->fleet, !(transient(err) || resp.status == 503));
+                fleet_breaker_record(c->fleet, !(emr_fault(err) || resp.status == 503));
             audit(c, call, r, resp.status, err);
         }
         if (err == SW_ERR_TOKEN && resp.status == 401 && !refreshed) {
@@ -265,7 +269,7 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
             oe_detail(call, "OpenEMR asked to retry after %ds", resp.retry_after_s);
             break;
         }
-        if (transient(err) && !permanent && r->idempotent && tries < c->cfg->retry_max_attempts) {
+        if (emr_fault(err) && !permanent && r->idempotent && tries < c->cfg->retry_max_attempts) {
             int64_t wait = backoff_ms(c->cfg, tries);
             if (call->deadline_ms == 0 || clock_now_ms(NULL) + wait < call->deadline_ms) {
                 log_info(MOD, "%s failed (%s), retry %d in %lldms", r->route ? r->route : r->method,

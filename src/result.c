@@ -28,15 +28,29 @@ void result_clear(struct result *r)
     r->n_matches = r->n_appointments = 0;
 }
 
-void result_fail(struct result *r, sw_err status, const char *code, const char *fmt, ...)
+static void fail_v(struct result *r, enum res_status status, const char *code, const char *fmt,
+                   va_list ap)
 {
     r->status = status;
     snprintf(r->error_code, sizeof(r->error_code), "%s", code ? code : "");
+    vsnprintf(r->error_message, sizeof(r->error_message), fmt, ap);
+    cmd_text_trim_utf8(r->error_message);
+}
+
+void result_fail(struct result *r, enum res_status status, const char *code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->error_message, sizeof(r->error_message), fmt, ap);
+    fail_v(r, status, code, fmt, ap);
     va_end(ap);
-    cmd_text_trim_utf8(r->error_message);
+}
+
+void result_fail_err(struct result *r, sw_err err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_v(r, sw_err_status(err), sw_err_str(err), fmt, ap);
+    va_end(ap);
 }
 
 void format_time(int64_t epoch_s, char *buf, size_t len)
@@ -155,15 +169,15 @@ char *result_serialize(const struct result *r)
     json_t *o = json_object();
     json_object_set_new(o, "request_id", json_string(r->request_id));
     json_object_set_new(o, "type", json_string(cmd_type_name(r->type)));
-    json_object_set_new(o, "status", json_string(sw_err_status(r->status)));
-    if (r->status == SW_OK) {
+    json_object_set_new(o, "status", json_string(res_status_str(r->status)));
+    if (r->status == RES_OK) {
         json_object_set_new(o, "result", ok_fields(r));
     } else {
-        const char *code = r->error_code[0] ? r->error_code : sw_err_str(r->status);
-        const char *msg = r->error_message[0] ? r->error_message : sw_err_str(r->status);
+        const char *code = r->error_code[0] ? r->error_code : res_status_str(r->status);
+        const char *msg = r->error_message[0] ? r->error_message : res_status_str(r->status);
         json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", code, "message", msg));
         /* the contract: up to 3 other slots */
-        if (r->status == SW_ERR_CONFLICT)
+        if (r->status == RES_CONFLICT)
             json_object_set_new(o, "alternatives",
                                 slots_json(r->slots, r->n_slots < 3 ? r->n_slots : 3));
     }

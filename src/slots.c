@@ -169,8 +169,7 @@ static sw_err load_busy(const struct worker *w, struct oe_call *call, const char
         if (!err) {
             for (int i = first_missing; i <= last_missing; i++)
                 have[i] = true;
-        } else if (err != SW_ERR_REDIS && err != SW_ERR_NOMEM && err != SW_ERR_INVALID &&
-                   (sw_err_is_transient(err) || err == SW_ERR_UNAVAILABLE || err == SW_ERR_TOKEN)) {
+        } else if (err != SW_ERR_REDIS && sw_err_is_transient(err)) {
             *stale = true; /* fall back on what the cache still has */
             err = SW_OK;
         }

@@ -10,6 +10,15 @@
 /* How often a waiting lock is tried again. */
 #define LOCK_POLL_MS 20
 
+enum outcome worker_outcome(struct result *r, sw_err err)
+{
+    if (err == SW_ERR_REDIS || err == SW_ERR_BUSY)
+        return OUTCOME_RETRY;
+    if (err != SW_OK && r->status == RES_OK)
+        result_fail(r, RES_ERROR, sw_err_str(err), "The worker failed to process the request.");
+    return OUTCOME_ANSWER;
+}
+
 int64_t worker_now_ms(const struct worker *w)
 {
     return clock_now_ms(w->clock);
@@ -44,22 +53,22 @@ void worker_fail_emr(struct result *r, sw_err err, const struct oe_call *call)
 {
     switch (err) {
     case SW_ERR_EXPIRED:
-        result_fail(r, SW_ERR_UNAVAILABLE, "deadline",
+        result_fail(r, RES_UNAVAILABLE, "deadline",
                     "The scheduling system did not answer in time; nothing was changed.");
         break;
     case SW_ERR_NOT_FOUND:
-        result_fail(r, SW_ERR_NOT_FOUND, NULL, "No such record.");
+        result_fail(r, RES_NOT_FOUND, "not_found", "No such record.");
         break;
     case SW_ERR_BAD_ANSWER:
-        result_fail(r, SW_ERR_INTERNAL, "bad_answer",
+        result_fail(r, RES_ERROR, "bad_answer",
                     "The scheduling system gave an answer the worker does not understand.");
         break;
     default:
-        if (sw_err_status(err)[0] == 'u' || err == SW_ERR_BUSY)
-            result_fail(r, SW_ERR_UNAVAILABLE, sw_err_str(err),
+        if (sw_err_is_transient(err))
+            result_fail(r, RES_UNAVAILABLE, sw_err_str(err),
                         "The scheduling system is unavailable right now; please try again.");
         else
-            result_fail(r, err, sw_err_str(err), "The scheduling system refused the request.");
+            result_fail_err(r, err, "The scheduling system refused the request.");
     }
     if (call && call->detail[0])
         log_warn("worker", "openemr: %s: %s", sw_err_str(err), call->detail);

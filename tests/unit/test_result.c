@@ -217,9 +217,10 @@ static void test_result_failures(void **state)
         fill_slot(&r.slots[0], 0);
         r.n_slots = 1;
         if (cases[i].code)
-            result_fail(&r, cases[i].err, cases[i].code, "Sorry, %s.", "that did not work");
-        else
-            r.status = cases[i].err; /* code and message default to the error word */
+            result_fail(&r, sw_err_status(cases[i].err), cases[i].code, "Sorry, %s.",
+                        "that did not work");
+        else /* the code is the error's word, the message defaults to the status */
+            result_fail_err(&r, cases[i].err, "%s", "");
         char name[64];
         snprintf(name, sizeof(name), "results-fail-%s.json", cases[i].status);
         json_t *o = serialize_back(&r, name);
@@ -243,7 +244,7 @@ static void test_result_conflict_alternatives(void **state)
     for (int i = 0; i < 5; i++)
         fill_slot(&r.slots[i], i);
     r.n_slots = 5;
-    result_fail(&r, SW_ERR_CONFLICT, "slot_taken", "That time was just taken.");
+    result_fail(&r, RES_CONFLICT, "slot_taken", "That time was just taken.");
     json_t *o = serialize_back(&r, "results-fail-conflict.json");
     assert_string_equal(json_string_value(json_object_get(o, "status")), "conflict");
     json_t *alt = json_object_get(o, "alternatives");
@@ -269,7 +270,7 @@ static void test_result_long_utf8_message(void **state)
         msg[n++] = '\xa9';
     }
     msg[n] = '\0';
-    result_fail(&r, SW_ERR_NOT_FOUND, "no_appointment", "%s", msg);
+    result_fail(&r, RES_NOT_FOUND, "no_appointment", "%s", msg);
     json_t *o = serialize_back(&r, "results-fail-long-utf8.json");
     json_t *e = json_object_get(o, "error");
     assert_non_null(e);

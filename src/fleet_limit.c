@@ -225,7 +225,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
         if (granted == -1)
             return SW_ERR_EXPIRED;
         if (granted != 0) {
-            snprintf(f->err, sizeof(f->err), "limit_acquire: unexpected reply");
+            fl_err(f, "limit_acquire: unexpected reply");
             return SW_ERR_REDIS;
         }
         int64_t cap = sure ? LIMIT_SURE_MAX_MS : LIMIT_POLL_MAX_MS;

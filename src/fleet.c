@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "http.h"
 #include "log.h"
 
 #define MODULE "fleet"
@@ -33,52 +34,53 @@ void fl_err(struct fleet *f, const char *fmt, ...)
 
 /* ---- URL and connection -------------------------------------------------- */
 
-static bool parse_int(const char *s, size_t len, int lo, int hi, int *out)
+static bool parse_int(const char *s, int lo, int hi, int *out)
 {
-    char buf[16];
-    if (len == 0 || len >= sizeof(buf))
-        return false;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
     char *end = NULL;
     errno = 0;
-    long v = strtol(buf, &end, 10);
-    if (errno || !end || *end || v < lo || v > hi)
+    long v = strtol(s, &end, 10);
+    if (errno || !end || end == s || *end || v < lo || v > hi)
         return false;
     *out = (int)v;
     return true;
 }
 
-static char *dup_n(const char *s, size_t n)
+/* unix:///path[?db=N], by hand: a URL parser reads the first path segment
+ * as a host.  The path is percent-decoded. */
+static sw_err parse_unix_url(struct fleet *f, const char *url, char *errstr, size_t errlen)
 {
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
+    const char *path = url + 7;
+    const char *q = strstr(path, "?db=");
+    size_t plen = q ? (size_t)(q - path) : strlen(path);
+    if (plen == 0 || path[0] != '/') {
+        snprintf(errstr, errlen, "redis.url: unix:// needs an absolute path");
+        return SW_ERR_CONFIG;
     }
-    return d;
+    if (q && !parse_int(q + 4, 0, 1000000, &f->db)) {
+        snprintf(errstr, errlen, "redis.url: bad db number");
+        return SW_ERR_CONFIG;
+    }
+    char *raw = strndup(path, plen);
+    if (!raw)
+        return SW_ERR_NOMEM;
+    f->unix_path = http_unescape(raw);
+    bool nul = !f->unix_path && strstr(raw, "%00");
+    free(raw);
+    if (nul) {
+        snprintf(errstr, errlen, "redis.url: a percent-encoded NUL in the path");
+        return SW_ERR_CONFIG;
+    }
+    return f->unix_path ? SW_OK : SW_ERR_NOMEM;
 }
 
-/* redis://[user[:pass]@]host[:port][/db]  or  unix:///path[?db=N] */
+/* redis://[user[:pass]@]host[:port][/db] (user and password
+ * percent-decoded; libcurl's URL parser)  or  unix:///path[?db=N] */
 static sw_err parse_url(struct fleet *f, const char *url, char *errstr, size_t errlen)
 {
     f->port = 6379;
     f->db = 0;
-    if (strncmp(url, "unix://", 7) == 0) {
-        const char *path = url + 7;
-        const char *q = strstr(path, "?db=");
-        size_t plen = q ? (size_t)(q - path) : strlen(path);
-        if (plen == 0 || path[0] != '/') {
-            snprintf(errstr, errlen, "redis.url: unix:// needs an absolute path");
-            return SW_ERR_CONFIG;
-        }
-        if (q && !parse_int(q + 4, strlen(q + 4), 0, 1000000, &f->db)) {
-            snprintf(errstr, errlen, "redis.url: bad db number");
-            return SW_ERR_CONFIG;
-        }
-        f->unix_path = dup_n(path, plen);
-        return f->unix_path ? SW_OK : SW_ERR_NOMEM;
-    }
+    if (strncmp(url, "unix://", 7) == 0)
+        return parse_unix_url(f, url, errstr, errlen);
     if (strncmp(url, "rediss://", 9) == 0) {
         snprintf(errstr, errlen,
                  "redis.url: TLS (rediss://) is not supported by this hiredis (0.14); "
@@ -89,57 +91,40 @@ static sw_err parse_url(struct fleet *f, const char *url, char *errstr, size_t e
         snprintf(errstr, errlen, "redis.url: expected redis://host:port/db or unix:///path");
         return SW_ERR_CONFIG;
     }
-    const char *rest = url + 8;
-    const char *slash = strchr(rest, '/');
-    const char *end = slash ? slash : rest + strlen(rest);
-    /* userinfo: everything before the last '@' ahead of the path */
-    const char *at = NULL;
-    for (const char *p = rest; p < end; p++)
-        if (*p == '@')
-            at = p;
-    const char *hp = rest;
-    if (at) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        size_t ulen = colon ? (size_t)(colon - rest) : (size_t)(at - rest);
-        if (ulen > 0 && !(f->username = dup_n(rest, ulen)))
-            return SW_ERR_NOMEM;
-        if (colon && !(f->password = dup_n(colon + 1, (size_t)(at - colon - 1))))
-            return SW_ERR_NOMEM;
-        hp = at + 1;
-    }
-    const char *hend = end;
-    const char *port = NULL;
-    if (*hp == '[') { /* [ipv6]:port */
-        const char *rb = memchr(hp, ']', (size_t)(end - hp));
-        if (!rb) {
-            snprintf(errstr, errlen, "redis.url: unterminated [ in host");
-            return SW_ERR_CONFIG;
-        }
-        f->host = dup_n(hp + 1, (size_t)(rb - hp - 1));
-        if (rb + 1 < end && rb[1] == ':')
-            port = rb + 2;
-    } else {
-        const char *colon = memchr(hp, ':', (size_t)(end - hp));
-        if (colon) {
-            hend = colon;
-            port = colon + 1;
-        }
-        f->host = dup_n(hp, (size_t)(hend - hp));
-    }
-    if (!f->host)
-        return SW_ERR_NOMEM;
-    if (!f->host[0]) {
+    struct http_url u;
+    char why[128];
+    sw_err err = http_url_parse(url, &u, why, sizeof(why));
+    if (err == SW_ERR_CONFIG)
+        snprintf(errstr, errlen, "redis.url: %s", why);
+    if (err)
+        return err;
+    if (!u.host || !u.host[0]) {
         snprintf(errstr, errlen, "redis.url: no host");
-        return SW_ERR_CONFIG;
-    }
-    if (port && !parse_int(port, (size_t)(end - port), 1, 65535, &f->port)) {
-        snprintf(errstr, errlen, "redis.url: bad port");
-        return SW_ERR_CONFIG;
-    }
-    if (slash && slash[1] && !parse_int(slash + 1, strlen(slash + 1), 0, 1000000, &f->db)) {
+        err = SW_ERR_CONFIG;
+    } else if (strcmp(u.path, "/") != 0 && !parse_int(u.path + 1, 0, 1000000, &f->db)) {
         snprintf(errstr, errlen, "redis.url: bad db number");
-        return SW_ERR_CONFIG;
+        err = SW_ERR_CONFIG;
+    } else if (u.query) {
+        snprintf(errstr, errlen, "redis.url: no query expected after the db number");
+        err = SW_ERR_CONFIG;
     }
+    if (err) {
+        if (u.password)
+            explicit_bzero(u.password, strlen(u.password));
+        http_url_free(&u);
+        return err;
+    }
+    if (u.port)
+        f->port = u.port;
+    /* the parts are ours now; an empty user is the default user */
+    f->host = u.host;
+    f->username = u.user && u.user[0] ? u.user : NULL;
+    f->password = u.password;
+    if (!f->username)
+        free(u.user);
+    free(u.scheme);
+    free(u.path);
+    free(u.query);
     return SW_OK;
 }
 

@@ -205,8 +205,15 @@ static void test_url_parsing(void **state)
     (void)state;
     struct sw_config cfg;
     make_cfg(&cfg, "t-url:");
-    const char *bad[] = {"http://x", "rediss://127.0.0.1:6379", "redis://:99999/0",
-                         "redis://127.0.0.1:1/x", "unix://relative"};
+    const char *bad[] = {"http://x",
+                         "rediss://127.0.0.1:6379",
+                         "redis://:99999/0",
+                         "redis://127.0.0.1:1/x",
+                         "redis://127.0.0.1:1/2/3",
+                         "redis://127.0.0.1:1/0?x=1",
+                         "redis://u:p%00w@127.0.0.1:1/0",
+                         "unix://relative",
+                         "unix:///tmp/a%00b"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         set(&cfg, "redis.url", bad[i]);
         struct fleet *f = NULL;
@@ -245,8 +252,11 @@ static void test_url_parsing(void **state)
     redisFree(c);
     fleet_destroy(f);
 
-    /* a unix socket, db from ?db= */
-    snprintf(url, sizeof(url), "unix://%s?db=2", redis_sock);
+    /* a unix socket, db from ?db=; the path is percent-decoded */
+    const char *under = strrchr(redis_sock, '_');
+    assert_non_null(under);
+    snprintf(url, sizeof(url), "unix://%.*s%%5F%s?db=2", (int)(under - redis_sock), redis_sock,
+             under + 1);
     set(&cfg, "redis.url", url);
     f = open_fleet(&cfg);
     assert_int_equal(fleet_cache_put(f, "k", "in-db-2", 60), SW_OK);
@@ -286,6 +296,40 @@ static void test_auth_acl_user(void **state)
     assert_non_null(strstr(r->str, "user=tfleet"));
     freeReplyObject(r);
     fleet_destroy(f);
+
+    /* user and password from the URL, percent-decoded ("p%40ss" is "p@ss") */
+    r = raw_cmd("ACL SETUSER tfleet2 on >p@ss ~* &* +@all");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    struct sw_config ucfg;
+    make_cfg(&ucfg, "t-auth-url:");
+    char url[128];
+    snprintf(url, sizeof(url), "redis://tfleet2:p%%40ss@127.0.0.1:%d/2", redis_port);
+    set(&ucfg, "redis.url", url);
+    f = open_fleet(&ucfg);
+    assert_int_equal(fleet_cache_put(f, "k", "by-url-user", 60), SW_OK);
+    r = raw_cmd("CLIENT LIST");
+    assert_non_null(r);
+    assert_non_null(strstr(r->str, "user=tfleet2"));
+    freeReplyObject(r);
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+    assert_non_null(c);
+    freeReplyObject(redisCommand(c, "SELECT 2"));
+    r = redisCommand(c, "GET t-auth-url:cache:k");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "by-url-user");
+    freeReplyObject(r);
+    redisFree(c);
+    fleet_destroy(f);
+    /* the same password not decoded is refused */
+    snprintf(url, sizeof(url), "redis://tfleet2:p%%2540ss@127.0.0.1:%d/2", redis_port);
+    set(&ucfg, "redis.url", url);
+    f = open_fleet(&ucfg);
+    assert_int_equal(fleet_ping(f), SW_ERR_REDIS);
+    fleet_destroy(f);
+    sw_config_free(&ucfg);
 
     fd = open(path, O_WRONLY | O_TRUNC);
     assert_true(fd >= 0);

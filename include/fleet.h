@@ -1,8 +1,10 @@
 /* fleet.h - everything the replicas share through Redis.
  *
- * The only module that talks to Redis (hiredis) and the only one that builds
- * a Redis key: every key starts with cfg->redis_prefix.  Multi-step changes
- * are Lua scripts, so each operation is atomic for the whole fleet.
+ * The only module that talks to Redis (hiredis); every key starts with
+ * cfg->redis_prefix, and every key's name comes from keys.h (the names
+ * callers pass to fleet_cache_*, fleet_lock and fleet_lease included).
+ * Multi-step changes are Lua scripts, so each operation is atomic for the
+ * whole fleet.
  *
  * A struct fleet is one Redis connection: use one per thread (not
  * thread-safe).  Every call has the configured timeout; on a lost
@@ -115,7 +117,8 @@ sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner);
 
 /* ---- generic JSON cache (slot days, reference data, id maps) --------- */
 
-/* key is the caller's logical key ("day:PRACT:2026-12-01"); *value malloc'd;
+/* key is the caller's logical key (keys.h: key_day() gives
+ * "day:PRACT:2026-12-01"), stored as "cache:KEY"; *value malloc'd;
  * SW_ERR_NOT_FOUND on a miss. */
 sw_err fleet_cache_get(struct fleet *f, const char *key, char **value);
 sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int ttl_s);

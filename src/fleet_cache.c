@@ -6,14 +6,14 @@ sw_err fleet_cache_get(struct fleet *f, const char *key, char **value)
 {
     *value = NULL;
     char k[FL_KEY_MAX];
-    sw_err err = fl_key(f, k, sizeof(k), "cache:%s", key);
+    sw_err err = fl_key(f, k, sizeof(k), KEY_CACHE, key);
     return err ? err : fl_get(f, k, value, NULL);
 }
 
 sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int ttl_s)
 {
     char k[FL_KEY_MAX];
-    sw_err err = fl_key(f, k, sizeof(k), "cache:%s", key);
+    sw_err err = fl_key(f, k, sizeof(k), KEY_CACHE, key);
     if (err)
         return err;
     struct fl_args a = {0};
@@ -31,7 +31,7 @@ sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int 
 sw_err fleet_cache_del(struct fleet *f, const char *key)
 {
     char k[FL_KEY_MAX];
-    sw_err err = fl_key(f, k, sizeof(k), "cache:%s", key);
+    sw_err err = fl_key(f, k, sizeof(k), KEY_CACHE, key);
     if (err)
         return err;
     struct fl_args a = {0};

@@ -74,7 +74,7 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
     if (note)
         *note = NULL;
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "idem:%s", request_id);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
     if (err)
         return err;
     struct fl_args a = {0};
@@ -127,7 +127,7 @@ sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owne
                        int lease_s)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "idem:%s", request_id);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
     if (err)
         return err;
     struct fl_args a = {0};
@@ -143,7 +143,7 @@ sw_err fleet_idem_finish(struct fleet *f, const char *request_id, const char *ow
                          const char *result, int ttl_s)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "idem:%s", request_id);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
     if (err)
         return err;
     struct fl_args a = {0};
@@ -157,7 +157,7 @@ sw_err fleet_idem_finish(struct fleet *f, const char *request_id, const char *ow
 sw_err fleet_idem_abandon(struct fleet *f, const char *request_id, const char *owner)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "idem:%s", request_id);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
     if (err)
         return err;
     struct fl_args a = {0};

@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 
 #include "fleet.h"
+#include "keys.h"
 
 #define FL_KEY_MAX     512 /* longest key we build */
 #define FL_MAX_ARGS    24  /* arguments of one command or script call */
@@ -68,9 +69,10 @@ void fl_arg_int(struct fl_args *a, long long v);
 /* Sets the detail fleet_errstr() shows. */
 void fl_err(struct fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Formats prefix + the rest into buf; SW_ERR_INVALID if it does not fit. */
-sw_err fl_key(struct fleet *f, char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Builds redis.prefix + the key id (keys.h) with its one field arg (NULL
+ * for a key without fields; "" gives the stem Lua scripts append ids to)
+ * into buf; SW_ERR_INVALID if it does not fit. */
+sw_err fl_key(struct fleet *f, char *buf, size_t len, enum key_id id, const char *arg);
 
 /* Runs a command (connecting first if needed).  On success *out is the
  * reply (caller frees with freeReplyObject); an error reply or a lost

@@ -28,11 +28,11 @@ sw_err fl_unlock_key(struct fleet *f, const char *key, const char *owner)
     return fl_eval_owned(f, &compare_del_script, 1, &a);
 }
 
-static sw_err lock_or_renew(struct fleet *f, const char *ns, const char *name, const char *owner,
+static sw_err lock_or_renew(struct fleet *f, enum key_id space, const char *name, const char *owner,
                             int ttl_ms)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "%s:%s", ns, name);
+    sw_err err = fl_key(f, key, sizeof(key), space, name);
     if (err)
         return err;
     struct fl_args a = {0};
@@ -44,20 +44,20 @@ static sw_err lock_or_renew(struct fleet *f, const char *ns, const char *name, c
 
 sw_err fleet_lock(struct fleet *f, const char *name, const char *owner, int ttl_ms)
 {
-    return lock_or_renew(f, "lock", name, owner, ttl_ms);
+    return lock_or_renew(f, KEY_LOCK, name, owner, ttl_ms);
 }
 
 sw_err fleet_unlock(struct fleet *f, const char *name, const char *owner)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "lock:%s", name);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_LOCK, name);
     return err ? err : fl_unlock_key(f, key, owner);
 }
 
 sw_err fleet_lease(struct fleet *f, const char *name, const char *owner, int ttl_ms, bool *leader)
 {
     *leader = false;
-    sw_err err = lock_or_renew(f, "lease", name, owner, ttl_ms);
+    sw_err err = lock_or_renew(f, KEY_LEASE, name, owner, ttl_ms);
     if (err == SW_OK)
         *leader = true;
     return err == SW_ERR_BUSY ? SW_OK : err;
@@ -77,7 +77,7 @@ sw_err fleet_confirmation_claim(struct fleet *f, const char *code, const char *r
                                 int ttl_s)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "confirmation:%s", code);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_CONFIRMATION_CLAIM, code);
     if (err)
         return err;
     struct fl_args a = {0};

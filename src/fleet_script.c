@@ -36,19 +36,12 @@ void fl_arg_int(struct fl_args *a, long long v)
     fl_arg_bin(a, a->num[a->n], (size_t)n);
 }
 
-sw_err fl_key(struct fleet *f, char *buf, size_t len, const char *fmt, ...)
+sw_err fl_key(struct fleet *f, char *buf, size_t len, enum key_id id, const char *arg)
 {
     int p = snprintf(buf, len, "%s", f->prefix);
-    if (p < 0 || (size_t)p >= len)
-        goto too_long;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + p, len - (size_t)p, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= len - (size_t)p)
-        goto too_long;
-    return SW_OK;
-too_long:
+    if (p >= 0 && (size_t)p < len &&
+        key_build(buf + p, len - (size_t)p, id, (const char *const[]){arg}, arg ? 1 : 0))
+        return SW_OK;
     fl_err(f, "key longer than %zu bytes", len - 1);
     return SW_ERR_INVALID;
 }

@@ -19,14 +19,14 @@ sw_err fleet_token_get(struct fleet *f, const char *name, char **blob, size_t *l
     if (len)
         *len = 0;
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "token:%s", name);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_TOKEN, name);
     return err ? err : fl_get(f, key, blob, len);
 }
 
 sw_err fleet_token_lock(struct fleet *f, const char *name, const char *owner, int ttl_ms)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "token:%s:lock", name);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_TOKEN_LOCK, name);
     if (err)
         return err;
     struct fl_args a = {0};
@@ -50,11 +50,11 @@ sw_err fleet_token_put(struct fleet *f, const char *name, const char *owner, con
                        size_t len)
 {
     char key[FL_KEY_MAX], prev[FL_KEY_MAX], lock[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "token:%s", name);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_TOKEN, name);
     if (!err)
-        err = fl_key(f, prev, sizeof(prev), "token:%s:prev", name);
+        err = fl_key(f, prev, sizeof(prev), KEY_TOKEN_PREV, name);
     if (!err)
-        err = fl_key(f, lock, sizeof(lock), "token:%s:lock", name);
+        err = fl_key(f, lock, sizeof(lock), KEY_TOKEN_LOCK, name);
     if (err)
         return err;
     struct fl_args a = {0};
@@ -69,6 +69,6 @@ sw_err fleet_token_put(struct fleet *f, const char *name, const char *owner, con
 sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "token:%s:lock", name);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_TOKEN_LOCK, name);
     return err ? err : fl_unlock_key(f, key, owner);
 }

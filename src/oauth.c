@@ -46,6 +46,7 @@
 #include <jansson.h>
 
 #include "jwt.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "tokencrypt.h"
@@ -216,7 +217,7 @@ static sw_err record_put(struct oauth *o, const struct tok *t)
 
 static void spend_key(const struct oauth *o, char *buf, size_t len)
 {
-    snprintf(buf, len, "oauth-spend:%s", o->name);
+    key_oauth_spend(buf, len, o->name);
 }
 
 /* A refresh token whose spend marker is set may already be spent. */

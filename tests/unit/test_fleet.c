@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "fleet.h"
+#include "keys.h"
 #include "log.h"
 
 static pid_t redis_pid = -1;
@@ -1247,6 +1248,103 @@ static void test_reconnect(void **state)
     sw_config_free(&cfg);
 }
 
+/* ---- the key space ---------------------------------------------------------- */
+
+/* Does key match pattern, where each <field> stands for one or more bytes? */
+static bool key_matches(const char *key, const char *pattern)
+{
+    if (!*pattern)
+        return !*key;
+    if (*pattern != '<')
+        return *key == *pattern && key_matches(key + 1, pattern + 1);
+    const char *rest = strchr(pattern, '>') + 1;
+    for (const char *k = key + 1; k <= key + strlen(key); k++)
+        if (key_matches(k, rest))
+            return true;
+    return false;
+}
+
+/* Every key the fleet writes is one of the key space's (keys.h), and the
+ * names other modules pass in land where the table says. */
+static void test_key_space(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-ks:");
+    set(&cfg, "breaker.failures", "5");
+    struct fleet *f = open_fleet(&cfg);
+    enum fleet_idem_state st;
+    char name[128];
+    assert_int_equal(fleet_idem_begin(f, "r1", "A", 30, &st, NULL, NULL), SW_OK);
+    assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
+    assert_int_equal(fleet_token_put(f, "password", "A", "one", 3), SW_OK);
+    assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
+    assert_int_equal(fleet_token_put(f, "password", "A", "two", 3), SW_OK);
+    assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
+    assert_true(key_day(name, sizeof(name), "P1", "2026-12-01"));
+    assert_int_equal(fleet_cache_put(f, name, "{}", 60), SW_OK);
+    assert_true(key_lock_book_practitioner(name, sizeof(name), "P1"));
+    assert_int_equal(fleet_lock(f, name, "A", 5000), SW_OK);
+    bool leader = false;
+    assert_int_equal(fleet_lease(f, key_name(KEY_LEASE_POLLER), "A", 5000, &leader), SW_OK);
+    assert_int_equal(fleet_confirmation_claim(f, "K7Q2M", "r1", 60), SW_OK);
+    struct fleet_permit permit;
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, 0, &permit, NULL), SW_OK);
+    assert_int_equal(fleet_limit_backoff(f, 1), SW_OK);
+    fleet_breaker_record(f, false);
+    struct fleet_hold h = hold("P1", "s1", 1000, 2000);
+    assert_int_equal(fleet_hold_place(f, &h, 60), SW_OK);
+    struct fleet_wait w = {.earliest = 1000, .latest = (int64_t)time(NULL) + 3600};
+    snprintf(w.waitlist_id, sizeof(w.waitlist_id), "w1");
+    snprintf(w.patient_id, sizeof(w.patient_id), "pat1");
+    snprintf(w.appointment_type, sizeof(w.appointment_type), "checkup");
+    assert_int_equal(fleet_waitlist_add(f, &w), SW_OK);
+
+    bool seen[KEY_COUNT] = {false};
+    int keys = 0;
+    redisReply *r = raw_cmd("KEYS t-ks:*");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *key = r->element[i]->str + strlen("t-ks:");
+        bool known = false;
+        for (int id = 0; id < KEY_COUNT; id++) {
+            char pat[256];
+            assert_true(key_stored_pattern((enum key_id)id, pat, sizeof(pat)));
+            if (key_matches(key, pat))
+                known = seen[id] = true;
+        }
+        if (!known)
+            fail_msg("the fleet wrote %s, which is not in the key space", key);
+        keys++;
+    }
+    freeReplyObject(r);
+    const enum key_id expected[] = {KEY_IDEM,
+                                    KEY_TOKEN,
+                                    KEY_TOKEN_PREV,
+                                    KEY_TOKEN_LOCK,
+                                    KEY_DAY,
+                                    KEY_CACHE,
+                                    KEY_LOCK_BOOK_PRACTITIONER,
+                                    KEY_LEASE_POLLER,
+                                    KEY_CONFIRMATION_CLAIM,
+                                    KEY_LIMIT_TAT,
+                                    KEY_LIMIT_PERMITS,
+                                    KEY_LIMIT_BACKOFF,
+                                    KEY_BREAKER,
+                                    KEY_HOLD,
+                                    KEY_HOLDS,
+                                    KEY_WAIT,
+                                    KEY_WAITLIST};
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+        if (!seen[expected[i]])
+            fail_msg("no key of the form %s was written", key_def(expected[i])->pattern);
+    assert_true(keys >= (int)(sizeof(expected) / sizeof(expected[0])) - 1);
+    fleet_limit_release(f, &permit);
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1268,6 +1366,7 @@ int main(void)
         cmocka_unit_test(test_waitlist),
         cmocka_unit_test(test_races),
         cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_key_space),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

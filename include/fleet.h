@@ -17,12 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "config.h"
 #include "errors.h"
 
 struct fleet;
 
 sw_err fleet_new(const struct sw_config *cfg, struct fleet **out, char *errstr, size_t errlen);
+
+/* What fleet_new takes by default, for tests to change. */
+struct fleet_options {
+    const struct sw_clock *clock; /* the limiter's waits and timing; NULL: system */
+};
+sw_err fleet_new_opts(const struct sw_config *cfg, const struct fleet_options *opts,
+                      struct fleet **out, char *errstr, size_t errlen);
 void fleet_destroy(struct fleet *f);
 const char *fleet_errstr(const struct fleet *f);
 sw_err fleet_ping(struct fleet *f);

@@ -243,6 +243,12 @@ sw_err fl_command(struct fleet *f, const struct fl_args *a, redisReply **out)
 
 sw_err fleet_new(const struct sw_config *cfg, struct fleet **out, char *errstr, size_t errlen)
 {
+    return fleet_new_opts(cfg, NULL, out, errstr, errlen);
+}
+
+sw_err fleet_new_opts(const struct sw_config *cfg, const struct fleet_options *opts,
+                      struct fleet **out, char *errstr, size_t errlen)
+{
     *out = NULL;
     sw_err err = SW_OK;
     struct fleet *f = calloc(1, sizeof(*f));
@@ -250,6 +256,7 @@ sw_err fleet_new(const struct sw_config *cfg, struct fleet **out, char *errstr, 
         snprintf(errstr, errlen, "out of memory");
         return SW_ERR_NOMEM;
     }
+    f->clock = opts ? opts->clock : NULL;
     f->timeout_ms = cfg->redis_timeout_ms > 0 ? cfg->redis_timeout_ms : 2000;
     f->prefix = strdup(cfg->redis_prefix ? cfg->redis_prefix : "");
     f->limiter_rps = cfg->limiter_rps > 0 ? cfg->limiter_rps : 1;

@@ -36,7 +36,8 @@ struct fleet {
     char *password; /* NULL: no AUTH */
     int timeout_ms;
     char *prefix;
-    int last_takeovers; /* of the last fleet_idem_begin */
+    const struct sw_clock *clock; /* NULL: the system clock */
+    int last_takeovers;           /* of the last fleet_idem_begin */
 
     /* limiter and breaker settings (copied: the config may be reloaded) */
     int limiter_rps;

@@ -55,7 +55,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 
@@ -148,20 +147,6 @@ if want > cur then\n\
 end\n\
 return cur\n"};
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t deadline_ms,
                            struct fleet_permit *permit, int64_t *waited_ms)
 {
@@ -199,7 +184,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
     fl_arg_int(&a, (long long)(deadline_ms > 0 ? deadline_ms : 0));
     fl_arg_int(&a, LIMIT_SURE_MAX_MS);
 
-    int64_t start = mono_ms();
+    int64_t start = clock_mono_ms(f->clock);
     for (;;) {
         redisReply *r = NULL;
         err = fl_eval(f, &acquire_script, 5, &a, &r);
@@ -211,7 +196,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
         bool sure = fl_int(fl_elem(r, 3), 0) == 1;
         freeReplyObject(r);
         if (waited_ms)
-            *waited_ms = mono_ms() - start;
+            *waited_ms = clock_mono_ms(f->clock) - start;
         if (granted == 1) {
             snprintf(permit->id, sizeof(permit->id), "%s", id);
             return SW_OK;
@@ -226,7 +211,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
         int64_t nap = wait < cap ? wait : cap;
         if (deadline_ms > 0 && deadline_ms - now < nap)
             nap = deadline_ms - now;
-        sleep_ms(nap > 0 ? nap : 1);
+        clock_sleep_ms(f->clock, nap > 0 ? nap : 1);
     }
 }
 

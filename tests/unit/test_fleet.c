@@ -561,6 +561,66 @@ static void test_limiter_rate(void **state)
     sw_config_free(&cfg);
 }
 
+/* A clock that tells the system's time and records the sleeps asked of it. */
+struct rec_clock {
+    struct sw_clock clock;
+    int64_t slept_ms;
+    int sleeps;
+};
+
+static int64_t rec_now(void *opaque)
+{
+    (void)opaque;
+    return clock_now_ms(NULL);
+}
+
+static int64_t rec_mono(void *opaque)
+{
+    (void)opaque;
+    return clock_mono_ms(NULL);
+}
+
+static void rec_sleep(void *opaque, int64_t ms)
+{
+    struct rec_clock *c = opaque;
+    c->slept_ms += ms;
+    c->sleeps++;
+    clock_sleep_ms(NULL, ms);
+}
+
+/* The limiter waits with the clock it was given (fleet_options). */
+static void test_limiter_clock(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-lclock:");
+    set(&cfg, "limiter.rps", "2");
+    set(&cfg, "limiter.concurrency", "10");
+    struct rec_clock rc = {{rec_now, rec_mono, rec_sleep, NULL}, 0, 0};
+    rc.clock.opaque = &rc;
+    struct fleet_options opts = {.clock = &rc.clock};
+    struct fleet *f = NULL;
+    char err[256] = "";
+    if (fleet_new_opts(&cfg, &opts, &f, err, sizeof(err)) != SW_OK)
+        fail_msg("fleet_new_opts: %s", err);
+    struct fleet_permit p1, p2;
+    int64_t waited = -1;
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, 0, &p1, &waited), SW_OK);
+    assert_int_equal(rc.sleeps, 0); /* the first rate slot is free */
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, 0, &p2, &waited), SW_OK);
+    /* the second waits out the interval (1 s / 2 + 4 %), all of it in our
+     * clock's sleeps, and reports the wait on our clock */
+    print_message("second grant after %d sleeps of %lld ms in all, waited %lld ms\n", rc.sleeps,
+                  (long long)rc.slept_ms, (long long)waited);
+    assert_true(rc.sleeps >= 1);
+    assert_true(rc.slept_ms >= 400);
+    assert_true(waited >= rc.slept_ms);
+    fleet_limit_release(f, &p1);
+    fleet_limit_release(f, &p2);
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
 static void test_limiter_concurrency(void **state)
 {
     (void)state;
@@ -1353,6 +1413,7 @@ int main(void)
         cmocka_unit_test(test_now_and_cache),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_limiter_rate),
+        cmocka_unit_test(test_limiter_clock),
         cmocka_unit_test(test_limiter_concurrency),
         cmocka_unit_test(test_limiter_dead_holder),
         cmocka_unit_test(test_limiter_backoff),

@@ -99,7 +99,7 @@ const char *key_name(enum key_id id);
 
 bool key_day(char *buf, size_t len, const char *practitioner_id, const char *date);
 bool key_patient_busy(char *buf, size_t len, const char *patient_id);
-/* Where a confirmation number points (handlers_book, handlers_cancel). */
+/* Where a confirmation number points (confirm_index). */
 bool key_confirmation_index(char *buf, size_t len, const char *code);
 bool key_own_appointment(char *buf, size_t len, const char *appointment_id);
 /* practitioner_id and patient_id may be NULL (as ""). */

@@ -66,6 +66,19 @@ if not rec[1] then return 1 end\n\
 if rec[1] == 'run' and rec[2] == ARGV[1] then redis.call('DEL', KEYS[1]); return 1 end\n\
 return 0\n"};
 
+/* KEYS[1] the record of request_id and ARGV[1] owner, the first
+ * arguments of every idempotency script (key holds the key's name). */
+static sw_err idem_args(struct fleet *f, const char *request_id, const char *owner,
+                        char key[FL_KEY_MAX], struct fl_args *a)
+{
+    sw_err err = fl_key(f, key, FL_KEY_MAX, KEY_IDEM, request_id);
+    if (!err) {
+        fl_arg(a, key);
+        fl_arg(a, owner);
+    }
+    return err;
+}
+
 sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner, int lease_s,
                         enum fleet_idem_state *state, char **result, char **note)
 {
@@ -74,12 +87,10 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
     if (note)
         *note = NULL;
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
+    struct fl_args a = {0};
+    sw_err err = idem_args(f, request_id, owner, key, &a);
     if (err)
         return err;
-    struct fl_args a = {0};
-    fl_arg(&a, key);
-    fl_arg(&a, owner);
     fl_arg_int(&a, (long long)(lease_s > 0 ? lease_s : 1) * 1000);
     fl_arg_int(&a, (long long)f->idem_keep_s * 1000);
     redisReply *r = NULL;
@@ -127,12 +138,10 @@ sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owne
                        int lease_s)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
+    struct fl_args a = {0};
+    sw_err err = idem_args(f, request_id, owner, key, &a);
     if (err)
         return err;
-    struct fl_args a = {0};
-    fl_arg(&a, key);
-    fl_arg(&a, owner);
     fl_arg_int(&a, (long long)(lease_s > 0 ? lease_s : 1) * 1000);
     if (note) /* NULL: renew the lease, keep the note */
         fl_arg(&a, note);
@@ -143,12 +152,10 @@ sw_err fleet_idem_finish(struct fleet *f, const char *request_id, const char *ow
                          const char *result, int ttl_s)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
+    struct fl_args a = {0};
+    sw_err err = idem_args(f, request_id, owner, key, &a);
     if (err)
         return err;
-    struct fl_args a = {0};
-    fl_arg(&a, key);
-    fl_arg(&a, owner);
     fl_arg(&a, result);
     fl_arg_int(&a, ttl_s > 0 ? ttl_s : 1);
     return fl_eval_owned(f, &idem_finish_script, 1, &a);
@@ -157,11 +164,9 @@ sw_err fleet_idem_finish(struct fleet *f, const char *request_id, const char *ow
 sw_err fleet_idem_abandon(struct fleet *f, const char *request_id, const char *owner)
 {
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
+    struct fl_args a = {0};
+    sw_err err = idem_args(f, request_id, owner, key, &a);
     if (err)
         return err;
-    struct fl_args a = {0};
-    fl_arg(&a, key);
-    fl_arg(&a, owner);
     return fl_eval_owned(f, &idem_abandon_script, 1, &a);
 }

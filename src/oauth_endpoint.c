@@ -70,7 +70,7 @@ static bool form_body(const char *const *form, struct buf *body)
         char *v = http_escape(form[i + 1] ? form[i + 1] : "");
         if (!v)
             return false;
-        buf_printf(body, "%s%s=%s", i ? "&" : "", form[i], v);
+        buf_printf(body, "%s%s=%s", body->len ? "&" : "", form[i], v);
         oa_secret_free(v);
     }
     return !body->failed;
@@ -83,14 +83,19 @@ static void body_free(struct buf *body)
     buf_free(body);
 }
 
-static sw_err token_post(struct oa_endpoint *e, const char *const *form, struct oa_token *out)
+/* as_client: the form goes on with client_id (and client_secret for a
+ * confidential client), as every grant but client_credentials does. */
+static sw_err token_post(struct oa_endpoint *e, const char *const *form, bool as_client,
+                         struct oa_token *out)
 {
     struct buf body;
     json_t *j = NULL;
     struct http_response resp = {0};
     sw_err err = SW_ERR_NOMEM;
     buf_init(&body, FORM_MAX);
-    if (!form_body(form, &body))
+    const char *client[] = {"client_id", e->cfg->oauth_client_id,
+                            e->client_secret ? "client_secret" : NULL, e->client_secret, NULL};
+    if (!form_body(form, &body) || (as_client && !form_body(client, &body)))
         goto cleanup;
     struct http_request req = {.method = "POST",
                                .url = e->url,
@@ -139,16 +144,8 @@ cleanup:
 
 sw_err oa_grant_refresh(struct oa_endpoint *e, const char *refresh, struct oa_token *out)
 {
-    const char *form[] = {"grant_type",
-                          "refresh_token",
-                          "refresh_token",
-                          refresh,
-                          "client_id",
-                          e->cfg->oauth_client_id,
-                          e->client_secret ? "client_secret" : NULL,
-                          e->client_secret,
-                          NULL};
-    return token_post(e, form, out);
+    const char *form[] = {"grant_type", "refresh_token", "refresh_token", refresh, NULL};
+    return token_post(e, form, true, out);
 }
 
 sw_err oa_grant_password(struct oa_endpoint *e, struct oa_token *out)
@@ -159,22 +156,13 @@ sw_err oa_grant_password(struct oa_endpoint *e, struct oa_token *out)
                  "oauth.password_file");
         return SW_ERR_CONFIG;
     }
-    const char *form[] = {"grant_type",
-                          "password",
-                          "user_role",
-                          "users",
-                          "username",
-                          e->cfg->oauth_username,
-                          "password",
-                          e->password,
-                          "scope",
-                          e->cfg->oauth_scope,
-                          "client_id",
-                          e->cfg->oauth_client_id,
-                          e->client_secret ? "client_secret" : NULL,
-                          e->client_secret,
+    const char *form[] = {"grant_type", "password",
+                          "user_role",  "users",
+                          "username",   e->cfg->oauth_username,
+                          "password",   e->password,
+                          "scope",      e->cfg->oauth_scope,
                           NULL};
-    return token_post(e, form, out);
+    return token_post(e, form, true, out);
 }
 
 sw_err oa_grant_client_credentials(struct oa_endpoint *e, struct oa_token *out)
@@ -194,7 +182,7 @@ sw_err oa_grant_client_credentials(struct oa_endpoint *e, struct oa_token *out)
                           "scope",
                           e->cfg->oauth_system_scope,
                           NULL};
-    err = token_post(e, form, out);
+    err = token_post(e, form, false, out);
     free(jwt);
     return err;
 }
@@ -210,12 +198,8 @@ sw_err oa_grant_code(struct oa_endpoint *e, const char *code, const char *verifi
                           e->cfg->oauth_redirect_uri,
                           "code_verifier",
                           verifier,
-                          "client_id",
-                          e->cfg->oauth_client_id,
-                          e->client_secret ? "client_secret" : NULL,
-                          e->client_secret,
                           NULL};
-    return token_post(e, form, out);
+    return token_post(e, form, true, out);
 }
 
 sw_err oa_logout(struct oa_endpoint *e, const char *token)

@@ -28,6 +28,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "config.h"
 #include "fleet.h"
 #include "log.h"
@@ -45,9 +46,7 @@ static inline int64_t mono_us(void)
 
 static inline void msleep(int ms)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    clock_sleep_ms(NULL, ms);
 }
 
 static inline int free_port(void)
@@ -96,6 +95,21 @@ static inline redisReply *raw_cmd(const char *fmt, ...)
     va_end(ap);
     redisFree(c);
     return r;
+}
+
+/* Asserts that key holds the string value in Redis database db. */
+static inline void raw_expect_in_db(int db, const char *key, const char *value)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+    assert_non_null(c);
+    freeReplyObject(redisCommand(c, "SELECT %d", db));
+    redisReply *r = redisCommand(c, "GET %s", key);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, value);
+    freeReplyObject(r);
+    redisFree(c);
 }
 
 static inline bool redis_start(void)

@@ -54,15 +54,7 @@ static void test_url_parsing(void **state)
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_NIL); /* not in db 0 */
     freeReplyObject(r);
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
-    assert_non_null(c);
-    freeReplyObject(redisCommand(c, "SELECT 3"));
-    r = redisCommand(c, "GET t-url:cache:k");
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    assert_string_equal(r->str, "in-db-3");
-    freeReplyObject(r);
-    redisFree(c);
+    raw_expect_in_db(3, "t-url:cache:k", "in-db-3");
     fleet_destroy(f);
 
     /* a unix socket, db from ?db=; the path is percent-decoded */
@@ -73,14 +65,7 @@ static void test_url_parsing(void **state)
     set(&cfg, "redis.url", url);
     f = open_fleet(&cfg);
     assert_int_equal(fleet_cache_put(f, "k", "in-db-2", 60), SW_OK);
-    c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
-    assert_non_null(c);
-    freeReplyObject(redisCommand(c, "SELECT 2"));
-    r = redisCommand(c, "GET t-url:cache:k");
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    assert_string_equal(r->str, "in-db-2");
-    freeReplyObject(r);
-    redisFree(c);
+    raw_expect_in_db(2, "t-url:cache:k", "in-db-2");
     fleet_destroy(f);
     sw_config_free(&cfg);
 }
@@ -126,15 +111,7 @@ static void test_auth_acl_user(void **state)
     assert_non_null(r);
     assert_non_null(strstr(r->str, "user=tfleet2"));
     freeReplyObject(r);
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
-    assert_non_null(c);
-    freeReplyObject(redisCommand(c, "SELECT 2"));
-    r = redisCommand(c, "GET t-auth-url:cache:k");
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    assert_string_equal(r->str, "by-url-user");
-    freeReplyObject(r);
-    redisFree(c);
+    raw_expect_in_db(2, "t-auth-url:cache:k", "by-url-user");
     fleet_destroy(f);
     /* the same password not decoded is refused */
     snprintf(url, sizeof(url), "redis://tfleet2:p%%2540ss@127.0.0.1:%d/2", redis_port);

@@ -68,29 +68,29 @@ static void test_patterns_distinct(void **state)
 static void test_builders_follow_the_table(void **state)
 {
     (void)state;
+    static const struct {
+        bool (*build)(char *, size_t, const char *);
+        enum key_id id;
+        const char *field;
+    } one[] = {
+        {key_patient_busy, KEY_PATIENT_BUSY, "<patient_id>"},
+        {key_confirmation_index, KEY_CONFIRMATION_INDEX, "<code>"},
+        {key_own_appointment, KEY_OWN_APPOINTMENT, "<appointment_id>"},
+        {key_map_patient, KEY_MAP_PATIENT, "<uuid>"},
+        {key_map_practitioner, KEY_MAP_PRACTITIONER, "<uuid>"},
+        {key_map_eid, KEY_MAP_EID, "<pc_uuid>"},
+        {key_offer_taken, KEY_OFFER_TAKEN, "<hold_id>"},
+        {key_oauth_spend, KEY_OAUTH_SPEND, "<grant>"},
+        {key_lock_book_practitioner, KEY_LOCK_BOOK_PRACTITIONER, "<practitioner_id>"},
+        {key_lock_book_patient, KEY_LOCK_BOOK_PATIENT, "<patient_id>"},
+    };
     char k[256];
+    for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+        assert_true(one[i].build(k, sizeof(k), one[i].field));
+        assert_string_equal(k, pattern(one[i].id));
+    }
     assert_true(key_day(k, sizeof(k), "<practitioner_id>", "<date>"));
     assert_string_equal(k, pattern(KEY_DAY));
-    assert_true(key_patient_busy(k, sizeof(k), "<patient_id>"));
-    assert_string_equal(k, pattern(KEY_PATIENT_BUSY));
-    assert_true(key_confirmation_index(k, sizeof(k), "<code>"));
-    assert_string_equal(k, pattern(KEY_CONFIRMATION_INDEX));
-    assert_true(key_own_appointment(k, sizeof(k), "<appointment_id>"));
-    assert_string_equal(k, pattern(KEY_OWN_APPOINTMENT));
-    assert_true(key_map_patient(k, sizeof(k), "<uuid>"));
-    assert_string_equal(k, pattern(KEY_MAP_PATIENT));
-    assert_true(key_map_practitioner(k, sizeof(k), "<uuid>"));
-    assert_string_equal(k, pattern(KEY_MAP_PRACTITIONER));
-    assert_true(key_map_eid(k, sizeof(k), "<pc_uuid>"));
-    assert_string_equal(k, pattern(KEY_MAP_EID));
-    assert_true(key_offer_taken(k, sizeof(k), "<hold_id>"));
-    assert_string_equal(k, pattern(KEY_OFFER_TAKEN));
-    assert_true(key_oauth_spend(k, sizeof(k), "<grant>"));
-    assert_string_equal(k, pattern(KEY_OAUTH_SPEND));
-    assert_true(key_lock_book_practitioner(k, sizeof(k), "<practitioner_id>"));
-    assert_string_equal(k, pattern(KEY_LOCK_BOOK_PRACTITIONER));
-    assert_true(key_lock_book_patient(k, sizeof(k), "<patient_id>"));
-    assert_string_equal(k, pattern(KEY_LOCK_BOOK_PATIENT));
 
     /* the slot mark: a number, and absent ids as "" (as the poller wrote them) */
     assert_true(key_own_slot(k, sizeof(k), "7", NULL, 1767225600));

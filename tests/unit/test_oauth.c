@@ -189,20 +189,41 @@ static int requests(void)
 
 #define T0_MS 1767225600000LL /* any fixed instant: the clock is ours */
 
+/* Each test: a client on its own manual clock, the endpoint issuing tokens. */
+struct fixture {
+    struct sw_manual_clock m;
+    struct client c;
+};
+
+static int fixture_open(void **state)
+{
+    struct fixture *x = calloc(1, sizeof(*x));
+    if (!x)
+        return -1;
+    clock_manual_init(&x->m, T0_MS);
+    client_open(&x->c, &x->m);
+    answer(ANSWER_TOKEN);
+    *state = x;
+    return 0;
+}
+
+static int fixture_close(void **state)
+{
+    struct fixture *x = *state;
+    client_close(&x->c);
+    free(x);
+    return 0;
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 /* The grant is one form POST to .../oauth2/SITE/token, every value
  * percent-encoded. */
 static void test_password_grant_form(void **state)
 {
-    (void)state;
-    struct sw_manual_clock m;
-    clock_manual_init(&m, T0_MS);
-    struct client c;
-    client_open(&c, &m);
-    answer(ANSWER_TOKEN);
+    struct fixture *x = *state;
     char tok[64];
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_OK);
+    assert_int_equal(oauth_token(x->c.o, 0, tok, sizeof(tok)), SW_OK);
     assert_string_equal(tok, "a1");
     assert_int_equal(requests(), 1);
     pthread_mutex_lock(&ep.mu);
@@ -214,102 +235,85 @@ static void test_password_grant_form(void **state)
     assert_non_null(strstr(body, "&password=p%26w%3D&"));
     assert_non_null(strstr(body, "&client_id=cid"));
     assert_null(strstr(body, "client_secret")); /* a public client */
-    client_close(&c);
 }
 
 /* The token is renewed when less than the margin (min(300 s, lifetime /
  * 4)) remains, by the clock the client was given. */
 static void test_refresh_follows_the_clock(void **state)
 {
-    (void)state;
-    struct sw_manual_clock m;
-    clock_manual_init(&m, T0_MS);
-    struct client c;
-    client_open(&c, &m);
-    answer(ANSWER_TOKEN);
+    struct fixture *x = *state;
     char tok[64];
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_OK);
+    assert_int_equal(oauth_token(x->c.o, 0, tok, sizeof(tok)), SW_OK);
     assert_string_equal(tok, "a1");
-    clock_manual_advance(&m, 3290 * 1000LL); /* 310 s left */
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_OK);
+    clock_manual_advance(&x->m, 3290 * 1000LL); /* 310 s left */
+    assert_int_equal(oauth_token(x->c.o, 0, tok, sizeof(tok)), SW_OK);
     assert_string_equal(tok, "a1");
     assert_int_equal(requests(), 1);
-    assert_true(oauth_has_valid_token(c.o));
-    clock_manual_advance(&m, 20 * 1000LL); /* 290 s left: inside the margin */
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_OK);
+    assert_true(oauth_has_valid_token(x->c.o));
+    clock_manual_advance(&x->m, 20 * 1000LL); /* 290 s left: inside the margin */
+    assert_int_equal(oauth_token(x->c.o, 0, tok, sizeof(tok)), SW_OK);
     assert_string_equal(tok, "a2");
     assert_int_equal(requests(), 2);
-    clock_manual_advance(&m, 3700 * 1000LL); /* a2 has expired */
-    assert_false(oauth_has_valid_token(c.o));
-    client_close(&c);
+    clock_manual_advance(&x->m, 3700 * 1000LL); /* a2 has expired */
+    assert_false(oauth_has_valid_token(x->c.o));
 }
 
 /* A 401 makes the next call fetch a new token; a 401 to that fresh token
  * within 10 s is a permission problem and refreshes nothing. */
 static void test_rejected_token(void **state)
 {
-    (void)state;
-    struct sw_manual_clock m;
-    clock_manual_init(&m, T0_MS);
-    struct client c;
-    client_open(&c, &m);
-    answer(ANSWER_TOKEN);
+    struct fixture *x = *state;
     char tok[64];
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_OK);
-    assert_true(oauth_token_rejected(c.o, "a1"));
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_OK);
+    assert_int_equal(oauth_token(x->c.o, 0, tok, sizeof(tok)), SW_OK);
+    assert_true(oauth_token_rejected(x->c.o, "a1"));
+    assert_int_equal(oauth_token(x->c.o, 0, tok, sizeof(tok)), SW_OK);
     assert_string_equal(tok, "a2");
-    clock_manual_advance(&m, 5000);
-    assert_false(oauth_token_rejected(c.o, "a2"));
-    clock_manual_advance(&m, 6000); /* 11 s after a2 came */
-    assert_true(oauth_token_rejected(c.o, "a2"));
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_OK);
+    clock_manual_advance(&x->m, 5000);
+    assert_false(oauth_token_rejected(x->c.o, "a2"));
+    clock_manual_advance(&x->m, 6000); /* 11 s after a2 came */
+    assert_true(oauth_token_rejected(x->c.o, "a2"));
+    assert_int_equal(oauth_token(x->c.o, 0, tok, sizeof(tok)), SW_OK);
     assert_string_equal(tok, "a3");
-    assert_true(oauth_token_rejected(c.o, "old")); /* already replaced */
-    client_close(&c);
+    assert_true(oauth_token_rejected(x->c.o, "old")); /* already replaced */
 }
 
 /* Refused, failing and incomplete answers each have their error. */
 static void test_endpoint_errors(void **state)
 {
-    (void)state;
-    struct sw_manual_clock m;
-    clock_manual_init(&m, T0_MS);
-    struct client c;
-    client_open(&c, &m);
+    struct fixture *x = *state;
     char tok[64];
-    answer(ANSWER_REFUSED);
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_ERR_TOKEN);
-    assert_non_null(strstr(oauth_errstr(c.o), "400: invalid_grant"));
-    assert_false(oauth_failure_permanent(c.o));
-    answer(ANSWER_DOWN);
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_ERR_SERVER);
-    assert_non_null(strstr(oauth_errstr(c.o), "503"));
-    answer(ANSWER_NO_TOKEN);
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_ERR_BAD_ANSWER);
-    assert_non_null(strstr(oauth_errstr(c.o), "without access_token"));
-    assert_false(oauth_has_valid_token(c.o));
+    static const struct {
+        enum answer answer;
+        sw_err err;
+        const char *says;
+    } cases[] = {
+        {ANSWER_REFUSED, SW_ERR_TOKEN, "400: invalid_grant"},
+        {ANSWER_DOWN, SW_ERR_SERVER, "503"},
+        {ANSWER_NO_TOKEN, SW_ERR_BAD_ANSWER, "without access_token"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        answer(cases[i].answer);
+        assert_int_equal(oauth_token(x->c.o, 0, tok, sizeof(tok)), cases[i].err);
+        assert_non_null(strstr(oauth_errstr(x->c.o), cases[i].says));
+        assert_false(oauth_failure_permanent(x->c.o));
+    }
+    assert_false(oauth_has_valid_token(x->c.o));
     answer(ANSWER_TOKEN);
-    assert_int_equal(oauth_token(c.o, 0, tok, sizeof(tok)), SW_OK);
+    assert_int_equal(oauth_token(x->c.o, 0, tok, sizeof(tok)), SW_OK);
     assert_string_equal(tok, "a1");
     char small[2];
-    assert_int_equal(oauth_token(c.o, 0, small, sizeof(small)), SW_ERR_INTERNAL);
-    client_close(&c);
+    assert_int_equal(oauth_token(x->c.o, 0, small, sizeof(small)), SW_ERR_INTERNAL);
 }
 
 /* auth login's last step: the code for a refresh token (PKCE verifier
  * sent); no refresh token issued is an error. */
 static void test_exchange_code(void **state)
 {
-    (void)state;
-    struct sw_manual_clock m;
-    clock_manual_init(&m, T0_MS);
-    struct client c;
-    client_open(&c, &m);
-    answer(ANSWER_TOKEN);
+    struct fixture *x = *state;
     char *refresh = NULL, err[256] = "";
-    assert_int_equal(oauth_exchange_code(&c.cfg, c.http, "c0de", "v3r", &refresh, err, sizeof(err)),
-                     SW_OK);
+    assert_int_equal(
+        oauth_exchange_code(&x->c.cfg, x->c.http, "c0de", "v3r", &refresh, err, sizeof(err)),
+        SW_OK);
     assert_string_equal(refresh, "r1");
     free(refresh);
     pthread_mutex_lock(&ep.mu);
@@ -317,21 +321,39 @@ static void test_exchange_code(void **state)
     assert_non_null(strstr(ep.body, "&code_verifier=v3r&client_id=cid"));
     pthread_mutex_unlock(&ep.mu);
     answer(ANSWER_REFUSED);
-    assert_int_equal(oauth_exchange_code(&c.cfg, c.http, "c0de", "v3r", &refresh, err, sizeof(err)),
-                     SW_ERR_TOKEN);
+    assert_int_equal(
+        oauth_exchange_code(&x->c.cfg, x->c.http, "c0de", "v3r", &refresh, err, sizeof(err)),
+        SW_ERR_TOKEN);
     assert_null(refresh);
     assert_non_null(strstr(err, "invalid_grant"));
-    client_close(&c);
+
+    /* a confidential client sends its secret after its id */
+    char secret[] = "/tmp/test_oauth_secretXXXXXX";
+    int fd = mkstemp(secret);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s+cret\n", 7), 7);
+    close(fd);
+    set(&x->c.cfg, "oauth.client_secret_file", secret);
+    answer(ANSWER_TOKEN);
+    assert_int_equal(
+        oauth_exchange_code(&x->c.cfg, x->c.http, "c0de", "v3r", &refresh, err, sizeof(err)),
+        SW_OK);
+    free(refresh);
+    unlink(secret);
+    pthread_mutex_lock(&ep.mu);
+    assert_non_null(strstr(ep.body, "&client_id=cid&client_secret=s%2Bcret"));
+    pthread_mutex_unlock(&ep.mu);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_password_grant_form),
-        cmocka_unit_test(test_refresh_follows_the_clock),
-        cmocka_unit_test(test_rejected_token),
-        cmocka_unit_test(test_endpoint_errors),
-        cmocka_unit_test(test_exchange_code),
+        cmocka_unit_test_setup_teardown(test_password_grant_form, fixture_open, fixture_close),
+        cmocka_unit_test_setup_teardown(test_refresh_follows_the_clock, fixture_open,
+                                        fixture_close),
+        cmocka_unit_test_setup_teardown(test_rejected_token, fixture_open, fixture_close),
+        cmocka_unit_test_setup_teardown(test_endpoint_errors, fixture_open, fixture_close),
+        cmocka_unit_test_setup_teardown(test_exchange_code, fixture_open, fixture_close),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

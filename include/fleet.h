@@ -82,7 +82,7 @@ struct fleet_permit {
 };
 
 /* Waits (sleeping, polling Redis) until both a rate token (GCRA at
- * cfg->limiter_rps, no burst beyond one second's worth... see fleet.c) and an
+ * cfg->limiter_rps, no burst beyond one second's worth... see fleet_limit.c) and an
  * in-flight permit (at most cfg->limiter_concurrency; a permit expires after
  * cfg->limiter_permit_ttl_ms if its holder dies) are granted, honouring any
  * fleet-wide back-off set by fleet_limit_backoff().  Lower priorities leave

@@ -1,8 +1,10 @@
 /* fleet.h - everything the replicas share through Redis.
  *
- * The only module that talks to Redis (hiredis) and the only one that builds
- * a Redis key: every key starts with cfg->redis_prefix.  Multi-step changes
- * are Lua scripts, so each operation is atomic for the whole fleet.
+ * The only module that talks to Redis (hiredis); every key starts with
+ * cfg->redis_prefix, and every key's name comes from keys.h (the names
+ * callers pass to fleet_cache_*, fleet_lock and fleet_lease included).
+ * Multi-step changes are Lua scripts, so each operation is atomic for the
+ * whole fleet.
  *
  * A struct fleet is one Redis connection: use one per thread (not
  * thread-safe).  Every call has the configured timeout; on a lost
@@ -15,12 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "config.h"
 #include "errors.h"
 
 struct fleet;
 
 sw_err fleet_new(const struct sw_config *cfg, struct fleet **out, char *errstr, size_t errlen);
+
+/* What fleet_new takes by default, for tests to change. */
+struct fleet_options {
+    const struct sw_clock *clock; /* the limiter's waits and timing; NULL: system */
+};
+sw_err fleet_new_opts(const struct sw_config *cfg, const struct fleet_options *opts,
+                      struct fleet **out, char *errstr, size_t errlen);
 void fleet_destroy(struct fleet *f);
 const char *fleet_errstr(const struct fleet *f);
 sw_err fleet_ping(struct fleet *f);
@@ -72,7 +82,7 @@ struct fleet_permit {
 };
 
 /* Waits (sleeping, polling Redis) until both a rate token (GCRA at
- * cfg->limiter_rps, no burst beyond one second's worth... see fleet.c) and an
+ * cfg->limiter_rps, no burst beyond one second's worth... see fleet_limit.c) and an
  * in-flight permit (at most cfg->limiter_concurrency; a permit expires after
  * cfg->limiter_permit_ttl_ms if its holder dies) are granted, honouring any
  * fleet-wide back-off set by fleet_limit_backoff().  Lower priorities leave
@@ -115,7 +125,8 @@ sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner);
 
 /* ---- generic JSON cache (slot days, reference data, id maps) --------- */
 
-/* key is the caller's logical key ("day:PRACT:2026-12-01"); *value malloc'd;
+/* key is the caller's logical key (keys.h: key_day() gives
+ * "day:PRACT:2026-12-01"), stored as "cache:KEY"; *value malloc'd;
  * SW_ERR_NOT_FOUND on a miss. */
 sw_err fleet_cache_get(struct fleet *f, const char *key, char **value);
 sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int ttl_s);

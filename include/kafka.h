@@ -1,6 +1,7 @@
 /* kafka.h - the worker's Kafka side: consumer group, lanes, producer.
  *
- * The only module that includes rdkafka.h.  It consumes the command
+ * Its files (kafka_conf.c, kafka_producer.c, kafka_consumer.c) are the
+ * only ones of the worker that include rdkafka.h.  It consumes the command
  * topics, hands each message to the handler on the lane of its key (so
  * commands of one key keep their order while keys run in parallel),
  * produces what the handler put in the outbox, and stores a message's

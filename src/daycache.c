@@ -8,6 +8,7 @@
 
 #include "buf.h"
 
+#include "keys.h"
 #define STALE_FACTOR 6
 
 void day_busy_clear(struct day_busy *d)
@@ -38,7 +39,7 @@ static void day_key(char *key, size_t n, const char *practitioner_id, struct tu_
 {
     char date[16];
     timeutil_format_date(day, date, sizeof(date));
-    snprintf(key, n, "day:%s:%s", practitioner_id, date);
+    key_day(key, n, practitioner_id, date);
 }
 
 static json_t *list_json(const struct av_interval *l, size_t n)
@@ -167,7 +168,7 @@ sw_err daycache_get_patient(const struct store *st, const char *patient_id, int 
 {
     char key[160];
     bool fresh = false;
-    snprintf(key, sizeof(key), "patient-busy:%s", patient_id);
+    key_patient_busy(key, sizeof(key), patient_id);
     sw_err err = get_key(st, key, ttl_s, now, out, &fresh);
     if (err)
         return err;
@@ -182,13 +183,13 @@ sw_err daycache_put_patient(const struct store *st, const char *patient_id, int 
                             const struct day_busy *d)
 {
     char key[160];
-    snprintf(key, sizeof(key), "patient-busy:%s", patient_id);
+    key_patient_busy(key, sizeof(key), patient_id);
     return put_key(st, key, ttl_s, d);
 }
 
 sw_err daycache_invalidate_patient(const struct store *st, const char *patient_id)
 {
     char key[160];
-    snprintf(key, sizeof(key), "patient-busy:%s", patient_id);
+    key_patient_busy(key, sizeof(key), patient_id);
     return store_kv_del(st, key);
 }

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "oauth.h"
@@ -401,7 +402,7 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
     call_start(call);
     *ids = NULL;
     *n = 0;
-    if (fleet_cache_get(c->fleet, "practitioners", &cached) == SW_OK) {
+    if (fleet_cache_get(c->fleet, key_name(KEY_PRACTITIONERS), &cached) == SW_OK) {
         list = json_loads(cached, 0, NULL);
         free(cached);
     }
@@ -428,7 +429,7 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
         json_decref(answer);
         char *text = json_dumps(list, JSON_COMPACT);
         if (text)
-            fleet_cache_put(c->fleet, "practitioners", text, cfg->ref_cache_ttl_s);
+            fleet_cache_put(c->fleet, key_name(KEY_PRACTITIONERS), text, cfg->ref_cache_ttl_s);
         free(text);
     }
     size_t count = json_array_size(list);

@@ -11,13 +11,14 @@
 #include "clock.h"
 #include "daycache.h"
 #include "events.h"
+#include "keys.h"
 #include "log.h"
 #include "own_marks.h"
 #include "openemr.h"
 #include "timeutil.h"
 #include "waitlist.h"
 
-#define SNAPSHOT_KEY   "poller:snapshot"
+#define SNAPSHOT_KEY   key_name(KEY_POLLER_SNAPSHOT)
 #define SNAPSHOT_TTL_S (30 * 86400)
 #define DAY            86400
 
@@ -248,7 +249,8 @@ static void *poller_main(void *arg)
     int lease_ms = cfg->poller_lease_s * 1000;
     while (!atomic_load(&p->stop)) {
         bool leader = false;
-        if (fleet_lease(p->fleet, "poller", cfg->worker_id, lease_ms, &leader) != SW_OK)
+        if (fleet_lease(p->fleet, key_name(KEY_LEASE_POLLER), cfg->worker_id, lease_ms, &leader) !=
+            SW_OK)
             leader = false;
         if (leader != was_leader)
             log_info("poller", leader ? "this replica polls OpenEMR now" : "no longer the poller");

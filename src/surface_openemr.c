@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "keys.h"
 #include "surface.h"
 #include "timeutil.h"
 
@@ -71,7 +72,10 @@ static sw_err map_id(struct oe_client *c, struct oe_call *call, const char *kind
         snprintf(out, outlen, "%s", uuid);
         return SW_OK;
     }
-    snprintf(key, sizeof(key), "map:%s:%s", kind, uuid);
+    if (strcmp(kind, "patient") == 0)
+        key_map_patient(key, sizeof(key), uuid);
+    else
+        key_map_practitioner(key, sizeof(key), uuid);
     if (f && fleet_cache_get(f, key, &cached) == SW_OK && cached && is_numeric(cached)) {
         snprintf(out, outlen, "%s", cached);
         free(cached);
@@ -170,7 +174,7 @@ bool oe_api_row_parse(struct oe_client *c, json_t *row, struct oe_appt *a)
     json_text(json_object_get(row, "pc_uuid"), uuid, sizeof(uuid));
     if (uuid[0] && oe_fleet(c)) {
         char key[128];
-        snprintf(key, sizeof(key), "map:eid:%s", uuid);
+        key_map_eid(key, sizeof(key), uuid);
         fleet_cache_put(oe_fleet(c), key, a->id, EID_MAP_TTL_S);
     }
     return true;
@@ -185,7 +189,7 @@ static void map_eids(struct oe_client *c, struct oe_appt *arr, size_t n)
         char key[128], *v = NULL;
         if (arr[i].provider_event)
             continue;
-        snprintf(key, sizeof(key), "map:eid:%s", arr[i].id);
+        key_map_eid(key, sizeof(key), arr[i].id);
         if (fleet_cache_get(f, key, &v) == SW_OK && v && is_numeric(v))
             snprintf(arr[i].id, sizeof(arr[i].id), "%s", v);
         free(v);
@@ -380,7 +384,7 @@ static sw_err eid_of(struct oe_client *c, struct oe_call *call, const char *id, 
         snprintf(eid, len, "%s", id);
         return SW_OK;
     }
-    snprintf(key, sizeof(key), "map:eid:%s", id);
+    key_map_eid(key, sizeof(key), id);
     if (oe_fleet(c) && fleet_cache_get(oe_fleet(c), key, &v) == SW_OK && v && is_numeric(v)) {
         snprintf(eid, len, "%s", v);
         free(v);

@@ -14,10 +14,11 @@
 
 #include "clock.h"
 #include "events.h"
+#include "keys.h"
 #include "log.h"
 
-#define OFFERS_KEY     "waitlist:offers"
-#define OFFERS_LOCK    "waitlist:offers"
+#define OFFERS_KEY     key_name(KEY_WAITLIST_OFFERS)
+#define OFFERS_LOCK    key_name(KEY_LOCK_WAITLIST_OFFERS)
 #define OFFERS_TTL_S   (7 * 86400)
 #define TAKEN_TTL_S    86400
 #define SESSION_PREFIX "waitlist:"
@@ -147,7 +148,7 @@ void waitlist_taken(const struct store *st, const struct fleet_hold *hold)
     if (strncmp(hold->session_id, SESSION_PREFIX, strlen(SESSION_PREFIX)) != 0)
         return;
     char key[96];
-    snprintf(key, sizeof(key), "offer-taken:%s", hold->hold_id);
+    key_offer_taken(key, sizeof(key), hold->hold_id);
     store_kv_put(st, key, "1", TAKEN_TTL_S);
     /* The patient has the slot they waited for. */
     store_waitlist_remove(st, hold->session_id + strlen(SESSION_PREFIX));
@@ -174,7 +175,7 @@ void waitlist_expire_offers(const struct store *st, const struct sw_config *cfg,
         }
         changed = true;
         char key[96], *v = NULL;
-        snprintf(key, sizeof(key), "offer-taken:%s", hold_id);
+        key_offer_taken(key, sizeof(key), hold_id);
         if (store_kv_get(st, key, &v) == SW_OK) {
             free(v);
             continue; /* booked */

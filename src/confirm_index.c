@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "confirmation.h"
+#include "keys.h"
 #include "log.h"
 
 #define DAY         86400
@@ -17,7 +18,8 @@
 
 static void index_key(char *key, size_t len, const char *confirmation)
 {
-    snprintf(key, len, "conf:%s", confirmation);
+    if (!key_confirmation_index(key, len, confirmation))
+        key[0] = '\0'; /* cannot be: a number is 8 characters */
 }
 
 sw_err confirm_index_claim(struct worker *w, const char *request_id, char *buf, size_t len)

@@ -19,6 +19,7 @@
 #include "daycache.h"
 #include "events.h"
 #include "log.h"
+#include "keys.h"
 #include "metrics.h"
 #include "own_marks.h"
 #include "rules.h"
@@ -218,8 +219,9 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
             return SW_OK;
         }
     }
-    snprintf(pract_lock, sizeof(pract_lock), "book:practitioner:%s", b->practitioner_id);
-    snprintf(patient_lock, sizeof(patient_lock), "book:patient:%s", b->patient_id);
+    if (!key_lock_book_practitioner(pract_lock, sizeof(pract_lock), b->practitioner_id) ||
+        !key_lock_book_patient(patient_lock, sizeof(patient_lock), b->patient_id))
+        return SW_ERR_INVALID; /* ids are at most 63 characters */
     err = worker_lock_wait(w, &call, pract_lock, c->request_id, LOCK_TTL_MS);
     locked_pract = !err;
     if (!err) {

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "fleet.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "openemr.h"
@@ -24,7 +25,6 @@ struct monitor {
 /* The fleet's live replicas: {worker_id: alive_until_ms} in the cache,
  * changed under a lock.  With oauth.revoke_on_shutdown the last replica to
  * stop logs the shared token out (an earlier one would cut the others off). */
-#define REPLICAS_KEY   "replicas"
 #define REPLICA_TTL_MS 5000
 
 /* Marks this replica alive (or gone); returns how many others are alive,
@@ -34,10 +34,10 @@ static int replicas_update(struct fleet *f, const char *id, bool alive)
     char *text = NULL;
     int others = -1;
     int64_t now = clock_now_ms(NULL);
-    if (fleet_lock(f, REPLICAS_KEY, id, 2000) != SW_OK)
+    if (fleet_lock(f, key_name(KEY_LOCK_REPLICAS), id, 2000) != SW_OK)
         return -1;
     json_t *map = NULL;
-    if (fleet_cache_get(f, REPLICAS_KEY, &text) == SW_OK)
+    if (fleet_cache_get(f, key_name(KEY_REPLICAS), &text) == SW_OK)
         map = json_loads(text, 0, NULL);
     free(text);
     if (!json_is_object(map)) {
@@ -59,11 +59,11 @@ static int replicas_update(struct fleet *f, const char *id, bool alive)
             others++;
     }
     char *out = json_dumps(map, JSON_COMPACT);
-    if (!out || fleet_cache_put(f, REPLICAS_KEY, out, 3600) != SW_OK)
+    if (!out || fleet_cache_put(f, key_name(KEY_REPLICAS), out, 3600) != SW_OK)
         others = -1;
     free(out);
     json_decref(map);
-    fleet_unlock(f, REPLICAS_KEY, id);
+    fleet_unlock(f, key_name(KEY_LOCK_REPLICAS), id);
     return others;
 }
 

@@ -1,28 +1,21 @@
 /* own_marks.c - marks on the worker's own writes (own_marks.h). */
 #include "own_marks.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
+#include "keys.h"
 #include "log.h"
 
 #define OWN_TTL_S (2 * 86400)
 
-static void own_slot_key(char *key, size_t len, const char *pract, const char *patient,
-                         int64_t start)
-{
-    snprintf(key, len, "own:%s|%s|%lld", pract ? pract : "", patient ? patient : "",
-             (long long)start);
-}
-
 void own_mark(const struct store *st, const struct oe_appt *a)
 {
     char key[224];
-    snprintf(key, sizeof(key), "own:%s", a->id);
-    if (store_kv_put(st, key, "1", OWN_TTL_S) != SW_OK)
+    if (!key_own_appointment(key, sizeof(key), a->id) ||
+        store_kv_put(st, key, "1", OWN_TTL_S) != SW_OK)
         log_warn("own", "could not mark appointment %s as the worker's own", a->id);
-    own_slot_key(key, sizeof(key), a->practitioner_id, a->patient_id, a->start);
-    if (store_kv_put(st, key, "1", OWN_TTL_S) != SW_OK)
+    if (!key_own_slot(key, sizeof(key), a->practitioner_id, a->patient_id, a->start) ||
+        store_kv_put(st, key, "1", OWN_TTL_S) != SW_OK)
         log_warn("own", "could not mark appointment %s as the worker's own", a->id);
 }
 
@@ -40,9 +33,8 @@ bool own_take(const struct store *st, const char *appointment_id, const char *pr
               const char *patient, int64_t start)
 {
     char key[224];
-    snprintf(key, sizeof(key), "own:%s", appointment_id);
-    bool by_id = take_key(st, key);
-    own_slot_key(key, sizeof(key), pract, patient, start);
-    bool by_slot = patient && *patient && take_key(st, key);
+    bool by_id = key_own_appointment(key, sizeof(key), appointment_id) && take_key(st, key);
+    bool by_slot = patient && *patient && key_own_slot(key, sizeof(key), pract, patient, start) &&
+                   take_key(st, key);
     return by_id || by_slot;
 }

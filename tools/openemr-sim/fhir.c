@@ -12,71 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- resource shapes ---- */
-
-const char *fhir_status(const char *s)
-{
-    static const struct {
-        const char *code, *fhir;
-    } map[] = {{"-", "proposed"},  {"#", "pending"},    {"^", "pending"},    {"*", "booked"},
-               {"AVM", "booked"},  {"SMS", "booked"},   {"EMAIL", "booked"}, {"x", "cancelled"},
-               {"%", "cancelled"}, {"!", "cancelled"},  {"?", "noshow"},     {"@", "arrived"},
-               {"~", "arrived"},   {"<", "checked-in"}, {"+", "checked-in"}, {">", "fulfilled"},
-               {"$", "fulfilled"}, {"CALL", "waitlist"}};
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(map[i].code, s) == 0)
-            return map[i].fhir;
-    return "pending";
-}
-
-static json_t *participant(const char *type, const char *uuid, const char *code)
-{
-    char ref[80];
-    snprintf(ref, sizeof(ref), "%s/%s", type, uuid);
-    json_t *p = json_pack("{s:{s:s,s:s},s:s,s:s}", "actor", "reference", ref, "type", type,
-                          "required", "required", "status", "accepted");
-    if (code)
-        json_object_set_new(p, "type",
-                            json_pack("[{s:[{s:s,s:s}]}]", "coding", "system",
-                                      "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                      "code", code));
-    return p;
-}
-
-json_t *fhir_appointment(struct sim *sim, const struct sim_appt *a)
-{
-    struct sim_store *st = &sim->store;
-    char start[40], end[40], updated[40];
-    fmt_local(appt_start(a), start, sizeof(start), true);
-    fmt_local(appt_end(a), end, sizeof(end), true);
-    fmt_local(a->updated, updated, sizeof(updated), true);
-    const struct sim_category *c = store_category(st, a->catid);
-    json_t *o =
-        json_pack("{s:s,s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s}", "resourceType", "Appointment", "id",
-                  a->uuid, "meta", "versionId", "1", "lastUpdated", updated, "status",
-                  fhir_status(a->status), "description", a->title, "start", start, "end", end);
-    if (c)
-        json_object_set_new(o, "appointmentType",
-                            json_pack("{s:[{s:s,s:s,s:s}]}", "coding", "system",
-                                      "http://openemr.org/appointment-category", "code",
-                                      c->constant, "display", c->name));
-    json_t *parts = json_array();
-    const struct sim_patient *p = a->pid ? store_patient(st, a->pid) : NULL;
-    const struct sim_user *u = a->aid ? store_user(st, a->aid) : NULL;
-    const struct sim_facility *f = store_facility(st, a->facility);
-    if (p)
-        json_array_append_new(parts, participant("Patient", p->uuid, "PART"));
-    if (u)
-        json_array_append_new(parts,
-                              participant(u->npi[0] ? "Practitioner" : "Person", u->uuid, "PPRF"));
-    if (f)
-        json_array_append_new(parts, participant("Location", f->uuid, NULL));
-    json_object_set_new(o, "participant", parts);
-    if (a->identifier)
-        json_object_set(o, "identifier", a->identifier);
-    return o;
-}
-
 static json_t *fhir_patient(const struct sim_patient *p)
 {
     json_t *telecom = json_array();
@@ -113,37 +48,6 @@ static json_t *fhir_user(const struct sim_user *u)
             o, "identifier",
             json_pack("[{s:s,s:s}]", "system", "http://hl7.org/fhir/sid/us-npi", "value", u->npi));
     return o;
-}
-
-json_t *fhir_outcome(const char *severity, const char *code, const char *text)
-{
-    return json_pack("{s:s,s:[{s:s,s:s,s:s}]}", "resourceType", "OperationOutcome", "issue",
-                     "severity", severity, "code", code, "diagnostics", text);
-}
-
-json_t *fhir_bundle(const struct sim_req *q, json_t *resources)
-{
-    char self[2048], uuid[40];
-    size_t used = (size_t)snprintf(self, sizeof(self), "%s%s", q->sim->base_url, q->path);
-    for (int i = 0; i < q->nargs && used < sizeof(self); i++)
-        used += (size_t)snprintf(self + used, sizeof(self) - used, "%c%s=%s", i ? '&' : '?',
-                                 q->args[i].key, q->args[i].value);
-    uuid_new(uuid);
-    json_t *entries = json_array(), *res;
-    size_t i;
-    json_array_foreach(resources, i, res)
-    {
-        char full[512];
-        snprintf(full, sizeof(full), "%s%s/%s/%s", q->sim->base_url, SIM_SITE_FHIR,
-                 json_string_value(json_object_get(res, "resourceType")),
-                 json_string_value(json_object_get(res, "id")));
-        json_array_append_new(entries, json_pack("{s:s,s:O}", "fullUrl", full, "resource", res));
-    }
-    json_t *b = json_pack("{s:s,s:s,s:s,s:I,s:[{s:s,s:s}],s:o}", "resourceType", "Bundle", "id",
-                          uuid, "type", "collection", "total", (json_int_t)json_array_size(entries),
-                          "link", "relation", "self", "url", self, "entry", entries);
-    json_decref(resources);
-    return b;
 }
 
 /* ---- search matching ---- */
@@ -241,12 +145,6 @@ static enum match user_match(const struct sim_user *u, const char *k, const char
     return M_UNKNOWN;
 }
 
-static const char *strip_ref(const char *v, const char *type)
-{
-    size_t n = strlen(type);
-    return strncmp(v, type, n) == 0 && v[n] == '/' ? v + n + 1 : v;
-}
-
 static enum match appt_match(struct sim *sim, const struct sim_appt *a, const char *k,
                              const char *v)
 {
@@ -254,7 +152,7 @@ static enum match appt_match(struct sim *sim, const struct sim_appt *a, const ch
         return yes(strcmp(a->uuid, v) == 0);
     if (strcmp(k, "patient") == 0) {
         const struct sim_patient *p = a->pid ? store_patient(&sim->store, a->pid) : NULL;
-        return yes(p && strcmp(p->uuid, strip_ref(v, "Patient")) == 0);
+        return yes(p && strcmp(p->uuid, fhir_strip_ref(v, "Patient")) == 0);
     }
     if (strcmp(k, "date") == 0)
         return date_match(appt_start(a), v);
@@ -262,7 +160,7 @@ static enum match appt_match(struct sim *sim, const struct sim_appt *a, const ch
         return date_match(a->updated, v);
     if (sim->opts.fhir_scheduling) {
         bool known = false;
-        bool m = fhir_appt_search_sched(sim, k, v, a, &known);
+        bool m = fhir_appt_match_sched(sim, k, v, a, &known);
         if (known)
             return yes(m);
     }
@@ -276,11 +174,11 @@ static void not_found_read(struct sim_resp *r)
     resp_json(r, 404, json_array());
 }
 
-enum kind { K_PATIENT, K_PRACTITIONER, K_PERSON, K_APPOINTMENT };
+enum fhir_kind { K_PATIENT, K_PRACTITIONER, K_PERSON, K_APPOINTMENT };
 
 /* Every row of `kind` matching all args; NULL (empty bundle) when any arg
  * is unknown or malformed. */
-static json_t *search(struct sim_req *q, enum kind kind)
+static json_t *search(struct sim_req *q, enum fhir_kind kind)
 {
     struct sim *sim = q->sim;
     struct sim_store *st = &sim->store;
@@ -312,7 +210,7 @@ static json_t *search(struct sim_req *q, enum kind kind)
     return out;
 }
 
-static json_t *read_one(struct sim *sim, enum kind kind, const char *id)
+static json_t *read_one(struct sim *sim, enum fhir_kind kind, const char *id)
 {
     struct sim_store *st = &sim->store;
     if (kind == K_PATIENT) {
@@ -377,32 +275,11 @@ static void smart_config(struct sim_req *q, struct sim_resp *r)
                         "user/Practitioner.read", "system/Appointment.read"));
 }
 
-/* 401 bad token, 403 no api:fhir, 401 missing the resource's read scope. */
-bool fhir_authorize(struct sim_req *q, struct sim_resp *r, const char *resource, const char *action)
-{
-    struct sim_token t;
-    char want[96];
-    if (!oauth_check(q->sim, q->authz, &t)) {
-        resp_json(r, 401, fhir_outcome("error", "login", "Unauthorized"));
-        return false;
-    }
-    if (!scope_has(t.scope, "api:fhir")) {
-        resp_json(r, 403, fhir_outcome("error", "forbidden", "Forbidden"));
-        return false;
-    }
-    snprintf(want, sizeof(want), "%s/%s.%s", t.system ? "system" : "user", resource, action);
-    if (!scope_has(t.scope, want)) {
-        resp_json(r, 401, fhir_outcome("error", "forbidden", "Unauthorized"));
-        return false;
-    }
-    return true;
-}
-
 void fhir_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
 {
     static const struct {
         const char *name;
-        enum kind kind;
+        enum fhir_kind kind;
         const char *search_route, *read_route, *scope;
     } res[] = {
         {"Patient", K_PATIENT, "/fhir/Patient", "/fhir/Patient/:id", "Patient"},
@@ -421,12 +298,6 @@ void fhir_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
         q->route = "/fhir/.well-known/smart-configuration";
         smart_config(q, r);
         return;
-    }
-    if (q->sim->opts.fhir_scheduling) {
-        bool handled = false;
-        sched_handle(q, r, sub, &handled);
-        if (handled)
-            return;
     }
     for (size_t i = 0; get && i < sizeof(res) / sizeof(res[0]); i++) {
         size_t n = strlen(res[i].name);

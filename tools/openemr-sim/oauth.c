@@ -2,8 +2,8 @@
  * the seed's login, PKCE S256 only), token (authorization_code,
  * refresh_token with rotation, password, client_credentials with an RS384
  * client assertion only), registration (clients asking user/ or system/
- * scopes start disabled), introspect, logout.  Tokens are opaque-in-effect
- * JWT-shaped strings kept in a table; the table is the only truth. */
+ * scopes start disabled), introspect, logout, discovery.  The client and
+ * token tables and the Bearer check are tokens.c's. */
 #include "jwt.h"
 #include "sim.h"
 
@@ -25,46 +25,6 @@ static void oauth_error(struct sim_resp *r, int status, const char *err, const c
 
 /* ---- scopes ---- */
 
-static bool word_in(const char *list, const char *word, size_t wlen)
-{
-    const char *p = list;
-    while (p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *e = strchr(p, ' ');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n == wlen && strncmp(p, word, wlen) == 0)
-            return true;
-        p = e;
-    }
-    return false;
-}
-
-/* "user/appointment.read" is also granted by the SMART v2 forms
- * "user/appointment.rs", ".cruds": read needs r or s, write c, u or d. */
-bool scope_has(const char *scopes, const char *want)
-{
-    if (word_in(scopes, want, strlen(want)))
-        return true;
-    const char *dot = strrchr(want, '.');
-    if (!dot)
-        return false;
-    const char *need = strcmp(dot + 1, "read") == 0 ? "rs" : "cud";
-    size_t plen = (size_t)(dot - want) + 1;
-    const char *p = scopes;
-    while (p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *e = strchr(p, ' ');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n > plen && strncmp(p, want, plen) == 0 && strspn(p + plen, "cruds") >= n - plen &&
-            strcspn(p + plen, need) < n - plen)
-            return true;
-        p = e;
-    }
-    return false;
-}
-
 /* The requested scopes the client registered (all of them if none asked). */
 static void scope_grant(const char *registered, const char *requested, char *out, size_t len)
 {
@@ -80,7 +40,7 @@ static void scope_grant(const char *registered, const char *requested, char *out
             p++;
         const char *e = strchr(p, ' ');
         size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n && word_in(registered, p, n) && used + n + 2 < len) {
+        if (n && scope_word(registered, p, n) && used + n + 2 < len) {
             used += (size_t)snprintf(out + used, len - used, "%s%.*s", used ? " " : "", (int)n, p);
         }
         p += n;
@@ -88,49 +48,6 @@ static void scope_grant(const char *registered, const char *requested, char *out
 }
 
 /* ---- clients ---- */
-
-static void client_add(struct sim *sim, json_t *c)
-{
-    const char *id = json_string_value(json_object_get(c, "client_id"));
-    if (id)
-        json_object_set(sim->oauth.clients, id, c);
-}
-
-int oauth_init(struct sim *sim)
-{
-    struct sim_oauth *o = &sim->oauth;
-    oauth_free(o);
-    o->clients = json_object();
-    o->tokens = json_object();
-    o->jtis = json_object();
-    if (!o->clients || !o->tokens || !o->jtis)
-        return -1;
-    json_t *c;
-    size_t i;
-    json_array_foreach(sim->store.seed_clients, i, c)
-    {
-        json_t *copy = json_deep_copy(c);
-        client_add(sim, copy);
-        json_decref(copy);
-    }
-    return 0;
-}
-
-void oauth_free(struct sim_oauth *o)
-{
-    json_decref(o->clients);
-    json_decref(o->tokens);
-    json_decref(o->jtis);
-    o->clients = o->tokens = o->jtis = NULL;
-}
-
-json_t *oauth_clients_json(struct sim *sim)
-{
-    pthread_mutex_lock(&sim->lock);
-    json_t *copy = json_deep_copy(sim->oauth.clients);
-    pthread_mutex_unlock(&sim->lock);
-    return copy;
-}
 
 static bool client_grant_allowed(json_t *client, const char *grant)
 {
@@ -205,17 +122,6 @@ static void jwt_like(const char *client_id, const char *sub, long exp, char *out
     json_decref(claims);
 }
 
-static void token_put(struct sim *sim, const char *tok, const char *kind, json_t *client,
-                      const char *username, const char *scope, long exp, bool system,
-                      const char *sid)
-{
-    json_t *rec =
-        json_pack("{s:s,s:O,s:s?,s:s,s:I,s:b,s:b,s:s,s:b}", "kind", kind, "client_id",
-                  json_object_get(client, "client_id"), "username", username, "scope", scope, "exp",
-                  (json_int_t)exp, "revoked", 0, "system", system, "sid", sid, "spent", 0);
-    json_object_set_new(sim->oauth.tokens, tok, rec);
-}
-
 /* Issues access (+ refresh when asked, + id_token with openid) and answers
  * the token response. */
 static void issue(struct sim_req *q, struct sim_resp *r, json_t *client, const char *username,
@@ -240,48 +146,13 @@ static void issue(struct sim_req *q, struct sim_resp *r, json_t *client, const c
         token_put(sim, rt, "refresh", client, username, scope, now + REFRESH_LIFETIME, false, sid);
         json_object_set_new(out, "refresh_token", json_string(rt));
     }
-    if (word_in(scope, "openid", 6)) {
+    if (scope_word(scope, "openid", 6)) {
         jwt_like(cid, username ? username : cid, now + life, idt, sizeof(idt));
         token_put(sim, idt, "id", client, username, scope, now + life, system, sid);
         json_object_set_new(out, "id_token", json_string(idt));
     }
     sim->oauth.grants[g]++;
     resp_json(r, 200, out);
-}
-
-static json_t *token_rec(struct sim *sim, const char *tok, const char *kind)
-{
-    json_t *rec = tok ? json_object_get(sim->oauth.tokens, tok) : NULL;
-    const char *k = json_string_value(json_object_get(rec, "kind"));
-    return k && strcmp(k, kind) == 0 ? rec : NULL;
-}
-
-static bool rec_live(json_t *rec)
-{
-    return rec && !json_is_true(json_object_get(rec, "revoked")) &&
-           !json_is_true(json_object_get(rec, "spent")) &&
-           json_integer_value(json_object_get(rec, "exp")) > (json_int_t)time(NULL);
-}
-
-bool oauth_check(struct sim *sim, const char *authz, struct sim_token *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (!authz || strncmp(authz, "Bearer ", 7) != 0)
-        return false;
-    pthread_mutex_lock(&sim->lock);
-    json_t *rec = token_rec(sim, authz + 7, "access");
-    if (rec_live(rec)) {
-        out->valid = true;
-        out->system = json_is_true(json_object_get(rec, "system"));
-        const char *u = json_string_value(json_object_get(rec, "username"));
-        snprintf(out->username, sizeof(out->username), "%s", u ? u : "");
-        snprintf(out->client_id, sizeof(out->client_id), "%s",
-                 json_string_value(json_object_get(rec, "client_id")));
-        snprintf(out->scope, sizeof(out->scope), "%s",
-                 json_string_value(json_object_get(rec, "scope")));
-    }
-    pthread_mutex_unlock(&sim->lock);
-    return out->valid;
 }
 
 /* ---- grants ---- */
@@ -332,7 +203,7 @@ static void grant_refresh(struct sim_req *q, struct sim_resp *r, struct sim_arg 
     if (!client)
         return;
     json_t *rec = token_rec(q->sim, args_get(f, nf, "refresh_token"), "refresh");
-    if (!rec_live(rec) ||
+    if (!token_live(rec) ||
         !json_equal(json_object_get(rec, "client_id"), json_object_get(client, "client_id"))) {
         resp_json(r, 400,
                   json_pack("{s:s,s:s,s:s}", "error", "invalid_grant", "error_description",
@@ -357,7 +228,7 @@ static void grant_code(struct sim_req *q, struct sim_resp *r, struct sim_arg *f,
     json_t *rec = token_rec(q->sim, args_get(f, nf, "code"), "code");
     const char *redirect = args_get(f, nf, "redirect_uri");
     const char *want_redirect = json_string_value(json_object_get(rec, "redirect_uri"));
-    if (!rec_live(rec) ||
+    if (!token_live(rec) ||
         !json_equal(json_object_get(rec, "client_id"), json_object_get(client, "client_id")) ||
         (want_redirect && (!redirect || strcmp(redirect, want_redirect) != 0))) {
         oauth_error(r, 400, "invalid_grant", "Authorization code is invalid or spent");
@@ -372,7 +243,7 @@ static void grant_code(struct sim_req *q, struct sim_resp *r, struct sim_arg *f,
     char scope[SCOPE_MAX], user[64];
     snprintf(scope, sizeof(scope), "%s", json_string_value(json_object_get(rec, "scope")));
     snprintf(user, sizeof(user), "%s", json_string_value(json_object_get(rec, "username")));
-    issue(q, r, client, user, scope, G_AUTH_CODE, word_in(scope, "offline_access", 14), NULL);
+    issue(q, r, client, user, scope, G_AUTH_CODE, scope_word(scope, "offline_access", 14), NULL);
 }
 
 /* SMART Backend Services: the assertion is the only client authentication. */
@@ -575,7 +446,7 @@ static void handle_registration(struct sim_req *q, struct sim_resp *r)
     if (!json_object_get(client, "grant_types"))
         json_object_set_new(client, "grant_types",
                             json_pack("[s,s]", "authorization_code", "refresh_token"));
-    client_add(sim, client);
+    oauth_client_add(sim, client);
     json_t *out = json_deep_copy(client);
     json_object_del(out, "enabled");
     json_object_set_new(out, "registration_access_token", json_string(rat));
@@ -606,7 +477,7 @@ static void handle_introspect(struct sim_req *q, struct sim_resp *r)
         rec = token_rec(q->sim, tok, "refresh");
         type = "refresh_token";
     }
-    if (!rec_live(rec)) {
+    if (!token_live(rec)) {
         resp_json(r, 200, json_pack("{s:b}", "active", 0));
         goto cleanup_form;
     }
@@ -674,9 +545,8 @@ static void handle_discovery(struct sim_req *q, struct sim_resp *r)
     resp_json(r, 200, o);
 }
 
-void oauth_handle(struct sim_req *q, struct sim_resp *r)
+void oauth_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
 {
-    const char *sub = q->path + strlen(SIM_SITE_OAUTH);
     bool post = strcmp(q->method, "POST") == 0, get = strcmp(q->method, "GET") == 0;
     pthread_mutex_lock(&q->sim->lock);
     if (post && strcmp(sub, "/token") == 0)
@@ -698,49 +568,4 @@ void oauth_handle(struct sim_req *q, struct sim_resp *r)
                   json_pack("{s:s,s:s,s:i}", "error", "An error occurred", "message",
                             "Route not found", "code", 0));
     pthread_mutex_unlock(&q->sim->lock);
-}
-
-json_t *oauth_tokens_json(struct sim *sim)
-{
-    json_t *arr = json_array();
-    const char *k;
-    json_t *t;
-    pthread_mutex_lock(&sim->lock);
-    json_object_foreach(sim->oauth.tokens, k, t)
-    {
-        json_array_append_new(
-            arr, json_pack("{s:s,s:O?}", "token", k, "kind", json_object_get(t, "kind")));
-    }
-    pthread_mutex_unlock(&sim->lock);
-    return arr;
-}
-
-int oauth_admin(struct sim *sim, const char *what, const char *client_id)
-{
-    int n = 0;
-    pthread_mutex_lock(&sim->lock);
-    if (strcmp(what, "enable") == 0) {
-        json_t *c = json_object_get(sim->oauth.clients, client_id);
-        if (c) {
-            json_object_set_new(c, "enabled", json_true());
-            n = 1;
-        }
-    } else {
-        bool revoke = strcmp(what, "revoke") == 0;
-        const char *k;
-        json_t *t;
-        json_object_foreach(sim->oauth.tokens, k, t)
-        {
-            const char *kind = json_string_value(json_object_get(t, "kind"));
-            if (revoke) {
-                json_object_set_new(t, "revoked", json_true());
-                n++;
-            } else if (strcmp(kind, "access") == 0) {
-                json_object_set_new(t, "exp", json_integer((json_int_t)time(NULL) - 1));
-                n++;
-            }
-        }
-    }
-    pthread_mutex_unlock(&sim->lock);
-    return n;
 }

@@ -3,8 +3,15 @@
  * One process serves OpenEMR's surfaces (oauth.c, api.c, fhir.c,
  * scheduling.c) on the main port and a test-only admin surface (admin.c)
  * on a second port.  All data lives in one in-memory store (store.c)
- * guarded by one mutex; http.c turns libmicrohttpd callbacks into
- * struct sim_req / struct sim_resp and applies faults and statistics.
+ * guarded by one mutex.  Layers, each calling only down:
+ *   main.c     flags, wiring
+ *   http.c     the router: libmicrohttpd callbacks -> sim_req/sim_resp,
+ *              dispatch to the route modules
+ *   oauth.c api.c fhir.c scheduling.c admin.c     route modules
+ *   fhirres.c  FHIR shapes shared by fhir.c and scheduling.c
+ *   tokens.c   clients, tokens, scopes, the Bearer check
+ *   httputil.c store.c jwt.c tls.c     leaves: request/response helpers,
+ *              stats and faults; the data set; JWT; certificates
  * See docs/simulator.md for the behaviour each module reproduces. */
 #ifndef SIM_H
 #define SIM_H
@@ -106,7 +113,7 @@ struct sim_oauth {
     long grants[4];  /* password, refresh_token, client_credentials, authorization_code */
 };
 
-/* ---- http.c: faults and statistics ---- */
+/* ---- httputil.c: faults and statistics ---- */
 struct sim_faults {
     int latency_min, latency_max; /* ms */
     double rate_401, rate_429, rate_500, rate_502, rate_503, reset_rate;
@@ -164,9 +171,7 @@ struct sim_resp {
     int retry_after; /* > 0: Retry-After header */
 };
 
-/* http.c */
-int http_start(struct sim *sim, char *errstr, size_t errlen);
-void http_stop(void);
+/* httputil.c: the helpers leaf (calls nothing above it) */
 void resp_json(struct sim_resp *r, int status, json_t *body); /* steals body */
 void resp_text(struct sim_resp *r, int status, const char *text);
 void resp_empty(struct sim_resp *r, int status);
@@ -175,9 +180,21 @@ json_t *req_json(const struct sim_req *q);                     /* NULL if not JS
 int form_parse(const char *body, size_t len, struct sim_arg *args, int max);
 void args_free(struct sim_arg *args, int n);
 const char *args_get(const struct sim_arg *args, int n, const char *key);
+void stats_arrive(struct sim *sim); /* headers read */
+void stats_leave(struct sim *sim);  /* response sent */
+void stats_answer(struct sim *sim, const char *method, const char *route, int status);
 void stats_reset(struct sim *sim);
 json_t *stats_json(struct sim *sim);
+enum sim_fault { FAULT_NONE, FAULT_RESET, FAULT_ANSWERED };
+/* Latency, then reset / 401 / 429 / 5xx by their rates; *slow_ms for the body. */
+enum sim_fault faults_apply(struct sim *sim, struct sim_req *q, struct sim_resp *r, int *slow_ms);
+void faults_set(struct sim *sim, const struct sim_faults *f);
+json_t *faults_json(struct sim *sim);
 void faults_clear(struct sim *sim);
+
+/* http.c: the router (MHD daemons, dispatch to the route modules) */
+int http_start(struct sim *sim, char *errstr, size_t errlen);
+void http_stop(void);
 
 /* store.c (callers hold sim->lock where noted) */
 int store_load(struct sim_store *st, const char *path, const char *today, char *errstr,
@@ -209,37 +226,49 @@ void uuid_new(char *out);                  /* 37 bytes */
 void random_hex(char *out, size_t nbytes); /* out gets 2*nbytes+1 */
 bool digits_equal(const char *a, const char *b);
 
-/* oauth.c */
+/* tokens.c: clients, tokens, scopes, the Bearer check */
 struct sim_token {
     bool valid, system;
     char client_id[96], username[64], scope[1024];
 };
-void oauth_handle(struct sim_req *q, struct sim_resp *r);
 int oauth_init(struct sim *sim); /* from the seed; caller holds lock */
 void oauth_free(struct sim_oauth *o);
+void oauth_client_add(struct sim *sim, json_t *client); /* caller holds lock */
 /* Looks up the Bearer token; false if missing/expired/revoked. */
 bool oauth_check(struct sim *sim, const char *authz, struct sim_token *out);
-bool scope_has(const char *scopes, const char *want);
+bool scope_word(const char *list, const char *word, size_t wlen); /* exact word */
+bool scope_has(const char *scopes, const char *want);             /* SMART v2 forms too */
+/* token table (caller holds lock) */
+void token_put(struct sim *sim, const char *tok, const char *kind, json_t *client,
+               const char *username, const char *scope, long exp, bool system, const char *sid);
+json_t *token_rec(struct sim *sim, const char *tok, const char *kind); /* NULL: no such kind */
+bool token_live(json_t *rec); /* neither revoked, spent nor expired */
 int oauth_admin(struct sim *sim, const char *what,
                 const char *client_id); /* expire/revoke/enable */
 json_t *oauth_clients_json(struct sim *sim);
 /* Every token issued (test-only admin view): [{"token","kind"}]. */
 json_t *oauth_tokens_json(struct sim *sim);
 
-/* api.c, fhir.c, scheduling.c, admin.c */
-void api_handle(struct sim_req *q, struct sim_resp *r, const char *sub);
-void fhir_handle(struct sim_req *q, struct sim_resp *r, const char *sub);
+/* fhirres.c: what fhir.c and scheduling.c share */
 json_t *fhir_bundle(const struct sim_req *q, json_t *resources); /* steals */
 json_t *fhir_appointment(struct sim *sim, const struct sim_appt *a);
 json_t *fhir_outcome(const char *severity, const char *code, const char *text);
 bool fhir_authorize(struct sim_req *q, struct sim_resp *r, const char *resource,
                     const char *action);
 const char *fhir_status(const char *pc_apptstatus);
-/* scheduling.c: the Appointment search parameters only the seed's surface
- * has (practitioner, status, identifier); *known false for any other key. */
-bool fhir_appt_search_sched(struct sim *sim, const char *key, const char *val,
-                            const struct sim_appt *a, bool *known);
-void sched_handle(struct sim_req *q, struct sim_resp *r, const char *sub, bool *handled);
+const char *fhir_strip_ref(const char *v, const char *type); /* "Type/x" -> "x" */
+const struct sim_user *fhir_practitioner_ref(const struct sim_store *st, const char *ref);
+/* The Appointment search parameters only the seed's surface has
+ * (practitioner, status, identifier); *known false for any other key. */
+bool fhir_appt_match_sched(struct sim *sim, const char *key, const char *val,
+                           const struct sim_appt *a, bool *known);
+
+/* route modules: called by the router only */
+void oauth_handle(struct sim_req *q, struct sim_resp *r, const char *sub);
+void api_handle(struct sim_req *q, struct sim_resp *r, const char *sub);
+void fhir_handle(struct sim_req *q, struct sim_resp *r, const char *sub);
+bool sched_handle(struct sim_req *q, struct sim_resp *r,
+                  const char *sub); /* false: not its route */
 void admin_handle(struct sim_req *q, struct sim_resp *r);
 
 /* tls.c */

@@ -26,6 +26,13 @@ static json_t *admin_row(struct sim_store *st, const struct sim_appt *a)
     json_object_set_new(o, "end_epoch", json_integer((json_int_t)appt_end(a)));
     if (a->identifier)
         json_object_set(o, "identifier", a->identifier);
+    json_object_set_new(o, "pc_alldayevent", json_string(a->allday ? "1" : "0"));
+    /* recurring series: the API answers the base row (occurrence 0) only
+     * when recurring-base-row-only is on */
+    if (a->series)
+        json_object_set_new(
+            o, "recurrence",
+            json_pack("{s:I,s:i}", "series", (json_int_t)a->series, "occurrence", a->occurrence));
     return o;
 }
 
@@ -230,7 +237,9 @@ void admin_handle(struct sim_req *q, struct sim_resp *r)
     json_t *body = req_json(q);
     long eid = 0;
     char tail[8] = "", cid[96] = "", action[16] = "";
-    if (get && strcmp(p, "/stats") == 0) {
+    if (get && strcmp(p, "/profile") == 0) {
+        resp_json(r, 200, profile_json(&sim->opts.profile));
+    } else if (get && strcmp(p, "/stats") == 0) {
         resp_json(r, 200, stats_json(sim));
     } else if (post && strcmp(p, "/stats/reset") == 0) {
         stats_reset(sim);

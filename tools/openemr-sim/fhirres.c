@@ -5,9 +5,46 @@
  * Appointment search parameters only the scheduling surface has. */
 #include "sim.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* ---- times ---- */
+
+/* The UTC offset (seconds) of "today": --today's noon when given, else now. */
+long fhir_today_gmtoff(const struct sim *sim)
+{
+    time_t now = time(NULL);
+    if (sim->opts.today[0]) {
+        time_t t = local_epoch(sim->opts.today, 12 * 60);
+        if (t != (time_t)-1)
+            now = t;
+    }
+    struct tm tm;
+    localtime_r(&now, &tm);
+    return tm.tm_gmtoff;
+}
+
+/* A FHIR instant of t.  With fhir-offset-of-today it is OpenEMR's
+ * UtilsService::getLocalDateAsUTC: the local wall-clock time with the
+ * offset date('P') gives now, not the offset of t's own date. */
+void fhir_time(const struct sim *sim, time_t t, char *out, size_t len)
+{
+    if (!QUIRK(sim, Q_FHIR_OFFSET_TODAY)) {
+        fmt_local(t, out, len, true);
+        return;
+    }
+    struct tm tm;
+    char base[32];
+    localtime_r(&t, &tm);
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    long off = fhir_today_gmtoff(sim) / 60;
+    char sign = off < 0 ? '-' : '+';
+    off = off < 0 ? -off : off;
+    snprintf(out, len, "%s%c%02ld:%02ld", base, sign, off / 60, off % 60);
+}
 
 /* ---- resource shapes ---- */
 
@@ -44,9 +81,9 @@ json_t *fhir_appointment(struct sim *sim, const struct sim_appt *a)
 {
     struct sim_store *st = &sim->store;
     char start[40], end[40], updated[40];
-    fmt_local(appt_start(a), start, sizeof(start), true);
-    fmt_local(appt_end(a), end, sizeof(end), true);
-    fmt_local(a->updated, updated, sizeof(updated), true);
+    fhir_time(sim, appt_start(a), start, sizeof(start));
+    fhir_time(sim, appt_end(a), end, sizeof(end));
+    fhir_time(sim, a->updated, updated, sizeof(updated));
     const struct sim_category *c = store_category(st, a->catid);
     json_t *o =
         json_pack("{s:s,s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s}", "resourceType", "Appointment", "id",
@@ -105,6 +142,20 @@ json_t *fhir_bundle(const struct sim_req *q, json_t *resources)
     return b;
 }
 
+/* ---- search values ---- */
+
+/* A FHIR date search value's two-letter prefix (ge, lt, ...) into op, or
+ * dflt when it has none; returns the value after it. */
+const char *fhir_date_prefix(const char *v, char op[3], const char *dflt)
+{
+    if (isalpha((unsigned char)v[0]) && isalpha((unsigned char)v[1])) {
+        op[0] = v[0], op[1] = v[1], op[2] = '\0';
+        return v + 2;
+    }
+    snprintf(op, 3, "%s", dflt);
+    return v;
+}
+
 /* ---- references ---- */
 
 /* "Type/uuid" -> "uuid"; anything else as it is. */
@@ -122,7 +173,10 @@ const struct sim_user *fhir_practitioner_ref(const struct sim_store *st, const c
 
 /* ---- token check ---- */
 
-/* 401 bad token, 403 no api:fhir, 401 missing the resource's read scope. */
+/* 401 bad token, 403 no api:fhir, 401 missing the resource's scope, then
+ * the route's ACL (_rest_routes_fhir_r4_us_core_3_1_0.inc.php: patients/appt
+ * for Appointment, patients/demo for Patient, admin/users for Practitioner
+ * and Person). */
 bool fhir_authorize(struct sim_req *q, struct sim_resp *r, const char *resource, const char *action)
 {
     struct sim_token t;
@@ -140,7 +194,10 @@ bool fhir_authorize(struct sim_req *q, struct sim_resp *r, const char *resource,
         resp_json(r, 401, fhir_outcome("error", "forbidden", "Unauthorized"));
         return false;
     }
-    return true;
+    const char *acl = strcmp(resource, "Appointment") == 0 ? "patients/appt"
+                      : strcmp(resource, "Patient") == 0   ? "patients/demo"
+                                                           : "admin/users";
+    return acl_check(q->sim, &t, acl, r);
 }
 
 /* ---- the scheduling surface's Appointment search parameters ---- */

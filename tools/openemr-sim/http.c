@@ -82,6 +82,16 @@ static void route_not_found(struct sim_resp *r)
                         "code", 0));
 }
 
+/* OpenEMR's own routes read their query through PHP
+ * (HttpRestRequest::createFromGlobals): with repeated-query-last-wins, a
+ * repeated key keeps only its last value.  The seed's scheduling surface
+ * is another server and keeps every value. */
+static void openemr_query(struct sim_req *q)
+{
+    if (QUIRK(q->sim, Q_REPEATED_LAST_WINS))
+        args_last_wins(q);
+}
+
 /* The main port: OAuth, the standard API, the seed's FHIR scheduling
  * surface (when on; it answers what it knows first), FHIR. */
 static void dispatch_main(struct sim_req *q, struct sim_resp *r)
@@ -89,12 +99,16 @@ static void dispatch_main(struct sim_req *q, struct sim_resp *r)
     const char *p = q->path;
     size_t napi = strlen(SIM_SITE_API), nfhir = strlen(SIM_SITE_FHIR);
     if (strncmp(p, SIM_SITE_OAUTH "/", strlen(SIM_SITE_OAUTH) + 1) == 0) {
+        openemr_query(q);
         oauth_handle(q, r, p + strlen(SIM_SITE_OAUTH));
     } else if (strncmp(p, SIM_SITE_API, napi) == 0 && (p[napi] == '/' || !p[napi])) {
+        openemr_query(q);
         api_handle(q, r, p + napi);
     } else if (strncmp(p, SIM_SITE_FHIR, nfhir) == 0 && (p[nfhir] == '/' || !p[nfhir])) {
-        if (!q->sim->opts.fhir_scheduling || !sched_handle(q, r, p + nfhir))
+        if (!q->sim->opts.fhir_scheduling || !sched_handle(q, r, p + nfhir)) {
+            openemr_query(q);
             fhir_handle(q, r, p + nfhir);
+        }
     } else {
         route_not_found(r);
     }

@@ -65,6 +65,27 @@ void args_free(struct sim_arg *args, int n)
     }
 }
 
+/* PHP's $_GET: a key given twice keeps the position of its first
+ * occurrence and the value of its last. */
+void args_last_wins(struct sim_req *q)
+{
+    int n = 0;
+    for (int i = 0; i < q->nargs; i++) {
+        int first = -1;
+        for (int j = 0; j < n && first < 0; j++)
+            if (strcmp(q->args[j].key, q->args[i].key) == 0)
+                first = j;
+        if (first < 0) {
+            q->args[n++] = q->args[i];
+            continue;
+        }
+        free(q->args[first].value);
+        free(q->args[i].key);
+        q->args[first].value = q->args[i].value;
+    }
+    q->nargs = n;
+}
+
 json_t *req_json(const struct sim_req *q)
 {
     if (!q->body || !q->body_len)

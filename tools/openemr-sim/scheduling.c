@@ -21,12 +21,13 @@ static void outcome(struct sim_resp *r, int status, const char *code, const char
     resp_json(r, status, fhir_outcome("error", code, text));
 }
 
-/* Whether [s, e) overlaps a blocking event of practitioner aid (skip eid). */
+/* Whether [s, e) overlaps a blocking event of practitioner aid (skip eid);
+ * a Holidays or Closed event blocks every practitioner. */
 static bool busy(struct sim_store *st, long aid, time_t s, time_t e, long skip_eid)
 {
     for (size_t i = 0; i < st->nappts; i++) {
         const struct sim_appt *a = &st->appts[i];
-        if (a->aid != aid || a->eid == skip_eid || !appt_blocks(a))
+        if ((a->aid != aid && !appt_clinic_wide(st, a)) || a->eid == skip_eid || !appt_blocks(a))
             continue;
         if (appt_start(a) < e && s < appt_end(a))
             return true;
@@ -62,11 +63,8 @@ static json_t *slot_json(const struct sim_user *u, time_t s, time_t e, const cha
 /* Narrows [*from, *to) by one "start" value; false if malformed. */
 static bool start_bound(const char *v, time_t *from, time_t *to)
 {
-    char op[3] = "ge";
-    if (isalpha((unsigned char)v[0]) && isalpha((unsigned char)v[1])) {
-        op[0] = v[0], op[1] = v[1];
-        v += 2;
-    }
+    char op[3];
+    v = fhir_date_prefix(v, op, "ge");
     time_t t;
     bool date_only;
     if (!parse_fhir_time(v, &t, &date_only))

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "errors.h"
 #include "fleet.h"
+#include "ids.h"
 
 /* Per-command call context. */
 struct oe_call {
@@ -86,6 +87,12 @@ struct oe_interval {
 };
 
 struct emr_ops {
+    /* The canonical id of a patient or practitioner named by id (already
+     * normalised, ids.h, in the form given): SW_ERR_NOT_FOUND when it
+     * cannot be resolved (a number the EHR cannot map), SW_ERR_INVALID for
+     * a form this EHR never uses. */
+    sw_err (*resolve)(void *ctx, struct oe_call *call, enum id_kind kind, const char *id,
+                      enum id_form form, char out[ID_MAX]);
     /* Patients with this phone (any format; digits compared) and birthdate. */
     sw_err (*find_patients)(void *ctx, struct oe_call *call, const char *phone,
                             const char *birthdate, struct oe_patient **out, size_t *n);
@@ -123,6 +130,10 @@ struct emr {
 };
 
 /* Each wrapper clears the call's outputs and the out parameters first. */
+/* Normalises raw (ids.h) and resolves it: SW_ERR_INVALID for a form the
+ * contract does not accept, else as the resolve operation. */
+sw_err emr_resolve(const struct emr *e, struct oe_call *call, enum id_kind kind, const char *raw,
+                   char out[ID_MAX]);
 sw_err emr_find_patients(const struct emr *e, struct oe_call *call, const char *phone,
                          const char *birthdate, struct oe_patient **out, size_t *n);
 sw_err emr_list_range(const struct emr *e, struct oe_call *call, const char *practitioner_id,

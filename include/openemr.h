@@ -38,6 +38,10 @@ void oe_client_destroy(struct oe_client *c);
 /* The client as the scheduling code's function table (emr.h). */
 struct emr oe_client_emr(struct oe_client *c);
 
+/* The canonical id of a patient or practitioner (emr.h's resolve). */
+sw_err oe_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind, const char *id,
+                  enum id_form form, char out[ID_MAX]);
+
 /* Patients with this phone (any format; digits compared) and birthdate. */
 sw_err oe_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
                         const char *birthdate, struct oe_patient **out, size_t *n);

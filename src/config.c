@@ -389,31 +389,44 @@ static bool set_type(struct sw_config *cfg, const char *rest, const char *value,
     return true;
 }
 
-/* practitioner.ID.hours */
+/* practitioner.ID.hours, practitioner.ID.user_id */
 static bool set_practitioner(struct sw_config *cfg, const char *rest, const char *value, char *err,
                              size_t errlen)
 {
     const char *dot = strrchr(rest, '.');
     size_t n = dot ? (size_t)(dot - rest) : 0;
-    if (!dot || strcmp(dot, ".hours") != 0 || n == 0 ||
-        n >= sizeof(cfg->practitioner_hours[0].practitioner_id)) {
-        snprintf(err, errlen, "practitioner.%s: expected practitioner.ID.hours", rest);
+    bool hours = dot && !strcmp(dot, ".hours"), user = dot && !strcmp(dot, ".user_id");
+    if ((!hours && !user) || n == 0 || n >= sizeof(cfg->practitioners[0].practitioner_id)) {
+        snprintf(err, errlen, "practitioner.%s: expected practitioner.ID.hours or .user_id", rest);
         return false;
     }
-    struct sw_practitioner_hours *p = NULL;
-    for (int i = 0; i < cfg->n_practitioner_hours; i++)
-        if (strlen(cfg->practitioner_hours[i].practitioner_id) == n &&
-            !strncmp(cfg->practitioner_hours[i].practitioner_id, rest, n))
-            p = &cfg->practitioner_hours[i];
+    struct sw_practitioner *p = NULL;
+    for (int i = 0; i < cfg->n_practitioners; i++)
+        if (strlen(cfg->practitioners[i].practitioner_id) == n &&
+            !strncmp(cfg->practitioners[i].practitioner_id, rest, n))
+            p = &cfg->practitioners[i];
     if (!p) {
-        if (cfg->n_practitioner_hours == SW_MAX_PRACTITIONER_HOURS) {
-            snprintf(err, errlen, "too many practitioner overrides (at most %d)",
+        if (cfg->n_practitioners == SW_MAX_PRACTITIONER_HOURS) {
+            snprintf(err, errlen, "too many practitioner settings (at most %d practitioners)",
                      SW_MAX_PRACTITIONER_HOURS);
             return false;
         }
-        p = &cfg->practitioner_hours[cfg->n_practitioner_hours++];
+        p = &cfg->practitioners[cfg->n_practitioners++];
         snprintf(p->practitioner_id, sizeof(p->practitioner_id), "%.*s", (int)n, rest);
     }
+    if (user) {
+        size_t k = strlen(value);
+        bool digits = k > 0 && k < sizeof(p->user_id) && value[0] != '0';
+        for (size_t i = 0; digits && i < k; i++)
+            digits = value[i] >= '0' && value[i] <= '9';
+        if (!digits) {
+            snprintf(err, errlen, "practitioner.%s: expected OpenEMR's numeric user id", rest);
+            return false;
+        }
+        snprintf(p->user_id, sizeof(p->user_id), "%s", value);
+        return true;
+    }
+    p->has_hours = true;
     return sw_hours_parse(value, &p->hours, err, errlen);
 }
 
@@ -540,8 +553,26 @@ const struct sw_type_rule *sw_config_type(const struct sw_config *cfg, const cha
 
 const struct sw_hours *sw_config_hours(const struct sw_config *cfg, const char *practitioner_id)
 {
-    for (int i = 0; practitioner_id && i < cfg->n_practitioner_hours; i++)
-        if (!strcmp(cfg->practitioner_hours[i].practitioner_id, practitioner_id))
-            return &cfg->practitioner_hours[i].hours;
+    for (int i = 0; practitioner_id && i < cfg->n_practitioners; i++)
+        if (cfg->practitioners[i].has_hours &&
+            !strcmp(cfg->practitioners[i].practitioner_id, practitioner_id))
+            return &cfg->practitioners[i].hours;
     return &cfg->clinic_hours;
+}
+
+const char *sw_config_practitioner_user(const struct sw_config *cfg, const char *practitioner_id)
+{
+    for (int i = 0; practitioner_id && i < cfg->n_practitioners; i++)
+        if (cfg->practitioners[i].user_id[0] &&
+            !strcmp(cfg->practitioners[i].practitioner_id, practitioner_id))
+            return cfg->practitioners[i].user_id;
+    return NULL;
+}
+
+const char *sw_config_practitioner_of_user(const struct sw_config *cfg, const char *user_id)
+{
+    for (int i = 0; user_id && i < cfg->n_practitioners; i++)
+        if (!strcmp(cfg->practitioners[i].user_id, user_id))
+            return cfg->practitioners[i].practitioner_id;
+    return NULL;
 }

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "auth.h"
+#include "canon.h"
 #include "events.h"
 #include "handlers.h"
 #include "metrics.h"
@@ -336,6 +337,18 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     }
     if (!lane_connect(l)) {
         outcome = HANDLER_RETRY; /* no idempotency without Redis: wait */
+        goto out;
+    }
+    /* One identity per patient and practitioner before anything keys on
+     * an id: the idempotency record, locks, holds, caches. */
+    struct oe_call canon_call = worker_call(&l->w, &cmd);
+    sw_err cerr = canon_command(&l->w, &canon_call, &cmd, &res);
+    if (cerr == SW_ERR_REDIS) {
+        outcome = HANDLER_RETRY;
+        goto out;
+    }
+    if (cerr) {
+        finish(l, out, &cmd, &res, false); /* nothing done: not stored */
         goto out;
     }
 

@@ -11,6 +11,17 @@ static void call_start(struct oe_call *call)
     call->retry_after_s = 0;
 }
 
+sw_err emr_resolve(const struct emr *e, struct oe_call *call, enum id_kind kind, const char *raw,
+                   char out[ID_MAX])
+{
+    char norm[ID_MAX];
+    enum id_form form;
+    call_start(call);
+    out[0] = '\0';
+    sw_err err = ids_normalize(kind, raw, norm, &form);
+    return err ? err : e->ops->resolve(e->ctx, call, kind, norm, form, out);
+}
+
 sw_err emr_find_patients(const struct emr *e, struct oe_call *call, const char *phone,
                          const char *birthdate, struct oe_patient **out, size_t *n)
 {

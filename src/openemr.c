@@ -33,6 +33,7 @@ struct oe_client {
     const struct oe_surface_ops *ops;
     char fhir_base[128];
     char api_base[128];
+    uint64_t seen[256]; /* oe_seen_lately: hashes of recent keys */
 };
 
 const struct sw_config *oe_cfg(const struct oe_client *c)
@@ -306,6 +307,39 @@ static void call_start(struct oe_call *call)
     call->retry_after_s = 0;
 }
 
+static uint64_t *seen_slot(struct oe_client *c, const char *key, uint64_t *h)
+{
+    *h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        *h = (*h ^ (unsigned char)*p) * 1099511628211ULL;
+    *h |= 1; /* never 0, the empty slot */
+    return &c->seen[*h % (sizeof(c->seen) / sizeof(c->seen[0]))];
+}
+
+bool oe_seen_lately(struct oe_client *c, const char *key)
+{
+    uint64_t h, *slot = seen_slot(c, key, &h);
+    if (*slot == h)
+        return true;
+    *slot = h;
+    return false;
+}
+
+void oe_seen_forget(struct oe_client *c, const char *key)
+{
+    uint64_t h, *slot = seen_slot(c, key, &h);
+    if (*slot == h)
+        *slot = 0;
+}
+
+sw_err oe_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind, const char *id,
+                  enum id_form form, char out[ID_MAX])
+{
+    call_start(call);
+    out[0] = '\0';
+    return c->ops->resolve(c, call, kind, id, form, out);
+}
+
 sw_err oe_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
                         const char *birthdate, struct oe_patient **out, size_t *n)
 {
@@ -494,6 +528,11 @@ bool oe_provider_category(int catid)
 
 /* ---- as the scheduling code's function table (emr.h) --------------------- */
 
+static sw_err e_resolve(void *ctx, struct oe_call *call, enum id_kind kind, const char *id,
+                        enum id_form form, char out[ID_MAX])
+{
+    return oe_resolve(ctx, call, kind, id, form, out);
+}
 static sw_err e_find_patients(void *ctx, struct oe_call *call, const char *phone,
                               const char *birthdate, struct oe_patient **out, size_t *n)
 {
@@ -542,6 +581,7 @@ static sw_err e_list_practitioners(void *ctx, struct oe_call *call, char (**ids)
 }
 
 static const struct emr_ops client_ops = {
+    .resolve = e_resolve,
     .find_patients = e_find_patients,
     .list_range = e_list_range,
     .list_patient = e_list_patient,

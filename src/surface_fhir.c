@@ -542,8 +542,22 @@ static sw_err fhir_list_changed(struct oe_client *c, struct oe_call *call, int64
     return oe_fhir_appt_search(c, call, q, NULL, NULL, from, to, out, n);
 }
 
+/* Every FHIR id is its own canonical form here (numeric ids included:
+ * servers such as HAPI use them). */
+static sw_err fhir_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind,
+                           const char *id, enum id_form form, char out[ID_MAX])
+{
+    (void)c;
+    (void)call;
+    (void)kind;
+    (void)form;
+    snprintf(out, ID_MAX, "%s", id);
+    return SW_OK;
+}
+
 const struct oe_surface_ops oe_surface_fhir = {
     .name = "fhir-scheduling",
+    .resolve = fhir_resolve,
     .find_patients = oe_fhir_find_patients,
     .list_range = fhir_list_range,
     .list_patient = fhir_list_patient,

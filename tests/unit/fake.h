@@ -89,6 +89,7 @@ bool fake_store_locked(const struct fake_store *fs, const char *name);
 /* ---- EHR ---------------------------------------------------------------- */
 
 enum fake_emr_op {
+    FE_RESOLVE,
     FE_FIND_PATIENTS,
     FE_LIST_RANGE,
     FE_LIST_PATIENT,
@@ -116,7 +117,12 @@ struct fake_emr {
     size_t n_patients;
     char practitioners[32][64];
     size_t n_practitioners;
-    bool cancel_deletes;   /* OpenEMR: DELETE removes the row; else status cancelled */
+    struct {
+        enum id_kind kind;
+        char number[24], id[ID_MAX];
+    } aliases[32]; /* numeric ids it can resolve (like OpenEMR's pid) */
+    size_t n_aliases;
+    bool cancel_deletes; /* OpenEMR: DELETE removes the row; else status cancelled */
     bool has_server_slots; /* free_slots answers server_free (FHIR surface) */
     struct oe_interval server_free[FAKE_MAX];
     size_t n_server_free;
@@ -132,6 +138,8 @@ struct oe_appt *fake_emr_add(struct fake_emr *fe, const char *patient_id, const 
 void fake_emr_add_patient(struct fake_emr *fe, const char *id, const char *given,
                           const char *family, const char *birthdate, const char *phone);
 void fake_emr_add_practitioner(struct fake_emr *fe, const char *id);
+/* The number resolves to id (a uuid or FHIR id resolves to itself). */
+void fake_emr_alias(struct fake_emr *fe, enum id_kind kind, const char *number, const char *id);
 /* Rows holding time (booked) of a practitioner overlapping [from, to). */
 size_t fake_emr_live(const struct fake_emr *fe, const char *pract, int64_t from, int64_t to);
 /* The row with this id, or NULL. */

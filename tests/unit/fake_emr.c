@@ -63,6 +63,27 @@ static sw_err rows(struct fake_emr *fe, const char *pract, const char *patient, 
     return SW_OK;
 }
 
+static sw_err e_resolve(void *ctx, struct oe_call *call, enum id_kind kind, const char *id,
+                        enum id_form form, char out[ID_MAX])
+{
+    struct fake_emr *fe = CTX(ctx);
+    bool after;
+    sw_err err = fault_of(fe, FE_RESOLVE, &after);
+    if (err)
+        return err;
+    if (form != ID_FORM_NUMERIC) {
+        snprintf(out, ID_MAX, "%s", id);
+        return SW_OK;
+    }
+    call->requests++; /* a number costs OpenEMR a look */
+    for (size_t i = 0; i < fe->n_aliases; i++)
+        if (fe->aliases[i].kind == kind && !strcmp(fe->aliases[i].number, id)) {
+            snprintf(out, ID_MAX, "%s", fe->aliases[i].id);
+            return SW_OK;
+        }
+    return SW_ERR_NOT_FOUND;
+}
+
 static sw_err e_find_patients(void *ctx, struct oe_call *call, const char *phone,
                               const char *birthdate, struct oe_patient **out, size_t *n)
 {
@@ -218,6 +239,7 @@ static sw_err e_list_practitioners(void *ctx, struct oe_call *call, char (**ids)
 }
 
 static const struct emr_ops fake_ops = {
+    .resolve = e_resolve,
     .find_patients = e_find_patients,
     .list_range = e_list_range,
     .list_patient = e_list_patient,
@@ -270,6 +292,14 @@ void fake_emr_add_patient(struct fake_emr *fe, const char *id, const char *given
     snprintf(p->p.family, sizeof(p->p.family), "%s", family);
     snprintf(p->p.birthdate, sizeof(p->p.birthdate), "%s", birthdate);
     digits_of(phone, p->phone_digits, sizeof(p->phone_digits));
+}
+
+void fake_emr_alias(struct fake_emr *fe, enum id_kind kind, const char *number, const char *id)
+{
+    fe->aliases[fe->n_aliases].kind = kind;
+    snprintf(fe->aliases[fe->n_aliases].number, sizeof(fe->aliases[0].number), "%s", number);
+    snprintf(fe->aliases[fe->n_aliases].id, ID_MAX, "%s", id);
+    fe->n_aliases++;
 }
 
 void fake_emr_add_practitioner(struct fake_emr *fe, const char *id)

@@ -124,6 +124,11 @@ struct sw_config {
     int ref_cache_ttl_s;
     int idempotency_ttl_s;
     int idempotency_lease_s;
+    int idempotency_outputs_ttl_s;
+    int write_margin_ms;
+    int reconcile_settle_ms;
+    int max_requests_per_command;
+    int test_pause_after_guard_ms;
     int hold_default_ttl_s;
     int hold_max_ttl_s;
     int limiter_rps;

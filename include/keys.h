@@ -31,6 +31,7 @@ enum key_space {
 enum key_id {
     /* the fleet module's own keys */
     KEY_IDEM,
+    KEY_IDEM_OUTPUTS,
     KEY_TOKEN,
     KEY_TOKEN_PREV,
     KEY_TOKEN_LOCK,

@@ -81,8 +81,8 @@ sw_err oe_get(struct oe_client *c, struct oe_call *call, const char *appointment
  * practitioner's appointments in [from, to) (the real surface has no
  * search by comment); SW_ERR_NOT_FOUND if none. */
 sw_err oe_find_by_confirmation(struct oe_client *c, struct oe_call *call, const char *confirmation,
-                               const char *practitioner_id, int64_t from, int64_t to,
-                               struct oe_appt *out);
+                               const char *patient_id, const char *practitioner_id, int64_t from,
+                               int64_t to, struct oe_appt *out);
 
 /* Appointments changed since `since` (epoch seconds) in [from, to), for the
  * change poller (FHIR _lastUpdated on both surfaces). */

@@ -29,8 +29,9 @@ struct oe_surface_ops {
     sw_err (*get)(struct oe_client *c, struct oe_call *call, const char *appointment_id,
                   struct oe_appt *out);
     sw_err (*find_by_confirmation)(struct oe_client *c, struct oe_call *call,
-                                   const char *confirmation, const char *practitioner_id,
-                                   int64_t from, int64_t to, struct oe_appt *out);
+                                   const char *confirmation, const char *patient_id,
+                                   const char *practitioner_id, int64_t from, int64_t to,
+                                   struct oe_appt *out);
     sw_err (*list_changed)(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
                            int64_t to, struct oe_appt **out, size_t *n);
 };

@@ -75,10 +75,12 @@ sw_err canon_command(const struct worker *w, struct oe_call *call, struct comman
                 canon_id(w, call, ID_PRACTITIONER, "practitioner_id", c->u.book.practitioner_id, r);
         break;
     case CMD_CANCEL:
-        err = opt(w, call, ID_PATIENT, "patient_id", c->u.cancel.patient_id, r);
+        err = opt(w, call, ID_PATIENT, "patient_id", c->u.cancel.who.patient_id, r);
         break;
     case CMD_RESCHEDULE:
         err = opt(w, call, ID_PRACTITIONER, "practitioner_id", c->u.reschedule.practitioner_id, r);
+        if (!err)
+            err = opt(w, call, ID_PATIENT, "patient_id", c->u.reschedule.who.patient_id, r);
         break;
     case CMD_JOIN_WAITLIST:
         err = canon_id(w, call, ID_PATIENT, "patient_id", c->u.join.patient_id, r);

@@ -126,7 +126,21 @@ static const struct setting settings[] = {
     INT("idempotency.ttl_s", idempotency_ttl_s, "604800", 60, 31536000,
         "How long a result is kept for duplicates of its request_id."),
     INT("idempotency.lease_s", idempotency_lease_s, "30", 2, 3600,
-        "An in-progress command is taken over after this."),
+        "An in-progress command is taken over after this (renewed while it works)."),
+    INT("idempotency.outputs_ttl_s", idempotency_outputs_ttl_s, "3600", 60, 604800,
+        "How long a finished command's events and audit records are kept, to produce them "
+        "again if its message is delivered again."),
+    INT("booking.write_margin_ms", write_margin_ms, "2000", 100, 60000,
+        "Right before an OpenEMR write, the command's lease and locks are made to last "
+        "openemr.timeout_ms plus this, so no other replica can take over during the write."),
+    INT("booking.reconcile_settle_ms", reconcile_settle_ms, "2000", 0, 60000,
+        "A replica taking over an interrupted write waits this long past the end of its cover "
+        "before it concludes the write did not land (OpenEMR may commit a request late)."),
+    INT("openemr.max_requests_per_command", max_requests_per_command, "40", 1, 10000,
+        "Most OpenEMR requests one command may make; a command that needs more is answered "
+        "error request_cap."),
+    INT("test.pause_after_guard_ms", test_pause_after_guard_ms, "0", 0, 600000,
+        "For tests only: sleep between the pre-write lease check and the write."),
     INT("hold.default_ttl_s", hold_default_ttl_s, "120", 5, 3600,
         "Hold lifetime when the command names none."),
     INT("hold.max_ttl_s", hold_max_ttl_s, "600", 5, 86400, "Longest hold a command may ask for."),

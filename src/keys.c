@@ -14,7 +14,12 @@
 static const struct key_def table[KEY_COUNT] = {
     [KEY_IDEM] = {S_FLEET, "idem:<request_id>", "hash", "dispatch",
                   "idempotency.ttl_s; the result's ttl once done",
-                  "state run|done, owner, lease_until (ms), takeovers, note, result"},
+                  "state run|done, owner (the attempt), lease_until (ms), fence, takeovers, "
+                  "handover, note, write_until (ms), digest, result, source"},
+    [KEY_IDEM_OUTPUTS] = {S_FLEET, "idem-out:<request_id>", "string", "dispatch",
+                          "idempotency.outputs_ttl_s",
+                          "events and audit records of a finished command, to produce again "
+                          "if its message is delivered again (JSON)"},
     [KEY_TOKEN] = {S_FLEET, "token:<grant>", "string", "oauth", "none",
                    "the fleet's OAuth token record, sealed (tokencrypt)"},
     [KEY_TOKEN_PREV] = {S_FLEET, "token:<grant>:prev", "string", "oauth", "none",

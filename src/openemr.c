@@ -171,6 +171,19 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
             return err == SW_ERR_EXPIRED ? SW_ERR_EXPIRED : SW_ERR_UNAVAILABLE;
         }
     }
+    if (call->before_send) { /* a write: only while the command's lease covers it */
+        err = call->before_send(call->before_send_ctx);
+        if (!err && c->cfg->test_pause_after_guard_ms > 0)
+            clock_sleep_ms(NULL, c->cfg->test_pause_after_guard_ms);
+        if (!err) /* a pause since the check (GC, SIGSTOP, the knob) is checked again */
+            err = call->before_send(call->before_send_ctx);
+        if (err) {
+            oe_detail(call, "the command's lease was lost before the write: not sent");
+            if (c->fleet)
+                fleet_limit_release(c->fleet, &permit);
+            return err;
+        }
+    }
     int timeout = 0;
     if (call->deadline_ms > 0) {
         int64_t left = call->deadline_ms - clock_now_ms(NULL);
@@ -194,6 +207,8 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
     int64_t t0 = clock_now_ms(NULL);
     err = http_perform(c->http, &req, resp, errstr, sizeof(errstr));
     call->requests++;
+    if (call->requests_left)
+        (*call->requests_left)--;
     if (c->fleet)
         fleet_limit_release(c->fleet, &permit);
     const char *route = r->route ? r->route : r->method;
@@ -231,6 +246,12 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
         if (call->deadline_ms > 0 && clock_now_ms(NULL) >= call->deadline_ms) {
             oe_detail(call, "deadline passed before the request to OpenEMR");
             err = SW_ERR_EXPIRED;
+            break;
+        }
+        if (call->requests_left && *call->requests_left <= 0) {
+            oe_detail(call, "the command used up its %d OpenEMR requests",
+                      c->cfg->max_requests_per_command);
+            err = SW_ERR_CAPPED;
             break;
         }
         bool probe = false;
@@ -406,12 +427,13 @@ sw_err oe_get(struct oe_client *c, struct oe_call *call, const char *appointment
 }
 
 sw_err oe_find_by_confirmation(struct oe_client *c, struct oe_call *call, const char *confirmation,
-                               const char *practitioner_id, int64_t from, int64_t to,
-                               struct oe_appt *out)
+                               const char *patient_id, const char *practitioner_id, int64_t from,
+                               int64_t to, struct oe_appt *out)
 {
     call_start(call);
     memset(out, 0, sizeof(*out));
-    return c->ops->find_by_confirmation(c, call, confirmation, practitioner_id, from, to, out);
+    return c->ops->find_by_confirmation(c, call, confirmation, patient_id, practitioner_id, from,
+                                        to, out);
 }
 
 sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
@@ -570,10 +592,11 @@ static sw_err e_get(void *ctx, struct oe_call *call, const char *appointment_id,
     return oe_get(ctx, call, appointment_id, out);
 }
 static sw_err e_find_by_confirmation(void *ctx, struct oe_call *call, const char *confirmation,
-                                     const char *practitioner_id, int64_t from, int64_t to,
-                                     struct oe_appt *out)
+                                     const char *patient_id, const char *practitioner_id,
+                                     int64_t from, int64_t to, struct oe_appt *out)
 {
-    return oe_find_by_confirmation(ctx, call, confirmation, practitioner_id, from, to, out);
+    return oe_find_by_confirmation(ctx, call, confirmation, patient_id, practitioner_id, from, to,
+                                   out);
 }
 static sw_err e_list_practitioners(void *ctx, struct oe_call *call, char (**ids)[64], size_t *n)
 {

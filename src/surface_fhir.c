@@ -500,8 +500,9 @@ cleanup:
 }
 
 static sw_err fhir_find_by_confirmation(struct oe_client *c, struct oe_call *call,
-                                        const char *confirmation, const char *practitioner_id,
-                                        int64_t from, int64_t to, struct oe_appt *out)
+                                        const char *confirmation, const char *patient_id,
+                                        const char *practitioner_id, int64_t from, int64_t to,
+                                        struct oe_appt *out)
 {
     char q[256];
     struct oe_appt *arr = NULL;
@@ -518,7 +519,8 @@ static sw_err fhir_find_by_confirmation(struct oe_client *c, struct oe_call *cal
     if (err == SW_OK) {
         err = SW_ERR_NOT_FOUND;
         for (size_t i = 0; i < n; i++)
-            if (!strcmp(arr[i].confirmation, confirmation)) {
+            if (!strcmp(arr[i].confirmation, confirmation) &&
+                (!patient_id || !strcmp(arr[i].patient_id, patient_id))) {
                 *out = arr[i];
                 err = SW_OK;
                 break;

@@ -600,12 +600,51 @@ static sw_err oemr_cancel(struct oe_client *c, struct oe_call *call, const char 
     return err;
 }
 
-static sw_err oemr_find_by_confirmation(struct oe_client *c, struct oe_call *call,
-                                        const char *confirmation, const char *practitioner_id,
-                                        int64_t from, int64_t to, struct oe_appt *out)
+/* The number among one patient's /api rows in [from, to): the rows the
+ * list gives carry no pc_hometext, so each candidate row is read by eid
+ * (a patient has few rows in a range). */
+static sw_err patient_confirmation(struct oe_client *c, struct oe_call *call,
+                                   const char *confirmation, const char *patient_id,
+                                   const char *practitioner_id, int64_t from, int64_t to,
+                                   struct oe_appt *out)
 {
-    struct oe_appt *cand = NULL, *rows = NULL;
-    size_t nc = 0, nr = 0;
+    struct oe_appt *rows = NULL;
+    size_t nr = 0;
+    sw_err err = oemr_list_patient(c, call, patient_id, from, to, &rows, &nr);
+    if (err != SW_OK)
+        return err;
+    err = SW_ERR_NOT_FOUND;
+    for (size_t k = 0; k < nr && err == SW_ERR_NOT_FOUND; k++) {
+        if (practitioner_id && strcmp(rows[k].practitioner_id, practitioner_id))
+            continue;
+        if (!rows[k].confirmation[0]) { /* row without pc_hometext: read it */
+            struct oe_appt full;
+            sw_err gerr = get_row(c, call, rows[k].id, rows[k].patient_id, &full, NULL, 0);
+            if (gerr == SW_OK)
+                rows[k] = full;
+            else if (gerr != SW_ERR_NOT_FOUND)
+                err = gerr; /* cannot tell: not "not found" */
+        }
+        if (err == SW_ERR_NOT_FOUND && !strcmp(rows[k].confirmation, confirmation)) {
+            *out = rows[k];
+            err = SW_OK;
+        }
+    }
+    free(rows);
+    return err;
+}
+
+static sw_err oemr_find_by_confirmation(struct oe_client *c, struct oe_call *call,
+                                        const char *confirmation, const char *patient_id,
+                                        const char *practitioner_id, int64_t from, int64_t to,
+                                        struct oe_appt *out)
+{
+    if (patient_id) /* bounded: one patient's rows */
+        return patient_confirmation(c, call, confirmation, patient_id, practitioner_id, from, to,
+                                    out);
+    /* Anyone's: every patient seen in the range, each once. */
+    struct oe_appt *cand = NULL;
+    size_t nc = 0;
     char q[256];
     oe_fhir_date_query(from, to, q, sizeof(q));
     sw_err err = oe_fhir_appt_search(c, call, q, NULL, practitioner_id, from, to, &cand, &nc);
@@ -613,36 +652,12 @@ static sw_err oemr_find_by_confirmation(struct oe_client *c, struct oe_call *cal
         return err;
     err = SW_ERR_NOT_FOUND;
     for (size_t i = 0; i < nc && err == SW_ERR_NOT_FOUND; i++) {
-        if (!cand[i].patient_id[0])
-            continue;
-        bool seen = false; /* one /api list per patient */
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(cand[k].patient_id, cand[i].patient_id))
-                seen = true;
-        if (seen)
-            continue;
-        sw_err lerr = oemr_list_patient(c, call, cand[i].patient_id, from, to, &rows, &nr);
-        if (lerr != SW_OK) {
-            err = lerr;
-            break;
-        }
-        for (size_t k = 0; k < nr; k++) {
-            if (practitioner_id && strcmp(rows[k].practitioner_id, practitioner_id))
-                continue;
-            if (!rows[k].confirmation[0]) { /* row without pc_hometext: read it */
-                struct oe_appt full;
-                if (get_row(c, call, rows[k].id, rows[k].patient_id, &full, NULL, 0) == SW_OK)
-                    rows[k] = full;
-            }
-            if (!strcmp(rows[k].confirmation, confirmation)) {
-                *out = rows[k];
-                err = SW_OK;
-                break;
-            }
-        }
-        free(rows);
-        rows = NULL;
-        nr = 0;
+        bool seen = !cand[i].patient_id[0];
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = !strcmp(cand[k].patient_id, cand[i].patient_id);
+        if (!seen)
+            err = patient_confirmation(c, call, confirmation, cand[i].patient_id, practitioner_id,
+                                       from, to, out);
     }
     free(cand);
     return err;

@@ -33,6 +33,7 @@ struct fake_fault {
 
 enum fake_store_op {
     FS_IDEM_NOTE,
+    FS_GUARD,
     FS_LOCK,
     FS_UNLOCK,
     FS_HOLD_PLACE,
@@ -63,8 +64,12 @@ struct fake_store {
     const struct sw_clock *clock;
     int calls[FS__COUNT];
     struct fake_fault fault[FS__COUNT];
-    /* The idempotency lease: who holds it and what it noted (one request). */
+    /* The idempotency lease: who holds it, its fence, what it noted (one
+     * request), until when the last guard covered a write. */
     char lease_owner[160];
+    int64_t fence;
+    int64_t write_until_ms;
+    int guards; /* guards that passed */
     char *note;
     struct fake_lock locks[FAKE_MAX];
     size_t n_locks;
@@ -78,6 +83,8 @@ struct fake_store {
 };
 
 void fake_store_init(struct fake_store *fs, const struct sw_clock *clock);
+/* Gives the command's lease to owner with fence (as idem_begin would). */
+void fake_store_lease(struct fake_store *fs, const char *owner, int64_t fence);
 void fake_store_free(struct fake_store *fs);
 /* The op fails with err on its at-th call from now (at >= 1). */
 void fake_store_fail(struct fake_store *fs, enum fake_store_op op, sw_err err, int at, bool sticky);

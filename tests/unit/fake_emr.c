@@ -152,8 +152,12 @@ static sw_err e_create(void *ctx, struct oe_call *call, const struct oe_new_appt
 {
     struct fake_emr *fe = CTX(ctx);
     bool after;
+    sw_err err;
+    /* like the real client: a write goes out only while its cover holds */
+    if (call->before_send && (err = call->before_send(call->before_send_ctx)) != SW_OK)
+        return err;
     call->requests++;
-    sw_err err = fault_of(fe, FE_CREATE, &after);
+    err = fault_of(fe, FE_CREATE, &after);
     if (err && !after)
         return err;
     struct oe_appt *a = fake_emr_add(fe, req->patient_id, req->practitioner_id, req->start,
@@ -173,8 +177,11 @@ static sw_err e_cancel(void *ctx, struct oe_call *call, const char *id, const ch
     (void)patient;
     struct fake_emr *fe = CTX(ctx);
     bool after;
+    sw_err err;
+    if (call->before_send && (err = call->before_send(call->before_send_ctx)) != SW_OK)
+        return err;
     call->requests++;
-    sw_err err = fault_of(fe, FE_CANCEL, &after);
+    err = fault_of(fe, FE_CANCEL, &after);
     if (err && !after)
         return err;
     struct oe_appt *a = fake_emr_find(fe, id);
@@ -203,7 +210,8 @@ static sw_err e_get(void *ctx, struct oe_call *call, const char *id, struct oe_a
 }
 
 static sw_err e_find_confirmation(void *ctx, struct oe_call *call, const char *confirmation,
-                                  const char *pract, int64_t from, int64_t to, struct oe_appt *out)
+                                  const char *patient, const char *pract, int64_t from, int64_t to,
+                                  struct oe_appt *out)
 {
     struct fake_emr *fe = CTX(ctx);
     bool after;
@@ -213,7 +221,8 @@ static sw_err e_find_confirmation(void *ctx, struct oe_call *call, const char *c
         return err;
     for (size_t i = 0; i < fe->n_appts; i++) {
         const struct oe_appt *a = &fe->appts[i];
-        if ((!pract || !strcmp(a->practitioner_id, pract)) && overlaps(a, from, to) &&
+        if ((!pract || !strcmp(a->practitioner_id, pract)) &&
+            (!patient || !strcmp(a->patient_id, patient)) && overlaps(a, from, to) &&
             !strcmp(a->confirmation, confirmation)) {
             *out = *a;
             return SW_OK;

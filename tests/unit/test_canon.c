@@ -101,7 +101,10 @@ static int setup(void **state)
                            .store = e->fs.store,
                            .emr = e->fe.emr,
                            .out = &e->out,
-                           .owner = "replica-1"};
+                           .owner = "replica-1",
+                           .fence = 1,
+                           .confirm_key = (const unsigned char *)"0123456789abcdef0123456789abcdef"};
+    fake_store_lease(&e->fs, "replica-1", 1);
     *state = e;
     return 0;
 }

@@ -136,7 +136,7 @@ static const struct setting settings[] = {
     INT("booking.reconcile_settle_ms", reconcile_settle_ms, "2000", 0, 60000,
         "A replica taking over an interrupted write waits this long past the end of its cover "
         "before it concludes the write did not land (OpenEMR may commit a request late)."),
-    INT("openemr.max_requests_per_command", max_requests_per_command, "40", 1, 10000,
+    INT("openemr.max_requests_per_command", max_requests_per_command, "40", 1, 1000,
         "Most OpenEMR requests one command may make; a command that needs more is answered "
         "error request_cap."),
     INT("test.pause_after_guard_ms", test_pause_after_guard_ms, "0", 0, 600000,

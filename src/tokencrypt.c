@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "jwt.h"
@@ -90,6 +91,16 @@ sw_err tokencrypt_new(const struct sw_config *cfg, struct tokencrypt **out, char
     sw_err err = tokencrypt_new_key(key, out);
     explicit_bzero(key, sizeof(key));
     return err;
+}
+
+sw_err tokencrypt_derive(const struct tokencrypt *tc, const char *label, unsigned char out[32])
+{
+    unsigned int n = 0;
+    if (!HMAC(EVP_sha256(), tc->key, sizeof(tc->key), (const unsigned char *)label, strlen(label),
+              out, &n) ||
+        n != 32)
+        return SW_ERR_INTERNAL;
+    return SW_OK;
 }
 
 void tokencrypt_destroy(struct tokencrypt *tc)

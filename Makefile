@@ -143,12 +143,19 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
             python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
             tzdata clang clang-format procps libclang-rt-14-dev \
-            libsystemd-dev prometheus
+            libsystemd-dev prometheus nodejs
+# The JavaScript test tools (the CloudEvents SDK, the AsyncAPI parser):
+# npm ci from tests/js/package-lock.json into tests/js/node_modules, once;
+# make test needs no network after that.  npm comes with some nodejs builds;
+# only where it is missing is Debian's npm installed.
+NPM_STAMP := tests/js/node_modules/.package-lock.json
 deps:
 	tools/install-deps $(DEB_PKGS)
+	command -v npm >/dev/null || tools/install-deps npm
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 
 check-deps:
-	@tools/install-deps --check $(DEB_PKGS) || $(MAKE) deps
+	@tools/install-deps --check $(DEB_PKGS) && [ -f $(NPM_STAMP) ] || $(MAKE) deps
 
 # The packages first, then the build on every core, then the tests.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)

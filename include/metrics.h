@@ -48,7 +48,8 @@
  *   build_info{version}                            gauge, always 1
  *   kafka_delivery_failures_total{topic,reason}    counter, produce refused or
  *                                                  message not delivered
- *   redis_command_duration_seconds{command}        histogram, one round trip */
+ *   redis_command_duration_seconds{command}        histogram, one round trip
+ *   ready, live                                    gauges 1/0: /readyz, /healthz */
 #ifndef SW_METRICS_H
 #define SW_METRICS_H
 
@@ -94,6 +95,10 @@ void metrics_limiter_wait(const char *prio_name, double seconds);
 /* 0 closed, 1 open, 2 half-open (enum fleet_circuit): that state's series
  * becomes 1, the others 0. */
 void metrics_circuit(int state);
+
+/* What /readyz and /healthz would answer now, as schedworker_ready and
+ * schedworker_live (1 or 0), for alert rules. */
+void metrics_health(bool ready, bool live);
 
 /* The build's version (git describe), as schedworker_build_info{version}. */
 void metrics_build_info(const char *version);

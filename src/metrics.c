@@ -58,6 +58,8 @@ enum {
     F_BUILD_INFO,
     F_DELIVERY_FAILURES,
     F_REDIS_SECONDS,
+    F_READY,
+    F_LIVE,
     F__COUNT
 };
 
@@ -172,6 +174,10 @@ static struct family fams[F__COUNT] = {
                          {L_WORD},
                          redis_bounds,
                          NB(redis_bounds)},
+    [F_READY] = {"schedworker_ready", "1 while /readyz would answer 200, else 0.", K_GAUGE},
+    [F_LIVE] = {"schedworker_live",
+                "1 while /healthz would answer 200; 0 while a lane or the consumer loop hangs.",
+                K_GAUGE},
 };
 
 /* ---- label values ---------------------------------------------------- */
@@ -488,6 +494,12 @@ void metrics_circuit(int state)
 {
     for (int i = 0; circuit_preset[i]; i++)
         set_gauge(get(F_CIRCUIT, circuit_preset[i], NULL), i == state);
+}
+
+void metrics_health(bool ready, bool live)
+{
+    set_gauge(get(F_READY, NULL, NULL), ready);
+    set_gauge(get(F_LIVE, NULL, NULL), live);
 }
 
 void metrics_build_info(const char *version)

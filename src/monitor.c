@@ -205,6 +205,7 @@ static void *watchdog_main(void *arg)
         if (r.draining)
             stopping(m);
         bool live = monitor_liveness(m, why, sizeof(why));
+        metrics_health(all_ready(&r), live);
         if (live != was_live) {
             if (live)
                 log_info("monitor", "live again");

@@ -143,7 +143,7 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
             python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
             tzdata clang clang-format procps libclang-rt-14-dev \
-            libsystemd-dev prometheus nodejs
+            libsystemd-dev prometheus nodejs php-cli
 # The JavaScript test tools (the CloudEvents SDK, the AsyncAPI parser):
 # npm ci from tests/js/package-lock.json into tests/js/node_modules, once;
 # make test needs no network after that.  npm comes with some nodejs builds;

@@ -12,7 +12,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := rdkafka libcurl jansson hiredis openssl libmicrohttpd
+PKGS    := rdkafka libcurl jansson hiredis openssl libmicrohttpd libsystemd
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow \
            -Wno-missing-field-initializers -Werror
 CFLAGS  ?= -O2 -g
@@ -57,6 +57,18 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+# The version: git describe where this is a git checkout (SW_VERSION=...
+# overrides, as the Dockerfile does), else "unknown".  Only version.c sees
+# it, and is rebuilt when the string changes.
+SW_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/src/version.o: CFLAGS += -DSW_VERSION='"$(SW_VERSION)"'
+$(BUILD)/src/version.o: $(BUILD)/version.stamp
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SW_VERSION)' | cmp -s - $@ || echo '$(SW_VERSION)' >$@
+.PHONY: FORCE
+FORCE:
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -130,12 +142,20 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libcmocka-dev libmicrohttpd-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
             python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
-            tzdata clang clang-format procps libclang-rt-14-dev
+            tzdata clang clang-format procps libclang-rt-14-dev \
+            libsystemd-dev prometheus nodejs php-cli
+# The JavaScript test tools (the CloudEvents SDK, the AsyncAPI parser):
+# npm ci from tests/js/package-lock.json into tests/js/node_modules, once;
+# make test needs no network after that.  npm comes with some nodejs builds;
+# only where it is missing is Debian's npm installed.
+NPM_STAMP := tests/js/node_modules/.package-lock.json
 deps:
 	tools/install-deps $(DEB_PKGS)
+	command -v npm >/dev/null || tools/install-deps npm
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 
 check-deps:
-	@tools/install-deps --check $(DEB_PKGS) || $(MAKE) deps
+	@tools/install-deps --check $(DEB_PKGS) && [ -f $(NPM_STAMP) ] || $(MAKE) deps
 
 # The packages first, then the build on every core, then the tests.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)

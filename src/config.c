@@ -36,7 +36,8 @@ static const struct setting settings[] = {
     INT("worker.max_in_flight", max_in_flight, "2000", 1, 100000,
         "Commands consumed but not yet answered; above this the consumer pauses (a safety valve "
         "for overload)."),
-    {"log.level", K_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error."},
+    {"log.level", K_LOGLEVEL, OFF(log_level), "info", 0, 0,
+     "debug, info, warn or error (any case); SIGHUP applies a new value at once."},
     INT("worker.shutdown_grace_s", shutdown_grace_s, "20", 1, 600,
         "On SIGTERM, how long in-flight commands may take before exit."),
 
@@ -169,6 +170,14 @@ static const struct setting settings[] = {
 
     STR("http.listen", http_listen, "127.0.0.1:9464",
         "host:port of /metrics, /healthz, /readyz; empty to disable."),
+    INT("health.stall_s", health_stall_s, "120", 1, 3600,
+        "/healthz fails (and the systemd watchdog is not fed) when a lane has run one command, "
+        "or the consumer loop has not turned, for this long without progress."),
+    BOOL("health.ready_requires_closed_circuit", health_ready_requires_closed_circuit, "true",
+         "/readyz fails while the fleet's OpenEMR circuit is open."),
+    STR("events.source", events_source, "",
+        "CloudEvents source of every event, the same on every replica (default "
+        "/schedworker/<kafka.group.id>)."),
     STR("auth.keys_file", auth_keys_file, "",
         "Producer HMAC keys, one `producer = hexkey` per line."),
     BOOL("auth.require_signed_writes", auth_require_signed_writes, "false",
@@ -261,10 +270,10 @@ static bool set_setting(struct sw_config *cfg, const struct setting *s, const ch
     case K_LOGLEVEL: {
         enum sw_log_level lvl;
         if (!sw_log_level_parse(v, &lvl)) {
-            snprintf(err, errlen, "%s: expected debug, info, warn or error", s->name);
+            snprintf(err, errlen, "%s: expected debug, info, warn or error (any case)", s->name);
             return false;
         }
-        return set_str((char **)field, v, err, errlen);
+        return set_str((char **)field, sw_log_level_name(lvl), err, errlen);
     }
     case K_INT:
         if (!parse_int(v, s->min, s->max, (int *)field)) {

@@ -3,7 +3,8 @@
 # engine needed), every SCHED_* variable it sets maps to a real setting of
 # src/config.c (or a real librdkafka property for SCHED_KAFKA_*), no secret
 # travels as a value, the Dockerfile's runtime stage is small and non-root,
-# and the systemd unit is valid and hardened.
+# and the systemd unit is valid and hardened.  What more can run without a
+# Docker engine is tests/deploy/test_compose_local.py.
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
 PY=/usr/bin/python3
@@ -99,7 +100,8 @@ while read -r svc name value; do
     case $key in
     *password* | *secret* | *token_key* | *private_key*)
         case $key in
-        *_file | *.location) [[ $value == /run/secrets/* ]] || bad "$svc: $name should point into /run/secrets, is '$value'" ;;
+        *_file | *.location) [[ $value == /run/secrets/* || $value == /run/schedworker/* ]] ||
+            bad "$svc: $name should point into /run/secrets or /run/schedworker, is '$value'" ;;
         *) bad "$svc: $name carries a secret value in the environment" ;;
         esac
         ;;

@@ -169,7 +169,8 @@ def test_metrics_move(st):
         if n == "schedworker_openemr_request_duration_seconds_bucket" and ("le", "+Inf") in ls:
             rest = frozenset(x for x in ls if x[0] != "le")
             assert m1[("schedworker_openemr_request_duration_seconds_count", rest)] == v
-    assert value(m1, "schedworker_circuit_state") == 0
+    assert value(m1, "schedworker_circuit_state", state="closed") == 1
+    assert value(m1, "schedworker_circuit_state", state="open") == 0
     print("  +%d OpenEMR requests in the histogram (%d API requests at the simulator)" % (
         hist, api))
 

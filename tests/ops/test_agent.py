@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""tools/agent, an operator's terminal client (issue 17, ask 8), against the
+local stack with auth.require_signed_writes: a read command by FIELD=VALUE
+prints its ok result (exit 0); an unsigned book is rejected (exit 1, the
+result printed); the same book signed with --sign (through build/sign) is
+booked; --file sends a whole envelope; sending a request_id again answers
+from the idempotency record; with no worker running it gives up after
+--timeout (exit 3)."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import BUILD, ROOT, Counter, Stack, local_day  # noqa: E402
+
+AGENT = os.path.join(ROOT, "tools", "agent")
+KEYHEX = "6b" * 32
+
+
+def agent(st, *args, timeout=60):
+    p = subprocess.run([AGENT, "-b", st.brokers] + list(args), capture_output=True, text=True,
+                       timeout=timeout, env=dict(os.environ, BUILD=BUILD))
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_read(st):
+    rc, out, err = agent(st, "find_patient", "phone=617-555-0300", "birthdate=2015-03-03")
+    assert rc == 0, (rc, out, err)
+    r = json.loads(out)
+    assert r["status"] == "ok" and r["result"]["matches"], r
+    assert "sent find_patient agent-" in err, err
+
+
+def test_signed_write(st):
+    pract = {p["username"]: p for p in st.practitioners()}
+    patient = {p["fname"]: p for p in st.patients()}
+    rc, out, _ = agent(st, "--raw", "search_slots", "appointment_type=follow_up",
+                       "from=" + local_day(4, 8, 0), "to=" + local_day(4, 17, 0),
+                       "practitioner_id=" + pract["aadams"]["uuid"], "limit=1")
+    assert rc == 0, out
+    slot = json.loads(out)["result"]["slots"][0]
+    book = ["book", "patient_id=" + patient["Wei"]["uuid"],
+            "practitioner_id=" + pract["aadams"]["uuid"], "start=" + slot["start"],
+            "appointment_type=follow_up"]
+    rc, out, err = agent(st, *book)
+    r = json.loads(out)
+    assert rc == 1 and r["status"] == "rejected" and r["error"]["code"] == "unauthorized", (
+        rc, out, err)
+    rc, out, err = agent(st, "--sign", st.keyfile, "voice-agent", "--request-id", "agent-t-1",
+                         *book)
+    r = json.loads(out)
+    assert rc == 0 and r["status"] == "ok" and r["result"]["confirmation_number"], (out, err)
+    assert "signed as voice-agent" in err, err
+    # the same request_id again: the first result, not a second booking
+    rc, out2, _ = agent(st, "--sign", st.keyfile, "voice-agent", "--request-id", "agent-t-1",
+                        *book)
+    assert rc == 0 and json.loads(out2)["result"] == r["result"], (out, out2)
+    mine = [a for a in st.appointments() if a.get("puuid") == patient["Wei"]["uuid"]
+            and a.get("pc_eventDate") == slot["start"][:10]
+            and a.get("pc_startTime", "")[:5] == slot["start"][11:16]]
+    assert len(mine) == 1, mine
+
+
+def test_file(st):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"type": "list_appointments", "request_id": "agent-file-1",
+                   "payload": {"patient_id": st.patients()[0]["uuid"]}}, f)
+    try:
+        rc, out, err = agent(st, "--file", f.name)
+    finally:
+        os.unlink(f.name)
+    assert rc == 0 and json.loads(out)["request_id"] == "agent-file-1", (out, err)
+    rc, _, err = agent(st, "no_such_command")
+    assert rc == 2 and "unknown command type" in err, err
+
+
+def test_timeout(st):
+    st.stack("stop-worker", "1")
+    try:
+        rc, out, err = agent(st, "--timeout", "2", "find_patient", "phone=1", "birthdate=2000-01-01")
+        assert rc == 3 and "no result" in err and not out, (rc, out, err)
+    finally:
+        st.stack("start-worker", "1")
+
+
+def main():
+    c = Counter()
+    st = Stack(replicas=1)
+    st.keyfile = os.path.join(st.dir, "producers.keys")
+    with open(st.keyfile, "w") as f:
+        f.write("voice-agent = %s\n" % KEYHEX)
+    os.chmod(st.keyfile, 0o600)
+    st.extra_conf = "auth.require_signed_writes = true\nauth.keys_file = %s\n" % st.keyfile
+    with st:
+        for t in (test_read, test_signed_write, test_file, test_timeout):
+            c.run(t, st)
+        if c.failed:
+            st.failed = True
+    c.finish()
+
+
+if __name__ == "__main__":
+    main()

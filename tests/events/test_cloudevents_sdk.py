@@ -42,7 +42,8 @@ def test_every_event_decodes(st):
         "start": start, "appointment_type": "follow_up"}}, key=pract["aadams"]["uuid"])
     assert r["status"] == "ok", r
     c = st.call({"type": "cancel", "payload": {
-        "confirmation_number": r["result"]["confirmation_number"], "reason": "test"}})
+        "confirmation_number": r["result"]["confirmation_number"],
+        "patient_id": patient["John"]["uuid"], "reason": "test"}})
     assert c["status"] == "ok", c
     other = local_day(6, 11, 0)
     st.sim("POST", "/appointments", {

@@ -126,12 +126,16 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libcmocka-dev libmicrohttpd-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
             python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
-            tzdata clang clang-format procps libclang-rt-14-dev
+            tzdata clang clang-format procps libclang-rt-14-dev \
+            openjdk-17-jre-headless maven
+# Then Apache Kafka's jars (tools/stack up --kafka apache), once, from Maven
+# Central into a cache outside the tree (tools/kafka-apache/fetch).
 deps:
 	tools/install-deps $(DEB_PKGS)
+	tools/kafka-apache/fetch >/dev/null
 
 check-deps:
-	@tools/install-deps --check $(DEB_PKGS) || $(MAKE) deps
+	@tools/install-deps --check $(DEB_PKGS) && tools/kafka-apache/fetch --check >/dev/null || $(MAKE) deps
 
 # The packages first, then the build on every core, then the tests.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)

@@ -19,7 +19,8 @@ struct kafka {
     const struct sw_config *cfg;
     struct kafka_handler handler;
     rd_kafka_t *consumer;
-    rd_kafka_t *producer;
+    rd_kafka_t *producer; /* transactional with worker.transactional_results */
+    rd_kafka_t *plain;    /* = producer, or the poller's non-transactional one */
     struct lanes *lanes;
     struct offsets *offsets;
     pthread_t poller;
@@ -30,7 +31,21 @@ struct kafka {
     int64_t drain_deadline_ms; /* set when shutting down */
     const char *ready_file;
     atomic_bool ready;
+
+    /* worker.transactional_results: the producer always has a transaction
+     * open; lanes produce into it holding `gate` for reading, and the
+     * producer thread commits it with the consumed offsets (txn_offsets)
+     * every TXN_INTERVAL_MS holding it for writing. */
+    bool txn;
+    pthread_rwlock_t gate;
+    pthread_mutex_t txn_lock; /* txn_offsets, txn_jobs, txn_abort */
+    rd_kafka_topic_partition_list_t *txn_offsets;
+    int txn_jobs;
+    bool txn_abort;         /* a result could not be produced: abort, redo */
+    atomic_bool txn_failed; /* fatal: the producer was fenced or broke */
 };
+
+#define TXN_INTERVAL_MS 100
 
 struct job {
     struct kafka *k;
@@ -251,11 +266,48 @@ rd_kafka_conf_t *kafka_conf_new(const struct sw_config *cfg, bool consumer, char
     return ctx.conf;
 }
 
-/* The worker's own conf: kafka_conf_new() and our log and error hooks. */
-static rd_kafka_conf_t *make_conf(const struct sw_config *cfg, bool consumer, char *errstr,
-                                  size_t errlen)
+static const char *kafka_prop(const struct sw_config *cfg, const char *key)
+{
+    for (int i = cfg->n_kafka - 1; i >= 0; i--)
+        if (!strcmp(cfg->kafka[i].key, key))
+            return cfg->kafka[i].value;
+    return NULL;
+}
+
+/* worker.transactional_results: offsets go through the producer's
+ * transactions, not the consumer's commits; the transactional.id is the
+ * group's and this replica's name, so that a replica started again under
+ * the same worker.id fences its dead predecessor and aborts what it left
+ * open.  A replica that never comes back holds the results partitions'
+ * read_committed position until transaction.timeout.ms: 10 s here (the
+ * user may set another). */
+static bool set_transactional(const struct sw_config *cfg, rd_kafka_conf_t *conf, bool consumer,
+                              char *errstr, size_t errlen)
+{
+    if (consumer)
+        return rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errlen) ==
+               RD_KAFKA_CONF_OK;
+    char id[512];
+    const char *group = kafka_prop(cfg, "group.id");
+    const char *tid = kafka_prop(cfg, "transactional.id");
+    const char *timeout = kafka_prop(cfg, "transaction.timeout.ms");
+    snprintf(id, sizeof(id), "%s-%s", group ? group : "schedworker", cfg->worker_id);
+    return rd_kafka_conf_set(conf, "transactional.id", tid ? tid : id, errstr, errlen) ==
+               RD_KAFKA_CONF_OK &&
+           rd_kafka_conf_set(conf, "transaction.timeout.ms", timeout ? timeout : "10000", errstr,
+                             errlen) == RD_KAFKA_CONF_OK;
+}
+
+/* The worker's own conf: kafka_conf_new(), our log and error hooks, and
+ * the transactional settings when asked. */
+static rd_kafka_conf_t *make_conf(const struct sw_config *cfg, bool consumer, bool transactional,
+                                  char *errstr, size_t errlen)
 {
     rd_kafka_conf_t *conf = kafka_conf_new(cfg, consumer, errstr, errlen);
+    if (conf && transactional && !set_transactional(cfg, conf, consumer, errstr, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
     if (conf) {
         rd_kafka_conf_set_log_cb(conf, log_cb);
         rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -304,7 +356,12 @@ static void job_done(struct job *j)
     atomic_fetch_sub(&k->in_flight, 1);
 }
 
-static sw_err produce_one(struct kafka *k, struct kout *m, struct job *j);
+static sw_err produce_on(rd_kafka_t *rk, struct kout *m, struct job *j);
+
+static sw_err produce_one(struct kafka *k, struct kout *m, struct job *j)
+{
+    return produce_on(k->producer, m, j);
+}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
@@ -341,20 +398,20 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
         job_done(j);
 }
 
-static sw_err produce_one(struct kafka *k, struct kout *m, struct job *j)
+static sw_err produce_on(rd_kafka_t *rk, struct kout *m, struct job *j)
 {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)m->n_headers + 1);
     for (int h = 0; h < m->n_headers; h++)
         rd_kafka_header_add(hdrs, m->headers[h].name, -1, m->headers[h].value, -1);
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            k->producer, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY(m->key, m->key ? strlen(m->key) : 0), RD_KAFKA_V_VALUE(m->value, m->len),
             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
         if (!err)
             return SW_OK;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(k->producer, 50);
+            rd_kafka_poll(rk, 50);
             continue;
         }
         log_error("kafka", "produce to %s failed: %s", m->topic, rd_kafka_err2str(err));
@@ -365,16 +422,254 @@ static sw_err produce_one(struct kafka *k, struct kout *m, struct job *j)
 
 sw_err kafka_produce(struct kafka *k, struct kout *msg)
 {
-    sw_err err = produce_one(k, msg, NULL);
+    sw_err err = produce_on(k->plain, msg, NULL);
     kout_free(msg);
     return err;
+}
+
+/* ---- transactional results (worker.transactional_results) -------------- */
+
+static void job_drop(struct job *j);
+
+/* Puts a committable position into the open transaction's offsets. */
+static void txn_offset_set(struct kafka *k, const char *topic, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_t *p =
+        rd_kafka_topic_partition_list_find(k->txn_offsets, topic, partition);
+    if (!p)
+        p = rd_kafka_topic_partition_list_add(k->txn_offsets, topic, partition);
+    p->offset = offset;
+}
+
+static bool own_topic(const struct sw_config *cfg, const char *topic)
+{
+    const char *own[] = {cfg->topic_results, cfg->topic_events, cfg->topic_dlq, cfg->topic_audit};
+    for (size_t i = 0; i < NELEM(own); i++)
+        if (!strcmp(own[i], topic))
+            return true;
+    return false;
+}
+
+/* A result for a reply_to topic the broker does not have would fail inside
+ * the transaction and abort it, and every retry with it: it goes to the
+ * dead-letter topic instead (as a failed delivery does without
+ * transactions). */
+static void txn_check_topic(struct kafka *k, struct kout *m)
+{
+    if (own_topic(k->cfg, m->topic))
+        return;
+    bool unknown = false;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->producer, m->topic, NULL);
+    if (rkt && rd_kafka_metadata(k->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        unknown =
+            md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        rd_kafka_metadata_destroy(md);
+    }
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    char *dlq = unknown ? strdup(k->cfg->topic_dlq) : NULL;
+    if (!dlq)
+        return;
+    log_error("kafka", "result topic %s does not exist; dead-lettered", m->topic);
+    const char *const hdrs[][2] = {{"dlq_reason_code", "undeliverable"},
+                                   {"dlq_reason", "Broker: Unknown topic or partition"},
+                                   {"dlq_source_topic", m->topic}};
+    for (size_t i = 0; i < NELEM(hdrs) && m->n_headers < KMSG_MAX_HEADERS; i++) {
+        char *v = strdup(hdrs[i][1]);
+        if (!v)
+            break;
+        m->headers[m->n_headers].name = hdrs[i][0];
+        m->headers[m->n_headers++].value = v;
+    }
+    free(m->topic);
+    m->topic = dlq;
+}
+
+/* A finished command's results, parked until every earlier command of
+ * its partition has finished. */
+struct parked {
+    struct kafka *k;
+    bool failed; /* a produce failed: the transaction must not commit */
+    int n;
+    struct kout items[];
+};
+
+static void parked_free(void *payload)
+{
+    struct parked *pk = payload;
+    for (int i = 0; i < pk->n; i++)
+        kout_free(&pk->items[i]);
+    free(pk);
+}
+
+/* offsets_done_release's callback: publishes one command's results into
+ * the open transaction (the caller holds the gate). */
+static void txn_release(void *ctx, void *payload)
+{
+    struct parked *pk = payload;
+    bool *failed = ctx;
+    for (int i = 0; i < pk->n; i++)
+        *failed |= produce_one(pk->k, &pk->items[i], NULL) != SW_OK;
+    parked_free(pk);
+}
+
+/* A command's results go into the open transaction in offset order, and
+ * the partition's committable offset with them: a result is visible
+ * exactly when the offsets up to its command are committed, so after a
+ * crash nothing that was answered is consumed again.  (The price: a
+ * result waits for the slower commands consumed before it on its
+ * partition.) */
+static void txn_finish(struct kafka *k, struct job *j, struct outbox *out)
+{
+    for (int i = 0; i < out->n; i++)
+        txn_check_topic(k, &out->items[i]);
+    struct parked *pk = malloc(sizeof(*pk) + (size_t)out->n * sizeof(pk->items[0]));
+    if (!pk) {
+        log_error("kafka", "out of memory; the command runs again");
+        outbox_clear(out);
+        job_drop(j);
+        return;
+    }
+    pk->k = k;
+    pk->n = out->n;
+    memcpy(pk->items, out->items, (size_t)out->n * sizeof(pk->items[0]));
+    out->n = 0; /* the strings are the parked copy's now */
+    bool failed = false;
+    int64_t commit;
+    pthread_rwlock_rdlock(&k->gate);
+    /* Not current: a failed transaction rewound the partition meanwhile, or
+     * it was revoked; the command will be consumed again (pk is freed). */
+    int r = offsets_done_release(k->offsets, j->in.topic, j->in.partition, j->generation,
+                                 j->in.offset, pk, txn_release, &failed, &commit);
+    if (r < 0) {
+        pthread_rwlock_unlock(&k->gate);
+        parked_free(pk);
+        job_drop(j);
+        return;
+    }
+    pthread_mutex_lock(&k->txn_lock);
+    if (failed)
+        k->txn_abort = true; /* redo them rather than commit offsets without results */
+    else if (r > 0)
+        txn_offset_set(k, j->in.topic, j->in.partition, commit);
+    k->txn_jobs++;
+    pthread_mutex_unlock(&k->txn_lock);
+    pthread_rwlock_unlock(&k->gate);
+    rd_kafka_message_destroy(j->rkm);
+    free(j);
+    atomic_fetch_sub(&k->in_flight, 1);
+}
+
+/* After an aborted transaction: every assigned partition starts a new
+ * generation (running commands of the old one produce nothing) and the
+ * consumer goes back to the committed offsets, so the commands of the
+ * aborted transaction are consumed again; their request_ids answer them
+ * the same way. */
+static void txn_rewind(struct kafka *k)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(k->consumer, &parts) || !parts)
+        return;
+    for (int i = 0; i < parts->cnt; i++)
+        offsets_assign(k->offsets, parts->elems[i].topic, parts->elems[i].partition);
+    rd_kafka_resp_err_t err = rd_kafka_committed(k->consumer, parts, 10000);
+    if (!err) {
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].offset < 0)
+                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(k->consumer, parts, 10000);
+        if (e) {
+            log_error("kafka", "rewinding after an aborted transaction: %s",
+                      rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        log_error("kafka", "reading committed offsets after an aborted transaction: %s",
+                  rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static rd_kafka_error_t *txn_commit(struct kafka *k, rd_kafka_topic_partition_list_t *offsets)
+{
+    rd_kafka_error_t *e = NULL;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        if (e)
+            rd_kafka_error_destroy(e);
+        e = NULL;
+        if (offsets->cnt > 0) {
+            rd_kafka_consumer_group_metadata_t *g = rd_kafka_consumer_group_metadata(k->consumer);
+            e = rd_kafka_send_offsets_to_transaction(k->producer, offsets, g, 30000);
+            rd_kafka_consumer_group_metadata_destroy(g);
+        }
+        if (!e)
+            e = rd_kafka_commit_transaction(k->producer, 30000);
+        if (!e || !rd_kafka_error_is_retriable(e))
+            break;
+        log_warn("kafka", "committing the transaction: %s; again", rd_kafka_error_string(e));
+    }
+    return e;
+}
+
+/* Ends the open transaction (commit, or abort and rewind) if anything is
+ * in it, and opens the next.  Any thread may call it: the gate keeps the
+ * lanes out and the transactional calls one at a time. */
+static void txn_cycle(struct kafka *k)
+{
+    pthread_rwlock_wrlock(&k->gate);
+    pthread_mutex_lock(&k->txn_lock);
+    rd_kafka_topic_partition_list_t *offsets = k->txn_offsets;
+    int jobs = k->txn_jobs;
+    bool abort = k->txn_abort;
+    k->txn_offsets = rd_kafka_topic_partition_list_new(8);
+    k->txn_jobs = 0;
+    k->txn_abort = false;
+    pthread_mutex_unlock(&k->txn_lock);
+    if ((jobs > 0 || abort) && !atomic_load(&k->txn_failed)) {
+        rd_kafka_error_t *e = abort ? NULL : txn_commit(k, offsets);
+        if (abort || (e && rd_kafka_error_txn_requires_abort(e))) {
+            log_warn("kafka", "aborting a transaction of %d commands (%s); they run again", jobs,
+                     e ? rd_kafka_error_string(e) : "a result could not be produced");
+            rd_kafka_error_t *a = rd_kafka_abort_transaction(k->producer, 30000);
+            if (a) {
+                log_error("kafka", "abort: %s", rd_kafka_error_string(a));
+                atomic_store(&k->txn_failed, true);
+                rd_kafka_error_destroy(a);
+            }
+            txn_rewind(k);
+        } else if (e) {
+            log_error("kafka", "transaction: %s", rd_kafka_error_string(e));
+            atomic_store(&k->txn_failed, true);
+        }
+        if (e)
+            rd_kafka_error_destroy(e);
+        if (!atomic_load(&k->txn_failed)) {
+            rd_kafka_error_t *b = rd_kafka_begin_transaction(k->producer);
+            if (b) {
+                log_error("kafka", "begin transaction: %s", rd_kafka_error_string(b));
+                atomic_store(&k->txn_failed, true);
+                rd_kafka_error_destroy(b);
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    pthread_rwlock_unlock(&k->gate);
 }
 
 static void *poller_main(void *arg)
 {
     struct kafka *k = arg;
-    while (!atomic_load(&k->stop_poller))
-        rd_kafka_poll(k->producer, 100);
+    int64_t next = now_ms() + TXN_INTERVAL_MS;
+    while (!atomic_load(&k->stop_poller)) {
+        rd_kafka_poll(k->producer, k->txn ? 10 : 100);
+        if (k->plain != k->producer)
+            rd_kafka_poll(k->plain, 0);
+        if (k->txn && now_ms() >= next) {
+            txn_cycle(k);
+            next = now_ms() + TXN_INTERVAL_MS;
+        }
+    }
     return NULL;
 }
 
@@ -444,6 +739,10 @@ static void lane_run(void *state, void *item)
         atomic_fetch_sub(&k->retrying, 1);
     }
     sw_log_clear_context();
+    if (k->txn) {
+        txn_finish(k, j, &out);
+        return;
+    }
     atomic_store(&j->pending, out.n + 1); /* +1 until every produce is queued */
     for (int i = 0; i < out.n; i++)
         if (produce_one(k, &out.items[i], j) != SW_OK)
@@ -472,8 +771,8 @@ static void touch_ready(struct kafka *k)
 
 sw_err kafka_flush(struct kafka *k, int timeout_ms)
 {
-    return rd_kafka_flush(k->producer, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? SW_OK
-                                                                                 : SW_ERR_KAFKA;
+    return rd_kafka_flush(k->plain, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? SW_OK
+                                                                              : SW_ERR_KAFKA;
 }
 
 bool kafka_is_ready(struct kafka *k)
@@ -552,7 +851,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < parts->cnt; i++)
             metrics_lag_forget(parts->elems[i].topic, parts->elems[i].partition);
         wait_revoked(k, parts);
-        rd_kafka_commit(rk, NULL, 0); /* the stored offsets, synchronously */
+        if (k->txn)
+            txn_cycle(k); /* the finished commands' offsets, with their results */
+        else
+            rd_kafka_commit(rk, NULL, 0); /* the stored offsets, synchronously */
         if (cooperative)
             rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
         else
@@ -561,6 +863,41 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         log_error("kafka", "rebalance failed: %s", rd_kafka_err2str(err));
         rd_kafka_assign(rk, NULL);
     }
+}
+
+/* The transactional producer's first transaction; a predecessor with the
+ * same transactional.id is fenced and its open transaction aborted. */
+static bool txn_init(struct kafka *k, char *errstr, size_t errlen)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    /* The commit must not wait behind a stream of lanes. */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&k->gate, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&k->txn_lock, NULL);
+    k->txn_offsets = rd_kafka_topic_partition_list_new(8);
+    offsets_set_free(k->offsets, parked_free);
+    rd_kafka_error_t *e = rd_kafka_init_transactions(k->producer, 60000);
+    if (!e)
+        e = rd_kafka_begin_transaction(k->producer);
+    if (e) {
+        snprintf(errstr, errlen, "transactions: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return false;
+    }
+    log_info("kafka", "transactional results: each command's results and offset commit together");
+    return true;
+}
+
+static void txn_fini(struct kafka *k)
+{
+    if (!k->txn || !k->txn_offsets)
+        return;
+    rd_kafka_topic_partition_list_destroy(k->txn_offsets);
+    k->txn_offsets = NULL;
+    pthread_rwlock_destroy(&k->gate);
+    pthread_mutex_destroy(&k->txn_lock);
 }
 
 sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, struct kafka **out,
@@ -572,21 +909,29 @@ sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, str
         return SW_ERR_NOMEM;
     k->cfg = cfg;
     k->handler = *h;
+    k->txn = cfg->transactional_results;
     k->offsets = offsets_new();
     if (!k->offsets)
         goto fail;
 
-    pconf = make_conf(cfg, false, errstr, errlen);
-    if (!pconf)
+    for (int i = 0; i < (k->txn ? 2 : 1); i++) {
+        pconf = make_conf(cfg, false, k->txn && i == 0, errstr, errlen);
+        if (!pconf)
+            goto fail;
+        rd_kafka_conf_set_dr_msg_cb(pconf, dr_cb);
+        rd_kafka_conf_set_opaque(pconf, k);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errlen);
+        if (!rk)
+            goto fail; /* pconf is still ours on failure */
+        pconf = NULL;
+        *(i == 0 ? &k->producer : &k->plain) = rk;
+    }
+    if (!k->txn)
+        k->plain = k->producer;
+    if (k->txn && !txn_init(k, errstr, errlen))
         goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pconf, dr_cb);
-    rd_kafka_conf_set_opaque(pconf, k);
-    k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errlen);
-    if (!k->producer)
-        goto fail; /* pconf is still ours on failure */
-    pconf = NULL;
 
-    cconf = make_conf(cfg, true, errstr, errlen);
+    cconf = make_conf(cfg, true, k->txn, errstr, errlen);
     if (!cconf)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
@@ -628,8 +973,11 @@ fail:
         rd_kafka_conf_destroy(cconf);
     if (k->consumer)
         rd_kafka_destroy(k->consumer);
+    if (k->plain && k->plain != k->producer)
+        rd_kafka_destroy(k->plain);
     if (k->producer)
         rd_kafka_destroy(k->producer);
+    txn_fini(k);
     offsets_destroy(k->offsets);
     free(k);
     return SW_ERR_KAFKA;
@@ -723,6 +1071,11 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
      * soon as the lanes have caught up. */
     int high = k->cfg->max_in_flight, low = high - high / 4;
     while (!*stop) {
+        if (atomic_load(&k->txn_failed)) {
+            log_error("kafka", "the transactional producer failed; stopping");
+            result = SW_ERR_KAFKA;
+            break;
+        }
         int n = atomic_load(&k->in_flight);
         if (!paused && n >= high) {
             set_paused(k, true);
@@ -761,7 +1114,10 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
         if (rkm)
             rd_kafka_message_destroy(rkm); /* paused; not stored, so redelivered */
     }
-    rd_kafka_commit(k->consumer, NULL, 0);
+    if (k->txn)
+        txn_cycle(k);
+    else
+        rd_kafka_commit(k->consumer, NULL, 0);
     rd_kafka_consumer_close(k->consumer);
     return result;
 }
@@ -771,12 +1127,19 @@ void kafka_destroy(struct kafka *k)
     if (!k)
         return;
     lanes_destroy(k->lanes);
+    if (k->txn)
+        txn_cycle(k); /* whatever finished after the drain */
     if (rd_kafka_flush(k->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         log_error("kafka", "%d messages not delivered at exit", rd_kafka_outq_len(k->producer));
+    if (k->plain != k->producer && rd_kafka_flush(k->plain, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_error("kafka", "%d events not delivered at exit", rd_kafka_outq_len(k->plain));
     atomic_store(&k->stop_poller, true);
     pthread_join(k->poller, NULL);
     rd_kafka_destroy(k->consumer);
+    if (k->plain != k->producer)
+        rd_kafka_destroy(k->plain);
     rd_kafka_destroy(k->producer);
+    txn_fini(k);
     offsets_destroy(k->offsets);
     free(k);
 }

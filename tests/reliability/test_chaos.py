@@ -90,7 +90,10 @@ class Chaos:
             t.join(90)
 
 
-def main(kafka=None):
+def main(kafka=None, extra_conf="", exactly_once=False):
+    """exactly_once: the worker publishes transactional results (the
+    harness reads read_committed): fail unless fewer answers are
+    redelivered than there were kills."""
     seed = int(os.environ.get("CHAOS_SEED", str(int(time.time()))))
     rng = random.Random(seed)
     print("CHAOS_SEED=%d" % seed, flush=True)
@@ -98,10 +101,10 @@ def main(kafka=None):
     failures = []
     # CHAOS_EXTRA_CONF: worker config lines to try, e.g.
     # "kafka.partition.assignment.strategy = cooperative-sticky"
-    extra = "limiter.rps = 30\n" + os.environ.get("CHAOS_EXTRA_CONF", "")
+    extra = "limiter.rps = 30\n" + extra_conf + os.environ.get("CHAOS_EXTRA_CONF", "")
     with Stack(replicas=REPLICAS, extra_conf=extra, kafka=kafka) as st:
         try:
-            failures = scenario(st, rng)
+            failures = scenario(st, rng, exactly_once)
         finally:
             if failures:
                 st.failed = True
@@ -114,7 +117,7 @@ def main(kafka=None):
     print("1 passed, 0 failed")
 
 
-def scenario(st, rng):
+def scenario(st, rng, exactly_once=False):
     patients = [p["uuid"] for p in st.patients()]
     practs = {p["username"]: p["uuid"] for p in st.practitioners()}
     docs = [practs[u] for u in ("aadams", "bbaker", "cchen")]
@@ -265,9 +268,16 @@ def scenario(st, rng):
     # again after its result went out, because its offset was not yet
     # committed when its replica died).
     extra = sum(max(0, len(vals) - sends.get(rid, 0)) for rid, vals in by_rid.items())
+    for rid, vals in sorted(by_rid.items()):
+        if len(vals) > sends.get(rid, 0):
+            print("  %s: sent %d, answered %s" % (rid, sends.get(rid, 0), [
+                json.loads(v).get("status") for v in vals]))
     print("redelivered answers: %d beyond one per send (%d sends), %d kills: %.1f per kill" % (
         extra, sum(sends.values()), chaos.kills, extra / chaos.kills if chaos.kills else 0.0),
         flush=True)
+    if exactly_once and extra >= max(chaos.kills, 1):
+        failures.append("transactional results: %d answers redelivered in %d kills" % (
+            extra, chaos.kills))
     statuses = {}
     for rid, r in results.items():
         k = "%s:%s" % (r.get("type"), r.get("status"))

@@ -75,11 +75,16 @@ class BrokerView:
                 rows.append(dict(zip(header, f)))
         return rows
 
+    def member_rows(self):
+        """The coordinator's member table: CONSUMER-ID (member id),
+        GROUP-INSTANCE-ID (static members), CLIENT-ID, assignment."""
+        return self._table(self._groups("--members", "--verbose"))
+
     def members(self):
         """{client id: set of (topic, partition)} as the group coordinator
         has them now."""
         out = {}
-        for r in self._table(self._groups("--members", "--verbose")):
+        for r in self.member_rows():
             parts = set()
             a = r.get("ASSIGNMENT") or r.get("CURRENT-ASSIGNMENT") or "-"
             for chunk in a.split(";") if a != "-" else []:

@@ -16,8 +16,10 @@ dead-letter topics, the simulator's counts.
   - offsets only after delivery: while OpenEMR is slow, a command's offset
     is not committed before its result is on the results topic; a SIGKILL
     then makes another replica answer it
-  - static membership (kafka.group.instance.id): a replica killed and back
-    within the session timeout keeps its partitions, nobody else takes them
+  - static membership (kafka.group.instance.id, session timeout 30 s): a
+    replica killed and started again takes its place at once with the same
+    partitions, which nobody else had meanwhile (a dynamic member's return
+    waits for the dead one's session to expire)
   - broker restart: the one broker stops (SIGTERM) and starts again while
     commands are sent; every command answered once, every booking made once,
     and the results topic's batches carry the idempotent producer's ids and
@@ -38,6 +40,7 @@ from brokerview import BrokerView, send_to  # noqa: E402
 JOHN = {"phone": "617-555-0101", "birthdate": "1980-04-12"}
 SEARCH = "scheduling.commands.search"
 VIEW = {}
+STATIC_SESSION_MS = 30000
 
 
 def find_patient():
@@ -208,25 +211,40 @@ def test_static_membership(st):
     v = VIEW["v"]
     for i in (1, 2, 3):
         with open(os.path.join(st.dir, "worker-%d.conf" % i), "a") as f:
-            f.write("kafka.group.instance.id = static-worker-%d\n" % i)
+            # A session long enough to tell the two kinds of rejoin apart
+            # even on a loaded machine.
+            f.write("kafka.group.instance.id = static-worker-%d\n"
+                    "kafka.session.timeout.ms = %d\n" % (i, STATIC_SESSION_MS))
         st.stack("stop-worker", str(i))
         st.stack("start-worker", str(i))
-    before = v.wait_members(lambda m: len(m) == 3 and all(m.values()), 60,
-                            "took three static members")
+    before = all_back(v)
+    rows0 = {r["CLIENT-ID"]: r for r in v.member_rows()}
+    assert rows0["worker-2"].get("GROUP-INSTANCE-ID") == "static-worker-2", rows0["worker-2"]
     st.stack("kill-worker", "2")
     t_kill = time.time()
     time.sleep(2.0)
     during = v.members()
     st.stack("start-worker", "2")
+    # A dynamic member coming back is a new member: the rebalance it starts
+    # waits for the dead one's session to expire.  A static one takes its
+    # place at once, with its partitions, and nobody had them meanwhile.
+    left = STATIC_SESSION_MS / 1000 - 5 - (time.time() - t_kill)
+    after = v.wait_members(lambda m: m == before, max(left, 0), "gave worker-2 its partitions "
+                           "back well before the dead incarnation's session expired")
     back = time.time() - t_kill
-    after = v.wait_members(lambda m: len(m) == 3, 30, "had three members")
-    # Only meaningful while worker-2 was back within the session timeout (6 s).
-    assert back < 6.0, "worker-2 took %.1fs to come back; the check needs < 6 s" % back
+    print("worker-2 back with its %d partitions %.1fs after the kill (session %ds)" % (
+        len(after["worker-2"]), back, STATIC_SESSION_MS // 1000), flush=True)
+    assert back < STATIC_SESSION_MS / 1000 - 5, \
+        "worker-2 got its partitions back only %.1fs after the kill: after a rebalance that " \
+        "waited for the dead member's session (%ds), not as a static member" % (
+            back, STATIC_SESSION_MS // 1000)
     assert during.get("worker-2") == before["worker-2"], \
         "worker-2's partitions moved while it was away: %s -> %s" % (before["worker-2"],
                                                                     during.get("worker-2"))
-    assert after == before, "the assignment changed across a static member's restart:\n%s\n%s" % (
-        before, after)
+    rows1 = {r["CLIENT-ID"]: r for r in v.member_rows()}
+    assert rows1["worker-2"]["GROUP-INSTANCE-ID"] == "static-worker-2", rows1["worker-2"]
+    assert rows1["worker-2"]["CONSUMER-ID"] != rows0["worker-2"]["CONSUMER-ID"], \
+        "the same member id: worker-2 never came back as a new incarnation"
     r = st.call(find_patient())
     assert r["status"] == "ok", r
 

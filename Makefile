@@ -143,19 +143,23 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
             python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
             tzdata clang clang-format procps libclang-rt-14-dev \
-            libsystemd-dev prometheus nodejs php-cli
-# The JavaScript test tools (the CloudEvents SDK, the AsyncAPI parser):
-# npm ci from tests/js/package-lock.json into tests/js/node_modules, once;
-# make test needs no network after that.  npm comes with some nodejs builds;
-# only where it is missing is Debian's npm installed.
+            libsystemd-dev prometheus nodejs php-cli openjdk-17-jre-headless maven
+# Then the JavaScript test tools (the CloudEvents SDK, the AsyncAPI parser):
+# npm ci from tests/js/package-lock.json into tests/js/node_modules, once
+# (npm comes with some nodejs builds; only where it is missing is Debian's
+# npm installed); and Apache Kafka's jars (tools/stack up --kafka apache),
+# once, from Maven Central into a cache outside the tree
+# (tools/kafka-apache/fetch).  make test needs no network after that.
 NPM_STAMP := tests/js/node_modules/.package-lock.json
 deps:
 	tools/install-deps $(DEB_PKGS)
 	command -v npm >/dev/null || tools/install-deps npm
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	tools/kafka-apache/fetch >/dev/null
 
 check-deps:
-	@tools/install-deps --check $(DEB_PKGS) && [ -f $(NPM_STAMP) ] || $(MAKE) deps
+	@tools/install-deps --check $(DEB_PKGS) && [ -f $(NPM_STAMP) ] && \
+	    tools/kafka-apache/fetch --check >/dev/null || $(MAKE) deps
 
 # The packages first, then the build on every core, then the tests.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)

@@ -63,6 +63,7 @@ struct sw_config {
     int max_in_flight;
     char *log_level;
     int shutdown_grace_s;
+    bool transactional_results;
 
     /* topics */
     char *topic_search, *topic_book, *topic_cancel;

@@ -40,6 +40,10 @@ static const struct setting settings[] = {
      "debug, info, warn or error (any case); SIGHUP applies a new value at once."},
     INT("worker.shutdown_grace_s", shutdown_grace_s, "20", 1, 600,
         "On SIGTERM, how long in-flight commands may take before exit."),
+    BOOL("worker.transactional_results", transactional_results, "false",
+         "Publish each command's results and its consumed offset in one Kafka transaction (every "
+         "100 ms): consumers reading read_committed see each answer once, even across a "
+         "replica's crash. Needs a stable worker.id."),
 
     STR("topics.search", topic_search, "scheduling.commands.search", "Read-only commands."),
     STR("topics.book", topic_book, "scheduling.commands.book",

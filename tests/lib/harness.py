@@ -90,8 +90,10 @@ class TopicReader:
 
 class Stack:
     def __init__(self, replicas=1, fhir=False, tls=False, extra_conf="", sim_args="",
-                 kafka_args=""):
+                 kafka_args="", kafka=None, brokers=None):
         self.replicas = replicas
+        self.kafka = kafka      # tools/stack up --kafka (mock, apache)
+        self.brokers = brokers  # tools/stack up --brokers
         self.fhir = fhir
         self.tls = tls
         self.extra_conf = extra_conf
@@ -140,6 +142,10 @@ class Stack:
             args.append("--fhir-scheduling")
         if self.tls:
             args.append("--tls")
+        if self.kafka:
+            args += ["--kafka", self.kafka]
+        if self.brokers:
+            args += ["--brokers", str(self.brokers)]
         out = self._run(*args).stdout
         for line in out.splitlines():
             if line.startswith("export "):

@@ -7,9 +7,11 @@ the yaml's own example body is accepted.  The yaml is read with a small
 line parser (no PyYAML on Debian by default)."""
 import os
 import re
+import sys
 import unittest
 
-from simlib import API, DR_ADAMS, FHIR, PATIENT_JOHN, ROOT, Sim, main, req
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import API, DR_ADAMS, FHIR, PATIENT_JOHN, ROOT, Sim, main, req  # noqa: E402
 
 YAML = os.path.normpath(os.path.join(ROOT, "..", "shared", "openemr", "openemr-api.yaml"))
 CREATE_PATH = "/api/patient/{pid}/appointment"
@@ -87,7 +89,7 @@ class OpenApiTest(unittest.TestCase):
 
     def test_every_api_route_served_is_in_the_yaml(self):
         self.sim.admin_post("/stats/reset")
-        base = self.sim.base + API
+        base = self.sim.base_url + API
         eid = self.sim.get(API + "/appointment", token=self.tok).json()[0]["pc_eid"]
         for method, path in (("GET", "/appointment"), ("GET", "/appointment/" + eid),
                              ("GET", "/patient/1/appointment"),

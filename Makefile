@@ -1,7 +1,10 @@
 # schedworker: OpenEMR scheduling worker.
 #
 #   make            build the worker and the tools
-#   make test       build everything and run every test (installs deps if missing)
+#   make test       build everything and run every test (installs deps if missing),
+#                   the date-sensitive ones also at one date of tests/date-matrix
+#   make test-dates the date-sensitive tests at every date of the matrix (before
+#                   every release)
 #   make demo       start the embedded stack, run a sample conversation
 #   make bench      benchmarks (prints a table)
 #   make SANITIZE=1 test   the same suite under ASan+UBSan
@@ -44,7 +47,7 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/fuzz_%)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all build-all deps test unit demo bench fuzz format format-check clean check-deps
+.PHONY: all build-all deps test test-dates unit demo bench fuzz format format-check clean check-deps
 all: $(WORKER) $(TOOLS)
 
 # V=1 shows the full commands.
@@ -126,23 +129,35 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libcmocka-dev libmicrohttpd-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
             python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
-            tzdata clang clang-format procps libclang-rt-14-dev
+            tzdata clang clang-format procps libclang-rt-14-dev faketime libtcmalloc-minimal4
 deps:
 	tools/install-deps $(DEB_PKGS)
 
 check-deps:
 	@tools/install-deps --check $(DEB_PKGS) || $(MAKE) deps
 
+# Under libfaketime (the date matrix), C11 timed waits on the real clock.
+FAKETIME_SHIM := $(BUILD)/libfaketime-c11.so
+$(FAKETIME_SHIM): tests/lib/faketime_c11.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O2 -std=c11 -Wall -Wextra -Werror -o $@ $< -ldl
+
 # The packages first, then the build on every core, then the tests.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 build-all: check-deps
-	$(MAKE) -j$(JOBS) all $(UNIT_BINS) $(FUZZ_REPLAY)
+	$(MAKE) -j$(JOBS) all $(UNIT_BINS) $(FUZZ_REPLAY) $(FAKETIME_SHIM)
 
 unit: build-all
 	BUILD=$(BUILD) TEST_FILTER=none tests/run-all $(UNIT_BINS)
 
+# make test: everything, then the date-sensitive tests at TEST_DATE (none
+# under SANITIZE=1: ASan must come first in a process, libfaketime too).
+TEST_DATE ?= $(if $(filter 1,$(SANITIZE)),,spring-dst-friday)
 test: build-all
-	BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
+	BUILD=$(BUILD) TEST_DATES=$(TEST_DATE) tests/run-all $(UNIT_BINS)
+
+test-dates: build-all
+	BUILD=$(BUILD) TEST_DATES=all TEST_ONLY_DATES=1 tests/run-all $(UNIT_BINS)
 
 demo: check-deps
 	$(MAKE) -j$(JOBS) all

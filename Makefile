@@ -46,6 +46,9 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/fuzz_%)
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# In-memory fakes of the store and the EHR (tests/unit/fake_*.c), linked
+# into every unit test.
+FAKE_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/fake_*.c))
 
 .PHONY: all build-all deps test test-dates unit demo bench fuzz format format-check clean check-deps
 all: $(WORKER) $(TOOLS)
@@ -72,7 +75,7 @@ $(BUILD)/$(notdir $(1)): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c)) $(LIB
 endef
 $(foreach d,$(sort $(TOOL_DIRS)),$(eval $(call TOOL_RULE,$(d))))
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FAKE_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -106,7 +109,8 @@ $(FUZZ_LIB): $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
-.SECONDARY: $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/driver.o
+.SECONDARY: $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/driver.o \
+            $(FAKE_OBJ)
 
 fuzz: $(FUZZ_BINS)
 	@set -e; for n in $(FUZZ_TARGETS); do \

@@ -12,8 +12,9 @@
  * are not signed; replays of a signed message are stopped by its request_id
  * (idempotency), not here.
  *
- * Keys file (auth.keys_file): one `producer_name = hexkey` per line, `#`
- * starts a comment, blank lines ignored; names are [A-Za-z0-9._-], 1..64
+ * Keys file (auth.keys_file): one `producer_name = hexkey` per line, read
+ * with the config file's line rules (config_lines.h: `#` and `;` comments,
+ * blank lines ignored, "quoted" values); names are [A-Za-z0-9._-], 1..64
  * bytes, each at most once; keys are 16..128 bytes written as hex (make one
  * with `openssl rand -hex 32`).  Keep it mode 0600: a warning is logged
  * when group or others can read it. */

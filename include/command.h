@@ -1,8 +1,9 @@
 /* command.h - the wire format of the contract (docs/contract.md).
  *
- * Bytes -> typed command (command_parse), typed result -> bytes
- * (result_serialize).  The only module that knows the JSON shape of
- * commands and results; handlers see plain structs. */
+ * Bytes -> typed command (command_parse, src/command.c); typed result ->
+ * bytes (result_serialize, result.h, src/result.c).  The only module that
+ * knows the JSON shape of commands and results; handlers see plain
+ * structs. */
 #ifndef SW_COMMAND_H
 #define SW_COMMAND_H
 
@@ -81,16 +82,25 @@ struct cmd_book {
     char reason[CMD_TEXT_MAX];
 };
 
+/* Who a write names as the appointment's patient: the patient id, or the
+ * phone and birth date the caller gives (one is required). */
+struct cmd_patient {
+    char patient_id[CMD_REF_MAX];
+    char phone[32];
+    char birthdate[11];
+};
+
 struct cmd_cancel {
     char confirmation_number[32];
     char appointment_id[CMD_REF_MAX];
-    char patient_id[CMD_REF_MAX];
+    struct cmd_patient who;
     char reason[CMD_TEXT_MAX];
 };
 
 struct cmd_reschedule {
     char confirmation_number[32];
     char appointment_id[CMD_REF_MAX];
+    struct cmd_patient who;
     int64_t new_start;
     char practitioner_id[CMD_REF_MAX];
     char hold_id[64];
@@ -136,89 +146,24 @@ struct cmd_parse_error {
 
 /* Parses one message.  SW_OK or SW_ERR_INVALID with err filled.  Never
  * reads past len; the bytes need not be NUL-terminated. */
+/* SHA-256 (hex, 64 characters and the NUL) of what a command asks: its
+ * type, every payload field in canonical form (times as instants,
+ * confirmation numbers decoded, a practitioner list sorted), and the id of
+ * the key that signed it ("" when none).  Two messages with the same digest
+ * ask the same thing, whatever their JSON looked like; an idempotency
+ * record is bound to it. */
+#define CMD_DIGEST_LEN 65
+void command_digest(const struct command *c, const char *key_id, char out[CMD_DIGEST_LEN]);
+
 sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
                      struct cmd_parse_error *err);
 
-/* ---- results ------------------------------------------------------------ */
+/* snprintf cuts at a byte count and may split a UTF-8 character; jansson
+ * then refuses the string.  Drops a trailing incomplete sequence of s. */
+void cmd_text_trim_utf8(char *s);
 
-struct res_slot {
-    char slot_id[CMD_SLOT_ID_MAX];
-    int64_t start, end;
-    char practitioner_id[CMD_REF_MAX];
-    char appointment_type[32];
-};
-
-struct res_patient {
-    char patient_id[CMD_REF_MAX];
-    char given_name[64];
-    char family_name[64];
-    char birthdate[11];
-};
-
-struct res_appointment {
-    char appointment_id[CMD_REF_MAX];
-    char confirmation_number[32];
-    int64_t start, end;
-    char practitioner_id[CMD_REF_MAX];
-    char appointment_type[32];
-    char status[16];
-};
-
-struct result {
-    enum cmd_type type;
-    char request_id[CMD_ID_MAX];
-    sw_err status;       /* SW_OK or the failure */
-    char error_code[40]; /* "" = sw_err_str(status) */
-    char error_message[256];
-    int64_t processed_at_ms;
-
-    /* search_slots; conflict alternatives */
-    struct res_slot slots[CMD_MAX_SLOTS];
-    int n_slots;
-    bool has_next_available;
-    struct res_slot next_available;
-    bool stale; /* served from cache while OpenEMR is down */
-
-    /* find_patient */
-    struct res_patient *matches; /* malloc'd, freed by result_clear */
-    int n_matches;
-
-    /* list_appointments; book/reschedule use appointments[0] */
-    struct res_appointment *appointments; /* malloc'd */
-    int n_appointments;
-    char previous_appointment_id[CMD_REF_MAX];
-
-    /* hold */
-    char hold_id[64];
-    int64_t expires_at_ms;
-
-    /* cancel */
-    char cancelled_appointment_id[CMD_REF_MAX];
-    int64_t cancelled_at_ms;
-
-    /* join_waitlist */
-    char waitlist_id[64];
-
-    /* Not serialized: the handler started an OpenEMR write and recorded a
-     * note; an unavailable outcome must then leave the idempotency lease to
-     * expire (so a retry reconciles from the note) rather than drop it. */
-    bool write_attempted;
-};
-
-void result_init(struct result *r, const struct command *cmd);
-void result_clear(struct result *r);
-/* Sets a failure: status, and a message the agent could say. */
-void result_fail(struct result *r, sw_err status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Result JSON as the contract says; malloc'd, NUL-terminated. Times are
- * formatted in the clinic's zone (TZ). */
-char *result_serialize(const struct result *r);
-
-/* The invalid result for a message that could not be parsed. */
-char *result_serialize_parse_error(const struct cmd_parse_error *err, int64_t now_ms);
-
-/* RFC 3339 with the local offset; buf of at least 32 bytes. */
-void format_time(int64_t epoch_s, char *buf, size_t len);
+/* struct result and its serialization, for the code that includes only
+ * this header. */
+#include "result.h"
 
 #endif

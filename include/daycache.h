@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "availability.h"
-#include "fleet.h"
+#include "store.h"
 #include "timeutil.h"
 
 struct day_busy {
@@ -31,23 +31,26 @@ struct day_busy {
     int64_t range_from, range_to; /* patient entries: the range they cover */
 };
 
+/* Most intervals one list may hold. */
+#define DAY_BUSY_MAX 100000
+
 void day_busy_clear(struct day_busy *d);
 /* Appends an interval to one of the lists; false on allocation failure. */
 bool day_busy_add(struct av_interval **list, size_t *n, int64_t start, int64_t end);
 
 /* SW_OK and *fresh (age under ttl), or SW_ERR_NOT_FOUND, or SW_ERR_REDIS. */
-sw_err daycache_get(struct fleet *f, const char *practitioner_id, struct tu_date day, int ttl_s,
-                    int64_t now, struct day_busy *out, bool *fresh);
-sw_err daycache_put(struct fleet *f, const char *practitioner_id, struct tu_date day, int ttl_s,
-                    const struct day_busy *d);
-sw_err daycache_invalidate(struct fleet *f, const char *practitioner_id, struct tu_date day);
+sw_err daycache_get(const struct store *st, const char *practitioner_id, struct tu_date day,
+                    int ttl_s, int64_t now, struct day_busy *out, bool *fresh);
+sw_err daycache_put(const struct store *st, const char *practitioner_id, struct tu_date day,
+                    int ttl_s, const struct day_busy *d);
+sw_err daycache_invalidate(const struct store *st, const char *practitioner_id, struct tu_date day);
 
 /* The same for a patient's own appointments over a whole search (key: the
  * patient id); invalidated when that patient books or cancels. */
-sw_err daycache_get_patient(struct fleet *f, const char *patient_id, int ttl_s, int64_t now,
+sw_err daycache_get_patient(const struct store *st, const char *patient_id, int ttl_s, int64_t now,
                             int64_t from, int64_t to, struct day_busy *out);
-sw_err daycache_put_patient(struct fleet *f, const char *patient_id, int ttl_s,
+sw_err daycache_put_patient(const struct store *st, const char *patient_id, int ttl_s,
                             const struct day_busy *d);
-sw_err daycache_invalidate_patient(struct fleet *f, const char *patient_id);
+sw_err daycache_invalidate_patient(const struct store *st, const char *patient_id);
 
 #endif

@@ -1,4 +1,10 @@
-/* errors.h - the project's one error code, shared by every module. */
+/* errors.h - the project's two status words, shared by every module.
+ *
+ * sw_err says whether a call worked, and why not.  enum res_status is the
+ * contract's status of a command's answer (docs/contract.md).  One table
+ * (errors.c) gives each sw_err its name, the answer status it stands for
+ * when it decides a command's answer, and so whether a retry later may
+ * succeed (exactly the failures whose answer is "unavailable"). */
 #ifndef SW_ERRORS_H
 #define SW_ERRORS_H
 
@@ -25,17 +31,35 @@ typedef enum sw_err {
     SW_ERR_NOMEM,        /* allocation failed */
     SW_ERR_BUSY,         /* a lock or lease is held by someone else */
     SW_ERR_INTERNAL,     /* a bug or an unexpected state */
+    SW_ERR_CAPPED,       /* the command used up its budget of OpenEMR requests */
     SW_ERR__COUNT
 } sw_err;
+
+/* The contract's result statuses. */
+enum res_status {
+    RES_OK,
+    RES_INVALID,     /* malformed, or breaks a booking rule */
+    RES_NOT_FOUND,   /* no such patient, appointment, hold ... */
+    RES_CONFLICT,    /* the time is no longer free */
+    RES_REJECTED,    /* a clinic rule or policy forbids it */
+    RES_EXPIRED,     /* the deadline passed; nothing done */
+    RES_UNAVAILABLE, /* OpenEMR or the fleet cannot answer now; safe to retry */
+    RES_ERROR,       /* anything else */
+    RES__COUNT
+};
 
 /* Stable lower-case machine word for the code ("not_found"). */
 const char *sw_err_str(sw_err err);
 
-/* The contract's result status for an error ("conflict", "unavailable",
- * "error", ...). SW_OK maps to "ok". */
-const char *sw_err_status(sw_err err);
+/* The answer status a failure stands for (SW_OK: RES_OK). */
+enum res_status sw_err_status(sw_err err);
 
-/* True for failures where repeating an idempotent request may succeed. */
+/* Whether a later retry may succeed: the failure's status is unavailable
+ * (OpenEMR down, slow, rate-limited or refusing the token; Redis down; a
+ * lock or lease held elsewhere). */
 bool sw_err_is_transient(sw_err err);
+
+/* "ok", "invalid", ... as the contract writes them. */
+const char *res_status_str(enum res_status status);
 
 #endif

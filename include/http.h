@@ -21,7 +21,7 @@ struct http_response {
     long status; /* HTTP status; 0 when nothing came back */
     char *body;  /* NUL-terminated, malloc'd (may be ""); free with http_response_free */
     size_t len;
-    int retry_after_s; /* from a Retry-After header (seconds form), else 0 */
+    int retry_after_s; /* from a Retry-After header (seconds or HTTP date), else 0 */
     bool tls_refused;  /* certificate or pin verification failed: retrying cannot help */
 };
 
@@ -61,5 +61,18 @@ bool http_url_allowed(const struct sw_config *cfg, const char *url);
 
 /* Percent-encodes s for a query value or form field; malloc'd. */
 char *http_escape(const char *s);
+/* Percent-decodes s (a "%00" is refused: NULL); malloc'd, or NULL. */
+char *http_unescape(const char *s);
+
+/* An absolute URL taken apart by libcurl's URL parser, any scheme
+ * ("redis://user:p%40ss@[::1]:6380/2"): user, password and path are
+ * percent-decoded, the host has no IPv6 brackets.  Absent parts are NULL
+ * (port 0); path is at least "/".  Not for unix:// paths (no host). */
+struct http_url {
+    char *scheme, *user, *password, *host, *path, *query;
+    int port;
+};
+sw_err http_url_parse(const char *url, struct http_url *out, char *errstr, size_t errlen);
+void http_url_free(struct http_url *u);
 
 #endif

@@ -11,7 +11,9 @@
 /* base64url without padding; malloc'd. */
 char *jwt_base64url(const unsigned char *data, size_t len);
 
-/* Decodes base64url (padding optional); *out malloc'd. */
+/* Decodes base64url (padding optional; the standard alphabet's + and / too;
+ * canonical only: the unused bits of the last character are zero); *out
+ * malloc'd. */
 sw_err jwt_base64url_decode(const char *text, unsigned char **out, size_t *len);
 
 /* Fills buf with n random bytes rendered as base64url (for jti, PKCE,

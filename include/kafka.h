@@ -1,6 +1,7 @@
 /* kafka.h - the worker's Kafka side: consumer group, lanes, producer.
  *
- * The only module that includes rdkafka.h.  It consumes the command
+ * Its files (kafka_conf.c, kafka_producer.c, kafka_consumer.c) are the
+ * only ones of the worker that include rdkafka.h.  It consumes the command
  * topics, hands each message to the handler on the lane of its key (so
  * commands of one key keep their order while keys run in parallel),
  * produces what the handler put in the outbox, and stores a message's
@@ -20,7 +21,10 @@
 #include "errors.h"
 
 #define KMSG_MAX_HEADERS 8
-#define OUTBOX_MAX       64
+/* Most messages one command may produce (a result, a few events, an audit
+ * record per OpenEMR request: openemr.max_requests_per_command is at most
+ * 1000), so a command's outbox never fills. */
+#define OUTBOX_MAX 4096
 
 /* One consumed command message. */
 struct kmsg {
@@ -55,8 +59,9 @@ struct kout {
 };
 
 struct outbox {
-    struct kout items[OUTBOX_MAX];
+    struct kout *items; /* grows as needed, up to OUTBOX_MAX */
     int n;
+    size_t cap;
 };
 
 /* Adds a message (copies topic, key, value); false if the outbox is full. */

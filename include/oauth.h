@@ -4,7 +4,8 @@
  * The token record (access token, refresh token, expiry) lives in Redis
  * under fleet_token_*(), sealed with tokencrypt; every replica uses the
  * same access token.  See oauth.c for the refresh protocol and what it
- * guarantees when a replica dies mid-refresh.  One struct oauth per
+ * guarantees when a replica dies mid-refresh; oauth_endpoint.c is the
+ * token endpoint's client, oauth_login.c the one-time commands.  One struct oauth per
  * thread (it uses that thread's fleet and http handles). */
 #ifndef SW_OAUTH_H
 #define SW_OAUTH_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "config.h"
 #include "errors.h"
 #include "fleet.h"
@@ -25,6 +27,15 @@ struct oauth;
 sw_err oauth_new(const struct sw_config *cfg, struct fleet *fleet, struct http_client *http,
                  struct oauth **out, char *errstr, size_t errlen);
 void oauth_destroy(struct oauth *o);
+
+/* What oauth_new takes by default, for tests to change. */
+struct oauth_options {
+    const struct sw_clock *clock; /* token expiry, the wait for another
+                                     replica's refresh; NULL: system */
+};
+sw_err oauth_new_opts(const struct sw_config *cfg, struct fleet *fleet, struct http_client *http,
+                      const struct oauth_options *opts, struct oauth **out, char *errstr,
+                      size_t errlen);
 
 /* Copies a valid access token into buf, refreshing it for the whole fleet
  * when less than the margin remains.  deadline_ms (epoch ms, 0 = none)

@@ -26,77 +26,21 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "emr.h"
 #include "errors.h"
 #include "fleet.h"
 
 struct oe_client;
 
-/* Per-command call context. */
-struct oe_call {
-    int64_t deadline_ms;      /* epoch ms; 0 = none: nothing starts after it */
-    enum fleet_priority prio; /* writes before reads before background */
-    const char *request_id;   /* for audit records; may be NULL */
-    /* out */
-    int retry_after_s; /* set with SW_ERR_RATE_LIMITED */
-    int requests;      /* OpenEMR requests this call made (counts) */
-    char detail[256];  /* readable reason of a failure: no token, no PHI */
-};
-
-/* One audit record: who/what/outcome of an OpenEMR request that touched
- * patient data.  The worker publishes it on the audit topic. */
-struct oe_audit {
-    const char *method, *route; /* route with ids as in the request path */
-    const char *patient_id;     /* public id, or NULL */
-    const char *request_id;
-    int http_status; /* 0: no answer */
-    sw_err outcome;
-    int64_t at_ms;
-};
-typedef void (*oe_audit_fn)(void *opaque, const struct oe_audit *rec);
-
-struct oe_patient {
-    char id[64];
-    char given[64];
-    char family[64];
-    char birthdate[11]; /* YYYY-MM-DD */
-};
-
-enum oe_appt_status {
-    OE_APPT_BOOKED,    /* holds time: booked, pending, arrived, proposed ... */
-    OE_APPT_CANCELLED, /* frees time: x, %, ! / FHIR cancelled */
-    OE_APPT_NOSHOW,    /* frees time */
-    OE_APPT_FULFILLED, /* past and done */
-};
-
-struct oe_appt {
-    char id[64];         /* appointment_id (see above) */
-    char patient_id[64]; /* "" for a provider event */
-    char practitioner_id[64];
-    int64_t start, end;  /* epoch seconds */
-    int category;        /* pc_catid (0 when unknown) */
-    bool provider_event; /* lunch, vacation, in/out of office, meeting */
-    enum oe_appt_status status;
-    char confirmation[24];     /* found in the comment / identifier; "" none */
-    char appointment_type[32]; /* contract type when known, else "" */
-    int64_t updated;           /* last change, epoch seconds (0 unknown) */
-};
-
-struct oe_new_appt {
-    const char *patient_id;
-    const char *practitioner_id;
-    int64_t start, end; /* epoch seconds */
-    const struct sw_type_rule *type;
-    const char *confirmation; /* stored in the appointment (comment/identifier) */
-    const char *reason;       /* free text, may be NULL */
-};
-
-struct oe_interval {
-    int64_t start, end;
-};
-
 sw_err oe_client_new(const struct sw_config *cfg, struct fleet *fleet, oe_audit_fn audit,
                      void *audit_opaque, struct oe_client **out, char *errstr, size_t errlen);
 void oe_client_destroy(struct oe_client *c);
+/* The client as the scheduling code's function table (emr.h). */
+struct emr oe_client_emr(struct oe_client *c);
+
+/* The canonical id of a patient or practitioner (emr.h's resolve). */
+sw_err oe_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind, const char *id,
+                  enum id_form form, char out[ID_MAX]);
 
 /* Patients with this phone (any format; digits compared) and birthdate. */
 sw_err oe_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
@@ -137,8 +81,8 @@ sw_err oe_get(struct oe_client *c, struct oe_call *call, const char *appointment
  * practitioner's appointments in [from, to) (the real surface has no
  * search by comment); SW_ERR_NOT_FOUND if none. */
 sw_err oe_find_by_confirmation(struct oe_client *c, struct oe_call *call, const char *confirmation,
-                               const char *practitioner_id, int64_t from, int64_t to,
-                               struct oe_appt *out);
+                               const char *patient_id, const char *practitioner_id, int64_t from,
+                               int64_t to, struct oe_appt *out);
 
 /* Appointments changed since `since` (epoch seconds) in [from, to), for the
  * change poller (FHIR _lastUpdated on both surfaces). */

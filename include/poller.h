@@ -9,7 +9,7 @@
  * compares with the snapshot kept in Redis, and publishes
  * appointment.booked (caused_by external), appointment.changed,
  * appointment.cancelled and appointment.removed for what the worker did not
- * do itself (the worker marks its own writes).  It invalidates the slot
+ * do itself (the worker marks its own writes: own_marks.h).  It invalidates the slot
  * cache of every day that changed and offers freed slots to the waitlist.
  * Events are delivered before the snapshot is written, and their ids come
  * from the appointment and its change, so a leader that dies in between
@@ -26,12 +26,5 @@ struct poller;
 
 sw_err poller_start(const struct sw_config *cfg, struct kafka *k, struct poller **out);
 void poller_stop(struct poller *p);
-
-/* Marks an appointment as changed by the worker, so the poller does not
- * report that change as external.  Marked by its id and by practitioner,
- * patient and start: on the standard API the worker knows the pc_eid while
- * the poller lists FHIR ids (pc_uuid), which map to an eid only once a row
- * was read through the standard API. */
-void poller_mark_own(struct fleet *f, const struct oe_appt *a);
 
 #endif

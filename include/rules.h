@@ -56,4 +56,10 @@ sw_err rules_day_hours(const struct sw_hours *hours, struct tu_date d, int64_t *
 sw_err rules_check_booking(const struct sw_type_rule *type, const struct sw_hours *hours,
                            int slot_minutes, int64_t now, int64_t start, char *msg, size_t msglen);
 
+/* The configured type of an existing appointment: by its type name (may be
+ * NULL or ""), else by category and length, else by length alone; NULL
+ * when none fits. */
+const struct sw_type_rule *rules_type_of(const struct sw_config *cfg, const char *type_name,
+                                         int category, int64_t duration_s);
+
 #endif

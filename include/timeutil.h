@@ -88,4 +88,25 @@ sw_err timeutil_add_local_days(int64_t t, int n, int64_t *out);
  * instant.  A time in a gap is SW_ERR_INVALID. */
 sw_err timeutil_parse_local(const char *date, const char *hms, int64_t *out);
 
+/* The same pair as a record stored by someone else (an OpenEMR row): a
+ * wall time in a gap becomes the instant the gap ends, an ambiguous one
+ * its first occurrence, so a stored row is never dropped. */
+sw_err timeutil_parse_wall(const char *date, const char *hms, int64_t *out);
+
+/* ISO 8601 as FHIR servers and OpenEMR write it: "YYYY-MM-DD" (the local
+ * day's first instant), or a date, 'T' (or 't' or ' '), "HH:MM[:SS[.frac]]"
+ * and an optional offset (Z, +HH:MM, +HHMM or +HH); without an offset it is
+ * a local wall time, resolved as timeutil_parse_wall does.  Nothing may
+ * follow. */
+sw_err timeutil_parse_iso8601(const char *s, int64_t *out);
+
+/* Local "HH:MM" of an instant (buf at least 6). */
+sw_err timeutil_format_hhmm(int64_t t, char *buf, size_t len);
+/* Local "YYYY-MM-DD" of an instant (buf at least TIMEUTIL_DATE_LEN). */
+sw_err timeutil_format_local_date(int64_t t, char *buf, size_t len);
+
+/* Makes tz (an IANA name such as "America/New_York") the process's local
+ * zone.  Call once at start, before any thread reads local time. */
+sw_err timeutil_set_zone(const char *tz);
+
 #endif

@@ -21,6 +21,11 @@ sw_err tokencrypt_new(const struct sw_config *cfg, struct tokencrypt **out, char
 sw_err tokencrypt_new_key(const unsigned char key[32], struct tokencrypt **out);
 void tokencrypt_destroy(struct tokencrypt *tc);
 
+/* A 32-byte key for another purpose, derived from the token key
+ * (HMAC-SHA256(key, label)): each purpose gets its own key, and every
+ * replica the same one. */
+sw_err tokencrypt_derive(const struct tokencrypt *tc, const char *label, unsigned char out[32]);
+
 /* *blob: malloc'd NUL-terminated text. */
 sw_err tokencrypt_seal(const struct tokencrypt *tc, const char *plain, size_t len, char **blob);
 /* *plain: malloc'd, NUL-terminated. */

@@ -15,21 +15,21 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "fleet.h"
+#include "store.h"
 #include "kafka.h"
 
 /* Offers [start, end) of pract; events go to out.  Returns whether an offer
  * was made. */
-bool waitlist_offer(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
+bool waitlist_offer(const struct store *st, const struct sw_config *cfg, struct outbox *out,
                     const char *pract, int64_t start, int64_t end, const char *cause, int64_t now);
 
 /* A book converted this hold: if it was a waitlist offer, the offer is
  * taken and the patient leaves the waitlist. */
-void waitlist_taken(struct fleet *f, const struct fleet_hold *hold);
+void waitlist_taken(const struct store *st, const struct fleet_hold *hold);
 
 /* Offers whose hold ran out unbooked go to the next matching entry; run
  * by the poller's leader every few seconds.  Events go to out. */
-void waitlist_expire_offers(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
+void waitlist_expire_offers(const struct store *st, const struct sw_config *cfg, struct outbox *out,
                             int64_t now_ms);
 
 #endif

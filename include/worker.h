@@ -1,109 +1,96 @@
-/* worker.h - what one handler thread (lane) owns, and the handlers.
+/* worker.h - the context a handler runs in, and the helpers every handler
+ * uses: the clock, the command's OpenEMR budget, the mapping of an OpenEMR
+ * failure into an answer, and waiting for a fleet lock.
  *
- * dispatch.c turns a Kafka message into a command, applies the envelope
- * rules (size, parse, topic, deadline, idempotency) and calls the handler
- * of its type (handlers_*.c); each handler is a short story of calls into
- * the scheduling, fleet and openemr modules. */
+ * A handler sees the configuration, a clock, the fleet's shared state
+ * (struct store), the EHR (struct emr) and the outbox of its command;
+ * nothing of Kafka, Redis or HTTP.  dispatch.c builds one per lane. */
 #ifndef SW_WORKER_H
 #define SW_WORKER_H
 
 #include <stdint.h>
 
+#include "clock.h"
 #include "command.h"
 #include "config.h"
-#include "fleet.h"
+#include "emr.h"
 #include "kafka.h"
-#include "openemr.h"
-
-/* What every lane shares, read-only after start. */
-struct dispatch_shared {
-    const struct sw_config *cfg;
-    const struct auth_keys *keys; /* producer HMAC keys; NULL if none configured */
-};
+#include "store.h"
 
 struct worker {
     const struct sw_config *cfg;
-    const struct dispatch_shared *shared;
-    int lane;
-    struct fleet *fleet;   /* NULL while Redis is unreachable */
-    struct oe_client *oe;  /* NULL until created (needs the fleet) */
-    struct outbox *out;    /* the current command's outbox (audit, events) */
-    const struct kmsg *in; /* the current message */
-    uint64_t rng;
+    const struct sw_clock *clock;     /* NULL: the system clock */
+    struct store store;               /* the fleet's shared state */
+    struct emr emr;                   /* OpenEMR (or the FHIR scheduling server) */
+    struct outbox *out;               /* events and audit records of the command */
+    uint64_t rng;                     /* worker_random()'s state */
+    const unsigned char *confirm_key; /* 32 bytes: keys confirmation numbers */
+
+    /* The attempt at the current command (dispatch sets them). */
+    const char *owner;        /* unique to this attempt: its lease and locks */
+    int64_t fence;            /* the attempt's fencing number */
+    int64_t now_store_ms;     /* the store's clock when the attempt began */
+    int64_t covered_until_ms; /* takeover: an earlier attempt's write was
+                               * covered until then (store ms); 0 none */
+    int *requests_left;       /* the command's OpenEMR budget; NULL none */
 };
 
-struct auth_keys;
+/* What a handler's run came to. */
+enum outcome {
+    OUTCOME_ANSWER,    /* the result is the command's answer */
+    OUTCOME_RETRY,     /* the fleet's state could not be read, or our lease
+                        * was lost, before any side effect: run it again */
+    OUTCOME_RECONCILE, /* a write may or may not have landed: no answer yet;
+                        * the command is handed over with its note, and a
+                        * later attempt finds out what happened */
+};
 
-/* Kafka handler hooks (struct kafka_handler); opaque is a struct
- * dispatch_shared that outlives the lanes. */
-void *dispatch_lane_init(void *opaque, int lane);
-void dispatch_lane_fini(void *lane_state);
-enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, int attempt,
-                                     struct outbox *out);
+/* The outcome of a handler whose last step returned err: SW_ERR_REDIS and
+ * SW_ERR_BUSY mean run again; any other failure the result does not show
+ * yet becomes an error answer, so a failure is never answered "ok". */
+enum outcome worker_outcome(struct result *r, sw_err err);
 
-/* Wall clock, epoch milliseconds. */
-int64_t worker_now_ms(void);
-/* A random 64-bit value (per-lane xorshift seeded from the OS). */
+/* Wall clock, epoch milliseconds / seconds. */
+int64_t worker_now_ms(const struct worker *w);
+int64_t worker_now_s(const struct worker *w);
+/* A random 64-bit value (xorshift64*, seeded by dispatch from the OS). */
 uint64_t worker_random(struct worker *w);
+
 /* An oe_call for the command: its deadline (or the default budget), and
  * write priority for write commands. */
 struct oe_call worker_call(const struct worker *w, const struct command *c);
-/* Maps an OpenEMR failure into the result, with a message the agent can
- * say; true if it was infrastructure trouble worth a retry of the whole
- * command (Redis). */
-void worker_fail_openemr(struct result *r, sw_err err, const struct oe_call *call);
 
-/* What a slot search is for: the type, and whose holds and appointments
- * do not count against it. */
-struct slot_query {
-    const struct sw_type_rule *type;
-    const char *session_id; /* its own holds do not block ("" none) */
-    const char *patient_id; /* its appointments block ("" none) */
+/* Maps an OpenEMR failure into the result, with a message the agent can
+ * say, and logs the call's detail. */
+void worker_fail_emr(struct result *r, sw_err err, const struct oe_call *call);
+
+/* Takes a fleet lock for this attempt (owner w->owner), waiting for it
+ * until the call's deadline and renewing the command's lease meanwhile:
+ * SW_ERR_EXPIRED when the deadline comes first, SW_ERR_BUSY when the lease
+ * was lost, SW_ERR_REDIS. */
+sw_err worker_lock_wait(const struct worker *w, const struct oe_call *call, const char *name,
+                        int ttl_ms);
+
+/* Renews the command's idempotency lease (SW_ERR_BUSY: it is lost, stop). */
+sw_err worker_keep_lease(const struct worker *w, const struct command *c);
+
+/* What a write must still hold when it is sent. */
+struct write_cover {
+    const struct worker *w;
+    const struct command *c;
+    const char *locks[2];
+    size_t n_locks;
+    int64_t checked_mono_ms; /* when the store last said the cover holds */
 };
 
-/* Up to 3 free slots of pract from the day of `around` on, for a conflict
- * answer; r->slots and r->n_slots are replaced. */
-sw_err slots_alternatives(struct worker *w, struct oe_call *call, const struct slot_query *q,
-                          const char *pract, int64_t around, struct result *r);
-
-struct day_busy;
-/* The practitioner's busy time over [from, to) from the fleet's cache
- * (OpenEMR for what is missing); the caller clears *busy. */
-sw_err slots_day_busy(struct worker *w, struct oe_call *call, const char *pract, int64_t from,
-                      int64_t to, struct day_busy *busy);
-
-/* The appointment a cancel or reschedule names, by confirmation number
- * (index in Redis, else a search) or id.  On failure r is filled (not
- * found, OpenEMR trouble) except for SW_ERR_REDIS. */
-sw_err booking_find(struct worker *w, struct oe_call *call, const char *confirmation,
-                    const char *appointment_id, struct oe_appt *out, struct result *r);
-/* The configured type of an existing appointment (by name, else category
- * and length, else length); NULL if none fits. */
-const struct sw_type_rule *booking_type_of(const struct sw_config *cfg, const struct oe_appt *a);
-
-/* Handlers: fill r (status and fields).  Return SW_OK when r is the
- * outcome, or SW_ERR_REDIS when Redis trouble stopped the command before
- * any side effect (the command is then retried later).  note: what an
- * earlier, interrupted attempt recorded (idempotency takeover), or NULL. */
-typedef sw_err (*handler_fn)(struct worker *w, const struct command *c, struct result *r,
-                             const char *note);
-
-sw_err handle_find_patient(struct worker *w, const struct command *c, struct result *r,
-                           const char *note);
-sw_err handle_search_slots(struct worker *w, const struct command *c, struct result *r,
-                           const char *note);
-sw_err handle_list_appointments(struct worker *w, const struct command *c, struct result *r,
-                                const char *note);
-sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, const char *note);
-sw_err handle_release_hold(struct worker *w, const struct command *c, struct result *r,
-                           const char *note);
-sw_err handle_book(struct worker *w, const struct command *c, struct result *r, const char *note);
-sw_err handle_reschedule(struct worker *w, const struct command *c, struct result *r,
-                         const char *note);
-sw_err handle_cancel(struct worker *w, const struct command *c, struct result *r, const char *note);
-sw_err handle_join_waitlist(struct worker *w, const struct command *c, struct result *r,
-                            const char *note);
-sw_err handle_leave_waitlist(struct worker *w, const struct command *c, struct result *r,
-                             const char *note);
+/* An oe_call for an OpenEMR write sent only under cover: right before the
+ * request leaves (after the limiter's wait), the store checks atomically
+ * that this attempt still holds the command's lease (owner and fence) and
+ * the locks named, and stretches them over openemr.timeout_ms plus
+ * booking.write_margin_ms; a pause after that check longer than a quarter
+ * of the margin is checked again.  cover must outlive the call. */
+struct oe_call worker_write_call(const struct worker *w, const struct command *c,
+                                 struct write_cover *cover, const char *const *locks,
+                                 size_t n_locks);
 
 #endif

@@ -9,9 +9,11 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "config_lines.h"
 #include "log.h"
 
 #define MOD          "auth"
@@ -30,39 +32,15 @@ struct auth_keys {
     size_t n;
 };
 
-static int hexval(char c)
+/* Decodes hex (exactly 2 * cap digits, no separators) into out; OpenSSL's
+ * decoder, its error queue left clean. */
+static bool hex_decode(const char *hex, unsigned char *out, size_t cap)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes exactly len hex digits into len/2 bytes. */
-static bool hex_decode(const char *hex, size_t len, unsigned char *out)
-{
-    if (len % 2)
-        return false;
-    for (size_t i = 0; i < len; i += 2) {
-        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i / 2] = (unsigned char)(hi << 4 | lo);
-    }
-    return true;
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
+    size_t n = 0;
+    if (OPENSSL_hexstr2buf_ex(out, cap, &n, hex, '\0') == 1 && n == cap)
+        return true;
+    ERR_clear_error();
+    return false;
 }
 
 static bool name_ok(const char *s)
@@ -86,8 +64,9 @@ sw_err auth_keys_load(const char *path, struct auth_keys **out, char *errstr, si
     sw_err err = SW_OK;
     FILE *f = NULL;
     struct auth_keys *keys = NULL;
-    char line[LINE_MAX_LEN + 2];
-    int lineno = 0;
+    struct config_lines r;
+    char *name, *hex;
+    enum config_line got;
 
     *out = NULL;
     if (!path || !*path) {
@@ -103,6 +82,7 @@ sw_err auth_keys_load(const char *path, struct auth_keys **out, char *errstr, si
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
         log_warn(MOD, "%s can be read by group or others; chmod 600 it", path);
 
+    config_lines_init(&r, f, LINE_MAX_LEN, "`producer_name = hexkey`");
     keys = calloc(1, sizeof(*keys));
     if (keys)
         keys->p = calloc(AUTH_MAX_PRODUCERS, sizeof(*keys->p));
@@ -114,33 +94,17 @@ sw_err auth_keys_load(const char *path, struct auth_keys **out, char *errstr, si
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
-        int o_ = snprintf(errstr, errlen, "%s:%d: ", path, lineno);                                \
+        int o_ = snprintf(errstr, errlen, "%s:%d: ", path, r.lineno);                              \
         if (o_ >= 0 && (size_t)o_ < errlen)                                                        \
             snprintf(errstr + o_, errlen - (size_t)o_, __VA_ARGS__);                               \
         err = SW_ERR_CONFIG;                                                                       \
         goto cleanup_keys;                                                                         \
     } while (0)
 
-    while (fgets(line, sizeof(line), f)) {
-        lineno++;
-        size_t n = strlen(line);
-        if (n > LINE_MAX_LEN && line[n - 1] != '\n')
-            FAIL("line longer than %d bytes", LINE_MAX_LEN);
-        char *s = trim(line);
-        if (!*s || *s == '#')
-            continue;
-        char *eq = strchr(s, '=');
-        if (!eq)
-            FAIL("expected `producer_name = hexkey`");
-        *eq = '\0';
-        char *name = trim(s);
-        char *hex = trim(eq + 1);
+    while ((got = config_lines_next(&r, &name, &hex)) != CONFIG_LINE_END) {
+        if (got == CONFIG_LINE_BAD)
+            FAIL("%s", r.msg);
         size_t hl = strlen(hex);
-        if (hl >= 2 && hex[0] == '"' && hex[hl - 1] == '"') {
-            hex[hl - 1] = '\0';
-            hex++;
-            hl -= 2;
-        }
         if (!name_ok(name))
             FAIL("producer name must be 1..%d of [A-Za-z0-9._-]", AUTH_NAME_MAX);
         if (find(keys, name))
@@ -151,14 +115,13 @@ sw_err auth_keys_load(const char *path, struct auth_keys **out, char *errstr, si
             FAIL("key of \"%s\" must be %d..%d bytes as hex (an even count of hex digits)", name,
                  KEY_MIN, KEY_MAX);
         struct producer_key *pk = &keys->p[keys->n];
-        if (!hex_decode(hex, hl, pk->key)) {
+        if (!hex_decode(hex, pk->key, hl / 2)) {
             OPENSSL_cleanse(pk->key, sizeof(pk->key));
             FAIL("key of \"%s\" is not hex", name);
         }
         pk->key_len = hl / 2;
         snprintf(pk->name, sizeof(pk->name), "%s", name);
         keys->n++;
-        OPENSSL_cleanse(hex, hl);
     }
 #undef FAIL
     if (ferror(f)) {
@@ -175,7 +138,7 @@ sw_err auth_keys_load(const char *path, struct auth_keys **out, char *errstr, si
     keys = NULL;
 
 cleanup_keys:
-    OPENSSL_cleanse(line, sizeof(line));
+    config_lines_wipe(&r);
     auth_keys_destroy(keys);
     fclose(f);
     return err;
@@ -231,7 +194,7 @@ sw_err auth_verify(const struct auth_keys *keys, const char *producer, const cha
     }
     if (!strncasecmp(signature, "sha256=", 7))
         signature += 7;
-    if (strlen(signature) != AUTH_HEX_LEN || !hex_decode(signature, AUTH_HEX_LEN, got)) {
+    if (strlen(signature) != AUTH_HEX_LEN || !hex_decode(signature, got, sizeof(got))) {
         why = "malformed " AUTH_HEADER_SIGNATURE;
         goto rejected;
     }

@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "rules.h"
 #include "timeutil.h"
 
-/* Where candidates go: a growable array with a cap. */
+/* Where candidates go: the caller's fixed array (grow false), or one that
+ * grows up to max (AVAIL_MAX_SLOTS) slots. */
 struct sink {
     struct av_slot *arr;
     size_t n, cap, max;
@@ -105,18 +107,12 @@ static sw_err offer(struct sink *s, struct busy *b, const struct limits *lim, in
     if (s->n > 0 && start <= s->arr[s->n - 1].start)
         return SW_OK; /* never the same instant twice */
     if (s->n == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 64;
-        if (!s->grow)
+        if (!s->grow || s->n >= s->max)
             goto full;
-        if (ncap > s->max)
-            ncap = s->max;
-        if (ncap <= s->n)
-            goto full;
-        struct av_slot *p = realloc(s->arr, ncap * sizeof *p);
+        struct av_slot *p = vec_grow(s->arr, &s->cap, sizeof *p, s->n + 1, s->max);
         if (!p)
             return SW_ERR_NOMEM;
         s->arr = p;
-        s->cap = ncap;
     }
     s->arr[s->n++] = (struct av_slot){start, end, tag};
     if (!s->grow && s->n == s->cap)

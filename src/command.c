@@ -1,61 +1,21 @@
-/* command.c - command envelope and payload parsing; result serialization. */
+/* command.c - bytes -> struct command: the envelope, then the payload read
+ * through its type's field table (the same table lists the fields a
+ * payload may carry).  Results -> bytes is result.c. */
 #include "command.h"
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
+#include "confirmation.h"
 #include "timeutil.h"
 
-static const struct {
-    const char *name;
-    enum cmd_topic topic;
-    bool write;
-} types[CMD__COUNT] = {
-    [CMD_SEARCH_SLOTS] = {"search_slots", CMD_TOPIC_SEARCH, false},
-    [CMD_FIND_PATIENT] = {"find_patient", CMD_TOPIC_SEARCH, false},
-    [CMD_LIST_APPOINTMENTS] = {"list_appointments", CMD_TOPIC_SEARCH, false},
-    [CMD_HOLD] = {"hold", CMD_TOPIC_BOOK, true},
-    [CMD_RELEASE_HOLD] = {"release_hold", CMD_TOPIC_BOOK, true},
-    [CMD_BOOK] = {"book", CMD_TOPIC_BOOK, true},
-    [CMD_RESCHEDULE] = {"reschedule", CMD_TOPIC_BOOK, true},
-    [CMD_JOIN_WAITLIST] = {"join_waitlist", CMD_TOPIC_BOOK, true},
-    [CMD_CANCEL] = {"cancel", CMD_TOPIC_CANCEL, true},
-    [CMD_LEAVE_WAITLIST] = {"leave_waitlist", CMD_TOPIC_CANCEL, true},
-};
-
-const char *cmd_type_name(enum cmd_type t)
-{
-    return (unsigned)t < CMD__COUNT ? types[t].name : "unknown";
-}
-
-bool cmd_type_parse(const char *name, enum cmd_type *out)
-{
-    for (int i = 0; i < CMD__COUNT; i++) {
-        if (!strcmp(types[i].name, name)) {
-            *out = (enum cmd_type)i;
-            return true;
-        }
-    }
-    return false;
-}
-
-enum cmd_topic cmd_type_topic(enum cmd_type t)
-{
-    return types[t].topic;
-}
-
-bool cmd_type_is_write(enum cmd_type t)
-{
-    return types[t].write;
-}
-
-/* snprintf cuts at a byte count and may split a UTF-8 character; jansson
- * then refuses the string and the error object would vanish from the
- * result.  Drops a trailing incomplete sequence. */
-static void utf8_trim_tail(char *s)
+void cmd_text_trim_utf8(char *s)
 {
     size_t n = strlen(s), lead = n;
     int back = 0;
@@ -71,7 +31,7 @@ static void utf8_trim_tail(char *s)
         s[lead - 1] = '\0';
 }
 
-/* ---- parsing ------------------------------------------------------------ */
+/* ---- field readers ------------------------------------------------------ */
 
 struct parser {
     json_t *obj;       /* the object being read (envelope or payload) */
@@ -89,7 +49,7 @@ static bool fail(struct parser *p, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->err->message, sizeof(p->err->message), fmt, ap);
     va_end(ap);
-    utf8_trim_tail(p->err->message);
+    cmd_text_trim_utf8(p->err->message);
     return false;
 }
 
@@ -146,42 +106,6 @@ static bool get_int(struct parser *p, const char *key, int lo, int hi, int *out)
     return true;
 }
 
-/* The fields a payload may carry, per type: anything else is an error, so
- * that a typo ("patientId") is not silently ignored. */
-static const char *const allowed[CMD__COUNT][8] = {
-    [CMD_SEARCH_SLOTS] = {"appointment_type", "from", "to", "practitioner_id", "patient_id",
-                          "limit"},
-    [CMD_FIND_PATIENT] = {"phone", "birthdate", "name"},
-    [CMD_LIST_APPOINTMENTS] = {"patient_id", "from", "to"},
-    [CMD_HOLD] = {"slot_id", "practitioner_id", "start", "appointment_type", "patient_id",
-                  "ttl_seconds"},
-    [CMD_RELEASE_HOLD] = {"hold_id"},
-    [CMD_BOOK] = {"patient_id", "practitioner_id", "start", "appointment_type", "hold_id",
-                  "reason"},
-    [CMD_RESCHEDULE] = {"confirmation_number", "appointment_id", "new_start", "practitioner_id",
-                        "hold_id"},
-    [CMD_JOIN_WAITLIST] = {"patient_id", "appointment_type", "earliest", "latest",
-                           "practitioner_id"},
-    [CMD_CANCEL] = {"confirmation_number", "appointment_id", "patient_id", "reason"},
-    [CMD_LEAVE_WAITLIST] = {"waitlist_id"},
-};
-
-static bool check_keys(struct parser *p, enum cmd_type t)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(p->obj, key, v)
-    {
-        bool known = false;
-        for (int i = 0; i < 8 && allowed[t][i]; i++)
-            known |= !strcmp(allowed[t][i], key);
-        if (!known)
-            return fail(p, "unknown_field", "%s%s is not a field of %s", p->where, key,
-                        types[t].name);
-    }
-    return true;
-}
-
 static bool check_range(struct parser *p, int64_t from, int64_t to, const char *a, const char *b)
 {
     if (from && to && to <= from)
@@ -189,161 +113,322 @@ static bool check_range(struct parser *p, int64_t from, int64_t to, const char *
     return true;
 }
 
-static bool parse_search(struct parser *p, struct cmd_search_slots *s)
+/* Read aloud and typed in by people: letters, digits, spaces, dashes. */
+static bool get_confirmation(struct parser *p, const char *key, char *out, size_t cap)
 {
-    if (!get_str(p, "appointment_type", true, s->appointment_type, sizeof(s->appointment_type)) ||
-        !get_time(p, "from", true, &s->from) || !get_time(p, "to", true, &s->to) ||
-        !check_range(p, s->from, s->to, "from", "to") ||
-        !get_str(p, "patient_id", false, s->patient_id, sizeof(s->patient_id)) ||
-        !get_int(p, "limit", 1, CMD_MAX_SLOTS, &s->limit))
+    if (!get_str(p, key, false, out, cap))
         return false;
-    json_t *pr = json_object_get(p->obj, "practitioner_id");
-    if (json_is_array(pr)) {
-        size_t i;
-        json_t *v;
-        if (json_array_size(pr) == 0)
-            return fail(p, "bad_value", "%spractitioner_id must name at least one practitioner",
-                        p->where);
-        if (json_array_size(pr) > CMD_MAX_PRACTITIONERS)
-            return fail(p, "too_many", "%spractitioner_id lists more than %d practitioners",
-                        p->where, CMD_MAX_PRACTITIONERS);
-        json_array_foreach(pr, i, v)
-        {
-            size_t n = json_string_length(v);
-            if (!json_is_string(v) || n == 0 || n >= CMD_REF_MAX)
-                return fail(p, "bad_type", "%spractitioner_id[%zu] must be a non-empty string",
-                            p->where, i);
-            memcpy(s->practitioners[s->n_practitioners++], json_string_value(v), n + 1);
-        }
-    } else {
-        if (!get_str(p, "practitioner_id", false, s->practitioners[0], CMD_REF_MAX))
+    for (const char *c = out; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -", *c))
+            return fail(p, "bad_value", "%s%s may hold only letters, digits, spaces and dashes",
+                        p->where, key);
+    return true;
+}
+
+/* practitioner_id of search_slots: one id, or a list of 1..16. */
+static bool get_practitioners(struct parser *p, const char *key, struct cmd_search_slots *s)
+{
+    json_t *pr = json_object_get(p->obj, key);
+    if (!json_is_array(pr)) {
+        if (!get_str(p, key, false, s->practitioners[0], CMD_REF_MAX))
             return false;
         s->n_practitioners = s->practitioners[0][0] ? 1 : 0;
+        return true;
+    }
+    size_t i;
+    json_t *v;
+    if (json_array_size(pr) == 0)
+        return fail(p, "bad_value", "%spractitioner_id must name at least one practitioner",
+                    p->where);
+    if (json_array_size(pr) > CMD_MAX_PRACTITIONERS)
+        return fail(p, "too_many", "%spractitioner_id lists more than %d practitioners", p->where,
+                    CMD_MAX_PRACTITIONERS);
+    json_array_foreach(pr, i, v)
+    {
+        size_t n = json_string_length(v);
+        if (!json_is_string(v) || n == 0 || n >= CMD_REF_MAX)
+            return fail(p, "bad_type", "%spractitioner_id[%zu] must be a non-empty string",
+                        p->where, i);
+        memcpy(s->practitioners[s->n_practitioners++], json_string_value(v), n + 1);
     }
     return true;
 }
 
-/* Read aloud and typed in by people: letters, digits, spaces, dashes. */
-static bool get_confirmation(struct parser *p, char *out, size_t cap)
-{
-    if (!get_str(p, "confirmation_number", false, out, cap))
-        return false;
-    for (const char *c = out; *c; c++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -", *c))
-            return fail(p, "bad_value",
-                        "%sconfirmation_number may hold only letters, digits, spaces and dashes",
-                        p->where);
-    return true;
-}
+/* ---- the payload of each type -------------------------------------------- */
 
-static bool parse_find(struct parser *p, struct cmd_find_patient *f)
+enum field_kind {
+    F_STR,           /* a string of 1..size-1 bytes */
+    F_TIME,          /* RFC 3339 with an offset -> epoch seconds */
+    F_INT,           /* an integer in lo..hi */
+    F_CONFIRMATION,  /* F_STR of letters, digits, spaces and dashes */
+    F_PRACTITIONERS, /* search_slots' practitioner_id: one id or a list */
+};
+
+/* One payload field, read in table order: the first bad field is the one
+ * reported.  offset/size: of its member in struct command. */
+struct field {
+    const char *name;
+    enum field_kind kind;
+    bool required;
+    size_t offset, size;
+    int lo, hi;        /* F_INT */
+    const char *after; /* F_TIME: must be later than this earlier field */
+};
+
+#define AT(m) offsetof(struct command, u.m), sizeof(((struct command *)0)->u.m)
+#define STR(n, m)                                                                                  \
+    {                                                                                              \
+        n, F_STR, false, AT(m)                                                                     \
+    }
+#define NEED(n, m)                                                                                 \
+    {                                                                                              \
+        n, F_STR, true, AT(m)                                                                      \
+    }
+#define TIME(n, m)                                                                                 \
+    {                                                                                              \
+        n, F_TIME, false, AT(m)                                                                    \
+    }
+#define AT_TIME(n, m)                                                                              \
+    {                                                                                              \
+        n, F_TIME, true, AT(m)                                                                     \
+    }
+
+static const struct field search_fields[] = {
+    NEED("appointment_type", search.appointment_type),
+    AT_TIME("from", search.from),
+    {"to", F_TIME, true, AT(search.to), 0, 0, "from"},
+    STR("patient_id", search.patient_id),
+    {"limit", F_INT, false, AT(search.limit), 1, CMD_MAX_SLOTS},
+    {"practitioner_id", F_PRACTITIONERS, false, AT(search)},
+    {NULL},
+};
+static const struct field find_fields[] = {
+    NEED("phone", find.phone),
+    NEED("birthdate", find.birthdate),
+    STR("name", find.name),
+    {NULL},
+};
+static const struct field list_fields[] = {
+    NEED("patient_id", list.patient_id),
+    TIME("from", list.from),
+    {"to", F_TIME, false, AT(list.to), 0, 0, "from"},
+    {NULL},
+};
+static const struct field hold_fields[] = {
+    STR("slot_id", hold.slot_id),
+    STR("practitioner_id", hold.practitioner_id),
+    TIME("start", hold.start),
+    STR("appointment_type", hold.appointment_type),
+    STR("patient_id", hold.patient_id),
+    {"ttl_seconds", F_INT, false, AT(hold.ttl_seconds), 1, 86400},
+    {NULL},
+};
+static const struct field release_fields[] = {
+    NEED("hold_id", hold_id),
+    {NULL},
+};
+static const struct field book_fields[] = {
+    NEED("patient_id", book.patient_id),
+    NEED("practitioner_id", book.practitioner_id),
+    AT_TIME("start", book.start),
+    NEED("appointment_type", book.appointment_type),
+    STR("hold_id", book.hold_id),
+    STR("reason", book.reason),
+    {NULL},
+};
+static const struct field reschedule_fields[] = {
+    {"confirmation_number", F_CONFIRMATION, false, AT(reschedule.confirmation_number)},
+    STR("appointment_id", reschedule.appointment_id),
+    STR("patient_id", reschedule.who.patient_id),
+    STR("phone", reschedule.who.phone),
+    STR("birthdate", reschedule.who.birthdate),
+    AT_TIME("new_start", reschedule.new_start),
+    STR("practitioner_id", reschedule.practitioner_id),
+    STR("hold_id", reschedule.hold_id),
+    {NULL},
+};
+static const struct field join_fields[] = {
+    NEED("patient_id", join.patient_id),
+    NEED("appointment_type", join.appointment_type),
+    AT_TIME("earliest", join.earliest),
+    {"latest", F_TIME, true, AT(join.latest), 0, 0, "earliest"},
+    STR("practitioner_id", join.practitioner_id),
+    {NULL},
+};
+static const struct field cancel_fields[] = {
+    {"confirmation_number", F_CONFIRMATION, false, AT(cancel.confirmation_number)},
+    STR("appointment_id", cancel.appointment_id),
+    STR("patient_id", cancel.who.patient_id),
+    STR("phone", cancel.who.phone),
+    STR("birthdate", cancel.who.birthdate),
+    STR("reason", cancel.reason),
+    {NULL},
+};
+static const struct field leave_fields[] = {
+    NEED("waitlist_id", waitlist_id),
+    {NULL},
+};
+
+/* What the fields alone cannot say, checked after them. */
+static bool check_phone_birthdate(struct parser *p, const char *phone, const char *birthdate)
 {
-    if (!get_str(p, "phone", true, f->phone, sizeof(f->phone)) ||
-        !get_str(p, "birthdate", true, f->birthdate, sizeof(f->birthdate)) ||
-        !get_str(p, "name", false, f->name, sizeof(f->name)))
-        return false;
     int digits = 0;
-    for (const char *c = f->phone; *c; c++) {
-        if (*c >= '0' && *c <= '9')
+    for (const char *ch = phone; *ch; ch++) {
+        if (*ch >= '0' && *ch <= '9')
             digits++;
-        else if (!strchr("+-. ()", *c))
+        else if (!strchr("+-. ()", *ch))
             return fail(p, "bad_value", "%sphone may hold only digits, spaces and + - . ( )",
                         p->where);
     }
     if (digits < 7 || digits > 15)
         return fail(p, "bad_value", "%sphone must have 7 to 15 digits", p->where);
     struct tu_date bd;
-    if (timeutil_parse_date(f->birthdate, &bd) != SW_OK)
+    if (timeutil_parse_date(birthdate, &bd) != SW_OK)
         return fail(p, "bad_date", "%sbirthdate must be a real date YYYY-MM-DD", p->where);
     return true;
 }
 
+static bool check_find(struct parser *p, const struct command *c)
+{
+    return check_phone_birthdate(p, c->u.find.phone, c->u.find.birthdate);
+}
+
+/* A write names its patient: the id, or phone and birth date. */
+static bool check_patient(struct parser *p, const struct cmd_patient *who)
+{
+    if (who->patient_id[0])
+        return true;
+    if (!who->phone[0] || !who->birthdate[0])
+        return fail(p, "missing_field",
+                    "%spatient_id, or phone and birthdate, is required to change an appointment",
+                    p->where);
+    return check_phone_birthdate(p, who->phone, who->birthdate);
+}
+
+static bool check_hold(struct parser *p, const struct command *c)
+{
+    const struct cmd_hold *h = &c->u.hold;
+    if (!h->slot_id[0] && (!h->practitioner_id[0] || !h->start || !h->appointment_type[0]))
+        return fail(p, "missing_field",
+                    "%sslot_id, or practitioner_id with start and appointment_type, is required",
+                    p->where);
+    return true;
+}
+
+static bool either_id(struct parser *p, const char *confirmation, const char *appointment_id)
+{
+    if (!confirmation[0] && !appointment_id[0])
+        return fail(p, "missing_field", "%sconfirmation_number or appointment_id is required",
+                    p->where);
+    return true;
+}
+
+static bool check_cancel(struct parser *p, const struct command *c)
+{
+    return either_id(p, c->u.cancel.confirmation_number, c->u.cancel.appointment_id) &&
+           check_patient(p, &c->u.cancel.who);
+}
+
+static bool check_reschedule(struct parser *p, const struct command *c)
+{
+    return either_id(p, c->u.reschedule.confirmation_number, c->u.reschedule.appointment_id) &&
+           check_patient(p, &c->u.reschedule.who);
+}
+
+static const struct {
+    const char *name;
+    enum cmd_topic topic;
+    bool write;
+    const struct field *fields; /* the only fields its payload may carry */
+    bool (*check)(struct parser *p, const struct command *c);
+} types[CMD__COUNT] = {
+    [CMD_SEARCH_SLOTS] = {"search_slots", CMD_TOPIC_SEARCH, false, search_fields, NULL},
+    [CMD_FIND_PATIENT] = {"find_patient", CMD_TOPIC_SEARCH, false, find_fields, check_find},
+    [CMD_LIST_APPOINTMENTS] = {"list_appointments", CMD_TOPIC_SEARCH, false, list_fields, NULL},
+    [CMD_HOLD] = {"hold", CMD_TOPIC_BOOK, true, hold_fields, check_hold},
+    [CMD_RELEASE_HOLD] = {"release_hold", CMD_TOPIC_BOOK, true, release_fields, NULL},
+    [CMD_BOOK] = {"book", CMD_TOPIC_BOOK, true, book_fields, NULL},
+    [CMD_RESCHEDULE] = {"reschedule", CMD_TOPIC_BOOK, true, reschedule_fields, check_reschedule},
+    [CMD_JOIN_WAITLIST] = {"join_waitlist", CMD_TOPIC_BOOK, true, join_fields, NULL},
+    [CMD_CANCEL] = {"cancel", CMD_TOPIC_CANCEL, true, cancel_fields, check_cancel},
+    [CMD_LEAVE_WAITLIST] = {"leave_waitlist", CMD_TOPIC_CANCEL, true, leave_fields, NULL},
+};
+
+const char *cmd_type_name(enum cmd_type t)
+{
+    return (unsigned)t < CMD__COUNT ? types[t].name : "unknown";
+}
+
+bool cmd_type_parse(const char *name, enum cmd_type *out)
+{
+    for (int i = 0; i < CMD__COUNT; i++) {
+        if (!strcmp(types[i].name, name)) {
+            *out = (enum cmd_type)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+enum cmd_topic cmd_type_topic(enum cmd_type t)
+{
+    return types[t].topic;
+}
+
+bool cmd_type_is_write(enum cmd_type t)
+{
+    return types[t].write;
+}
+
+static const struct field *field_named(const struct field *fields, const char *name)
+{
+    for (const struct field *f = fields; f->name; f++)
+        if (!strcmp(f->name, name))
+            return f;
+    return NULL;
+}
+
+static bool read_field(struct parser *p, const struct field *fields, const struct field *f,
+                       struct command *c)
+{
+    char *at = (char *)c + f->offset;
+    switch (f->kind) {
+    case F_STR:
+        return get_str(p, f->name, f->required, at, f->size);
+    case F_CONFIRMATION:
+        return get_confirmation(p, f->name, at, f->size);
+    case F_INT:
+        return get_int(p, f->name, f->lo, f->hi, (int *)at);
+    case F_PRACTITIONERS:
+        return get_practitioners(p, f->name, (struct cmd_search_slots *)at);
+    case F_TIME:
+        if (!get_time(p, f->name, f->required, (int64_t *)at))
+            return false;
+        if (f->after) {
+            const struct field *a = field_named(fields, f->after);
+            return check_range(p, *(int64_t *)((char *)c + a->offset), *(int64_t *)at, a->name,
+                               f->name);
+        }
+        return true;
+    }
+    return false;
+}
+
 static bool parse_payload(struct parser *p, struct command *c)
 {
-    if (!check_keys(p, c->type))
-        return false;
-    switch (c->type) {
-    case CMD_SEARCH_SLOTS:
-        return parse_search(p, &c->u.search);
-    case CMD_FIND_PATIENT:
-        return parse_find(p, &c->u.find);
-    case CMD_LIST_APPOINTMENTS: {
-        struct cmd_list_appointments *l = &c->u.list;
-        return get_str(p, "patient_id", true, l->patient_id, sizeof(l->patient_id)) &&
-               get_time(p, "from", false, &l->from) && get_time(p, "to", false, &l->to) &&
-               check_range(p, l->from, l->to, "from", "to");
+    const struct field *fields = types[c->type].fields;
+    const char *key;
+    json_t *v;
+    json_object_foreach(p->obj, key, v)
+    {
+        if (!field_named(fields, key))
+            return fail(p, "unknown_field", "%s%s is not a field of %s", p->where, key,
+                        types[c->type].name);
     }
-    case CMD_HOLD: {
-        struct cmd_hold *h = &c->u.hold;
-        if (!get_str(p, "slot_id", false, h->slot_id, sizeof(h->slot_id)) ||
-            !get_str(p, "practitioner_id", false, h->practitioner_id, sizeof(h->practitioner_id)) ||
-            !get_time(p, "start", false, &h->start) ||
-            !get_str(p, "appointment_type", false, h->appointment_type,
-                     sizeof(h->appointment_type)) ||
-            !get_str(p, "patient_id", false, h->patient_id, sizeof(h->patient_id)) ||
-            !get_int(p, "ttl_seconds", 1, 86400, &h->ttl_seconds))
+    for (const struct field *f = fields; f->name; f++)
+        if (!read_field(p, fields, f, c))
             return false;
-        if (!h->slot_id[0] && (!h->practitioner_id[0] || !h->start || !h->appointment_type[0]))
-            return fail(p, "missing_field",
-                        "%sslot_id, or practitioner_id with start and appointment_type, is "
-                        "required",
-                        p->where);
-        return true;
-    }
-    case CMD_RELEASE_HOLD:
-        return get_str(p, "hold_id", true, c->u.hold_id, sizeof(c->u.hold_id));
-    case CMD_BOOK: {
-        struct cmd_book *b = &c->u.book;
-        return get_str(p, "patient_id", true, b->patient_id, sizeof(b->patient_id)) &&
-               get_str(p, "practitioner_id", true, b->practitioner_id,
-                       sizeof(b->practitioner_id)) &&
-               get_time(p, "start", true, &b->start) &&
-               get_str(p, "appointment_type", true, b->appointment_type,
-                       sizeof(b->appointment_type)) &&
-               get_str(p, "hold_id", false, b->hold_id, sizeof(b->hold_id)) &&
-               get_str(p, "reason", false, b->reason, sizeof(b->reason));
-    }
-    case CMD_CANCEL: {
-        struct cmd_cancel *x = &c->u.cancel;
-        if (!get_confirmation(p, x->confirmation_number, sizeof(x->confirmation_number)) ||
-            !get_str(p, "appointment_id", false, x->appointment_id, sizeof(x->appointment_id)) ||
-            !get_str(p, "patient_id", false, x->patient_id, sizeof(x->patient_id)) ||
-            !get_str(p, "reason", false, x->reason, sizeof(x->reason)))
-            return false;
-        if (!x->confirmation_number[0] && !x->appointment_id[0])
-            return fail(p, "missing_field", "%sconfirmation_number or appointment_id is required",
-                        p->where);
-        return true;
-    }
-    case CMD_RESCHEDULE: {
-        struct cmd_reschedule *r = &c->u.reschedule;
-        if (!get_confirmation(p, r->confirmation_number, sizeof(r->confirmation_number)) ||
-            !get_str(p, "appointment_id", false, r->appointment_id, sizeof(r->appointment_id)) ||
-            !get_time(p, "new_start", true, &r->new_start) ||
-            !get_str(p, "practitioner_id", false, r->practitioner_id, sizeof(r->practitioner_id)) ||
-            !get_str(p, "hold_id", false, r->hold_id, sizeof(r->hold_id)))
-            return false;
-        if (!r->confirmation_number[0] && !r->appointment_id[0])
-            return fail(p, "missing_field", "%sconfirmation_number or appointment_id is required",
-                        p->where);
-        return true;
-    }
-    case CMD_JOIN_WAITLIST: {
-        struct cmd_join_waitlist *j = &c->u.join;
-        return get_str(p, "patient_id", true, j->patient_id, sizeof(j->patient_id)) &&
-               get_str(p, "appointment_type", true, j->appointment_type,
-                       sizeof(j->appointment_type)) &&
-               get_time(p, "earliest", true, &j->earliest) &&
-               get_time(p, "latest", true, &j->latest) &&
-               check_range(p, j->earliest, j->latest, "earliest", "latest") &&
-               get_str(p, "practitioner_id", false, j->practitioner_id, sizeof(j->practitioner_id));
-    }
-    case CMD_LEAVE_WAITLIST:
-        return get_str(p, "waitlist_id", true, c->u.waitlist_id, sizeof(c->u.waitlist_id));
-    case CMD__COUNT:
-        break;
-    }
-    return fail(p, "unknown_type", "unknown command type");
+    return !types[c->type].check || types[c->type].check(p, c);
 }
 
 /* Kafka topic names: [A-Za-z0-9._-] (empty: none given). */
@@ -358,6 +443,73 @@ static bool topic_name_ok(const char *s, size_t n)
 
 static const char *const envelope_keys[] = {"type",     "request_id", "session_id",
                                             "reply_to", "deadline",   "payload"};
+
+/* One length-framed item of the digest: no two inputs share bytes. */
+static void digest_put(EVP_MD_CTX *md, const char *s, size_t n)
+{
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+    EVP_DigestUpdate(md, len, sizeof(len));
+    EVP_DigestUpdate(md, s, n);
+}
+
+static int cmp_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+void command_digest(const struct command *c, const char *key_id, char out[CMD_DIGEST_LEN])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char h[32];
+    unsigned int hn = 0;
+    char num[32];
+    out[0] = '\0';
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(md);
+        return;
+    }
+    digest_put(md, "schedworker command v1", 22);
+    digest_put(md, types[c->type].name, strlen(types[c->type].name));
+    digest_put(md, key_id ? key_id : "", key_id ? strlen(key_id) : 0);
+    for (const struct field *f = types[c->type].fields; f->name; f++) {
+        const char *at = (const char *)c + f->offset;
+        digest_put(md, f->name, strlen(f->name));
+        switch (f->kind) {
+        case F_STR:
+            digest_put(md, at, strnlen(at, f->size));
+            break;
+        case F_CONFIRMATION: {
+            char canon[CONFIRM_TEXT_LEN];
+            if (at[0] && confirm_decode(at, canon, sizeof(canon)) == SW_OK)
+                digest_put(md, canon, strlen(canon));
+            else
+                digest_put(md, at, strnlen(at, f->size));
+            break;
+        }
+        case F_TIME:
+            snprintf(num, sizeof(num), "%lld", (long long)*(const int64_t *)(const void *)at);
+            digest_put(md, num, strlen(num));
+            break;
+        case F_INT:
+            snprintf(num, sizeof(num), "%d", *(const int *)(const void *)at);
+            digest_put(md, num, strlen(num));
+            break;
+        case F_PRACTITIONERS: {
+            struct cmd_search_slots s = c->u.search;
+            qsort(s.practitioners, (size_t)s.n_practitioners, sizeof(s.practitioners[0]), cmp_ids);
+            for (int i = 0; i < s.n_practitioners; i++)
+                digest_put(md, s.practitioners[i], strlen(s.practitioners[i]));
+            break;
+        }
+        }
+    }
+    if (EVP_DigestFinal_ex(md, h, &hn) && hn == sizeof(h))
+        for (int i = 0; i < 32; i++)
+            snprintf(out + 2 * i, 3, "%02x", h[i]);
+    EVP_MD_CTX_free(md);
+}
 
 sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
                      struct cmd_parse_error *err)
@@ -447,185 +599,4 @@ sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
 out:
     json_decref(root);
     return ok ? SW_OK : SW_ERR_INVALID;
-}
-
-/* ---- results ------------------------------------------------------------ */
-
-void result_init(struct result *r, const struct command *cmd)
-{
-    memset(r, 0, sizeof(*r));
-    if (cmd) {
-        r->type = cmd->type;
-        snprintf(r->request_id, sizeof(r->request_id), "%s", cmd->request_id);
-    }
-}
-
-void result_clear(struct result *r)
-{
-    free(r->matches);
-    free(r->appointments);
-    r->matches = NULL;
-    r->appointments = NULL;
-    r->n_matches = r->n_appointments = 0;
-}
-
-void result_fail(struct result *r, sw_err status, const char *code, const char *fmt, ...)
-{
-    r->status = status;
-    snprintf(r->error_code, sizeof(r->error_code), "%s", code ? code : "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->error_message, sizeof(r->error_message), fmt, ap);
-    va_end(ap);
-    utf8_trim_tail(r->error_message);
-}
-
-void format_time(int64_t epoch_s, char *buf, size_t len)
-{
-    if (timeutil_format_rfc3339(epoch_s, buf, len) != SW_OK)
-        snprintf(buf, len, "invalid-time");
-}
-
-static json_t *time_json(int64_t epoch_s)
-{
-    char buf[40];
-    format_time(epoch_s, buf, sizeof(buf));
-    return json_string(buf);
-}
-
-static json_t *time_ms_json(int64_t ms)
-{
-    char buf[48];
-    format_time(ms / 1000, buf, sizeof(buf));
-    return json_string(buf);
-}
-
-static json_t *slot_json(const struct res_slot *s)
-{
-    return json_pack("{s:s, s:o, s:o, s:s, s:s}", "slot_id", s->slot_id, "start",
-                     time_json(s->start), "end", time_json(s->end), "practitioner_id",
-                     s->practitioner_id, "appointment_type", s->appointment_type);
-}
-
-static json_t *slots_json(const struct res_slot *slots, int n)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(a, slot_json(&slots[i]));
-    return a;
-}
-
-static json_t *appointment_json(const struct res_appointment *a)
-{
-    json_t *o =
-        json_pack("{s:s, s:o, s:o, s:s, s:s, s:s}", "appointment_id", a->appointment_id, "start",
-                  time_json(a->start), "end", time_json(a->end), "practitioner_id",
-                  a->practitioner_id, "appointment_type", a->appointment_type, "status", a->status);
-    /* Appointments made outside the worker have no confirmation number. */
-    if (o && a->confirmation_number[0])
-        json_object_set_new(o, "confirmation_number", json_string(a->confirmation_number));
-    return o;
-}
-
-static json_t *ok_fields(const struct result *r)
-{
-    json_t *o = json_object();
-    switch (r->type) {
-    case CMD_SEARCH_SLOTS:
-        json_object_set_new(o, "slots", slots_json(r->slots, r->n_slots));
-        if (r->has_next_available)
-            json_object_set_new(o, "next_available", slot_json(&r->next_available));
-        if (r->stale)
-            json_object_set_new(o, "stale", json_true());
-        break;
-    case CMD_FIND_PATIENT: {
-        json_t *a = json_array();
-        for (int i = 0; i < r->n_matches; i++) {
-            const struct res_patient *m = &r->matches[i];
-            json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s}", "patient_id", m->patient_id,
-                                               "given_name", m->given_name, "family_name",
-                                               m->family_name, "birthdate", m->birthdate));
-        }
-        json_object_set_new(o, "matches", a);
-        break;
-    }
-    case CMD_LIST_APPOINTMENTS: {
-        json_t *a = json_array();
-        for (int i = 0; i < r->n_appointments; i++)
-            json_array_append_new(a, appointment_json(&r->appointments[i]));
-        json_object_set_new(o, "appointments", a);
-        break;
-    }
-    case CMD_HOLD:
-        json_object_set_new(o, "hold_id", json_string(r->hold_id));
-        json_object_set_new(o, "expires_at", time_ms_json(r->expires_at_ms));
-        break;
-    case CMD_RELEASE_HOLD:
-        json_object_set_new(o, "hold_id", json_string(r->hold_id));
-        break;
-    case CMD_BOOK:
-    case CMD_RESCHEDULE:
-        if (r->n_appointments > 0) {
-            const struct res_appointment *a = &r->appointments[0];
-            json_object_set_new(o, "appointment_id", json_string(a->appointment_id));
-            json_object_set_new(o, "confirmation_number", json_string(a->confirmation_number));
-            json_object_set_new(o, "start", time_json(a->start));
-            json_object_set_new(o, "end", time_json(a->end));
-            json_object_set_new(o, "practitioner_id", json_string(a->practitioner_id));
-        }
-        if (r->type == CMD_RESCHEDULE)
-            json_object_set_new(o, "previous_appointment_id",
-                                json_string(r->previous_appointment_id));
-        break;
-    case CMD_CANCEL:
-        json_object_set_new(o, "appointment_id", json_string(r->cancelled_appointment_id));
-        json_object_set_new(o, "cancelled_at", time_ms_json(r->cancelled_at_ms));
-        break;
-    case CMD_JOIN_WAITLIST:
-    case CMD_LEAVE_WAITLIST:
-        json_object_set_new(o, "waitlist_id", json_string(r->waitlist_id));
-        break;
-    case CMD__COUNT:
-        break;
-    }
-    return o;
-}
-
-char *result_serialize(const struct result *r)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "request_id", json_string(r->request_id));
-    json_object_set_new(o, "type", json_string(cmd_type_name(r->type)));
-    json_object_set_new(o, "status", json_string(sw_err_status(r->status)));
-    if (r->status == SW_OK) {
-        json_object_set_new(o, "result", ok_fields(r));
-    } else {
-        const char *code = r->error_code[0] ? r->error_code : sw_err_str(r->status);
-        const char *msg = r->error_message[0] ? r->error_message : sw_err_str(r->status);
-        json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", code, "message", msg));
-        /* the contract: up to 3 other slots */
-        if (r->status == SW_ERR_CONFLICT)
-            json_object_set_new(o, "alternatives",
-                                slots_json(r->slots, r->n_slots < 3 ? r->n_slots : 3));
-    }
-    json_object_set_new(o, "processed_at", time_ms_json(r->processed_at_ms));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return s;
-}
-
-char *result_serialize_parse_error(const struct cmd_parse_error *err, int64_t now_ms)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "request_id", json_string(err->request_id));
-    enum cmd_type t;
-    json_object_set_new(o, "type",
-                        json_string(cmd_type_parse(err->type, &t) ? err->type : "unknown"));
-    json_object_set_new(o, "status", json_string("invalid"));
-    json_object_set_new(o, "error",
-                        json_pack("{s:s, s:s}", "code", err->code, "message", err->message));
-    json_object_set_new(o, "processed_at", time_ms_json(now_ms));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return s;
 }

@@ -1,7 +1,9 @@
-/* config.c - the settings table, the file parser and environment overrides. */
+/* config.c - the settings table and its setters; loading in order
+ * (defaults, file, environment, checks).  The file reader, the environment
+ * overlay, the hours grammar, the reference writer and secret files are
+ * config_*.c. */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -9,18 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config_table.h"
 #include "log.h"
-
-enum kind { K_STR, K_INT, K_BOOL, K_HOURS, K_SURFACE, K_GRANT, K_LOGLEVEL };
-
-struct setting {
-    const char *name;
-    enum kind kind;
-    size_t offset;
-    const char *def;
-    int min, max; /* K_INT only */
-    const char *help;
-};
 
 #define OFF(f) offsetof(struct sw_config, f)
 #define STR(n, f, d, h)                                                                            \
@@ -134,7 +126,21 @@ static const struct setting settings[] = {
     INT("idempotency.ttl_s", idempotency_ttl_s, "604800", 60, 31536000,
         "How long a result is kept for duplicates of its request_id."),
     INT("idempotency.lease_s", idempotency_lease_s, "30", 2, 3600,
-        "An in-progress command is taken over after this."),
+        "An in-progress command is taken over after this (renewed while it works)."),
+    INT("idempotency.outputs_ttl_s", idempotency_outputs_ttl_s, "3600", 60, 604800,
+        "How long a finished command's events and audit records are kept, to produce them "
+        "again if its message is delivered again."),
+    INT("booking.write_margin_ms", write_margin_ms, "2000", 100, 60000,
+        "Right before an OpenEMR write, the command's lease and locks are made to last "
+        "openemr.timeout_ms plus this, so no other replica can take over during the write."),
+    INT("booking.reconcile_settle_ms", reconcile_settle_ms, "2000", 0, 60000,
+        "A replica taking over an interrupted write waits this long past the end of its cover "
+        "before it concludes the write did not land (OpenEMR may commit a request late)."),
+    INT("openemr.max_requests_per_command", max_requests_per_command, "40", 1, 1000,
+        "Most OpenEMR requests one command may make; a command that needs more is answered "
+        "error request_cap."),
+    INT("test.pause_after_guard_ms", test_pause_after_guard_ms, "0", 0, 600000,
+        "For tests only: sleep between the pre-write lease check and the write."),
     INT("hold.default_ttl_s", hold_default_ttl_s, "120", 5, 3600,
         "Hold lifetime when the command names none."),
     INT("hold.max_ttl_s", hold_max_ttl_s, "600", 5, 86400, "Longest hold a command may ask for."),
@@ -192,14 +198,35 @@ static const char *const default_kafka[][2] = {
     {"partition.assignment.strategy", "cooperative-sticky"},
 };
 
-static char *xstrdup(const char *s)
+const struct setting *sw_config_setting(size_t i)
 {
-    char *d = strdup(s ? s : "");
-    if (!d) {
-        fputs("out of memory\n", stderr);
-        exit(70);
+    return i < N_SETTINGS ? &settings[i] : NULL;
+}
+
+const struct sw_type_rule *sw_config_default_type(size_t i)
+{
+    return i < sizeof(default_types) / sizeof(default_types[0]) ? &default_types[i] : NULL;
+}
+
+const char *sw_config_default_kafka(size_t i, const char **value)
+{
+    if (i >= sizeof(default_kafka) / sizeof(default_kafka[0]))
+        return NULL;
+    *value = default_kafka[i][1];
+    return default_kafka[i][0];
+}
+
+/* *field = a copy of v; false with a message when memory ran out. */
+static bool set_str(char **field, const char *v, char *err, size_t errlen)
+{
+    char *copy = strdup(v);
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return false;
     }
-    return d;
+    free(*field);
+    *field = copy;
+    return true;
 }
 
 static bool parse_int(const char *s, long lo, long hi, int *out)
@@ -224,86 +251,20 @@ static bool parse_bool(const char *s, bool *out)
     return true;
 }
 
-static const char *const day_names[7] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
-
-static int day_index(const char *s, size_t n)
-{
-    for (int i = 0; i < 7; i++)
-        if (n == 3 && strncasecmp(s, day_names[i], 3) == 0)
-            return i;
-    return -1;
-}
-
-static bool parse_hhmm(const char *s, int *minutes)
-{
-    int h, m;
-    char tail;
-    if (sscanf(s, "%2d:%2d%c", &h, &m, &tail) != 2 || h < 0 || h > 24 || m < 0 || m > 59 ||
-        (h == 24 && m != 0))
-        return false;
-    *minutes = h * 60 + m;
-    return true;
-}
-
-bool sw_hours_parse(const char *text, struct sw_hours *out, char *err, size_t errlen)
-{
-    struct sw_hours h;
-    memset(&h, 0, sizeof(h));
-    char *copy = xstrdup(text), *save = NULL;
-    bool ok = true;
-    for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
-        char days[16], from[8], to[8];
-        char extra;
-        if (sscanf(part, " %15[a-zA-Z-] %5[0-9:]-%5[0-9:] %c", days, from, to, &extra) != 3) {
-            snprintf(err, errlen, "hours \"%s\": expected like \"mon-fri 08:00-17:00\"", part);
-            ok = false;
-            break;
-        }
-        char *dash = strchr(days, '-');
-        int d0 = day_index(days, dash ? (size_t)(dash - days) : strlen(days));
-        int d1 = dash ? day_index(dash + 1, strlen(dash + 1)) : d0;
-        int open, close;
-        if (d0 < 0 || d1 < 0) {
-            snprintf(err, errlen, "hours: unknown day in \"%s\" (use sun..sat)", days);
-            ok = false;
-            break;
-        }
-        if (!parse_hhmm(from, &open) || !parse_hhmm(to, &close) || close <= open) {
-            snprintf(err, errlen, "hours: bad time range %s-%s", from, to);
-            ok = false;
-            break;
-        }
-        for (int d = d0;; d = (d + 1) % 7) {
-            h.open_min[d] = open;
-            h.close_min[d] = close;
-            if (d == d1)
-                break;
-        }
-    }
-    free(copy);
-    if (ok)
-        *out = h;
-    return ok;
-}
-
 static bool set_setting(struct sw_config *cfg, const struct setting *s, const char *v, char *err,
                         size_t errlen)
 {
     void *field = (char *)cfg + s->offset;
     switch (s->kind) {
     case K_STR:
-        free(*(char **)field);
-        *(char **)field = xstrdup(v);
-        return true;
+        return set_str((char **)field, v, err, errlen);
     case K_LOGLEVEL: {
         enum sw_log_level lvl;
         if (!sw_log_level_parse(v, &lvl)) {
             snprintf(err, errlen, "%s: expected debug, info, warn or error", s->name);
             return false;
         }
-        free(*(char **)field);
-        *(char **)field = xstrdup(v);
-        return true;
+        return set_str((char **)field, v, err, errlen);
     }
     case K_INT:
         if (!parse_int(v, s->min, s->max, (int *)field)) {
@@ -347,27 +308,56 @@ static bool set_setting(struct sw_config *cfg, const struct setting *s, const ch
     return false;
 }
 
-static bool set_kafka(struct sw_config *cfg, const char *key, const char *value, char *err,
-                      size_t errlen)
+bool sw_config_set_kafka(struct sw_config *cfg, const char *key, const char *value, char *err,
+                         size_t errlen)
 {
     if (!*key) {
         snprintf(err, errlen, "kafka.: empty librdkafka property name");
         return false;
     }
-    for (int i = 0; i < cfg->n_kafka; i++) {
-        if (!strcmp(cfg->kafka[i].key, key)) {
-            free(cfg->kafka[i].value);
-            cfg->kafka[i].value = xstrdup(value);
-            return true;
-        }
-    }
+    for (int i = 0; i < cfg->n_kafka; i++)
+        if (!strcmp(cfg->kafka[i].key, key))
+            return set_str(&cfg->kafka[i].value, value, err, errlen);
     if (cfg->n_kafka == SW_MAX_KAFKA_PROPS) {
         snprintf(err, errlen, "too many kafka.* settings (at most %d)", SW_MAX_KAFKA_PROPS);
         return false;
     }
-    cfg->kafka[cfg->n_kafka].key = xstrdup(key);
-    cfg->kafka[cfg->n_kafka].value = xstrdup(value);
+    struct sw_kafka_prop *p = &cfg->kafka[cfg->n_kafka];
+    if (!set_str(&p->key, key, err, errlen) || !set_str(&p->value, value, err, errlen)) {
+        free(p->key);
+        p->key = NULL;
+        return false;
+    }
     cfg->n_kafka++;
+    return true;
+}
+
+/* The fields of type.NAME.FIELD: an integer in lo..hi, or (text) a string
+ * of lo..hi bytes. */
+static const struct {
+    const char *name;
+    size_t offset;
+    int lo, hi;
+    bool text;
+} type_fields[] = {
+    {"duration_minutes", offsetof(struct sw_type_rule, duration_min), 5, 24 * 60, false},
+    {"category", offsetof(struct sw_type_rule, category), 1, INT_MAX, false},
+    {"min_notice_minutes", offsetof(struct sw_type_rule, min_notice_min), 0, 365 * 24 * 60, false},
+    {"max_window_days", offsetof(struct sw_type_rule, max_window_days), 1, 3650, false},
+    {"title", offsetof(struct sw_type_rule, title), 2,
+     sizeof(((struct sw_type_rule *)0)->title) - 1, true},
+};
+#define N_TYPE_FIELDS (sizeof(type_fields) / sizeof(type_fields[0]))
+
+static bool set_type_field(struct sw_type_rule *t, size_t f, const char *value)
+{
+    char *field = (char *)t + type_fields[f].offset;
+    if (!type_fields[f].text)
+        return parse_int(value, type_fields[f].lo, type_fields[f].hi, (int *)field);
+    size_t len = strlen(value);
+    if (len < (size_t)type_fields[f].lo || len > (size_t)type_fields[f].hi)
+        return false;
+    memcpy(field, value, len + 1);
     return true;
 }
 
@@ -381,17 +371,15 @@ static bool set_type(struct sw_config *cfg, const char *rest, const char *value,
         snprintf(err, errlen, "type.%s: expected type.NAME.FIELD", rest);
         return false;
     }
-    const char *field = dot + 1;
-    static const char *const fields[] = {"duration_minutes", "category", "min_notice_minutes",
-                                         "max_window_days", "title"};
-    bool known = false;
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        known |= !strcmp(field, fields[i]);
-    if (!known) {
-        snprintf(err, errlen,
-                 "type.%s: unknown field (duration_minutes, category, min_notice_minutes, "
-                 "max_window_days, title)",
-                 rest);
+    size_t f = 0;
+    while (f < N_TYPE_FIELDS && strcmp(dot + 1, type_fields[f].name) != 0)
+        f++;
+    if (f == N_TYPE_FIELDS) {
+        int o = snprintf(err, errlen, "type.%s: unknown field (", rest);
+        for (size_t i = 0; i < N_TYPE_FIELDS && o >= 0 && (size_t)o < errlen; i++)
+            o += snprintf(err + o, errlen - (size_t)o, "%s%s", i ? ", " : "", type_fields[i].name);
+        if (o >= 0 && (size_t)o < errlen)
+            snprintf(err + o, errlen - (size_t)o, ")");
         return false;
     }
     struct sw_type_rule *t = NULL;
@@ -408,51 +396,51 @@ static bool set_type(struct sw_config *cfg, const char *rest, const char *value,
         snprintf(t->name, sizeof(t->name), "%.*s", (int)n, rest);
         snprintf(t->title, sizeof(t->title), "%.*s", (int)n, rest);
     }
-    bool ok = true;
-    if (!strcmp(field, "duration_minutes"))
-        ok = parse_int(value, 5, 24 * 60, &t->duration_min);
-    else if (!strcmp(field, "category"))
-        ok = parse_int(value, 1, INT_MAX, &t->category);
-    else if (!strcmp(field, "min_notice_minutes"))
-        ok = parse_int(value, 0, 365 * 24 * 60, &t->min_notice_min);
-    else if (!strcmp(field, "max_window_days"))
-        ok = parse_int(value, 1, 3650, &t->max_window_days);
-    else if (!strcmp(field, "title")) {
-        size_t len = strlen(value);
-        ok = len >= 2 && len < sizeof(t->title);
-        if (ok)
-            snprintf(t->title, sizeof(t->title), "%s", value);
-    }
-    if (!ok)
+    if (!set_type_field(t, f, value)) {
         snprintf(err, errlen, "type.%s: bad value \"%s\"", rest, value);
-    return ok;
+        return false;
+    }
+    return true;
 }
 
-/* practitioner.ID.hours */
+/* practitioner.ID.hours, practitioner.ID.user_id */
 static bool set_practitioner(struct sw_config *cfg, const char *rest, const char *value, char *err,
                              size_t errlen)
 {
     const char *dot = strrchr(rest, '.');
     size_t n = dot ? (size_t)(dot - rest) : 0;
-    if (!dot || strcmp(dot, ".hours") != 0 || n == 0 ||
-        n >= sizeof(cfg->practitioner_hours[0].practitioner_id)) {
-        snprintf(err, errlen, "practitioner.%s: expected practitioner.ID.hours", rest);
+    bool hours = dot && !strcmp(dot, ".hours"), user = dot && !strcmp(dot, ".user_id");
+    if ((!hours && !user) || n == 0 || n >= sizeof(cfg->practitioners[0].practitioner_id)) {
+        snprintf(err, errlen, "practitioner.%s: expected practitioner.ID.hours or .user_id", rest);
         return false;
     }
-    struct sw_practitioner_hours *p = NULL;
-    for (int i = 0; i < cfg->n_practitioner_hours; i++)
-        if (strlen(cfg->practitioner_hours[i].practitioner_id) == n &&
-            !strncmp(cfg->practitioner_hours[i].practitioner_id, rest, n))
-            p = &cfg->practitioner_hours[i];
+    struct sw_practitioner *p = NULL;
+    for (int i = 0; i < cfg->n_practitioners; i++)
+        if (strlen(cfg->practitioners[i].practitioner_id) == n &&
+            !strncmp(cfg->practitioners[i].practitioner_id, rest, n))
+            p = &cfg->practitioners[i];
     if (!p) {
-        if (cfg->n_practitioner_hours == SW_MAX_PRACTITIONER_HOURS) {
-            snprintf(err, errlen, "too many practitioner overrides (at most %d)",
+        if (cfg->n_practitioners == SW_MAX_PRACTITIONER_HOURS) {
+            snprintf(err, errlen, "too many practitioner settings (at most %d practitioners)",
                      SW_MAX_PRACTITIONER_HOURS);
             return false;
         }
-        p = &cfg->practitioner_hours[cfg->n_practitioner_hours++];
+        p = &cfg->practitioners[cfg->n_practitioners++];
         snprintf(p->practitioner_id, sizeof(p->practitioner_id), "%.*s", (int)n, rest);
     }
+    if (user) {
+        size_t k = strlen(value);
+        bool digits = k > 0 && k < sizeof(p->user_id) && value[0] != '0';
+        for (size_t i = 0; digits && i < k; i++)
+            digits = value[i] >= '0' && value[i] <= '9';
+        if (!digits) {
+            snprintf(err, errlen, "practitioner.%s: expected OpenEMR's numeric user id", rest);
+            return false;
+        }
+        snprintf(p->user_id, sizeof(p->user_id), "%s", value);
+        return true;
+    }
+    p->has_hours = true;
     return sw_hours_parse(value, &p->hours, err, errlen);
 }
 
@@ -460,7 +448,7 @@ bool sw_config_set(struct sw_config *cfg, const char *key, const char *value, ch
                    size_t errlen)
 {
     if (!strncmp(key, "kafka.", 6))
-        return set_kafka(cfg, key + 6, value, err, errlen);
+        return sw_config_set_kafka(cfg, key + 6, value, err, errlen);
     if (!strncmp(key, "type.", 5))
         return set_type(cfg, key + 5, value, err, errlen);
     if (!strncmp(key, "practitioner.", 13))
@@ -472,160 +460,41 @@ bool sw_config_set(struct sw_config *cfg, const char *key, const char *value, ch
     return false;
 }
 
-static void set_defaults(struct sw_config *cfg)
+/* Every default; a failure is a bug in the tables or no memory. */
+static sw_err set_defaults(struct sw_config *cfg, FILE *errs)
 {
     char err[256];
     memset(cfg, 0, sizeof(*cfg));
-    for (size_t i = 0; i < N_SETTINGS; i++)
+    for (size_t i = 0; i < N_SETTINGS; i++) {
         if (!set_setting(cfg, &settings[i], settings[i].def, err, sizeof(err))) {
-            fprintf(stderr, "bad default: %s\n", err); /* a bug in the table */
-            exit(70);
+            fprintf(errs, "default of %s: %s\n", settings[i].name, err);
+            return SW_ERR_INTERNAL;
         }
+    }
     for (size_t i = 0; i < sizeof(default_types) / sizeof(default_types[0]); i++)
         cfg->types[cfg->n_types++] = default_types[i];
-    for (size_t i = 0; i < sizeof(default_kafka) / sizeof(default_kafka[0]); i++)
-        set_kafka(cfg, default_kafka[i][0], default_kafka[i][1], err, sizeof(err));
+    for (size_t i = 0; i < sizeof(default_kafka) / sizeof(default_kafka[0]); i++) {
+        if (!sw_config_set_kafka(cfg, default_kafka[i][0], default_kafka[i][1], err, sizeof(err))) {
+            fprintf(errs, "default of kafka.%s: %s\n", default_kafka[i][0], err);
+            return SW_ERR_INTERNAL;
+        }
+    }
+    return SW_OK;
 }
 
-static char *trim(char *s)
+/* worker.id defaults to host-pid. */
+static int finish(struct sw_config *cfg, FILE *errs)
 {
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
-static int load_file(struct sw_config *cfg, const char *path, FILE *errs)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(errs, "%s: cannot open: %s\n", path, strerror(errno));
-        return 1;
-    }
-    int errors = 0, lineno = 0;
-    char line[4096], err[512];
-    while (fgets(line, sizeof(line), f)) {
-        lineno++;
-        if (!strchr(line, '\n') && !feof(f)) {
-            fprintf(errs, "%s:%d: line longer than %zu bytes\n", path, lineno, sizeof(line) - 2);
-            errors++;
-            int c;
-            while ((c = fgetc(f)) != EOF && c != '\n')
-                ;
-            continue;
-        }
-        char *s = trim(line);
-        if (!*s || *s == '#' || *s == ';')
-            continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            fprintf(errs, "%s:%d: expected key = value\n", path, lineno);
-            errors++;
-            continue;
-        }
-        *eq = '\0';
-        char *key = trim(s), *value = trim(eq + 1);
-        if (value[0] == '"') {
-            /* "quoted" value, then only blanks or a # comment */
-            char *close = strchr(value + 1, '"');
-            const char *rest = close ? close + 1 : "";
-            while (isspace((unsigned char)*rest))
-                rest++;
-            if (!close || (*rest && *rest != '#')) {
-                fprintf(errs, "%s:%d: expected \"value\" with only a # comment after it\n", path,
-                        lineno);
-                errors++;
-                continue;
-            }
-            *close = '\0';
-            value++;
-        } else {
-            /* an unquoted value may carry a trailing " # comment" */
-            char *hash = strstr(value, " #");
-            if (hash) {
-                *hash = '\0';
-                value = trim(value);
-            }
-        }
-        if (!*key) {
-            fprintf(errs, "%s:%d: empty key\n", path, lineno);
-            errors++;
-        } else if (!sw_config_set(cfg, key, value, err, sizeof(err))) {
-            fprintf(errs, "%s:%d: %s\n", path, lineno, err);
-            errors++;
-        }
-    }
-    fclose(f);
-    return errors;
-}
-
-/* SCHED_OPENEMR_BASE_URL -> openemr.base_url; kafka keys map _ to . */
-static void env_name(const char *key, char *out, size_t n)
-{
-    size_t j = snprintf(out, n, "SCHED_");
-    for (const char *p = key; *p && j + 1 < n; p++)
-        out[j++] = (*p == '.' || *p == '-') ? '_' : (char)toupper((unsigned char)*p);
-    out[j] = '\0';
-}
-
-static int load_env(struct sw_config *cfg, FILE *errs)
-{
-    static const char *const aliases[][2] = {
-        {"KAFKA_BROKERS", "kafka.bootstrap.servers"},
-        {"REDIS_URL", "redis.url"},
-        {"OPENEMR_BASE_URL", "openemr.base_url"},
-    };
-    int errors = 0;
-    char err[512], name[160];
-    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
-        const char *v = getenv(aliases[i][0]);
-        if (v && *v && !sw_config_set(cfg, aliases[i][1], v, err, sizeof(err))) {
-            fprintf(errs, "env %s: %s\n", aliases[i][0], err);
-            errors++;
-        }
-    }
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        env_name(settings[i].name, name, sizeof(name));
-        const char *v = getenv(name);
-        if (v && !sw_config_set(cfg, settings[i].name, v, err, sizeof(err))) {
-            fprintf(errs, "env %s: %s\n", name, err);
-            errors++;
-        }
-    }
-    /* SCHED_KAFKA_SECURITY_PROTOCOL=SSL -> kafka.security.protocol */
-    extern char **environ;
-    for (char **e = environ; *e; e++) {
-        if (strncmp(*e, "SCHED_KAFKA_", 12) != 0)
-            continue;
-        const char *eq = strchr(*e, '=');
-        if (!eq)
-            continue;
-        char key[160];
-        size_t j = 0;
-        for (const char *p = *e + 12; p < eq && j + 1 < sizeof(key); p++)
-            key[j++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
-        key[j] = '\0';
-        if (!set_kafka(cfg, key, eq + 1, err, sizeof(err))) {
-            fprintf(errs, "env %.*s: %s\n", (int)(eq - *e), *e, err);
-            errors++;
-        }
-    }
-    return errors;
-}
-
-static void finish(struct sw_config *cfg)
-{
-    if (!*cfg->worker_id) {
-        char host[64] = "worker";
-        gethostname(host, sizeof(host) - 1);
-        host[sizeof(host) - 1] = '\0';
-        char id[96];
-        snprintf(id, sizeof(id), "%s-%d", host, (int)getpid());
-        free(cfg->worker_id);
-        cfg->worker_id = xstrdup(id);
-    }
+    if (*cfg->worker_id)
+        return 0;
+    char host[64] = "worker", id[96], err[64];
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    snprintf(id, sizeof(id), "%s-%d", host, (int)getpid());
+    if (set_str(&cfg->worker_id, id, err, sizeof(err)))
+        return 0;
+    fprintf(errs, "worker.id: %s\n", err);
+    return 1;
 }
 
 static int check(const struct sw_config *cfg, const char *where, FILE *errs)
@@ -657,12 +526,14 @@ static int check(const struct sw_config *cfg, const char *where, FILE *errs)
 
 sw_err sw_config_load(struct sw_config *cfg, const char *path, FILE *errs)
 {
-    set_defaults(cfg);
+    sw_err err = set_defaults(cfg, errs);
+    if (err != SW_OK)
+        return err;
     int errors = 0;
     if (path)
-        errors += load_file(cfg, path, errs);
-    errors += load_env(cfg, errs);
-    finish(cfg);
+        errors += sw_config_read_file(cfg, path, errs);
+    errors += sw_config_read_env(cfg, errs);
+    errors += finish(cfg, errs);
     if (!errors)
         errors += check(cfg, path ? path : "config", errs);
     return errors ? SW_ERR_CONFIG : SW_OK;
@@ -696,55 +567,26 @@ const struct sw_type_rule *sw_config_type(const struct sw_config *cfg, const cha
 
 const struct sw_hours *sw_config_hours(const struct sw_config *cfg, const char *practitioner_id)
 {
-    for (int i = 0; practitioner_id && i < cfg->n_practitioner_hours; i++)
-        if (!strcmp(cfg->practitioner_hours[i].practitioner_id, practitioner_id))
-            return &cfg->practitioner_hours[i].hours;
+    for (int i = 0; practitioner_id && i < cfg->n_practitioners; i++)
+        if (cfg->practitioners[i].has_hours &&
+            !strcmp(cfg->practitioners[i].practitioner_id, practitioner_id))
+            return &cfg->practitioners[i].hours;
     return &cfg->clinic_hours;
 }
 
-void sw_config_write_reference(FILE *out)
+const char *sw_config_practitioner_user(const struct sw_config *cfg, const char *practitioner_id)
 {
-    char env[160];
-    fprintf(out, "| key | default | environment | meaning |\n|---|---|---|---|\n");
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        env_name(settings[i].name, env, sizeof(env));
-        fprintf(out, "| `%s` | `%s` | `%s` | %s |\n", settings[i].name, settings[i].def, env,
-                settings[i].help);
-    }
-    fprintf(out, "| `type.NAME.FIELD` | see below | | duration_minutes, category (pc_catid), "
-                 "min_notice_minutes, max_window_days, title of an appointment type |\n");
-    fprintf(out, "| `practitioner.ID.hours` | clinic.hours | | working hours of one "
-                 "practitioner |\n");
-    fprintf(out, "| `kafka.*` | see below | `SCHED_KAFKA_*` | passed to librdkafka as is |\n");
-    fprintf(out, "\nAppointment types by default:\n\n| type | minutes | category | notice "
-                 "(min) | window (days) |\n|---|---|---|---|---|\n");
-    for (size_t i = 0; i < sizeof(default_types) / sizeof(default_types[0]); i++)
-        fprintf(out, "| %s | %d | %d | %d | %d |\n", default_types[i].name,
-                default_types[i].duration_min, default_types[i].category,
-                default_types[i].min_notice_min, default_types[i].max_window_days);
-    fprintf(out, "\nlibrdkafka defaults set by the worker:\n\n");
-    for (size_t i = 0; i < sizeof(default_kafka) / sizeof(default_kafka[0]); i++)
-        fprintf(out, "- `kafka.%s = %s`\n", default_kafka[i][0], default_kafka[i][1]);
+    for (int i = 0; practitioner_id && i < cfg->n_practitioners; i++)
+        if (cfg->practitioners[i].user_id[0] &&
+            !strcmp(cfg->practitioners[i].practitioner_id, practitioner_id))
+            return cfg->practitioners[i].user_id;
+    return NULL;
 }
 
-char *sw_read_secret_file(const char *path)
+const char *sw_config_practitioner_of_user(const struct sw_config *cfg, const char *user_id)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    bool more = n == sizeof(buf) - 1 && fgetc(f) != EOF;
-    fclose(f);
-    if (more) { /* never hand back a secret cut short */
-        explicit_bzero(buf, sizeof(buf));
-        errno = EFBIG;
-        return NULL;
-    }
-    buf[n] = '\0';
-    while (n > 0 && isspace((unsigned char)buf[n - 1]))
-        buf[--n] = '\0';
-    char *s = strdup(buf);
-    explicit_bzero(buf, sizeof(buf));
-    return s;
+    for (int i = 0; user_id && i < cfg->n_practitioners; i++)
+        if (!strcmp(cfg->practitioners[i].user_id, user_id))
+            return cfg->practitioners[i].practitioner_id;
+    return NULL;
 }

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
+#include "keys.h"
 #define STALE_FACTOR 6
 
 void day_busy_clear(struct day_busy *d)
@@ -18,15 +21,17 @@ void day_busy_clear(struct day_busy *d)
 
 bool day_busy_add(struct av_interval **list, size_t *n, int64_t start, int64_t end)
 {
-    /* Grow in powers of two: n is the count, capacity the next power. */
-    if ((*n & (*n - 1)) == 0) {
-        size_t cap = *n ? *n * 2 : 4;
-        struct av_interval *bigger = realloc(*list, cap * sizeof(**list));
-        if (!bigger)
-            return false;
-        *list = bigger;
-    }
-    (*list)[(*n)++] = (struct av_interval){start, end};
+    /* The capacity is not stored: it is the smallest power of two (at
+     * least 4) that holds *n, which is what doubling from 4 allocates. */
+    size_t cap = 0;
+    if (*list)
+        for (cap = 4; cap < *n; cap *= 2)
+            ;
+    struct av_interval *l = vec_grow(*list, &cap, sizeof(**list), *n + 1, DAY_BUSY_MAX);
+    if (!l)
+        return false;
+    *list = l;
+    l[(*n)++] = (struct av_interval){start, end};
     return true;
 }
 
@@ -34,7 +39,7 @@ static void day_key(char *key, size_t n, const char *practitioner_id, struct tu_
 {
     char date[16];
     timeutil_format_date(day, date, sizeof(date));
-    snprintf(key, n, "day:%s:%s", practitioner_id, date);
+    key_day(key, n, practitioner_id, date);
 }
 
 static json_t *list_json(const struct av_interval *l, size_t n)
@@ -109,11 +114,11 @@ out:
     return err;
 }
 
-static sw_err get_key(struct fleet *f, const char *key, int ttl_s, int64_t now,
+static sw_err get_key(const struct store *st, const char *key, int ttl_s, int64_t now,
                       struct day_busy *out, bool *fresh)
 {
     char *text = NULL;
-    sw_err err = fleet_cache_get(f, key, &text);
+    sw_err err = store_kv_get(st, key, &text);
     if (err)
         return err;
     err = decode(text, out);
@@ -123,48 +128,48 @@ static sw_err get_key(struct fleet *f, const char *key, int ttl_s, int64_t now,
     return err;
 }
 
-static sw_err put_key(struct fleet *f, const char *key, int ttl_s, const struct day_busy *d)
+static sw_err put_key(const struct store *st, const char *key, int ttl_s, const struct day_busy *d)
 {
     char *text = encode(d);
     if (!text)
         return SW_ERR_NOMEM;
-    sw_err err = fleet_cache_put(f, key, text, ttl_s * STALE_FACTOR);
+    sw_err err = store_kv_put(st, key, text, ttl_s * STALE_FACTOR);
     free(text);
     return err;
 }
 
-sw_err daycache_get(struct fleet *f, const char *practitioner_id, struct tu_date day, int ttl_s,
-                    int64_t now, struct day_busy *out, bool *fresh)
+sw_err daycache_get(const struct store *st, const char *practitioner_id, struct tu_date day,
+                    int ttl_s, int64_t now, struct day_busy *out, bool *fresh)
 {
     char key[160];
     day_key(key, sizeof(key), practitioner_id, day);
-    return get_key(f, key, ttl_s, now, out, fresh);
+    return get_key(st, key, ttl_s, now, out, fresh);
 }
 
-sw_err daycache_put(struct fleet *f, const char *practitioner_id, struct tu_date day, int ttl_s,
-                    const struct day_busy *d)
+sw_err daycache_put(const struct store *st, const char *practitioner_id, struct tu_date day,
+                    int ttl_s, const struct day_busy *d)
 {
     char key[160];
     day_key(key, sizeof(key), practitioner_id, day);
-    return put_key(f, key, ttl_s, d);
+    return put_key(st, key, ttl_s, d);
 }
 
-sw_err daycache_invalidate(struct fleet *f, const char *practitioner_id, struct tu_date day)
+sw_err daycache_invalidate(const struct store *st, const char *practitioner_id, struct tu_date day)
 {
     char key[160];
     day_key(key, sizeof(key), practitioner_id, day);
-    return fleet_cache_del(f, key);
+    return store_kv_del(st, key);
 }
 
 /* A patient entry is used only when the range it covers holds the range
  * asked for. */
-sw_err daycache_get_patient(struct fleet *f, const char *patient_id, int ttl_s, int64_t now,
+sw_err daycache_get_patient(const struct store *st, const char *patient_id, int ttl_s, int64_t now,
                             int64_t from, int64_t to, struct day_busy *out)
 {
     char key[160];
     bool fresh = false;
-    snprintf(key, sizeof(key), "patient-busy:%s", patient_id);
-    sw_err err = get_key(f, key, ttl_s, now, out, &fresh);
+    key_patient_busy(key, sizeof(key), patient_id);
+    sw_err err = get_key(st, key, ttl_s, now, out, &fresh);
     if (err)
         return err;
     if (!fresh || out->range_from > from || out->range_to < to) {
@@ -174,17 +179,17 @@ sw_err daycache_get_patient(struct fleet *f, const char *patient_id, int ttl_s, 
     return SW_OK;
 }
 
-sw_err daycache_put_patient(struct fleet *f, const char *patient_id, int ttl_s,
+sw_err daycache_put_patient(const struct store *st, const char *patient_id, int ttl_s,
                             const struct day_busy *d)
 {
     char key[160];
-    snprintf(key, sizeof(key), "patient-busy:%s", patient_id);
-    return put_key(f, key, ttl_s, d);
+    key_patient_busy(key, sizeof(key), patient_id);
+    return put_key(st, key, ttl_s, d);
 }
 
-sw_err daycache_invalidate_patient(struct fleet *f, const char *patient_id)
+sw_err daycache_invalidate_patient(const struct store *st, const char *patient_id)
 {
     char key[160];
-    snprintf(key, sizeof(key), "patient-busy:%s", patient_id);
-    return fleet_cache_del(f, key);
+    key_patient_busy(key, sizeof(key), patient_id);
+    return store_kv_del(st, key);
 }

@@ -2,19 +2,23 @@
  *
  * size check -> parse -> topic check -> deadline -> idempotency ->
  * handler -> stored result -> outbox (result, audit, events, dead letter). */
-#include "worker.h"
+#include "dispatch.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "auth.h"
+#include "canon.h"
 #include "events.h"
+#include "handlers.h"
 #include "metrics.h"
 #include "log.h"
+#include "openemr.h"
+#include "store.h"
+#include "worker.h"
 
 static const handler_fn handlers[CMD__COUNT] = {
     [CMD_SEARCH_SLOTS] = handle_search_slots,
@@ -31,68 +35,26 @@ static const handler_fn handlers[CMD__COUNT] = {
 
 /* Takeovers of one command after which it is dead-lettered as poison. */
 #define POISON_TAKEOVERS 3
-/* Time a command may take when it names no deadline. */
-#define DEFAULT_BUDGET_MS 15000
 
-int64_t worker_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint64_t worker_random(struct worker *w)
-{
-    /* xorshift64*: fast, per lane, seeded from getrandom(). */
-    uint64_t x = w->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    w->rng = x;
-    return x * 2685821657736338717ULL;
-}
-
-struct oe_call worker_call(const struct worker *w, const struct command *c)
-{
-    struct oe_call call;
-    memset(&call, 0, sizeof(call));
-    call.deadline_ms = c->deadline_ms ? c->deadline_ms : worker_now_ms() + DEFAULT_BUDGET_MS;
-    call.prio = cmd_type_is_write(c->type) ? FLEET_PRIO_WRITE : FLEET_PRIO_READ;
-    call.request_id = c->request_id;
-    (void)w;
-    return call;
-}
-
-void worker_fail_openemr(struct result *r, sw_err err, const struct oe_call *call)
-{
-    switch (err) {
-    case SW_ERR_EXPIRED:
-        result_fail(r, SW_ERR_UNAVAILABLE, "deadline",
-                    "The scheduling system did not answer in time; nothing was changed.");
-        break;
-    case SW_ERR_NOT_FOUND:
-        result_fail(r, SW_ERR_NOT_FOUND, NULL, "No such record.");
-        break;
-    case SW_ERR_BAD_ANSWER:
-        result_fail(r, SW_ERR_INTERNAL, "bad_answer",
-                    "The scheduling system gave an answer the worker does not understand.");
-        break;
-    default:
-        if (sw_err_status(err)[0] == 'u' || err == SW_ERR_BUSY)
-            result_fail(r, SW_ERR_UNAVAILABLE, sw_err_str(err),
-                        "The scheduling system is unavailable right now; please try again.");
-        else
-            result_fail(r, err, sw_err_str(err), "The scheduling system refused the request.");
-    }
-    if (call && call->detail[0])
-        log_warn("dispatch", "openemr: %s: %s", sw_err_str(err), call->detail);
-}
+/* What one lane (handler thread) owns: its connections, the handlers'
+ * context over them, and the message being handled. */
+struct lane {
+    struct worker w;
+    const struct dispatch_shared *shared;
+    const struct sw_config *cfg;
+    int index;
+    struct fleet *fleet;   /* NULL while Redis is unreachable */
+    struct oe_client *oe;  /* NULL until created (needs the fleet) */
+    const struct kmsg *in; /* the current message */
+    int requests_left;     /* the current command's OpenEMR budget */
+};
 
 /* ---- lanes ----------------------------------------------------------------- */
 
 static void audit_hook(void *opaque, const struct oe_audit *rec)
 {
-    struct worker *w = opaque;
+    struct lane *l = opaque;
+    struct worker *w = &l->w;
     if (!w->out)
         return;
     struct audit_fields a = {
@@ -100,9 +62,9 @@ static void audit_hook(void *opaque, const struct oe_audit *rec)
         .route = rec->route,
         .patient_id = rec->patient_id,
         .request_id = rec->request_id,
-        .topic = w->in ? w->in->topic : NULL,
-        .partition = w->in ? w->in->partition : 0,
-        .offset = w->in ? w->in->offset : -1,
+        .topic = l->in ? l->in->topic : NULL,
+        .partition = l->in ? l->in->partition : 0,
+        .offset = l->in ? l->in->offset : -1,
         .http_status = rec->http_status,
         .error_code = rec->outcome == SW_OK ? NULL : sw_err_str(rec->outcome),
         .at_ms = rec->at_ms,
@@ -116,61 +78,65 @@ static void audit_hook(void *opaque, const struct oe_audit *rec)
 }
 
 /* Connects what is missing (Redis may be down at start or come back). */
-static bool worker_connect(struct worker *w)
+static bool lane_connect(struct lane *l)
 {
     char err[256];
-    if (!w->fleet && fleet_new(w->cfg, &w->fleet, err, sizeof(err)) != SW_OK) {
+    if (!l->fleet && fleet_new(l->cfg, &l->fleet, err, sizeof(err)) != SW_OK) {
         log_warn("dispatch", "redis: %s", err);
-        w->fleet = NULL;
+        l->fleet = NULL;
         return false;
     }
-    if (!w->oe &&
-        oe_client_new(w->cfg, w->fleet, audit_hook, w, &w->oe, err, sizeof(err)) != SW_OK) {
+    if (!l->oe &&
+        oe_client_new(l->cfg, l->fleet, audit_hook, l, &l->oe, err, sizeof(err)) != SW_OK) {
         log_error("dispatch", "openemr client: %s", err);
-        w->oe = NULL;
+        l->oe = NULL;
         return false;
     }
+    l->w.store = store_of_fleet(l->fleet);
+    l->w.emr = oe_client_emr(l->oe);
     return true;
 }
 
 void *dispatch_lane_init(void *opaque, int lane)
 {
-    struct worker *w = calloc(1, sizeof(*w));
-    if (!w)
+    struct lane *l = calloc(1, sizeof(*l));
+    if (!l)
         return NULL;
-    w->shared = opaque;
-    w->cfg = w->shared->cfg;
-    w->lane = lane;
-    if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || !w->rng)
-        w->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)worker_now_ms() ^ (uint64_t)lane;
-    worker_connect(w);
-    return w;
+    l->shared = opaque;
+    l->cfg = l->shared->cfg;
+    l->index = lane;
+    l->w.cfg = l->cfg;
+    l->w.confirm_key = l->shared->confirm_key;
+    if (getrandom(&l->w.rng, sizeof(l->w.rng), 0) != sizeof(l->w.rng) || !l->w.rng)
+        l->w.rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)clock_now_ms(NULL) ^ (uint64_t)lane;
+    lane_connect(l);
+    return l;
 }
 
 void dispatch_lane_fini(void *lane_state)
 {
-    struct worker *w = lane_state;
-    if (!w)
+    struct lane *l = lane_state;
+    if (!l)
         return;
-    oe_client_destroy(w->oe);
-    fleet_destroy(w->fleet);
-    free(w);
+    oe_client_destroy(l->oe);
+    fleet_destroy(l->fleet);
+    free(l);
 }
 
 /* ---- output ---------------------------------------------------------------- */
 
-static void record_command(struct worker *w, const char *type, const char *status);
+static void record_command(struct lane *l, const char *type, const char *status);
 
-static const char *reply_topic(const struct worker *w, const char *body_reply_to)
+static const char *reply_topic(const struct lane *l, const char *body_reply_to)
 {
     if (body_reply_to && body_reply_to[0])
         return body_reply_to;
-    if (w->in->reply_to[0])
-        return w->in->reply_to;
-    return w->cfg->topic_results;
+    if (l->in->reply_to[0])
+        return l->in->reply_to;
+    return l->cfg->topic_results;
 }
 
-static void publish_result(struct worker *w, struct outbox *out, const char *topic, const char *key,
+static void publish_result(struct lane *l, struct outbox *out, const char *topic, const char *key,
                            const char *request_id, const char *json)
 {
     if (!outbox_add(out, topic, key, json, strlen(json))) {
@@ -178,17 +144,17 @@ static void publish_result(struct worker *w, struct outbox *out, const char *top
         return;
     }
     outbox_header(out, "request_id", request_id);
-    if (w->in->correlation_id[0])
-        outbox_header(out, "correlation_id", w->in->correlation_id);
+    if (l->in->correlation_id[0])
+        outbox_header(out, "correlation_id", l->in->correlation_id);
 }
 
-static void dead_letter(struct worker *w, struct outbox *out, const char *code, const char *reason)
+static void dead_letter(struct lane *l, struct outbox *out, const char *code, const char *reason)
 {
-    const struct kmsg *in = w->in;
+    const struct kmsg *in = l->in;
     char key[256] = "", num[32], when[40];
     if (in->key_len)
         snprintf(key, sizeof(key), "%.*s", (int)(in->key_len < 255 ? in->key_len : 255), in->key);
-    if (!outbox_add(out, w->cfg->topic_dlq, in->key_len ? key : NULL, in->value, in->len)) {
+    if (!outbox_add(out, l->cfg->topic_dlq, in->key_len ? key : NULL, in->value, in->len)) {
         log_error("dispatch", "outbox full: dead letter not queued");
         return;
     }
@@ -199,7 +165,7 @@ static void dead_letter(struct worker *w, struct outbox *out, const char *code, 
     outbox_header(out, "dlq_source_partition", num);
     snprintf(num, sizeof(num), "%lld", (long long)in->offset);
     outbox_header(out, "dlq_source_offset", num);
-    format_time(worker_now_ms() / 1000, when, sizeof(when));
+    format_time(clock_now_ms(NULL) / 1000, when, sizeof(when));
     outbox_header(out, "dlq_time", when);
     metrics_dead_letter(code);
     log_warn("dispatch", "dead letter: %s: %s", code, reason);
@@ -207,44 +173,44 @@ static void dead_letter(struct worker *w, struct outbox *out, const char *code, 
 
 /* A message that is not a usable command: dead letter, and an invalid
  * result when we know whom to answer. */
-static void reject_message(struct worker *w, struct outbox *out, struct cmd_parse_error *err)
+static void reject_message(struct lane *l, struct outbox *out, struct cmd_parse_error *err)
 {
-    dead_letter(w, out, err->code, err->message);
-    if (!err->have_request_id && w->in->request_id[0]) {
+    dead_letter(l, out, err->code, err->message);
+    if (!err->have_request_id && l->in->request_id[0]) {
         err->have_request_id = true;
-        snprintf(err->request_id, sizeof(err->request_id), "%s", w->in->request_id);
+        snprintf(err->request_id, sizeof(err->request_id), "%s", l->in->request_id);
     }
     if (!err->have_request_id)
         return;
-    char *json = result_serialize_parse_error(err, worker_now_ms());
+    char *json = result_serialize_parse_error(err, clock_now_ms(NULL));
     if (json)
-        publish_result(w, out, reply_topic(w, err->reply_to), err->request_id, err->request_id,
+        publish_result(l, out, reply_topic(l, err->reply_to), err->request_id, err->request_id,
                        json);
     free(json);
-    record_command(w, err->type, "invalid");
+    record_command(l, err->type, "invalid");
 }
 
 /* An unsigned or wrongly signed write: a dead letter, and a `rejected`
  * result if the request_id can be read (parsing has no side effect). */
-static void reject_unauthorized(struct worker *w, struct outbox *out, struct cmd_parse_error *perr)
+static void reject_unauthorized(struct lane *l, struct outbox *out, struct cmd_parse_error *perr)
 {
     struct command cmd;
     struct cmd_parse_error ignored;
-    dead_letter(w, out, perr->code, perr->message);
-    log_warn("dispatch", "unauthorized write command from producer \"%.60s\"", w->in->producer);
-    bool parsed = w->in->len <= (size_t)w->cfg->max_message_bytes &&
-                  command_parse(w->in->value, w->in->len, &cmd, &ignored) == SW_OK;
+    dead_letter(l, out, perr->code, perr->message);
+    log_warn("dispatch", "unauthorized write command from producer \"%.60s\"", l->in->producer);
+    bool parsed = l->in->len <= (size_t)l->cfg->max_message_bytes &&
+                  command_parse(l->in->value, l->in->len, &cmd, &ignored) == SW_OK;
     if (!parsed)
         return; /* no type to answer with: the dead letter says it all */
     const char *rid = cmd.request_id;
     struct result r;
     result_init(&r, &cmd);
-    result_fail(&r, SW_ERR_REJECTED, "unauthorized", "%s", perr->message);
-    r.processed_at_ms = worker_now_ms();
+    result_fail(&r, RES_REJECTED, "unauthorized", "%s", perr->message);
+    r.processed_at_ms = clock_now_ms(NULL);
     char *json = result_serialize(&r);
     if (json)
-        publish_result(w, out, reply_topic(w, cmd.reply_to), rid, rid, json);
-    record_command(w, cmd_type_name(cmd.type), "rejected");
+        publish_result(l, out, reply_topic(l, cmd.reply_to), rid, rid, json);
+    record_command(l, cmd_type_name(cmd.type), "rejected");
     free(json);
     result_clear(&r);
 }
@@ -263,25 +229,25 @@ static const char *topic_of(const struct sw_config *cfg, enum cmd_type t)
 }
 
 /* End-to-end latency: from the message's Kafka timestamp to its result. */
-static void record_command(struct worker *w, const char *type, const char *status)
+static void record_command(struct lane *l, const char *type, const char *status)
 {
-    int64_t now = worker_now_ms();
+    int64_t now = clock_now_ms(NULL);
     int64_t since =
-        w->in->timestamp_ms > 0 && w->in->timestamp_ms <= now ? w->in->timestamp_ms : now;
+        l->in->timestamp_ms > 0 && l->in->timestamp_ms <= now ? l->in->timestamp_ms : now;
     metrics_command(type, status, (double)(now - since) / 1000.0);
 }
 
 /* Write topics take only commands signed by a producer the config names
  * (HMAC over the exact bytes), checked before anything else is read. */
-static bool authorized(struct worker *w, struct cmd_parse_error *perr)
+static bool authorized(struct lane *l, struct cmd_parse_error *perr)
 {
-    const struct sw_config *cfg = w->cfg;
-    if (!cfg->auth_require_signed_writes || (strcmp(w->in->topic, cfg->topic_book) != 0 &&
-                                             strcmp(w->in->topic, cfg->topic_cancel) != 0))
+    const struct sw_config *cfg = l->cfg;
+    if (!cfg->auth_require_signed_writes || (strcmp(l->in->topic, cfg->topic_book) != 0 &&
+                                             strcmp(l->in->topic, cfg->topic_cancel) != 0))
         return true;
     char reason[160];
-    if (auth_verify(w->shared->keys, w->in->producer[0] ? w->in->producer : NULL,
-                    w->in->signature[0] ? w->in->signature : NULL, w->in->value, w->in->len, reason,
+    if (auth_verify(l->shared->keys, l->in->producer[0] ? l->in->producer : NULL,
+                    l->in->signature[0] ? l->in->signature : NULL, l->in->value, l->in->len, reason,
                     sizeof(reason)) == SW_OK)
         return true;
     memset(perr, 0, sizeof(*perr));
@@ -290,56 +256,122 @@ static bool authorized(struct worker *w, struct cmd_parse_error *perr)
     return false;
 }
 
-static void finish(struct worker *w, struct outbox *out, const struct command *c, struct result *r,
+/* The outputs of a command besides its result (audit records, events), as
+ * JSON, so that a redelivery of its message can produce them again. */
+static char *outputs_json(const struct outbox *out)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < out->n; i++) {
+        const struct kout *m = &out->items[i];
+        json_t *h = json_object();
+        for (int k = 0; k < m->n_headers; k++)
+            json_object_set_new(h, m->headers[k].name, json_string(m->headers[k].value));
+        json_array_append_new(a, json_pack("{s:s, s:s?, s:s%, s:o}", "t", m->topic, "k", m->key,
+                                           "v", m->value, m->len, "h", h));
+    }
+    char *s = a && json_array_size(a) ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return s;
+}
+
+static void outputs_restore(struct lane *l, struct outbox *out, const char *text)
+{
+    json_t *a = json_loads(text, 0, NULL);
+    size_t i;
+    json_t *m;
+    json_array_foreach(a, i, m)
+    {
+        const char *topic = json_string_value(json_object_get(m, "t"));
+        json_t *v = json_object_get(m, "v");
+        if (!topic || !json_is_string(v) ||
+            !outbox_add(out, topic, json_string_value(json_object_get(m, "k")),
+                        json_string_value(v), json_string_length(v)))
+            continue;
+        const char *name;
+        json_t *hv;
+        json_object_foreach(json_object_get(m, "h"), name, hv)
+            outbox_header(out, name, json_string_value(hv));
+    }
+    json_decref(a);
+    log_info("dispatch", "message delivered again: its %zu events and audit records go out again",
+             i);
+    (void)l;
+}
+
+static void source_of(const struct kmsg *in, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%d/%lld", in->topic, in->partition, (long long)in->offset);
+}
+
+/* Stores the answer (unless it is unavailable: nothing was done, so a retry
+ * is safe and nothing is kept), then publishes it.  false when it must not
+ * be published: the lease was lost (another attempt answers) or Redis could
+ * not store it; the command then runs again and answers from the record. */
+static bool finish(struct lane *l, struct outbox *out, const struct command *c, struct result *r,
                    bool store)
 {
-    r->processed_at_ms = worker_now_ms();
+    r->processed_at_ms = clock_now_ms(NULL);
     char *json = result_serialize(r);
     if (!json) {
         log_error("dispatch", "result could not be serialized");
-        result_fail(r, SW_ERR_INTERNAL, "internal_error", "The worker failed to answer.");
+        result_fail(r, RES_ERROR, "internal_error", "The worker failed to answer.");
         json = result_serialize(r);
         if (!json)
-            return;
+            return false;
     }
-    /* "unavailable" promises that a retry with the same request_id is safe
-     * and may succeed: it is not stored.  If nothing was attempted the lease
-     * is dropped; after an attempted write it is left to expire, so the retry
-     * takes over with the note and reconciles instead of writing twice. */
-    if (store && w->fleet) {
-        sw_err err = SW_OK;
-        if (r->status == SW_ERR_UNAVAILABLE && !r->write_attempted)
-            err = fleet_idem_abandon(w->fleet, c->request_id, w->cfg->worker_id);
-        else if (r->status != SW_ERR_UNAVAILABLE)
-            err = fleet_idem_finish(w->fleet, c->request_id, w->cfg->worker_id, json,
-                                    w->cfg->idempotency_ttl_s);
-        if (err)
-            log_error("dispatch", "idempotency record not updated: %s", fleet_errstr(w->fleet));
+    if (store && l->fleet) {
+        sw_err err;
+        if (r->status == RES_UNAVAILABLE) {
+            err = fleet_idem_abandon(l->fleet, c->request_id, l->w.owner);
+            if (err == SW_ERR_REDIS)
+                err = SW_OK; /* the lease runs out by itself */
+        } else {
+            char source[320], *outputs = outputs_json(out);
+            source_of(l->in, source, sizeof(source));
+            err = fleet_idem_finish(l->fleet, c->request_id, l->w.owner, json, source, outputs,
+                                    l->cfg->idempotency_ttl_s, l->cfg->idempotency_outputs_ttl_s);
+            free(outputs);
+        }
+        if (err) {
+            log_warn("dispatch", "answer not stored (%s): %s; the command runs again",
+                     sw_err_str(err), fleet_errstr(l->fleet));
+            free(json);
+            return false;
+        }
     }
-    publish_result(w, out, reply_topic(w, c->reply_to),
+    publish_result(l, out, reply_topic(l, c->reply_to),
                    c->session_id[0] ? c->session_id : c->request_id, c->request_id, json);
-    log_debug("dispatch", "%s -> %s", cmd_type_name(c->type), sw_err_status(r->status));
+    log_debug("dispatch", "%s -> %s", cmd_type_name(c->type), res_status_str(r->status));
     free(json);
-    record_command(w, cmd_type_name(c->type), sw_err_status(r->status));
+    record_command(l, cmd_type_name(c->type), res_status_str(r->status));
+    return true;
+}
+
+/* An answer given before the command's record exists (nothing done). */
+static void answer_unstored(struct lane *l, struct outbox *out, const struct command *c,
+                            struct result *r)
+{
+    finish(l, out, c, r, false);
 }
 
 enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, int attempt,
                                      struct outbox *out)
 {
-    struct worker *w = lane_state;
-    const struct sw_config *cfg = w->cfg;
+    struct lane *l = lane_state;
+    const struct sw_config *cfg = l->cfg;
     struct command cmd;
     struct cmd_parse_error perr;
     struct result res;
+    struct fleet_idem rec = {0};
     enum handler_outcome outcome = HANDLER_DONE;
-    char *stored = NULL, *note = NULL;
+    char owner[200], digest[CMD_DIGEST_LEN];
 
-    w->in = in;
-    w->out = out;
+    l->in = in;
+    l->w.out = out;
     result_init(&res, NULL);
 
-    if (!authorized(w, &perr)) {
-        reject_unauthorized(w, out, &perr);
+    if (!authorized(l, &perr)) {
+        reject_unauthorized(l, out, &perr);
         goto out;
     }
     if (in->len > (size_t)cfg->max_message_bytes) {
@@ -348,11 +380,11 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         snprintf(perr.message, sizeof(perr.message),
                  "message of %zu bytes is larger than the limit of %d bytes", in->len,
                  cfg->max_message_bytes);
-        reject_message(w, out, &perr);
+        reject_message(l, out, &perr);
         goto out;
     }
     if (command_parse(in->value, in->len, &cmd, &perr) != SW_OK) {
-        reject_message(w, out, &perr);
+        reject_message(l, out, &perr);
         goto out;
     }
     sw_log_set_context(in->topic, in->partition, in->offset, cmd.request_id);
@@ -360,74 +392,124 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         snprintf(perr.code, sizeof(perr.code), "wrong_topic");
         snprintf(perr.message, sizeof(perr.message), "%s commands belong on %s, not %s",
                  cmd_type_name(cmd.type), topic_of(cfg, cmd.type), in->topic);
-        reject_message(w, out, &perr);
+        reject_message(l, out, &perr);
         goto out;
     }
     result_init(&res, &cmd);
-    if (cmd.deadline_ms && worker_now_ms() > cmd.deadline_ms) {
-        result_fail(&res, SW_ERR_EXPIRED, "deadline_passed",
+    if (cmd.deadline_ms && clock_now_ms(NULL) > cmd.deadline_ms) {
+        result_fail(&res, RES_EXPIRED, "deadline_passed",
                     "The request arrived after its deadline; nothing was done.");
-        finish(w, out, &cmd, &res, false);
+        answer_unstored(l, out, &cmd, &res);
         goto out;
     }
-    if (!worker_connect(w)) {
+    if (!lane_connect(l)) {
         outcome = HANDLER_RETRY; /* no idempotency without Redis: wait */
         goto out;
     }
+    /* This attempt's own name: its lease and its locks are its alone, so a
+     * paused earlier attempt of the same command holds nothing of ours. */
+    snprintf(owner, sizeof(owner), "%s/%016llx", cfg->worker_id,
+             (unsigned long long)worker_random(&l->w));
+    l->w.owner = owner;
+    l->requests_left = cfg->max_requests_per_command;
+    l->w.requests_left = &l->requests_left;
+    l->w.fence = 0;
+    l->w.covered_until_ms = 0;
 
-    enum fleet_idem_state state;
-    if (fleet_idem_begin(w->fleet, cmd.request_id, cfg->worker_id, cfg->idempotency_lease_s, &state,
-                         &stored, &note) != SW_OK) {
-        log_warn("dispatch", "redis: %s", fleet_errstr(w->fleet));
+    /* One identity per patient and practitioner before anything keys on
+     * an id: the idempotency record, locks, holds, caches. */
+    struct oe_call canon_call = worker_call(&l->w, &cmd);
+    sw_err cerr = canon_command(&l->w, &canon_call, &cmd, &res);
+    if (cerr == SW_ERR_REDIS) {
+        outcome = HANDLER_RETRY;
+        goto out;
+    }
+    if (cerr) {
+        answer_unstored(l, out, &cmd, &res);
+        goto out;
+    }
+
+    command_digest(&cmd, in->producer, digest);
+    if (fleet_idem_begin(l->fleet, cmd.request_id, owner, digest, cfg->idempotency_lease_s, &rec) !=
+        SW_OK) {
+        log_warn("dispatch", "redis: %s", fleet_errstr(l->fleet));
         metrics_redis_error();
         outcome = HANDLER_RETRY;
         goto out;
     }
-    if (state == FLEET_IDEM_DONE) {
-        log_info("dispatch", "duplicate request_id: answering with the stored result");
-        record_command(w, cmd_type_name(cmd.type), "duplicate");
-        publish_result(w, out, reply_topic(w, cmd.reply_to),
-                       cmd.session_id[0] ? cmd.session_id : cmd.request_id, cmd.request_id, stored);
+    switch (rec.state) {
+    case FLEET_IDEM_MISMATCH:
+        /* never the other command's result, never run under its id */
+        result_fail(&res, RES_INVALID, "request_id_reused",
+                    "That request_id was already used for another command; use a new one.");
+        answer_unstored(l, out, &cmd, &res);
+        goto out;
+    case FLEET_IDEM_DONE: {
+        char source[320];
+        source_of(in, source, sizeof(source));
+        bool redelivered = rec.source && !strcmp(rec.source, source);
+        log_info("dispatch", redelivered
+                                 ? "message delivered again: answering from its record"
+                                 : "duplicate request_id: answering with the stored result");
+        if (redelivered && rec.outputs)
+            outputs_restore(l, out, rec.outputs);
+        record_command(l, cmd_type_name(cmd.type), "duplicate");
+        if (rec.result)
+            publish_result(l, out, reply_topic(l, cmd.reply_to),
+                           cmd.session_id[0] ? cmd.session_id : cmd.request_id, cmd.request_id,
+                           rec.result);
         goto out;
     }
-    if (state == FLEET_IDEM_BUSY) {
-        outcome = HANDLER_RETRY; /* another replica is on it: wait for its result */
+    case FLEET_IDEM_BUSY:
+        outcome = HANDLER_RETRY; /* another attempt is on it: wait for its result */
         goto out;
+    case FLEET_IDEM_NEW:
+    case FLEET_IDEM_TAKEOVER:
+        break;
     }
+    l->w.fence = rec.fence;
+    l->w.now_store_ms = rec.now_ms;
+    l->w.covered_until_ms = rec.state == FLEET_IDEM_TAKEOVER ? rec.write_until_ms : 0;
     /* Every earlier holder died or hung on this command: it is a poison
      * message (it may crash the worker).  Bounded: dead-letter it and
-     * answer, rather than take the next replica down too. */
-    if (state == FLEET_IDEM_TAKEOVER && fleet_idem_takeovers(w->fleet) > POISON_TAKEOVERS) {
-        dead_letter(w, out, "poison",
+     * answer, rather than take the next replica down too.  Hand-overs on
+     * purpose (a write to reconcile) are not counted. */
+    if (rec.state == FLEET_IDEM_TAKEOVER && rec.takeovers > POISON_TAKEOVERS) {
+        dead_letter(l, out, "poison",
                     "the command was taken over too often: its handlers kept dying");
-        result_fail(&res, SW_ERR_INTERNAL, "poison_message",
+        result_fail(&res, RES_ERROR, "poison_message",
                     "The worker could not process this request; it was set aside for the "
                     "operators.");
-        res.write_attempted = note != NULL;
-        finish(w, out, &cmd, &res, true);
+        if (!finish(l, out, &cmd, &res, true))
+            outcome = HANDLER_RETRY;
         goto out;
     }
-    sw_err err = handlers[cmd.type](w, &cmd, &res, state == FLEET_IDEM_TAKEOVER ? note : NULL);
-    if (err == SW_ERR_REDIS || err == SW_ERR_BUSY) {
+    switch (
+        handlers[cmd.type](&l->w, &cmd, &res, rec.state == FLEET_IDEM_TAKEOVER ? rec.note : NULL)) {
+    case OUTCOME_RETRY:
         /* Redis trouble before any side effect, or our lease was taken
          * over meanwhile: let go and run again (a duplicate then gets the
          * other holder's result). */
-        fleet_idem_abandon(w->fleet, cmd.request_id, cfg->worker_id);
+        fleet_idem_abandon(l->fleet, cmd.request_id, owner);
         outcome = HANDLER_RETRY;
-        goto out;
+        break;
+    case OUTCOME_RECONCILE:
+        /* A write may have landed: no answer until a later attempt finds
+         * out (its note is kept); this hand-over is not a crash. */
+        fleet_idem_handover(l->fleet, cmd.request_id, owner);
+        outcome = HANDLER_RETRY;
+        break;
+    case OUTCOME_ANSWER:
+        if (!finish(l, out, &cmd, &res, true))
+            outcome = HANDLER_RETRY;
+        break;
     }
-    if (err != SW_OK && res.status == SW_OK) {
-        /* A handler failed without saying how: never answer "ok" for it. */
-        result_clear(&res);
-        result_fail(&res, SW_ERR_INTERNAL, sw_err_str(err),
-                    "The worker failed to process the request.");
-    }
-    finish(w, out, &cmd, &res, true);
 out:
     result_clear(&res);
-    free(stored);
-    free(note);
-    w->out = NULL;
+    fleet_idem_clear(&rec);
+    l->w.out = NULL;
+    l->w.owner = NULL;
+    l->w.requests_left = NULL;
     if (outcome == HANDLER_RETRY) {
         outbox_clear(out);
         if (attempt >= 20 && attempt % 20 == 0)

@@ -1,13 +1,6 @@
 /* fleet_holds.c - slot holds and the waitlist, shared through Redis.
  *
- * Keys (P = cfg->redis_prefix):
- *   P hold:<hold_id>        hash practitioner, session, patient, start, end
- *                           (epoch s), expires_at (Redis ms); PEXPIRE = ttl
- *   P holds:<practitioner>  zset hold_id -> start; ids whose hash expired
- *                           are reaped by every script that reads it
- *   P wait:<waitlist_id>    hash patient, type, practitioner, earliest,
- *                           latest, joined_ms
- *   P waitlist              zset waitlist_id -> joined time (Redis us)
+ * Keys: hold:*, holds:*, wait:* and waitlist (keys.h, docs/redis-keys.md).
  *
  * The hold scripts reach the hashes of the ids in an index by name (the
  * prefix is passed in ARGV), which a Redis Cluster would not allow: the
@@ -87,9 +80,9 @@ sw_err fleet_hold_place(struct fleet *f, struct fleet_hold *h, int ttl_s)
         return SW_ERR_INVALID;
     char id[33], k_index[FL_KEY_MAX], k_hold[FL_KEY_MAX], hold_prefix[FL_KEY_MAX];
     sw_err err = fl_random_id(id);
-    if (err || (err = fl_key(f, k_index, sizeof(k_index), "holds:%s", h->practitioner_id)) ||
-        (err = fl_key(f, k_hold, sizeof(k_hold), "hold:%s", id)) ||
-        (err = fl_key(f, hold_prefix, sizeof(hold_prefix), "hold:")))
+    if (err || (err = fl_key(f, k_index, sizeof(k_index), KEY_HOLDS, h->practitioner_id)) ||
+        (err = fl_key(f, k_hold, sizeof(k_hold), KEY_HOLD, id)) ||
+        (err = fl_key(f, hold_prefix, sizeof(hold_prefix), KEY_HOLD, "")))
         return err;
     struct fl_args a = {0};
     fl_arg(&a, k_index);
@@ -121,7 +114,7 @@ sw_err fleet_hold_get(struct fleet *f, const char *hold_id, struct fleet_hold *o
 {
     memset(out, 0, sizeof(*out));
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "hold:%s", hold_id);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_HOLD, hold_id);
     if (err)
         return err;
     struct fl_args a = {0};
@@ -156,9 +149,9 @@ out:
 sw_err fleet_hold_release(struct fleet *f, const char *hold_id)
 {
     char key[FL_KEY_MAX], index_prefix[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "hold:%s", hold_id);
+    sw_err err = fl_key(f, key, sizeof(key), KEY_HOLD, hold_id);
     if (!err)
-        err = fl_key(f, index_prefix, sizeof(index_prefix), "holds:");
+        err = fl_key(f, index_prefix, sizeof(index_prefix), KEY_HOLDS, "");
     if (err)
         return err;
     struct fl_args a = {0};
@@ -179,9 +172,9 @@ sw_err fleet_holds_list(struct fleet *f, const char *practitioner_id, int64_t fr
     *out = NULL;
     *n = 0;
     char k_index[FL_KEY_MAX], hold_prefix[FL_KEY_MAX];
-    sw_err err = fl_key(f, k_index, sizeof(k_index), "holds:%s", practitioner_id);
+    sw_err err = fl_key(f, k_index, sizeof(k_index), KEY_HOLDS, practitioner_id);
     if (!err)
-        err = fl_key(f, hold_prefix, sizeof(hold_prefix), "hold:");
+        err = fl_key(f, hold_prefix, sizeof(hold_prefix), KEY_HOLD, "");
     if (err)
         return err;
     struct fl_args a = {0};
@@ -282,8 +275,8 @@ sw_err fleet_waitlist_add(struct fleet *f, struct fleet_wait *w)
         memcpy(w->waitlist_id, id, sizeof(id));
     }
     char k_entry[FL_KEY_MAX], k_list[FL_KEY_MAX];
-    if ((err = fl_key(f, k_entry, sizeof(k_entry), "wait:%s", w->waitlist_id)) ||
-        (err = fl_key(f, k_list, sizeof(k_list), "waitlist")))
+    if ((err = fl_key(f, k_entry, sizeof(k_entry), KEY_WAIT, w->waitlist_id)) ||
+        (err = fl_key(f, k_list, sizeof(k_list), KEY_WAITLIST, NULL)))
         return err;
     struct fl_args a = {0};
     fl_arg(&a, k_entry);
@@ -307,8 +300,8 @@ sw_err fleet_waitlist_remove(struct fleet *f, const char *waitlist_id)
 {
     char k_entry[FL_KEY_MAX], k_list[FL_KEY_MAX];
     sw_err err;
-    if ((err = fl_key(f, k_entry, sizeof(k_entry), "wait:%s", waitlist_id)) ||
-        (err = fl_key(f, k_list, sizeof(k_list), "waitlist")))
+    if ((err = fl_key(f, k_entry, sizeof(k_entry), KEY_WAIT, waitlist_id)) ||
+        (err = fl_key(f, k_list, sizeof(k_list), KEY_WAITLIST, NULL)))
         return err;
     struct fl_args a = {0};
     fl_arg(&a, k_entry);
@@ -328,8 +321,8 @@ sw_err fleet_waitlist_list(struct fleet *f, struct fleet_wait **out, size_t *n)
     *n = 0;
     char k_list[FL_KEY_MAX], entry_prefix[FL_KEY_MAX];
     sw_err err;
-    if ((err = fl_key(f, k_list, sizeof(k_list), "waitlist")) ||
-        (err = fl_key(f, entry_prefix, sizeof(entry_prefix), "wait:")))
+    if ((err = fl_key(f, k_list, sizeof(k_list), KEY_WAITLIST, NULL)) ||
+        (err = fl_key(f, entry_prefix, sizeof(entry_prefix), KEY_WAIT, "")))
         return err;
     struct fl_args a = {0};
     fl_arg(&a, k_list);

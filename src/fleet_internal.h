@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 
 #include "fleet.h"
+#include "keys.h"
 
 #define FL_KEY_MAX     512 /* longest key we build */
 #define FL_MAX_ARGS    24  /* arguments of one command or script call */
@@ -35,7 +36,7 @@ struct fleet {
     char *password; /* NULL: no AUTH */
     int timeout_ms;
     char *prefix;
-    int last_takeovers; /* of the last fleet_idem_begin */
+    const struct sw_clock *clock; /* NULL: the system clock */
 
     /* limiter and breaker settings (copied: the config may be reloaded) */
     int limiter_rps;
@@ -65,9 +66,13 @@ void fl_arg(struct fl_args *a, const char *s);
 void fl_arg_bin(struct fl_args *a, const char *s, size_t len);
 void fl_arg_int(struct fl_args *a, long long v);
 
-/* Formats prefix + the rest into buf; SW_ERR_INVALID if it does not fit. */
-sw_err fl_key(struct fleet *f, char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Sets the detail fleet_errstr() shows. */
+void fl_err(struct fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Builds redis.prefix + the key id (keys.h) with its one field arg (NULL
+ * for a key without fields; "" gives the stem Lua scripts append ids to)
+ * into buf; SW_ERR_INVALID if it does not fit. */
+sw_err fl_key(struct fleet *f, char *buf, size_t len, enum key_id id, const char *arg);
 
 /* Runs a command (connecting first if needed).  On success *out is the
  * reply (caller frees with freeReplyObject); an error reply or a lost
@@ -79,6 +84,18 @@ sw_err fl_command(struct fleet *f, const struct fl_args *a, redisReply **out);
  * ARGV: EVALSHA, falling back to EVAL on NOSCRIPT. */
 sw_err fl_eval(struct fleet *f, const struct fl_script *s, int nkeys, const struct fl_args *a,
                redisReply **out);
+
+/* fl_eval of a script that answers 1 (done) or 0 (not ours: SW_ERR_BUSY). */
+sw_err fl_eval_owned(struct fleet *f, const struct fl_script *s, int nkeys,
+                     const struct fl_args *a);
+
+/* GET of a full key: a malloc'd copy of the value (*len may be NULL),
+ * SW_ERR_NOT_FOUND if none. */
+sw_err fl_get(struct fleet *f, const char *key, char **value, size_t *len);
+
+/* Deletes a lock key if owner holds it (or it is gone); SW_ERR_BUSY if
+ * another owner does (fleet_lock.c). */
+sw_err fl_unlock_key(struct fleet *f, const char *key, const char *owner);
 
 /* Reply accessors: element i of an array reply (NULL if out of range). */
 const redisReply *fl_elem(const redisReply *r, size_t i);

@@ -1,13 +1,7 @@
 /* fleet_limit.c - the fleet-wide rate limiter, in-flight semaphore and
  * circuit breaker, shared by every replica through Redis.
  *
- * Keys (P = cfg->redis_prefix):
- *   P limit:tat           string GCRA theoretical arrival time (Redis us)
- *   P limit:permits       zset   permit id -> expiry (Redis ms)
- *   P limit:backoff       string no request before this (Redis ms)
- *   P limit:waiting:0|1   zset   writes (0) / reads (1) waiting -> expiry
- *   P breaker             hash   fails (consecutive), open_until (Redis ms)
- *   P breaker:probe       string the half-open probe ticket (PX)
+ * Keys: limit:* and breaker* (keys.h, docs/redis-keys.md).
  *
  * ---- Rate: GCRA with no burst -------------------------------------------
  *
@@ -61,7 +55,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 
@@ -154,20 +147,6 @@ if want > cur then\n\
 end\n\
 return cur\n"};
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t deadline_ms,
                            struct fleet_permit *permit, int64_t *waited_ms)
 {
@@ -182,11 +161,11 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
         return err;
     char k_tat[FL_KEY_MAX], k_permits[FL_KEY_MAX], k_backoff[FL_KEY_MAX], k_w0[FL_KEY_MAX],
         k_w1[FL_KEY_MAX];
-    if ((err = fl_key(f, k_tat, sizeof(k_tat), "limit:tat")) ||
-        (err = fl_key(f, k_permits, sizeof(k_permits), "limit:permits")) ||
-        (err = fl_key(f, k_backoff, sizeof(k_backoff), "limit:backoff")) ||
-        (err = fl_key(f, k_w0, sizeof(k_w0), "limit:waiting:0")) ||
-        (err = fl_key(f, k_w1, sizeof(k_w1), "limit:waiting:1")))
+    if ((err = fl_key(f, k_tat, sizeof(k_tat), KEY_LIMIT_TAT, NULL)) ||
+        (err = fl_key(f, k_permits, sizeof(k_permits), KEY_LIMIT_PERMITS, NULL)) ||
+        (err = fl_key(f, k_backoff, sizeof(k_backoff), KEY_LIMIT_BACKOFF, NULL)) ||
+        (err = fl_key(f, k_w0, sizeof(k_w0), KEY_LIMIT_WAITING_WRITE, NULL)) ||
+        (err = fl_key(f, k_w1, sizeof(k_w1), KEY_LIMIT_WAITING_READ, NULL)))
         return err;
     long long interval_us =
         (1000000LL * (1000 + LIMIT_SLACK_PERMILLE) / 1000 + f->limiter_rps - 1) / f->limiter_rps;
@@ -205,7 +184,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
     fl_arg_int(&a, (long long)(deadline_ms > 0 ? deadline_ms : 0));
     fl_arg_int(&a, LIMIT_SURE_MAX_MS);
 
-    int64_t start = mono_ms();
+    int64_t start = clock_mono_ms(f->clock);
     for (;;) {
         redisReply *r = NULL;
         err = fl_eval(f, &acquire_script, 5, &a, &r);
@@ -217,7 +196,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
         bool sure = fl_int(fl_elem(r, 3), 0) == 1;
         freeReplyObject(r);
         if (waited_ms)
-            *waited_ms = mono_ms() - start;
+            *waited_ms = clock_mono_ms(f->clock) - start;
         if (granted == 1) {
             snprintf(permit->id, sizeof(permit->id), "%s", id);
             return SW_OK;
@@ -225,14 +204,14 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
         if (granted == -1)
             return SW_ERR_EXPIRED;
         if (granted != 0) {
-            snprintf(f->err, sizeof(f->err), "limit_acquire: unexpected reply");
+            fl_err(f, "limit_acquire: unexpected reply");
             return SW_ERR_REDIS;
         }
         int64_t cap = sure ? LIMIT_SURE_MAX_MS : LIMIT_POLL_MAX_MS;
         int64_t nap = wait < cap ? wait : cap;
         if (deadline_ms > 0 && deadline_ms - now < nap)
             nap = deadline_ms - now;
-        sleep_ms(nap > 0 ? nap : 1);
+        clock_sleep_ms(f->clock, nap > 0 ? nap : 1);
     }
 }
 
@@ -241,7 +220,7 @@ void fleet_limit_release(struct fleet *f, struct fleet_permit *permit)
     if (!permit || !permit->id[0])
         return;
     char key[FL_KEY_MAX];
-    if (fl_key(f, key, sizeof(key), "limit:permits") == SW_OK) {
+    if (fl_key(f, key, sizeof(key), KEY_LIMIT_PERMITS, NULL) == SW_OK) {
         struct fl_args a = {0};
         fl_arg(&a, "ZREM");
         fl_arg(&a, key);
@@ -259,7 +238,7 @@ sw_err fleet_limit_backoff(struct fleet *f, int seconds)
     if (seconds <= 0)
         return SW_OK;
     char key[FL_KEY_MAX];
-    sw_err err = fl_key(f, key, sizeof(key), "limit:backoff");
+    sw_err err = fl_key(f, key, sizeof(key), KEY_LIMIT_BACKOFF, NULL);
     if (err)
         return err;
     struct fl_args a = {0};
@@ -332,9 +311,9 @@ return 2\n"};
 
 static sw_err breaker_keys(struct fleet *f, char *hash, char *probe)
 {
-    sw_err err = fl_key(f, hash, FL_KEY_MAX, "breaker");
+    sw_err err = fl_key(f, hash, FL_KEY_MAX, KEY_BREAKER, NULL);
     if (!err)
-        err = fl_key(f, probe, FL_KEY_MAX, "breaker:probe");
+        err = fl_key(f, probe, FL_KEY_MAX, KEY_BREAKER_PROBE, NULL);
     return err;
 }
 

@@ -1,37 +1,57 @@
-/* handlers_book.c - hold, release_hold, book and reschedule.
+/* handlers_book.c - book and reschedule.
  *
- * Booking protocol (the worker's answer to an OpenEMR that checks no
- * overlap): serialise bookings per practitioner and per patient with fleet
- * locks; re-read that day fresh from OpenEMR; check practitioner overlap
- * with the buffer, provider events, other sessions' holds and the
- * patient's own appointments; record the confirmation number in the
- * idempotency note; create the appointment with that number in it.  A
- * replica that takes over an interrupted booking first looks for an
- * appointment carrying the noted number and completes from it. */
+ * The booking protocol, the worker's answer to an OpenEMR that checks no
+ * overlap and cannot check a fencing token:
+ *
+ *  1. Ids are canonical before the handler runs (canon.c), so one patient
+ *     or practitioner has one lock, one cache entry, one busy list.
+ *  2. Bookings are serialised per practitioner and per patient with fleet
+ *     locks owned by this attempt (not by the request: a paused earlier
+ *     attempt of the same command holds nothing of ours).
+ *  3. The day is re-read fresh from OpenEMR.  A live appointment of this
+ *     very patient, practitioner and time whose number is one of this
+ *     command's candidates is ours (an earlier attempt made it, perhaps
+ *     before Redis lost its record): the booking is done.  Otherwise the
+ *     practitioner's time (with the buffer), provider events, other calls'
+ *     holds and the patient's own appointments are checked.
+ *  4. The confirmation number is the command's first candidate not held
+ *     by another command (confirm_derive: keyed from the request_id), noted
+ *     under the lease before OpenEMR sees it.
+ *  5. The create is sent only under cover (worker_write_call): right before
+ *     it leaves, the store checks that this attempt still holds the lease
+ *     and both locks and stretches them over the whole write.
+ *  6. A create whose answer was lost is looked for by its number among the
+ *     patient's appointments; if that cannot be told yet, no answer is
+ *     given (OUTCOME_RECONCILE): a later attempt waits until the earlier
+ *     write's cover has run out (plus booking.reconcile_settle_ms), looks
+ *     again, and only then writes.  "unavailable" is answered only when
+ *     OpenEMR was certainly not changed.
+ *
+ * A reschedule books the new time first (its note remembers the old
+ * appointment), then cancels the old one under cover; an attempt that takes
+ * over after the cancel answers with the new appointment. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "availability.h"
+#include "confirm_index.h"
 #include "confirmation.h"
 #include "daycache.h"
 #include "events.h"
+#include "handlers.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
-#include "poller.h"
+#include "own_marks.h"
 #include "rules.h"
-#include "slot_id.h"
+#include "slots.h"
 #include "timeutil.h"
 #include "waitlist.h"
-#include "worker.h"
 
-#define DAY                      86400
-#define LOCK_TTL_MS              20000
-#define CONFIRMATION_CLAIM_TRIES 8
-/* How long a confirmation number stays reserved and indexed. */
-#define CONFIRMATION_TTL_S (400 * DAY)
+#define DAY         86400
+#define LOCK_TTL_MS 20000
 
 struct booking {
     const char *patient_id;
@@ -40,126 +60,159 @@ struct booking {
     const struct sw_type_rule *type;
     const char *hold_id;
     const char *reason;
-    const char *exclude_id; /* reschedule: the appointment being replaced */
+    const struct oe_appt *replaces; /* reschedule: the appointment being moved */
 };
 
-static void sleep_ms(int ms)
+/* ---- confirmation numbers --------------------------------------------------- */
+
+static bool candidate(const struct worker *w, const struct command *c, int k, char *buf, size_t len)
 {
-    nanosleep(&(struct timespec){0, (long)ms * 1000000}, NULL);
+    return w->confirm_key && confirm_derive(w->confirm_key, c->request_id, k, buf, len) == SW_OK;
 }
 
-/* Takes a fleet lock, waiting for it until the call's deadline. */
-static sw_err lock_wait(struct worker *w, const struct oe_call *call, const char *name,
-                        const char *owner)
+/* Whether code is one of the numbers this command may have written. */
+static bool is_candidate(const struct worker *w, const struct command *c, const char *code)
 {
-    for (;;) {
-        sw_err err = fleet_lock(w->fleet, name, owner, LOCK_TTL_MS);
-        if (err != SW_ERR_BUSY)
-            return err;
-        if (worker_now_ms() + 20 > call->deadline_ms)
-            return SW_ERR_EXPIRED;
-        sleep_ms(20);
-    }
+    char buf[CONFIRM_TEXT_LEN];
+    for (int k = 0; code[0] && k < CONFIRM_CANDIDATES; k++)
+        if (candidate(w, c, k, buf, sizeof(buf)) && !strcmp(buf, code))
+            return true;
+    return false;
 }
 
-const struct sw_type_rule *booking_type_of(const struct sw_config *cfg, const struct oe_appt *a)
+/* The first candidate no other command holds, claimed for this one. */
+static sw_err claim_number(const struct worker *w, const struct command *c, char *buf, size_t len)
 {
-    const struct sw_type_rule *t =
-        a->appointment_type[0] ? sw_config_type(cfg, a->appointment_type) : NULL;
-    for (int i = 0; !t && i < cfg->n_types; i++)
-        if (cfg->types[i].category == a->category &&
-            (int64_t)cfg->types[i].duration_min * 60 == a->end - a->start)
-            t = &cfg->types[i];
-    for (int i = 0; !t && i < cfg->n_types; i++)
-        if ((int64_t)cfg->types[i].duration_min * 60 == a->end - a->start)
-            t = &cfg->types[i];
-    return t;
-}
-
-/* ---- confirmation numbers ------------------------------------------- */
-
-/* A fresh number, unique in the fleet (claimed in Redis). */
-static sw_err new_confirmation(struct worker *w, const char *request_id, char *buf, size_t len)
-{
-    for (int i = 0; i < CONFIRMATION_CLAIM_TRIES; i++) {
-        if (confirm_generate(worker_random(w), buf, len) != SW_OK)
+    for (int k = 0; k < CONFIRM_CANDIDATES; k++) {
+        if (!candidate(w, c, k, buf, len))
             return SW_ERR_INTERNAL;
-        sw_err err = fleet_confirmation_claim(w->fleet, buf, request_id, CONFIRMATION_TTL_S);
+        sw_err err = store_confirmation_claim(&w->store, buf, c->request_id, CONFIRM_INDEX_TTL_S);
         if (err != SW_ERR_CONFLICT)
             return err;
     }
+    log_error("book", "all %d confirmation candidates of %s are taken", CONFIRM_CANDIDATES,
+              c->request_id);
     return SW_ERR_INTERNAL;
 }
 
-/* Remembers where a confirmation number points, so cancel and reschedule
- * find the appointment without searching OpenEMR. */
-static void index_confirmation(struct worker *w, const struct res_appointment *a,
-                               const char *patient_id)
-{
-    char key[64];
-    snprintf(key, sizeof(key), "conf:%s", a->confirmation_number);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "appointment_id", a->appointment_id,
-                          "practitioner_id", a->practitioner_id, "patient_id", patient_id, "start",
-                          (json_int_t)a->start, "end", (json_int_t)a->end, "appointment_type",
-                          a->appointment_type);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s || fleet_cache_put(w->fleet, key, s, CONFIRMATION_TTL_S) != SW_OK)
-        log_warn("book", "confirmation index not written; cancel will search OpenEMR");
-    free(s);
-}
+/* ---- the note ------------------------------------------------------------------ */
 
-/* The idempotency note of a booking: the number chosen before the write. */
-static char *booking_note(const char *confirmation, const char *practitioner_id, int64_t start)
-{
-    json_t *o = json_pack("{s:s, s:s, s:I}", "confirmation", confirmation, "practitioner_id",
-                          practitioner_id, "start", (json_int_t)start);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    return s;
-}
+/* What an attempt notes under its lease before each OpenEMR write. */
+struct note {
+    char confirmation[CONFIRM_TEXT_LEN + 8]; /* the new appointment's number */
+    bool has_old;
+    struct oe_appt old; /* reschedule: the appointment being moved */
+    bool moved;         /* reschedule: the new one is booked, the old one goes */
+    char made_id[64];   /* reschedule: the new appointment's id */
+};
 
-static bool note_confirmation(const char *note, char *buf, size_t len)
+static void note_parse(const char *text, struct note *n)
 {
-    json_t *o = note ? json_loads(note, 0, NULL) : NULL;
+    memset(n, 0, sizeof(*n));
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
     const char *c = json_string_value(json_object_get(o, "confirmation"));
-    bool ok = c && strlen(c) < len;
-    if (ok)
-        snprintf(buf, len, "%s", c);
+    if (c && strlen(c) < sizeof(n->confirmation))
+        snprintf(n->confirmation, sizeof(n->confirmation), "%s", c);
+    n->has_old = emr_appt_parse(json_object_get(o, "old"), &n->old);
+    n->moved = json_is_true(json_object_get(o, "moved"));
+    const char *m = json_string_value(json_object_get(o, "made_id"));
+    if (m)
+        snprintf(n->made_id, sizeof(n->made_id), "%s", m);
     json_decref(o);
-    return ok;
 }
 
-/* ---- conflict check ----------------------------------------------------- */
+static sw_err note_write(const struct worker *w, const struct command *c, const struct note *n)
+{
+    json_t *o = json_object();
+    if (n->confirmation[0])
+        json_object_set_new(o, "confirmation", json_string(n->confirmation));
+    if (n->has_old)
+        json_object_set_new(o, "old", emr_appt_json(&n->old));
+    if (n->moved)
+        json_object_set_new(o, "moved", json_true());
+    if (n->made_id[0])
+        json_object_set_new(o, "made_id", json_string(n->made_id));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return SW_ERR_NOMEM;
+    sw_err err =
+        store_idem_note(&w->store, c->request_id, w->owner, text, w->cfg->idempotency_lease_s);
+    free(text);
+    return err;
+}
+
+/* A taking-over attempt may look for an earlier attempt's write only once
+ * that write can no longer land: its cover over, and a settling time. */
+static bool earlier_write_settled(const struct worker *w)
+{
+    return !w->covered_until_ms ||
+           w->now_store_ms >= w->covered_until_ms + w->cfg->reconcile_settle_ms;
+}
+
+/* Whether OpenEMR certainly did not apply a write that failed so. */
+static bool certainly_not_applied(sw_err err)
+{
+    switch (err) {
+    case SW_ERR_TIMEOUT: /* it may have been processed */
+    case SW_ERR_SERVER:  /* it may have been, before the error */
+    case SW_ERR_BAD_ANSWER:
+        return false;
+    default:
+        return true; /* refused before it was processed, or never sent */
+    }
+}
+
+/* ---- the fresh check ----------------------------------------------------------- */
 
 /* Re-reads the day fresh from OpenEMR and checks [start, start+duration)
- * for the practitioner and the patient.  SW_OK free; SW_ERR_CONFLICT with
- * *code set; other errors from OpenEMR or Redis. */
-static sw_err check_free(struct worker *w, struct oe_call *call, const struct command *c,
-                         const struct booking *b, const char **code)
+ * for the practitioner and the patient.  SW_OK: free, or (*is_mine) the
+ * booking exists already as this command's own, in *mine; SW_ERR_CONFLICT
+ * with *code set; other errors from OpenEMR or the store. */
+static sw_err check_free(const struct worker *w, struct oe_call *call, const struct command *c,
+                         const struct booking *b, const char **code, struct oe_appt *mine,
+                         bool *is_mine)
 {
     struct tu_date day;
-    int64_t from, to;
+    int64_t from, to, end = b->start + (int64_t)b->type->duration_min * 60;
     struct oe_appt *appts = NULL;
     struct fleet_hold *holds = NULL;
     size_t n_appts = 0, n_holds = 0;
     struct day_busy pract = {0}, patient = {0};
     sw_err err;
 
+    *is_mine = false;
     if (timeutil_local_date(b->start, &day) || timeutil_day_start(day, &from) ||
         timeutil_day_start(timeutil_date_add(day, 1), &to))
         return SW_ERR_INVALID;
-    err = oe_list_range(w->oe, call, NULL, from, to, &appts, &n_appts);
+    err = emr_list_range(&w->emr, call, NULL, from, to, &appts, &n_appts);
     if (err)
         goto out;
-    err = fleet_holds_list(w->fleet, b->practitioner_id, from, to, &holds, &n_holds);
+    err = store_holds_list(&w->store, b->practitioner_id, from, to, &holds, &n_holds);
     if (err)
         goto out;
     for (size_t i = 0; i < n_appts; i++) {
         const struct oe_appt *a = &appts[i];
         bool frees = a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW;
-        if (frees || (b->exclude_id && !strcmp(a->id, b->exclude_id)))
+        if (frees || (b->replaces && !strcmp(a->id, b->replaces->id)))
             continue;
+        if (!a->provider_event && !strcmp(a->patient_id, b->patient_id) &&
+            !strcmp(a->practitioner_id, b->practitioner_id) && a->start == b->start &&
+            a->end == end) {
+            /* This very booking exists: ours, if it carries one of our
+             * numbers (the day's rows may not carry the comment). */
+            struct oe_appt full = *a;
+            if (!full.confirmation[0]) {
+                err = emr_get(&w->emr, call, a->id, &full);
+                if (err)
+                    goto out;
+            }
+            if (is_candidate(w, c, full.confirmation)) {
+                *mine = full;
+                *is_mine = true;
+                goto out;
+            }
+        }
         if (!strcmp(a->practitioner_id, b->practitioner_id)) {
             if (a->provider_event)
                 day_busy_add(&pract.blocks, &pract.n_blocks, a->start, a->end);
@@ -206,15 +259,16 @@ out:
     return err;
 }
 
-/* ---- book ---------------------------------------------------------------- */
+/* ---- book ---------------------------------------------------------------------- */
 
-static void invalidate(struct worker *w, const char *pract, const char *patient, int64_t start)
+static void invalidate(const struct worker *w, const char *pract, const char *patient,
+                       int64_t start)
 {
     struct tu_date day;
     if (!timeutil_local_date(start, &day))
-        daycache_invalidate(w->fleet, pract, day);
+        daycache_invalidate(&w->store, pract, day);
     if (patient && *patient)
-        daycache_invalidate_patient(w->fleet, patient);
+        daycache_invalidate_patient(&w->store, patient);
 }
 
 static void fill_appointment(struct res_appointment *out, const struct oe_appt *a,
@@ -229,95 +283,143 @@ static void fill_appointment(struct res_appointment *out, const struct oe_appt *
     snprintf(out->status, sizeof(out->status), "booked");
 }
 
-static void conflict(struct worker *w, struct oe_call *call, const struct command *c,
+static void conflict(const struct worker *w, struct oe_call *call, const struct command *c,
                      const struct booking *b, struct result *r, const char *code)
 {
     struct slot_query q = {b->type, c->session_id, b->patient_id};
     if (slots_alternatives(w, call, &q, b->practitioner_id, b->start, r) != SW_OK)
         r->n_slots = 0;
     if (!strcmp(code, "patient_busy"))
-        result_fail(r, SW_ERR_CONFLICT, code, "The patient already has an appointment then.");
+        result_fail(r, RES_CONFLICT, code, "The patient already has an appointment then.");
     else
-        result_fail(r, SW_ERR_CONFLICT, code, "That time is no longer free.");
+        result_fail(r, RES_CONFLICT, code, "That time is no longer free.");
 }
 
-/* Books b.  On success r->appointments[0] is the new appointment and the
- * result is ok; on failure r carries the outcome.  Returns SW_ERR_REDIS
- * only before any OpenEMR write. */
-static sw_err book(struct worker *w, const struct command *c, const struct booking *b,
-                   const char *note, struct result *r)
+/* The booking is made (by this attempt or an earlier one): the answer, the
+ * index, the caches, the hold used up. */
+static enum outcome booked(struct worker *w, const struct booking *b, struct oe_appt *made,
+                           const char *conf, struct result *r)
+{
+    r->appointments = calloc(1, sizeof(*r->appointments));
+    if (!r->appointments) {
+        result_fail(r, RES_ERROR, "out_of_memory",
+                    "The appointment was booked but the answer failed.");
+        return OUTCOME_ANSWER;
+    }
+    r->n_appointments = 1;
+    if (!made->practitioner_id[0])
+        snprintf(made->practitioner_id, sizeof(made->practitioner_id), "%s", b->practitioner_id);
+    fill_appointment(&r->appointments[0], made, conf, b->type->name);
+    confirm_index_put(w, &r->appointments[0], b->patient_id);
+    invalidate(w, b->practitioner_id, b->patient_id, b->start);
+    if (b->hold_id && *b->hold_id) {
+        struct fleet_hold h;
+        if (store_hold_get(&w->store, b->hold_id, &h) == SW_OK)
+            waitlist_taken(&w->store, &h);
+        store_hold_release(&w->store, b->hold_id);
+    }
+    return OUTCOME_ANSWER;
+}
+
+/* Checks the rules and the hold: true if they allow the booking; false
+ * with r filled, or with *err set when the store could not answer. */
+static bool rules_hold_ok(const struct worker *w, const struct command *c, const struct booking *b,
+                          struct result *r, sw_err *err)
 {
     const struct sw_config *cfg = w->cfg;
-    struct oe_call call = worker_call(w, c);
-    int64_t now = worker_now_ms() / 1000;
-    char msg[200], conf[CONFIRM_TEXT_LEN + 8] = "", *note_text = NULL;
-    char pract_lock[128], patient_lock[128];
-    bool locked_pract = false, locked_patient = false;
-    const char *code = NULL;
-    struct oe_appt made;
-    sw_err err;
-
+    char msg[200];
     bool fhir = cfg->surface == SW_SURFACE_FHIR_SCHEDULING;
-    if (!note) {
-        /* Business hours hold on both surfaces; the grid only where the
-         * worker makes the slots (the FHIR server's Slots start where it
-         * likes). */
-        err = rules_check_booking(b->type, sw_config_hours(cfg, b->practitioner_id),
-                                  fhir ? 0 : cfg->slot_minutes, now, b->start, msg, sizeof(msg));
-        if (err) {
-            result_fail(r, err == SW_ERR_REJECTED ? SW_ERR_REJECTED : SW_ERR_INVALID,
-                        err == SW_ERR_REJECTED ? "booking_rule" : "bad_time", "%s", msg);
-            return SW_OK;
-        }
+    *err = SW_OK;
+    /* Business hours hold on both surfaces; the grid only where the worker
+     * makes the slots (the FHIR server's Slots start where it likes). */
+    sw_err e = rules_check_booking(b->type, sw_config_hours(cfg, b->practitioner_id),
+                                   fhir ? 0 : cfg->slot_minutes, worker_now_s(w), b->start, msg,
+                                   sizeof(msg));
+    if (e) {
+        result_fail(r, e == SW_ERR_REJECTED ? RES_REJECTED : RES_INVALID,
+                    e == SW_ERR_REJECTED ? "booking_rule" : "bad_time", "%s", msg);
+        return false;
     }
     if (b->hold_id && *b->hold_id) {
         struct fleet_hold h;
-        err = fleet_hold_get(w->fleet, b->hold_id, &h);
-        if (err == SW_ERR_REDIS)
-            return err;
-        if (!err && (strcmp(h.practitioner_id, b->practitioner_id) || h.start != b->start)) {
-            result_fail(r, SW_ERR_INVALID, "hold_mismatch",
-                        "The hold is for another practitioner or time.");
-            return SW_OK;
+        e = store_hold_get(&w->store, b->hold_id, &h);
+        if (e == SW_ERR_REDIS) {
+            *err = e;
+            return false;
         }
-        if (!err && c->session_id[0] && h.session_id[0] && strcmp(h.session_id, c->session_id)) {
-            result_fail(r, SW_ERR_INVALID, "hold_not_yours", "The hold belongs to another call.");
-            return SW_OK;
+        if (!e && (strcmp(h.practitioner_id, b->practitioner_id) || h.start != b->start)) {
+            result_fail(r, RES_INVALID, "hold_mismatch",
+                        "The hold is for another practitioner or time.");
+            return false;
+        }
+        if (!e && c->session_id[0] && h.session_id[0] && strcmp(h.session_id, c->session_id)) {
+            result_fail(r, RES_INVALID, "hold_not_yours", "The hold belongs to another call.");
+            return false;
         }
     }
-    snprintf(pract_lock, sizeof(pract_lock), "book:practitioner:%s", b->practitioner_id);
-    snprintf(patient_lock, sizeof(patient_lock), "book:patient:%s", b->patient_id);
-    err = lock_wait(w, &call, pract_lock, c->request_id);
+    return true;
+}
+
+/* Books b (the protocol above).  n is the note so far (an earlier attempt's
+ * on a takeover); on success r->appointments[0] is the appointment. */
+static enum outcome book(struct worker *w, const struct command *c, const struct booking *b,
+                         struct note *n, bool takeover, struct result *r)
+{
+    struct oe_call call = worker_call(w, c);
+    char pract_lock[128], patient_lock[128];
+    const char *locks[2] = {pract_lock, patient_lock};
+    bool locked_pract = false, locked_patient = false;
+    const char *code = NULL;
+    struct oe_appt made;
+    enum outcome done = OUTCOME_ANSWER;
+    sw_err err = SW_OK;
+
+    if (!takeover && !rules_hold_ok(w, c, b, r, &err))
+        return worker_outcome(r, err);
+    if (!key_lock_book_practitioner(pract_lock, sizeof(pract_lock), b->practitioner_id) ||
+        !key_lock_book_patient(patient_lock, sizeof(patient_lock), b->patient_id))
+        return worker_outcome(r, SW_ERR_INVALID); /* ids are at most 63 characters */
+    err = worker_lock_wait(w, &call, pract_lock, LOCK_TTL_MS);
     locked_pract = !err;
     if (!err) {
-        err = lock_wait(w, &call, patient_lock, c->request_id);
+        err = worker_lock_wait(w, &call, patient_lock, LOCK_TTL_MS);
         locked_patient = !err;
     }
-    if (err == SW_ERR_REDIS)
-        goto out;
-    if (err) {
-        result_fail(r, SW_ERR_UNAVAILABLE, "busy",
+    if (err == SW_ERR_EXPIRED) {
+        result_fail(r, RES_UNAVAILABLE, "busy",
                     "Another booking for this practitioner is in progress; try again.");
         err = SW_OK;
-        goto out;
     }
+    if (err || r->status != RES_OK)
+        goto out;
 
-    /* Taking over an interrupted attempt: did its write happen? */
-    if (note_confirmation(note, conf, sizeof(conf))) {
-        err = oe_find_by_confirmation(w->oe, &call, conf, b->practitioner_id, b->start - DAY,
-                                      b->start + DAY, &made);
+    /* Taking over an attempt that noted a number: did its write land? */
+    if (n->confirmation[0]) {
+        if (!earlier_write_settled(w)) {
+            done = OUTCOME_RECONCILE; /* it may still land: look later */
+            goto out;
+        }
+        err = emr_find_by_confirmation(&w->emr, &call, n->confirmation, b->patient_id,
+                                       b->practitioner_id, b->start - DAY, b->start + DAY, &made);
         if (!err) {
             log_info("book", "completing an interrupted booking from OpenEMR");
-            goto booked;
+            done = booked(w, b, &made, n->confirmation, r);
+            goto out;
         }
         if (err != SW_ERR_NOT_FOUND) {
-            r->write_attempted = true;
-            worker_fail_openemr(r, err, &call);
+            done = OUTCOME_RECONCILE; /* cannot tell yet */
             err = SW_OK;
             goto out;
         }
+        err = SW_OK; /* it did not land: book, with the same number */
     }
-    err = check_free(w, &call, c, b, &code);
+    bool is_mine = false;
+    err = check_free(w, &call, c, b, &code, &made, &is_mine);
+    if (err == SW_OK && is_mine) {
+        log_info("book", "the booking exists already (an earlier attempt made it)");
+        done = booked(w, b, &made, made.confirmation, r);
+        goto out;
+    }
     if (err == SW_OK || err == SW_ERR_CONFLICT)
         metrics_booking(err == SW_ERR_CONFLICT);
     if (err == SW_ERR_CONFLICT) {
@@ -326,69 +428,57 @@ static sw_err book(struct worker *w, const struct command *c, const struct booki
         goto out;
     }
     if (err) {
-        if (err != SW_ERR_REDIS) {
-            worker_fail_openemr(r, err, &call);
+        if (err != SW_ERR_REDIS && err != SW_ERR_BUSY && err != SW_ERR_CAPPED) {
+            worker_fail_emr(r, err, &call);
             err = SW_OK;
         }
         goto out;
     }
-    if (!conf[0]) {
-        err = new_confirmation(w, c->request_id, conf, sizeof(conf));
-        if (err)
-            goto out;
+    if (!n->confirmation[0] &&
+        (err = claim_number(w, c, n->confirmation, sizeof(n->confirmation))) != SW_OK) {
+        n->confirmation[0] = '\0';
+        goto out;
     }
-    /* The number goes into the idempotency record before OpenEMR sees it. */
-    note_text = booking_note(conf, b->practitioner_id, b->start);
-    err = note_text ? fleet_idem_note(w->fleet, c->request_id, cfg->worker_id, note_text,
-                                      cfg->idempotency_lease_s)
-                    : SW_ERR_NOMEM;
-    if (err)
-        goto out; /* not noted: nothing written yet */
-    r->write_attempted = true;
-    struct oe_new_appt req = {b->patient_id, b->practitioner_id,
-                              b->start,      b->start + (int64_t)b->type->duration_min * 60,
-                              b->type,       conf,
-                              b->reason};
-    err = oe_create(w->oe, &call, &req, &made);
-    if (err && sw_err_is_transient(err)) {
-        /* The request may have reached OpenEMR: look before answering. */
-        sw_err again = oe_find_by_confirmation(w->oe, &call, conf, b->practitioner_id,
-                                               b->start - DAY, b->start + DAY, &made);
-        if (!again)
-            err = SW_OK;
+    /* The number goes into the record before OpenEMR sees it. */
+    if ((err = note_write(w, c, n)) != SW_OK)
+        goto out;
+    struct write_cover cover;
+    struct oe_call wcall = worker_write_call(w, c, &cover, locks, 2);
+    struct oe_new_appt req = {
+        b->patient_id, b->practitioner_id, b->start, b->start + (int64_t)b->type->duration_min * 60,
+        b->type,       n->confirmation,    b->reason};
+    err = emr_create(&w->emr, &wcall, &req, &made);
+    if (!err) {
+        own_mark(&w->store, &made);
+        done = booked(w, b, &made, n->confirmation, r);
+        goto out;
     }
-    if (err) {
-        worker_fail_openemr(r, err, &call);
+    if (err == SW_ERR_BUSY || err == SW_ERR_REDIS || err == SW_ERR_CAPPED)
+        goto out; /* not sent: run again (or answer the cap) */
+    if (certainly_not_applied(err)) {
+        worker_fail_emr(r, err, &wcall);
         err = SW_OK;
         goto out;
     }
-booked:
-    r->appointments = calloc(1, sizeof(*r->appointments));
-    if (!r->appointments) {
-        result_fail(r, SW_ERR_NOMEM, NULL, "The appointment was booked but the answer failed.");
-        goto out;
-    }
-    r->n_appointments = 1;
-    if (!made.practitioner_id[0])
-        snprintf(made.practitioner_id, sizeof(made.practitioner_id), "%s", b->practitioner_id);
-    fill_appointment(&r->appointments[0], &made, conf, b->type->name);
-    poller_mark_own(w->fleet, &made);
-    index_confirmation(w, &r->appointments[0], b->patient_id);
-    invalidate(w, b->practitioner_id, b->patient_id, b->start);
-    if (b->hold_id && *b->hold_id) {
-        struct fleet_hold h;
-        if (fleet_hold_get(w->fleet, b->hold_id, &h) == SW_OK)
-            waitlist_taken(w->fleet, &h);
-        fleet_hold_release(w->fleet, b->hold_id);
+    /* The request may have reached OpenEMR: look before answering. */
+    sw_err again =
+        emr_find_by_confirmation(&w->emr, &call, n->confirmation, b->patient_id, b->practitioner_id,
+                                 b->start - DAY, b->start + DAY, &made);
+    if (!again) {
+        own_mark(&w->store, &made);
+        done = booked(w, b, &made, n->confirmation, r);
+    } else {
+        log_warn("book", "create of %s: %s, and not found yet: reconciling later", n->confirmation,
+                 sw_err_str(err));
+        done = OUTCOME_RECONCILE;
     }
     err = SW_OK;
 out:
     if (locked_patient)
-        fleet_unlock(w->fleet, patient_lock, c->request_id);
+        store_unlock(&w->store, patient_lock, w->owner);
     if (locked_pract)
-        fleet_unlock(w->fleet, pract_lock, c->request_id);
-    free(note_text);
-    return err;
+        store_unlock(&w->store, pract_lock, w->owner);
+    return err ? worker_outcome(r, err) : done;
 }
 
 static void booked_event(struct worker *w, const struct command *c, const struct result *r,
@@ -410,265 +500,107 @@ static void booked_event(struct worker *w, const struct command *c, const struct
         .previous_start = previous ? previous->start : 0,
         .previous_end = previous ? previous->end : 0,
     };
-    event_add(w->cfg, w->out, type, c->request_id, a->appointment_id, &f, worker_now_ms() / 1000);
+    event_add(w->cfg, w->out, type, c->request_id, a->appointment_id, &f, worker_now_s(w));
 }
 
-sw_err handle_book(struct worker *w, const struct command *c, struct result *r, const char *note)
+enum outcome handle_book(struct worker *w, const struct command *c, struct result *r,
+                         const char *note)
 {
     const struct cmd_book *x = &c->u.book;
     const struct sw_type_rule *type = sw_config_type(w->cfg, x->appointment_type);
     if (!type) {
-        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
-                    "Unknown appointment type \"%s\".", x->appointment_type);
-        return SW_OK;
+        result_fail(r, RES_INVALID, "unknown_appointment_type", "Unknown appointment type \"%s\".",
+                    x->appointment_type);
+        return OUTCOME_ANSWER;
     }
     struct booking b = {x->patient_id, x->practitioner_id, x->start, type,
                         x->hold_id,    x->reason,          NULL};
-    sw_err err = book(w, c, &b, note, r);
-    if (!err && r->status == SW_OK)
+    struct note n;
+    note_parse(note, &n);
+    enum outcome o = book(w, c, &b, &n, note != NULL, r);
+    if (o == OUTCOME_ANSWER && r->status == RES_OK)
         booked_event(w, c, r, x->patient_id, "appointment.booked", NULL, NULL);
-    return err;
+    return o;
 }
 
-/* ---- appointments by confirmation number or id -------------------------- */
+/* ---- reschedule --------------------------------------------------------------- */
 
-sw_err booking_find(struct worker *w, struct oe_call *call, const char *confirmation,
-                    const char *appointment_id, struct oe_appt *out, struct result *r)
+/* Cancels the moved appointment under cover: SW_OK (also when it is gone
+ * already), SW_ERR_BUSY (lease lost: not sent), or a failure. */
+static sw_err cancel_old(struct worker *w, const struct command *c, const struct oe_appt *old)
 {
-    char canonical[CONFIRM_TEXT_LEN + 8], id[64] = "";
-    if (confirmation && *confirmation) {
-        if (confirm_decode(confirmation, canonical, sizeof(canonical)) != SW_OK) {
-            result_fail(r, SW_ERR_NOT_FOUND, "bad_confirmation_number",
-                        "That confirmation number is not valid; please check it.");
-            return SW_ERR_NOT_FOUND;
-        }
-        char key[64], *text = NULL;
-        snprintf(key, sizeof(key), "conf:%s", canonical);
-        sw_err err = fleet_cache_get(w->fleet, key, &text);
-        if (err == SW_ERR_REDIS)
-            return err;
-        if (!err) {
-            json_t *o = json_loads(text, 0, NULL);
-            const char *v = json_string_value(json_object_get(o, "appointment_id"));
-            if (v)
-                snprintf(id, sizeof(id), "%s", v);
-            json_decref(o);
-            free(text);
-        } else {
-            /* Booked before the index existed, or elsewhere: search. */
-            int64_t now = worker_now_ms() / 1000;
-            err = oe_find_by_confirmation(w->oe, call, canonical, NULL, now - 30 * DAY,
-                                          now + 400 * DAY, out);
-            if (err) {
-                if (err == SW_ERR_NOT_FOUND)
-                    result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment",
-                                "No appointment has that confirmation number.");
-                else
-                    worker_fail_openemr(r, err, call);
-                return err;
-            }
-            if (!out->confirmation[0])
-                snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
-            return SW_OK;
-        }
-    } else {
-        snprintf(id, sizeof(id), "%s", appointment_id);
-    }
-    sw_err err = oe_get(w->oe, call, id, out);
-    if (err == SW_ERR_NOT_FOUND)
-        result_fail(r, SW_ERR_NOT_FOUND, "no_such_appointment", "No such appointment.");
-    else if (err)
-        worker_fail_openemr(r, err, call);
-    if (!err && confirmation && *confirmation && !out->confirmation[0])
-        snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
-    return err;
+    struct write_cover cover;
+    struct oe_call call = worker_write_call(w, c, &cover, NULL, 0);
+    own_mark(&w->store, old);
+    sw_err err = emr_cancel(&w->emr, &call, old->id, old->patient_id);
+    return err == SW_ERR_NOT_FOUND ? SW_OK : err;
 }
 
-/* ---- reschedule ------------------------------------------------------------ */
-
-sw_err handle_reschedule(struct worker *w, const struct command *c, struct result *r,
-                         const char *note)
+enum outcome handle_reschedule(struct worker *w, const struct command *c, struct result *r,
+                               const char *note)
 {
     const struct cmd_reschedule *x = &c->u.reschedule;
     struct oe_call call = worker_call(w, c);
+    struct note n;
+    note_parse(note, &n);
     struct oe_appt old;
-    sw_err err = booking_find(w, &call, x->confirmation_number, x->appointment_id, &old, r);
-    if (err == SW_ERR_REDIS)
-        return err;
-    if (err)
-        return SW_OK;
-    if (old.status == OE_APPT_CANCELLED) {
-        result_fail(r, SW_ERR_INVALID, "already_cancelled",
-                    "That appointment was cancelled; book a new one instead.");
-        return SW_OK;
+    if (n.has_old) {
+        old = n.old; /* taking over: the old one may be gone already */
+    } else {
+        sw_err err = confirm_index_find(w, &call, x->confirmation_number, x->appointment_id,
+                                        &x->who, &old, r);
+        if (err)
+            return err == SW_ERR_REDIS ? OUTCOME_RETRY : OUTCOME_ANSWER;
+        if (old.status == OE_APPT_CANCELLED) {
+            result_fail(r, RES_INVALID, "already_cancelled",
+                        "That appointment was cancelled; book a new one instead.");
+            return OUTCOME_ANSWER;
+        }
     }
-    const struct sw_type_rule *type = booking_type_of(w->cfg, &old);
+    const struct sw_type_rule *type =
+        rules_type_of(w->cfg, old.appointment_type, old.category, old.end - old.start);
     if (!type) {
-        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
+        result_fail(r, RES_INVALID, "unknown_appointment_type",
                     "The worker cannot tell the type of that appointment.");
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
-    struct booking b = {
-        old.patient_id, x->practitioner_id[0] ? x->practitioner_id : old.practitioner_id,
-        x->new_start,   type,
-        x->hold_id,     NULL,
-        old.id};
-    err = book(w, c, &b, note, r);
-    if (err || r->status != SW_OK)
-        return err; /* the old appointment stays */
+    if (!n.has_old) {
+        n.has_old = true;
+        n.old = old;
+    }
+    struct booking b = {old.patient_id,
+                        x->practitioner_id[0] ? x->practitioner_id : old.practitioner_id,
+                        x->new_start,
+                        type,
+                        x->hold_id,
+                        NULL,
+                        &old};
+    enum outcome o = book(w, c, &b, &n, note != NULL, r);
+    if (o != OUTCOME_ANSWER || r->status != RES_OK)
+        return o; /* the old appointment stays */
     snprintf(r->previous_appointment_id, sizeof(r->previous_appointment_id), "%s", old.id);
-    poller_mark_own(w->fleet, &old);
-    sw_err cerr = oe_cancel(w->oe, &call, old.id, old.patient_id);
-    if (cerr && cerr != SW_ERR_NOT_FOUND) {
+    /* The new one is booked: note it before the old one goes, so an attempt
+     * taking over after the cancel answers with the new one. */
+    n.moved = true;
+    snprintf(n.made_id, sizeof(n.made_id), "%s", r->appointments[0].appointment_id);
+    sw_err err = note_write(w, c, &n);
+    if (!err)
+        err = cancel_old(w, c, &old);
+    if (err == SW_ERR_BUSY || err == SW_ERR_REDIS)
+        return OUTCOME_RETRY; /* the next attempt finds the new one and cancels the old */
+    if (err) {
         const struct res_appointment *a = &r->appointments[0];
+        if (!certainly_not_applied(err))
+            return OUTCOME_RECONCILE; /* was it cancelled?  a later attempt looks */
         log_error("book", "reschedule: new appointment %s made, old %s not cancelled: %s",
-                  a->appointment_id, old.id, sw_err_str(cerr));
-        result_fail(r, SW_ERR_INTERNAL, "previous_not_cancelled",
+                  a->appointment_id, old.id, sw_err_str(err));
+        result_fail(r, RES_ERROR, "previous_not_cancelled",
                     "The new appointment %s is booked (confirmation %s), but the old "
                     "appointment %s could not be cancelled; the clinic must cancel it.",
                     a->appointment_id, a->confirmation_number, old.id);
-        r->write_attempted = true;
-        return SW_OK;
+        return OUTCOME_ANSWER;
     }
     invalidate(w, old.practitioner_id, old.patient_id, old.start);
     booked_event(w, c, r, old.patient_id, "appointment.rescheduled", old.id, &old);
-    return SW_OK;
-}
-
-/* ---- holds ------------------------------------------------------------------- */
-
-sw_err handle_hold(struct worker *w, const struct command *c, struct result *r, const char *note)
-{
-    (void)note;
-    const struct cmd_hold *x = &c->u.hold;
-    const struct sw_config *cfg = w->cfg;
-    struct fleet_hold h;
-    char type_name[32];
-    memset(&h, 0, sizeof(h));
-    if (x->slot_id[0]) {
-        struct slot_ref ref;
-        if (slot_id_decode(x->slot_id, &ref) != SW_OK) {
-            result_fail(r, SW_ERR_INVALID, "bad_slot_id", "That slot id is not valid.");
-            return SW_OK;
-        }
-        snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", ref.practitioner_id);
-        snprintf(type_name, sizeof(type_name), "%s", ref.appointment_type);
-        h.start = ref.start;
-    } else {
-        snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", x->practitioner_id);
-        snprintf(type_name, sizeof(type_name), "%s", x->appointment_type);
-        h.start = x->start;
-    }
-    const struct sw_type_rule *type = sw_config_type(cfg, type_name);
-    if (!type) {
-        result_fail(r, SW_ERR_INVALID, "unknown_appointment_type",
-                    "Unknown appointment type \"%s\".", type_name);
-        return SW_OK;
-    }
-    int ttl = x->ttl_seconds ? x->ttl_seconds : cfg->hold_default_ttl_s;
-    if (ttl > cfg->hold_max_ttl_s) {
-        result_fail(r, SW_ERR_INVALID, "ttl_too_long", "A hold may last at most %d seconds.",
-                    cfg->hold_max_ttl_s);
-        return SW_OK;
-    }
-    char msg[200];
-    bool fhir = cfg->surface == SW_SURFACE_FHIR_SCHEDULING;
-    int64_t now = worker_now_ms() / 1000;
-    sw_err err = rules_check_booking(type, sw_config_hours(cfg, h.practitioner_id),
-                                     fhir ? 0 : cfg->slot_minutes, now, h.start, msg, sizeof(msg));
-    if (err) {
-        result_fail(r, err == SW_ERR_REJECTED ? SW_ERR_REJECTED : SW_ERR_INVALID,
-                    err == SW_ERR_REJECTED ? "booking_rule" : "bad_time", "%s", msg);
-        return SW_OK;
-    }
-    h.end = h.start + (int64_t)type->duration_min * 60;
-    /* A hold belongs to its call; without a session, to this command alone. */
-    if (c->session_id[0])
-        snprintf(h.session_id, sizeof(h.session_id), "%s", c->session_id);
-    else
-        snprintf(h.session_id, sizeof(h.session_id), "request:%.120s", c->request_id);
-    snprintf(h.patient_id, sizeof(h.patient_id), "%s", x->patient_id);
-
-    /* Is the slot free as far as the fleet knows (cache, fresh enough)? */
-    struct oe_call call = worker_call(w, c);
-    struct day_busy busy = {0};
-    err = slots_day_busy(w, &call, h.practitioner_id, h.start, h.end, &busy);
-    if (err == SW_ERR_REDIS)
-        return err;
-    if (err) {
-        worker_fail_openemr(r, err, &call);
-        return SW_OK;
-    }
-    struct av_request req = {.type = type,
-                             .hours = sw_config_hours(cfg, h.practitioner_id),
-                             .slot_minutes = cfg->slot_minutes,
-                             .buffer_minutes = cfg->buffer_minutes,
-                             .appts = busy.appts,
-                             .n_appts = busy.n_appts,
-                             .blocks = busy.blocks,
-                             .n_blocks = busy.n_blocks};
-    err = avail_check_free(&req, h.start, NULL);
-    day_busy_clear(&busy);
-    if (!err)
-        err = fleet_hold_place(w->fleet, &h, ttl);
-    if (err == SW_ERR_REDIS)
-        return err;
-    if (err == SW_ERR_CONFLICT) {
-        struct slot_query q = {type, c->session_id, x->patient_id};
-        if (slots_alternatives(w, &call, &q, h.practitioner_id, h.start, r) != SW_OK)
-            r->n_slots = 0;
-        result_fail(r, SW_ERR_CONFLICT, "slot_taken", "That time is no longer free.");
-        return SW_OK;
-    }
-    if (err) {
-        result_fail(r, err, NULL, "The slot could not be held.");
-        return SW_OK;
-    }
-    snprintf(r->hold_id, sizeof(r->hold_id), "%s", h.hold_id);
-    r->expires_at_ms = h.expires_at_ms;
-    return SW_OK;
-}
-
-sw_err handle_release_hold(struct worker *w, const struct command *c, struct result *r,
-                           const char *note)
-{
-    (void)note;
-    struct fleet_hold h;
-    sw_err err = fleet_hold_get(w->fleet, c->u.hold_id, &h);
-    if (err == SW_ERR_REDIS)
-        return err;
-    if (err == SW_ERR_NOT_FOUND) {
-        result_fail(r, SW_ERR_NOT_FOUND, "no_such_hold", "That hold does not exist or expired.");
-        return SW_OK;
-    }
-    if (c->session_id[0] && h.session_id[0] && strcmp(c->session_id, h.session_id)) {
-        result_fail(r, SW_ERR_REJECTED, "hold_not_yours", "The hold belongs to another call.");
-        return SW_OK;
-    }
-    err = fleet_hold_release(w->fleet, c->u.hold_id);
-    if (err == SW_ERR_REDIS)
-        return err;
-    snprintf(r->hold_id, sizeof(r->hold_id), "%s", c->u.hold_id);
-    char slot[CMD_SLOT_ID_MAX] = "";
-    const char *type = "";
-    for (int i = 0; i < w->cfg->n_types; i++)
-        if ((int64_t)w->cfg->types[i].duration_min * 60 == h.end - h.start)
-            type = w->cfg->types[i].name;
-    if (*type) {
-        struct slot_ref ref = {.start = h.start};
-        snprintf(ref.practitioner_id, sizeof(ref.practitioner_id), "%s", h.practitioner_id);
-        snprintf(ref.appointment_type, sizeof(ref.appointment_type), "%s", type);
-        if (slot_id_encode(&ref, slot, sizeof(slot)) != SW_OK)
-            slot[0] = '\0';
-    }
-    struct event_fields f = {.caused_by = "worker",
-                             .request_id = c->request_id,
-                             .practitioner_id = h.practitioner_id,
-                             .start = h.start,
-                             .end = h.end,
-                             .hold_id = c->u.hold_id,
-                             .slot_id = slot};
-    event_add(w->cfg, w->out, "slot.released", c->request_id, slot[0] ? slot : c->u.hold_id, &f,
-              worker_now_ms() / 1000);
-    return SW_OK;
+    return OUTCOME_ANSWER;
 }

@@ -1,7 +1,6 @@
 /* http.c - libcurl behind the project's own types (see http.h). */
 #include "http.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
 #include "log.h"
 
 struct http_client {
@@ -17,11 +17,10 @@ struct http_client {
     CURL *curl;
 };
 
+/* The answer's body, capped at openemr.max_response_bytes. */
 struct sink {
-    char *buf;
-    size_t len, cap, max;
+    struct buf body;
     bool too_big;
-    int retry_after_s;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -97,45 +96,22 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *opaque)
 {
     struct sink *s = opaque;
     size_t n = size * nmemb;
-    if (s->len + n > s->max) {
+    if (n > s->body.max - s->body.len) {
         s->too_big = true;
         return 0; /* aborts the transfer */
     }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(s->buf, cap);
-        if (!nb)
-            return 0;
-        s->buf = nb;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, ptr, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
-    return n;
+    return buf_append(&s->body, ptr, n) ? n : 0; /* 0: out of memory, aborts too */
 }
 
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *opaque)
+/* Retry-After in seconds: libcurl reads both the delay-seconds and the
+ * HTTP-date form.  0 when absent, unreadable or already past; a day or
+ * more is taken as "a little" (1 s), as before. */
+static int retry_after(CURL *c)
 {
-    struct sink *s = opaque;
-    size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
-    if (n > sizeof(name) - 1 && !strncasecmp(ptr, name, sizeof(name) - 1)) {
-        char val[32] = {0};
-        size_t vl = n - (sizeof(name) - 1);
-        if (vl >= sizeof(val))
-            vl = sizeof(val) - 1;
-        memcpy(val, ptr + sizeof(name) - 1, vl);
-        char *end = NULL;
-        long v = strtol(val, &end, 10);
-        if (end != val && v >= 0 && v < 86400)
-            s->retry_after_s = (int)v;
-        else
-            s->retry_after_s = 1; /* HTTP-date form: wait a little */
-    }
-    return n;
+    curl_off_t s = 0;
+    if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &s) != CURLE_OK || s <= 0)
+        return 0;
+    return s < 86400 ? (int)s : 1;
 }
 
 static sw_err curl_err(CURLcode rc)
@@ -163,12 +139,13 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
     const struct sw_config *cfg = h->cfg;
     struct curl_slist *headers = NULL;
     char *auth = NULL;
-    struct sink sink = {.max = (size_t)cfg->openemr_max_response_bytes};
+    struct sink sink = {.too_big = false};
     char curl_msg[CURL_ERROR_SIZE] = "";
     sw_err err = SW_OK;
     CURL *c = h->curl;
 
     memset(resp, 0, sizeof(*resp));
+    buf_init(&sink.body, (size_t)cfg->openemr_max_response_bytes);
     if (!http_url_allowed(cfg, req->url)) {
         set_err(errstr, errlen, "plain http refused (openemr.allow_insecure_http is false)");
         return SW_ERR_CONFIG;
@@ -201,8 +178,6 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_msg);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "schedworker/1");
 
     headers = curl_slist_append(headers, "Accept: application/json");
@@ -258,17 +233,10 @@ sw_err http_perform(struct http_client *h, const struct http_request *req,
         goto cleanup;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    resp->retry_after_s = sink.retry_after_s;
-    if (!sink.buf) {
-        sink.buf = strdup("");
-        if (!sink.buf) {
-            err = SW_ERR_NOMEM;
-            goto cleanup;
-        }
-    }
-    resp->body = sink.buf;
-    resp->len = sink.len;
-    sink.buf = NULL;
+    resp->retry_after_s = retry_after(c);
+    resp->body = buf_steal(&sink.body, &resp->len);
+    if (!resp->body)
+        err = SW_ERR_NOMEM;
 
 cleanup:
     /* the header list and the handle's copy held the token */
@@ -279,7 +247,7 @@ cleanup:
         explicit_bzero(auth, strlen(auth));
         free(auth);
     }
-    free(sink.buf);
+    buf_free(&sink.body);
     return err;
 }
 
@@ -313,22 +281,90 @@ sw_err http_status_err(long status)
 
 char *http_escape(const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *out = malloc(n * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-            out[j++] = (char)ch;
-        } else {
-            out[j++] = '%';
-            out[j++] = hex[ch >> 4];
-            out[j++] = hex[ch & 15];
-        }
-    }
-    out[j] = '\0';
+    char *e = curl_easy_escape(NULL, s, 0); /* all but A-Z a-z 0-9 - . _ ~ */
+    char *out = e ? strdup(e) : NULL;       /* callers free() it */
+    curl_free(e);
     return out;
+}
+
+char *http_unescape(const char *s)
+{
+    int n = 0;
+    char *d = curl_easy_unescape(NULL, s, 0, &n);
+    if (!d)
+        return NULL;
+    char *out = NULL;
+    if (memchr(d, '\0', (size_t)n) == NULL && (out = malloc((size_t)n + 1)))
+        memcpy(out, d, (size_t)n + 1);
+    curl_free(d);
+    return out;
+}
+
+/* One part of a parsed URL, malloc'd (percent-decoded when decode), or
+ * NULL when absent.  SW_ERR_CONFIG for a decoded NUL. */
+static sw_err url_part(CURLU *h, CURLUPart part, bool decode, char **out)
+{
+    char *v = NULL;
+    *out = NULL;
+    CURLUcode rc = curl_url_get(h, part, &v, 0);
+    if (rc == CURLUE_OUT_OF_MEMORY)
+        return SW_ERR_NOMEM;
+    if (rc != CURLUE_OK || !v)
+        return SW_OK;
+    *out = decode ? http_unescape(v) : strdup(v);
+    sw_err err = *out ? SW_OK : decode && strstr(v, "%00") ? SW_ERR_CONFIG : SW_ERR_NOMEM;
+    curl_free(v);
+    return err;
+}
+
+sw_err http_url_parse(const char *url, struct http_url *out, char *errstr, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    CURLU *h = curl_url();
+    if (!h)
+        return SW_ERR_NOMEM;
+    sw_err err = SW_OK;
+    CURLUcode rc = curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+    if (rc != CURLUE_OK) {
+        snprintf(errstr, errlen, "not a valid URL (%s)", curl_url_strerror(rc));
+        err = SW_ERR_CONFIG;
+        goto out;
+    }
+    char *port = NULL;
+    if ((err = url_part(h, CURLUPART_SCHEME, false, &out->scheme)) ||
+        (err = url_part(h, CURLUPART_USER, true, &out->user)) ||
+        (err = url_part(h, CURLUPART_PASSWORD, true, &out->password)) ||
+        (err = url_part(h, CURLUPART_HOST, false, &out->host)) ||
+        (err = url_part(h, CURLUPART_PATH, true, &out->path)) ||
+        (err = url_part(h, CURLUPART_QUERY, false, &out->query)) ||
+        (err = url_part(h, CURLUPART_PORT, false, &port))) {
+        if (err == SW_ERR_CONFIG)
+            snprintf(errstr, errlen, "a percent-encoded NUL in the URL");
+        goto out;
+    }
+    out->port = port ? (int)strtol(port, NULL, 10) : 0; /* curl checked 0..65535 */
+    free(port);
+    size_t hl = out->host ? strlen(out->host) : 0;
+    if (hl >= 2 && out->host[0] == '[' && out->host[hl - 1] == ']') {
+        memmove(out->host, out->host + 1, hl - 2);
+        out->host[hl - 2] = '\0';
+    }
+out:
+    curl_url_cleanup(h);
+    if (err)
+        http_url_free(out);
+    return err;
+}
+
+void http_url_free(struct http_url *u)
+{
+    if (!u)
+        return;
+    free(u->scheme);
+    free(u->user);
+    free(u->password);
+    free(u->host);
+    free(u->path);
+    free(u->query);
+    memset(u, 0, sizeof(*u));
 }

@@ -12,10 +12,18 @@
 #include <sys/socket.h>
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
 #define MOD "http"
+
+/* ms from now on the wall clock, as pthread_cond_timedwait wants it. */
+static struct timespec wall_deadline(int64_t ms)
+{
+    int64_t at = clock_now_ms(NULL) + ms;
+    return (struct timespec){(time_t)(at / 1000), (long)(at % 1000) * 1000000L};
+}
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -322,16 +330,13 @@ sw_err http_await_redirect(const char *redirect_uri, int timeout_s, void (*liste
     }
     if (listening)
         listening(arg); /* only now may the browser be sent to us */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_s;
+    struct timespec until = wall_deadline((int64_t)timeout_s * 1000);
     pthread_mutex_lock(&rd.lock);
     while (!rd.got)
         if (pthread_cond_timedwait(&rd.done, &rd.lock, &until) != 0)
             break;
     /* Let the page reach the browser before the daemon goes (2 s at most). */
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 2;
+    until = wall_deadline(2000);
     while (rd.got && !rd.answered)
         if (pthread_cond_timedwait(&rd.done, &rd.lock, &until) != 0)
             break;

@@ -1,6 +1,8 @@
-/* jwt.c - RS384 client assertions signed with OpenSSL EVP (see jwt.h). */
+/* jwt.c - RS384 client assertions signed with OpenSSL EVP, and base64url on
+ * OpenSSL's base64 (see jwt.h). */
 #include "jwt.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,45 +14,33 @@
 #include <openssl/core_names.h>
 #include <openssl/rand.h>
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 char *jwt_base64url(const unsigned char *data, size_t len)
 {
-    char *out = malloc(len / 3 * 4 + 5);
+    if (len > (size_t)INT_MAX / 4 * 3)
+        return NULL;
+    char *out = malloc((len + 2) / 3 * 4 + 1);
     if (!out)
         return NULL;
-    size_t j = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        unsigned v = (unsigned)data[i] << 16 | (unsigned)data[i + 1] << 8 | data[i + 2];
-        out[j++] = b64url[v >> 18 & 63];
-        out[j++] = b64url[v >> 12 & 63];
-        out[j++] = b64url[v >> 6 & 63];
-        out[j++] = b64url[v & 63];
+    int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len); /* standard, padded */
+    while (n > 0 && out[n - 1] == '=')
+        n--;
+    out[n] = '\0';
+    for (char *c = out; *c; c++) {
+        if (*c == '+')
+            *c = '-';
+        else if (*c == '/')
+            *c = '_';
     }
-    if (len - i == 1) {
-        unsigned v = (unsigned)data[i] << 16;
-        out[j++] = b64url[v >> 18 & 63];
-        out[j++] = b64url[v >> 12 & 63];
-    } else if (len - i == 2) {
-        unsigned v = (unsigned)data[i] << 16 | (unsigned)data[i + 1] << 8;
-        out[j++] = b64url[v >> 18 & 63];
-        out[j++] = b64url[v >> 12 & 63];
-        out[j++] = b64url[v >> 6 & 63];
-    }
-    out[j] = '\0';
     return out;
 }
 
-static int b64val(char c)
+/* The standard alphabet's letter for c (either alphabet), 0 if none. */
+static char std_b64(char c)
 {
-    const char *p = c ? strchr(b64url, c) : NULL;
-    if (p)
-        return (int)(p - b64url);
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+        c == '/')
+        return c;
+    return c == '-' ? '+' : c == '_' ? '/' : 0;
 }
 
 sw_err jwt_base64url_decode(const char *text, unsigned char **out, size_t *len)
@@ -58,30 +48,32 @@ sw_err jwt_base64url_decode(const char *text, unsigned char **out, size_t *len)
     size_t n = strlen(text);
     while (n > 0 && text[n - 1] == '=')
         n--;
-    if (n % 4 == 1)
+    if (n % 4 == 1 || n > (size_t)INT_MAX - 3)
         return SW_ERR_INVALID;
-    unsigned char *buf = malloc(n / 4 * 3 + 3);
-    if (!buf)
-        return SW_ERR_NOMEM;
-    size_t j = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(text[i]);
-        if (v < 0) {
-            free(buf);
-            return SW_ERR_INVALID;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[j++] = (unsigned char)(acc >> bits & 0xff);
-        }
-    }
+    /* EVP_DecodeBlock wants whole quantums and skips blanks: check every
+     * character here, pad with 'A' (zero bits) and keep only the real bytes. */
+    size_t padded = (n + 3) / 4 * 4, real = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+    sw_err err = SW_ERR_NOMEM;
+    unsigned char *std = malloc(padded + 1), *buf = malloc(padded / 4 * 3 + 1);
+    if (!std || !buf)
+        goto free_all;
+    err = SW_ERR_INVALID;
+    memset(std, 'A', padded);
+    for (size_t i = 0; i < n; i++)
+        if (!(std[i] = (unsigned char)std_b64(text[i])))
+            goto free_all;
+    /* Canonical only: the unused low bits of a short last quantum are zero
+     * (they land in the first byte dropped), so no two texts decode alike. */
+    if (EVP_DecodeBlock(buf, std, (int)padded) < 0 || (n % 4 && buf[real] != 0))
+        goto free_all;
     *out = buf;
-    *len = j;
-    return SW_OK;
+    *len = real;
+    buf = NULL;
+    err = SW_OK;
+free_all:
+    free(std);
+    free(buf);
+    return err;
 }
 
 sw_err jwt_random_b64(size_t nbytes, char *buf, size_t buflen)

@@ -4,7 +4,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "clock.h"
 
 struct item {
     void *payload;
@@ -88,7 +89,7 @@ void lanes_submit(struct lanes *l, uint64_t hash, void *payload)
     struct item *it;
     /* Never drop a command: wait out a transient allocation failure. */
     while (!(it = malloc(sizeof(*it))))
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        clock_sleep_ms(NULL, 1);
     it->payload = payload;
     it->next = NULL;
     pthread_mutex_lock(&ln->lock);

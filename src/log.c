@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define MAX_SECRETS 32
 
 static enum sw_log_level threshold = SW_LOG_INFO;
@@ -155,13 +157,13 @@ void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, 
     explicit_bzero(msg, sizeof(msg));
     utf8_sanitize(clean, len);
 
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = clock_now_ms(NULL); /* wall time: log lines are read across hosts */
+    time_t secs = (time_t)(now / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&secs, &tm);
     char when[96];
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now % 1000));
 
     json_t *line = json_object();
     json_object_set_new(line, "time", json_string(when));

@@ -14,7 +14,9 @@
 #include "log.h"
 #include "monitor.h"
 #include "poller.h"
-#include "worker.h"
+#include "timeutil.h"
+#include "tokencrypt.h"
+#include "dispatch.h"
 
 #define VERSION "0.1.0"
 
@@ -50,10 +52,7 @@ static int load_config(struct sw_config *cfg, const char *path)
         fprintf(stderr, "%s: %s\n", path ? path : "config", err);
         return 1;
     }
-    if (setenv("TZ", cfg->clinic_timezone, 1) != 0)
-        return 1;
-    tzset();
-    return 0;
+    return timeutil_set_zone(cfg->clinic_timezone) == SW_OK ? 0 : 1;
 }
 
 static int run(const char *path, const char *ready_file)
@@ -88,7 +87,16 @@ static int run(const char *path, const char *ready_file)
         log_error("main", "auth.require_signed_writes is set but auth.keys_file names no keys");
         goto out;
     }
-    struct dispatch_shared shared = {&cfg, keys};
+    struct dispatch_shared shared = {&cfg, keys, {0}};
+    struct tokencrypt *tc = NULL;
+    err[0] = '\0';
+    if (tokencrypt_new(&cfg, &tc, err, sizeof(err)) != SW_OK ||
+        tokencrypt_derive(tc, "schedworker confirmation numbers v1", shared.confirm_key) != SW_OK) {
+        log_error("main", "%s", err[0] ? err : "cannot derive the confirmation key");
+        tokencrypt_destroy(tc);
+        goto out;
+    }
+    tokencrypt_destroy(tc);
     struct kafka_handler h = {dispatch_lane_init, dispatch_lane_fini, dispatch_handle, &shared};
     if (kafka_new(&cfg, &h, &k, err, sizeof(err)) != SW_OK) {
         log_error("main", "kafka: %s", err);

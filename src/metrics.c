@@ -1,4 +1,5 @@
-/* metrics.c - fixed metric families, lock-free recording, Prometheus text.
+/* metrics.c - the registry: fixed metric families, label guards, and
+ * lock-free recording.  The Prometheus page is metrics_render.c.
  *
  * Each family owns a fixed array of series.  A series is published by
  * filling it under the family mutex and then bumping the family's count with
@@ -11,47 +12,16 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "command.h"
+#include "metrics_family.h"
 
-#define MAX_LABELS  2
-#define MAX_BUCKETS 14
-#define WORD_MAX    48
-#define OTHER       "other"
-
-enum kind { K_COUNTER, K_GAUGE, K_HISTOGRAM };
-
-/* How a label's value is checked before it is stored. */
-enum label_rule { L_CMD_TYPE, L_WORD, L_ROUTE, L_TOPIC };
-
-struct series {
-    uint64_t hash;
-    char labels[MAX_LABELS][METRICS_LABEL_MAX];
-    atomic_bool hidden;
-    atomic_uint_fast64_t count;                    /* counter value */
-    atomic_int_fast64_t gauge;                     /* gauge value */
-    atomic_uint_fast64_t sum_ns;                   /* histogram sum */
-    atomic_uint_fast64_t buckets[MAX_BUCKETS + 1]; /* last one: +Inf only */
-};
-
-struct family {
-    const char *name;
-    const char *help;
-    enum kind kind;
-    int n_labels;
-    const char *label_names[MAX_LABELS];
-    enum label_rule rules[MAX_LABELS];
-    const double *bounds;
-    int n_bounds;
-    const char *const *preset; /* one-label families: values shown from the start */
-    atomic_size_t n;
-    struct series series[METRICS_MAX_SERIES];
-};
+#define WORD_MAX 48
+#define OTHER    "other"
 
 static const double command_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                         1,     2.5,  5,     10,   30,  60};
@@ -500,150 +470,14 @@ void metrics_reset(void)
     }
 }
 
-/* ---- rendering --------------------------------------------------------- */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-};
-
-static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct buf *b, const char *fmt, ...)
+struct family *metrics_families(int *n)
 {
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = true;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t ncap = b->cap * 2;
-        while (ncap < b->len + (size_t)n + 1)
-            ncap *= 2;
-        if (ncap > METRICS_RENDER_MAX) {
-            b->failed = true;
-            return;
-        }
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->failed = true;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
+    *n = F__COUNT;
+    return fams;
 }
 
-/* A label value in the exposition format: \ " and newline escaped. */
-static void put_escaped(struct buf *b, const char *v)
+void metrics_touch_fixed(void)
 {
-    char tmp[METRICS_LABEL_MAX * 2];
-    size_t o = 0;
-    for (; *v && o + 2 < sizeof(tmp); v++) {
-        if (*v == '\\' || *v == '"') {
-            tmp[o++] = '\\';
-            tmp[o++] = *v;
-        } else if (*v == '\n') {
-            tmp[o++] = '\\';
-            tmp[o++] = 'n';
-        } else {
-            tmp[o++] = *v;
-        }
-    }
-    tmp[o] = '\0';
-    put(b, "%s", tmp);
-}
-
-/* {a="x",b="y"[,le="..."]}, or nothing for no labels and no le. */
-static void put_labels(struct buf *b, const struct family *f, const struct series *s,
-                       const char *le)
-{
-    if (f->n_labels == 0 && !le)
-        return;
-    put(b, "{");
-    for (int k = 0; k < f->n_labels; k++) {
-        put(b, "%s%s=\"", k ? "," : "", f->label_names[k]);
-        put_escaped(b, s->labels[k]);
-        put(b, "\"");
-    }
-    if (le)
-        put(b, "%sle=\"%s\"", f->n_labels ? "," : "", le);
-    put(b, "}");
-}
-
-static void put_help(struct buf *b, const char *help)
-{
-    put(b, " ");
-    for (const char *c = help; *c; c++) {
-        if (*c == '\\')
-            put(b, "\\\\");
-        else if (*c == '\n')
-            put(b, "\\n");
-        else
-            put(b, "%c", *c);
-    }
-    put(b, "\n");
-}
-
-static void render_family(struct buf *b, struct family *f)
-{
-    static const char *const kinds[] = {"counter", "gauge", "histogram"};
-    put(b, "# HELP %s", f->name);
-    put_help(b, f->help);
-    put(b, "# TYPE %s %s\n", f->name, kinds[f->kind]);
-    size_t n = atomic_load_explicit(&f->n, memory_order_acquire);
-    for (size_t i = 0; i < n; i++) {
-        struct series *s = &f->series[i];
-        if (f->kind == K_COUNTER) {
-            put(b, "%s", f->name);
-            put_labels(b, f, s, NULL);
-            put(b, " %" PRIuFAST64 "\n", atomic_load_explicit(&s->count, memory_order_relaxed));
-        } else if (f->kind == K_GAUGE) {
-            if (atomic_load_explicit(&s->hidden, memory_order_relaxed))
-                continue;
-            put(b, "%s", f->name);
-            put_labels(b, f, s, NULL);
-            put(b, " %" PRIdFAST64 "\n", atomic_load_explicit(&s->gauge, memory_order_relaxed));
-        } else {
-            uint64_t cum = 0;
-            char le[32];
-            for (int k = 0; k <= f->n_bounds; k++) {
-                cum += atomic_load_explicit(&s->buckets[k], memory_order_relaxed);
-                if (k < f->n_bounds)
-                    snprintf(le, sizeof(le), "%g", f->bounds[k]);
-                else
-                    snprintf(le, sizeof(le), "+Inf");
-                put(b, "%s_bucket", f->name);
-                put_labels(b, f, s, le);
-                put(b, " %" PRIu64 "\n", cum);
-            }
-            uint64_t ns = atomic_load_explicit(&s->sum_ns, memory_order_relaxed);
-            put(b, "%s_sum", f->name);
-            put_labels(b, f, s, NULL);
-            put(b, " %" PRIu64 ".%09" PRIu64 "\n", ns / 1000000000u, ns % 1000000000u);
-            put(b, "%s_count", f->name);
-            put_labels(b, f, s, NULL);
-            put(b, " %" PRIu64 "\n", cum);
-        }
-    }
-}
-
-sw_err metrics_render(char **out, size_t *len)
-{
-    struct buf b = {.cap = 16384};
-    *out = NULL;
-    *len = 0;
-    /* families without labels, and the fixed label values, show 0 from the start */
     for (int i = 0; i < F__COUNT; i++) {
         struct family *f = &fams[i];
         if (f->n_labels == 0)
@@ -651,17 +485,4 @@ sw_err metrics_render(char **out, size_t *len)
         for (const char *const *v = f->preset; v && *v; v++)
             (void)get(i, *v, NULL);
     }
-    b.p = malloc(b.cap);
-    if (!b.p)
-        return SW_ERR_NOMEM;
-    b.p[0] = '\0';
-    for (int i = 0; i < F__COUNT; i++)
-        render_family(&b, &fams[i]);
-    if (b.failed) {
-        free(b.p);
-        return SW_ERR_NOMEM;
-    }
-    *out = b.p;
-    *len = b.len;
-    return SW_OK;
 }

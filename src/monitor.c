@@ -6,9 +6,10 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "clock.h"
 #include "fleet.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "openemr.h"
@@ -21,17 +22,9 @@ struct monitor {
     atomic_bool redis_ok, token_ok;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The fleet's live replicas: {worker_id: alive_until_ms} in the cache,
  * changed under a lock.  With oauth.revoke_on_shutdown the last replica to
  * stop logs the shared token out (an earlier one would cut the others off). */
-#define REPLICAS_KEY   "replicas"
 #define REPLICA_TTL_MS 5000
 
 /* Marks this replica alive (or gone); returns how many others are alive,
@@ -40,11 +33,11 @@ static int replicas_update(struct fleet *f, const char *id, bool alive)
 {
     char *text = NULL;
     int others = -1;
-    int64_t now = now_ms();
-    if (fleet_lock(f, REPLICAS_KEY, id, 2000) != SW_OK)
+    int64_t now = clock_now_ms(NULL);
+    if (fleet_lock(f, key_name(KEY_LOCK_REPLICAS), id, 2000) != SW_OK)
         return -1;
     json_t *map = NULL;
-    if (fleet_cache_get(f, REPLICAS_KEY, &text) == SW_OK)
+    if (fleet_cache_get(f, key_name(KEY_REPLICAS), &text) == SW_OK)
         map = json_loads(text, 0, NULL);
     free(text);
     if (!json_is_object(map)) {
@@ -66,11 +59,11 @@ static int replicas_update(struct fleet *f, const char *id, bool alive)
             others++;
     }
     char *out = json_dumps(map, JSON_COMPACT);
-    if (!out || fleet_cache_put(f, REPLICAS_KEY, out, 3600) != SW_OK)
+    if (!out || fleet_cache_put(f, key_name(KEY_REPLICAS), out, 3600) != SW_OK)
         others = -1;
     free(out);
     json_decref(map);
-    fleet_unlock(f, REPLICAS_KEY, id);
+    fleet_unlock(f, key_name(KEY_LOCK_REPLICAS), id);
     return others;
 }
 
@@ -92,7 +85,7 @@ static void *monitor_main(void *arg)
         if (!redis)
             metrics_redis_error();
         if (redis && oe) {
-            sw_err e = oe_ensure_token(oe, now_ms() + 5000);
+            sw_err e = oe_ensure_token(oe, clock_now_ms(NULL) + 5000);
             bool ok = e == SW_OK && oe_has_valid_token(oe);
             if (!ok && !token_warned)
                 log_warn("monitor", "no valid OpenEMR token: %s", sw_err_str(e));
@@ -105,7 +98,7 @@ static void *monitor_main(void *arg)
         metrics_in_flight(kafka_in_flight(m->kafka));
         kafka_report_lag(m->kafka);
         for (int i = 0; i < 10 && !atomic_load(&m->stop); i++)
-            nanosleep(&(struct timespec){0, 100000000}, NULL);
+            clock_sleep_ms(NULL, 100);
     }
     if (f && oe && m->cfg->oauth_revoke_on_shutdown) {
         int others = replicas_update(f, m->cfg->worker_id, false);

@@ -1,7 +1,9 @@
 /* oauth_login.c - the one-time commands: `auth login` (authorization code
  * + PKCE S256 with the redirect received on a loopback port, RFC 8252
- * section 7.3) and `auth register` (dynamic client registration). */
+ * section 7.3, and the code's exchange) and `auth register` (dynamic
+ * client registration). */
 #include "oauth.h"
+#include "oauth_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -156,5 +158,27 @@ cleanup:
     json_decref(req);
     json_decref(jk);
     http_response_free(&resp);
+    return err;
+}
+
+sw_err oauth_exchange_code(const struct sw_config *cfg, struct http_client *http, const char *code,
+                           const char *verifier, char **refresh_token, char *errstr, size_t errlen)
+{
+    struct oa_endpoint e;
+    struct oa_token t = {0};
+    *refresh_token = NULL;
+    oa_endpoint_init(&e, cfg, http, NULL);
+    sw_err err = oa_grant_code(&e, code, verifier, &t);
+    if (err == SW_OK && !t.refresh) {
+        snprintf(e.errstr, sizeof(e.errstr), "no refresh token issued (scope offline_access?)");
+        err = SW_ERR_TOKEN;
+    }
+    if (err == SW_OK) {
+        *refresh_token = t.refresh;
+        t.refresh = NULL;
+    }
+    snprintf(errstr, errlen, "%s", e.errstr);
+    oa_token_clear(&t);
+    oa_endpoint_fini(&e);
     return err;
 }

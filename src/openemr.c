@@ -6,16 +6,16 @@
  * function table (surface_openemr.c, surface_fhir.c). */
 #include "openemr.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "oauth.h"
@@ -33,22 +33,8 @@ struct oe_client {
     const struct oe_surface_ops *ops;
     char fhir_base[128];
     char api_base[128];
+    uint64_t seen[256]; /* oe_seen_lately: hashes of recent keys */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 const struct sw_config *oe_cfg(const struct oe_client *c)
 {
@@ -78,17 +64,6 @@ void oe_detail(struct oe_call *call, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The process's local zone becomes the clinic's, once: OpenEMR's /api
- * dates and times are clinic-local. */
-static const char *tz_name;
-static pthread_once_t tz_once = PTHREAD_ONCE_INIT;
-static void tz_init(void)
-{
-    if (tz_name && tz_name[0])
-        setenv("TZ", tz_name, 1);
-    tzset();
-}
-
 sw_err oe_client_new(const struct sw_config *cfg, struct fleet *fleet, oe_audit_fn audit,
                      void *audit_opaque, struct oe_client **out, char *errstr, size_t errlen)
 {
@@ -97,8 +72,6 @@ sw_err oe_client_new(const struct sw_config *cfg, struct fleet *fleet, oe_audit_
     *out = NULL;
     if (!c)
         return SW_ERR_NOMEM;
-    tz_name = cfg->clinic_timezone;
-    pthread_once(&tz_once, tz_init);
     c->cfg = cfg;
     c->fleet = fleet;
     c->audit = audit;
@@ -149,7 +122,7 @@ static void audit(struct oe_client *c, struct oe_call *call, const struct oe_req
                            .request_id = call->request_id,
                            .http_status = (int)status,
                            .outcome = outcome,
-                           .at_ms = now_ms()};
+                           .at_ms = clock_now_ms(NULL)};
     c->audit(c->audit_opaque, &rec);
 }
 
@@ -164,7 +137,11 @@ static int64_t backoff_ms(const struct sw_config *cfg, int attempt)
     return base / 2 + (int64_t)(r % (unsigned)(base > 0 ? base : 1));
 }
 
-static bool transient(sw_err e)
+/* The request failed on the way or at the server: sending it again may
+ * work, and it counts against the circuit breaker.  (Whether the command
+ * may be retried is sw_err_is_transient's question; a 429 is handled with
+ * its Retry-After, a refused token by a refresh.) */
+static bool emr_fault(sw_err e)
 {
     return e == SW_ERR_SERVER || e == SW_ERR_TIMEOUT || e == SW_ERR_CONNECT;
 }
@@ -194,9 +171,22 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
             return err == SW_ERR_EXPIRED ? SW_ERR_EXPIRED : SW_ERR_UNAVAILABLE;
         }
     }
+    if (call->before_send) { /* a write: only while the command's lease covers it */
+        err = call->before_send(call->before_send_ctx);
+        if (!err && c->cfg->test_pause_after_guard_ms > 0)
+            clock_sleep_ms(NULL, c->cfg->test_pause_after_guard_ms);
+        if (!err) /* a pause since the check (GC, SIGSTOP, the knob) is checked again */
+            err = call->before_send(call->before_send_ctx);
+        if (err) {
+            oe_detail(call, "the command's lease was lost before the write: not sent");
+            if (c->fleet)
+                fleet_limit_release(c->fleet, &permit);
+            return err;
+        }
+    }
     int timeout = 0;
     if (call->deadline_ms > 0) {
-        int64_t left = call->deadline_ms - now_ms();
+        int64_t left = call->deadline_ms - clock_now_ms(NULL);
         if (left <= 0) {
             if (c->fleet)
                 fleet_limit_release(c->fleet, &permit);
@@ -214,13 +204,16 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
         .body_len = body ? strlen(body) : 0,
         .timeout_ms = timeout};
     char errstr[256] = "";
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_now_ms(NULL);
     err = http_perform(c->http, &req, resp, errstr, sizeof(errstr));
     call->requests++;
+    if (call->requests_left)
+        (*call->requests_left)--;
     if (c->fleet)
         fleet_limit_release(c->fleet, &permit);
     const char *route = r->route ? r->route : r->method;
-    metrics_openemr(route, err == SW_OK ? (int)resp->status : 0, (double)(now_ms() - t0) / 1000.0);
+    metrics_openemr(route, err == SW_OK ? (int)resp->status : 0,
+                    (double)(clock_now_ms(NULL) - t0) / 1000.0);
     if (err != SW_OK) { /* no usable answer: the transport's own reason */
         oe_detail(call, "%s", errstr);
         *permanent = resp->tls_refused;
@@ -250,9 +243,15 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
             return SW_ERR_NOMEM;
     }
     for (;;) {
-        if (call->deadline_ms > 0 && now_ms() >= call->deadline_ms) {
+        if (call->deadline_ms > 0 && clock_now_ms(NULL) >= call->deadline_ms) {
             oe_detail(call, "deadline passed before the request to OpenEMR");
             err = SW_ERR_EXPIRED;
+            break;
+        }
+        if (call->requests_left && *call->requests_left <= 0) {
+            oe_detail(call, "the command used up its %d OpenEMR requests",
+                      c->cfg->max_requests_per_command);
+            err = SW_ERR_CAPPED;
             break;
         }
         bool probe = false;
@@ -266,9 +265,9 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
         bool permanent = false;
         err = attempt(c, call, r, body, token, sizeof(token), &resp, &permanent);
         *status = resp.status;
-        if (resp.status > 0 || transient(err)) {
+        if (resp.status > 0 || emr_fault(err)) {
             if (c->fleet)
-                fleet_breaker_record(c->fleet, !(transient(err) || resp.status == 503));
+                fleet_breaker_record(c->fleet, !(emr_fault(err) || resp.status == 503));
             audit(c, call, r, resp.status, err);
         }
         if (err == SW_ERR_TOKEN && resp.status == 401 && !refreshed) {
@@ -284,21 +283,21 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
             if (c->fleet)
                 fleet_limit_backoff(c->fleet, resp.retry_after_s);
             err = SW_ERR_RATE_LIMITED;
-            int64_t wake = now_ms() + (int64_t)resp.retry_after_s * 1000;
+            int64_t wake = clock_now_ms(NULL) + (int64_t)resp.retry_after_s * 1000;
             if (r->idempotent && tries < c->cfg->retry_max_attempts &&
                 (call->deadline_ms == 0 || wake < call->deadline_ms)) {
-                sleep_ms(wake - now_ms());
+                clock_sleep_ms(NULL, wake - clock_now_ms(NULL));
                 continue;
             }
             oe_detail(call, "OpenEMR asked to retry after %ds", resp.retry_after_s);
             break;
         }
-        if (transient(err) && !permanent && r->idempotent && tries < c->cfg->retry_max_attempts) {
+        if (emr_fault(err) && !permanent && r->idempotent && tries < c->cfg->retry_max_attempts) {
             int64_t wait = backoff_ms(c->cfg, tries);
-            if (call->deadline_ms == 0 || now_ms() + wait < call->deadline_ms) {
+            if (call->deadline_ms == 0 || clock_now_ms(NULL) + wait < call->deadline_ms) {
                 log_info(MOD, "%s failed (%s), retry %d in %lldms", r->route ? r->route : r->method,
                          sw_err_str(err), tries, (long long)wait);
-                sleep_ms(wait);
+                clock_sleep_ms(NULL, wait);
                 continue;
             }
         }
@@ -327,6 +326,39 @@ static void call_start(struct oe_call *call)
 {
     call->detail[0] = '\0';
     call->retry_after_s = 0;
+}
+
+static uint64_t *seen_slot(struct oe_client *c, const char *key, uint64_t *h)
+{
+    *h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        *h = (*h ^ (unsigned char)*p) * 1099511628211ULL;
+    *h |= 1; /* never 0, the empty slot */
+    return &c->seen[*h % (sizeof(c->seen) / sizeof(c->seen[0]))];
+}
+
+bool oe_seen_lately(struct oe_client *c, const char *key)
+{
+    uint64_t h, *slot = seen_slot(c, key, &h);
+    if (*slot == h)
+        return true;
+    *slot = h;
+    return false;
+}
+
+void oe_seen_forget(struct oe_client *c, const char *key)
+{
+    uint64_t h, *slot = seen_slot(c, key, &h);
+    if (*slot == h)
+        *slot = 0;
+}
+
+sw_err oe_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind, const char *id,
+                  enum id_form form, char out[ID_MAX])
+{
+    call_start(call);
+    out[0] = '\0';
+    return c->ops->resolve(c, call, kind, id, form, out);
 }
 
 sw_err oe_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
@@ -395,12 +427,13 @@ sw_err oe_get(struct oe_client *c, struct oe_call *call, const char *appointment
 }
 
 sw_err oe_find_by_confirmation(struct oe_client *c, struct oe_call *call, const char *confirmation,
-                               const char *practitioner_id, int64_t from, int64_t to,
-                               struct oe_appt *out)
+                               const char *patient_id, const char *practitioner_id, int64_t from,
+                               int64_t to, struct oe_appt *out)
 {
     call_start(call);
     memset(out, 0, sizeof(*out));
-    return c->ops->find_by_confirmation(c, call, confirmation, practitioner_id, from, to, out);
+    return c->ops->find_by_confirmation(c, call, confirmation, patient_id, practitioner_id, from,
+                                        to, out);
 }
 
 sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
@@ -425,7 +458,7 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
     call_start(call);
     *ids = NULL;
     *n = 0;
-    if (fleet_cache_get(c->fleet, "practitioners", &cached) == SW_OK) {
+    if (fleet_cache_get(c->fleet, key_name(KEY_PRACTITIONERS), &cached) == SW_OK) {
         list = json_loads(cached, 0, NULL);
         free(cached);
     }
@@ -452,7 +485,7 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
         json_decref(answer);
         char *text = json_dumps(list, JSON_COMPACT);
         if (text)
-            fleet_cache_put(c->fleet, "practitioners", text, cfg->ref_cache_ttl_s);
+            fleet_cache_put(c->fleet, key_name(KEY_PRACTITIONERS), text, cfg->ref_cache_ttl_s);
         free(text);
     }
     size_t count = json_array_size(list);
@@ -504,111 +537,6 @@ sw_err oe_appt_push(struct oe_appt **arr, size_t *n, size_t *cap, const struct o
     return SW_OK;
 }
 
-bool oe_time_parse(const char *iso, int64_t *epoch)
-{
-    int y, mo, d, h = 0, mi = 0, s = 0, used = 0;
-    if (!iso || sscanf(iso, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3)
-        return false;
-    const char *p = iso + used;
-    bool has_time = false;
-    if (*p == 'T' || *p == ' ') {
-        int u2 = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &u2) != 2)
-            return false;
-        p += 1 + u2;
-        if (*p == ':') {
-            int u3 = 0;
-            if (sscanf(p + 1, "%2d%n", &s, &u3) != 1)
-                return false;
-            p += 1 + u3;
-            if (*p == '.')
-                for (p++; *p >= '0' && *p <= '9'; p++)
-                    ;
-        }
-        has_time = true;
-    }
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = s,
-                    .tm_isdst = -1};
-    if (*p == 'Z') {
-        *epoch = (int64_t)timegm(&tm);
-        return true;
-    }
-    if ((*p == '+' || *p == '-') && has_time) {
-        int oh = 0, om = 0;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1)
-            return false;
-        int64_t off = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-        *epoch = (int64_t)timegm(&tm) - off;
-        return true;
-    }
-    if (*p != '\0')
-        return false;
-    *epoch = (int64_t)mktime(&tm); /* no offset: local */
-    return true;
-}
-
-void oe_time_format(int64_t epoch, char *buf, size_t len)
-{
-    time_t t = (time_t)epoch;
-    struct tm tm;
-    localtime_r(&t, &tm);
-    long off = tm.tm_gmtoff;
-    char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 3600,
-             (off % 3600) / 60);
-}
-
-void oe_local_date(int64_t epoch, char buf[11])
-{
-    time_t t = (time_t)epoch;
-    struct tm tm;
-    localtime_r(&t, &tm);
-    char tmp[32];
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    memcpy(buf, tmp, 10);
-    buf[10] = '\0';
-}
-
-void oe_local_hhmm(int64_t epoch, char buf[6])
-{
-    time_t t = (time_t)epoch;
-    struct tm tm;
-    localtime_r(&t, &tm);
-    char tmp[16];
-    snprintf(tmp, sizeof(tmp), "%02d:%02d", tm.tm_hour, tm.tm_min);
-    memcpy(buf, tmp, 5);
-    buf[5] = '\0';
-}
-
-bool oe_local_to_epoch(const char *date, const char *hms, int64_t *epoch)
-{
-    int y, mo, d, h = 0, mi = 0, s = 0;
-    if (!date || sscanf(date, "%4d-%2d-%2d", &y, &mo, &d) != 3)
-        return false;
-    if (hms && hms[0] && sscanf(hms, "%2d:%2d:%2d", &h, &mi, &s) < 2)
-        return false;
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = s,
-                    .tm_isdst = -1};
-    time_t t = mktime(&tm);
-    if (t == (time_t)-1)
-        return false;
-    *epoch = (int64_t)t;
-    return true;
-}
-
 void oe_ref_id(const char *ref, char *buf, size_t len)
 {
     const char *slash = ref ? strrchr(ref, '/') : NULL;
@@ -618,4 +546,77 @@ void oe_ref_id(const char *ref, char *buf, size_t len)
 bool oe_provider_category(int catid)
 {
     return catid == 2 || catid == 3 || catid == 4 || catid == 8 || catid == 11;
+}
+
+/* ---- as the scheduling code's function table (emr.h) --------------------- */
+
+static sw_err e_resolve(void *ctx, struct oe_call *call, enum id_kind kind, const char *id,
+                        enum id_form form, char out[ID_MAX])
+{
+    return oe_resolve(ctx, call, kind, id, form, out);
+}
+static sw_err e_find_patients(void *ctx, struct oe_call *call, const char *phone,
+                              const char *birthdate, struct oe_patient **out, size_t *n)
+{
+    return oe_find_patients(ctx, call, phone, birthdate, out, n);
+}
+static sw_err e_list_range(void *ctx, struct oe_call *call, const char *practitioner_id,
+                           int64_t from, int64_t to, struct oe_appt **out, size_t *n)
+{
+    return oe_list_range(ctx, call, practitioner_id, from, to, out, n);
+}
+static sw_err e_list_patient(void *ctx, struct oe_call *call, const char *patient_id, int64_t from,
+                             int64_t to, struct oe_appt **out, size_t *n)
+{
+    return oe_list_patient(ctx, call, patient_id, from, to, out, n);
+}
+static sw_err e_free_slots(void *ctx, struct oe_call *call, const char *practitioner_id,
+                           int64_t from, int64_t to, bool *has_slots, struct oe_interval **out,
+                           size_t *n)
+{
+    return oe_free_slots(ctx, call, practitioner_id, from, to, has_slots, out, n);
+}
+static sw_err e_create(void *ctx, struct oe_call *call, const struct oe_new_appt *req,
+                       struct oe_appt *out)
+{
+    return oe_create(ctx, call, req, out);
+}
+static sw_err e_cancel(void *ctx, struct oe_call *call, const char *appointment_id,
+                       const char *patient_id)
+{
+    return oe_cancel(ctx, call, appointment_id, patient_id);
+}
+static sw_err e_get(void *ctx, struct oe_call *call, const char *appointment_id,
+                    struct oe_appt *out)
+{
+    return oe_get(ctx, call, appointment_id, out);
+}
+static sw_err e_find_by_confirmation(void *ctx, struct oe_call *call, const char *confirmation,
+                                     const char *patient_id, const char *practitioner_id,
+                                     int64_t from, int64_t to, struct oe_appt *out)
+{
+    return oe_find_by_confirmation(ctx, call, confirmation, patient_id, practitioner_id, from, to,
+                                   out);
+}
+static sw_err e_list_practitioners(void *ctx, struct oe_call *call, char (**ids)[64], size_t *n)
+{
+    return oe_list_practitioners(ctx, call, ids, n);
+}
+
+static const struct emr_ops client_ops = {
+    .resolve = e_resolve,
+    .find_patients = e_find_patients,
+    .list_range = e_list_range,
+    .list_patient = e_list_patient,
+    .free_slots = e_free_slots,
+    .create = e_create,
+    .cancel = e_cancel,
+    .get = e_get,
+    .find_by_confirmation = e_find_by_confirmation,
+    .list_practitioners = e_list_practitioners,
+};
+
+struct emr oe_client_emr(struct oe_client *c)
+{
+    return (struct emr){&client_ops, c};
 }

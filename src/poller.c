@@ -7,18 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "daycache.h"
 #include "events.h"
+#include "keys.h"
 #include "log.h"
+#include "own_marks.h"
 #include "openemr.h"
 #include "timeutil.h"
 #include "waitlist.h"
 
-#define SNAPSHOT_KEY   "poller:snapshot"
+#define SNAPSHOT_KEY   key_name(KEY_POLLER_SNAPSHOT)
 #define SNAPSHOT_TTL_S (30 * 86400)
-#define OWN_TTL_S      (2 * 86400)
 #define DAY            86400
 
 struct poller {
@@ -27,62 +28,15 @@ struct poller {
     pthread_t thread;
     atomic_bool stop;
     struct fleet *fleet;
+    struct store store; /* over fleet */
     struct oe_client *oe;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void own_slot_key(char *key, size_t len, const char *pract, const char *patient,
-                         int64_t start)
-{
-    snprintf(key, len, "own:%s|%s|%lld", pract ? pract : "", patient ? patient : "",
-             (long long)start);
-}
-
-void poller_mark_own(struct fleet *f, const struct oe_appt *a)
-{
-    char key[224];
-    snprintf(key, sizeof(key), "own:%s", a->id);
-    if (fleet_cache_put(f, key, "1", OWN_TTL_S) != SW_OK)
-        log_warn("poller", "could not mark appointment %s as the worker's own", a->id);
-    own_slot_key(key, sizeof(key), a->practitioner_id, a->patient_id, a->start);
-    if (fleet_cache_put(f, key, "1", OWN_TTL_S) != SW_OK)
-        log_warn("poller", "could not mark appointment %s as the worker's own", a->id);
-}
-
-static bool take_key(struct fleet *f, const char *key)
-{
-    char *v = NULL;
-    if (fleet_cache_get(f, key, &v) != SW_OK)
-        return false;
-    free(v);
-    fleet_cache_del(f, key);
-    return true;
-}
-
-/* Whether the worker made this change (by id, or by practitioner, patient
- * and start when the ids differ); the marks are used up. */
-static bool take_own(struct fleet *f, const char *appointment_id, const char *pract,
-                     const char *patient, int64_t start)
-{
-    char key[224];
-    snprintf(key, sizeof(key), "own:%s", appointment_id);
-    bool by_id = take_key(f, key);
-    own_slot_key(key, sizeof(key), pract, patient, start);
-    bool by_slot = patient && *patient && take_key(f, key);
-    return by_id || by_slot;
-}
 
 static void produce_outbox(struct poller *p, struct outbox *out)
 {
     for (int i = 0; i < out->n; i++)
         kafka_produce(p->kafka, &out->items[i]); /* takes the strings */
-    out->n = 0;
+    outbox_clear(out);
 }
 
 static void audit_hook(void *opaque, const struct oe_audit *rec)
@@ -102,6 +56,7 @@ static void audit_hook(void *opaque, const struct oe_audit *rec)
         produce_outbox(p, &out);
     else
         log_error("poller", "audit record could not be queued");
+    outbox_clear(&out);
     free(text);
 }
 
@@ -117,7 +72,7 @@ static void invalidate_day(struct poller *p, const char *pract, int64_t t)
 {
     struct tu_date day;
     if (!timeutil_local_date(t, &day))
-        daycache_invalidate(p->fleet, pract, day);
+        daycache_invalidate(&p->store, pract, day);
 }
 
 static void emit(struct poller *p, struct outbox *out, const char *type, const char *id,
@@ -152,7 +107,7 @@ static void emit(struct poller *p, struct outbox *out, const char *type, const c
 static void poll_once(struct poller *p)
 {
     const struct sw_config *cfg = p->cfg;
-    int64_t now = now_ms() / 1000;
+    int64_t now = clock_now_ms(NULL) / 1000;
     struct tu_date today;
     int64_t from, to;
     struct oe_appt *appts = NULL;
@@ -164,7 +119,8 @@ static void poll_once(struct poller *p)
     if (timeutil_local_date(now, &today) || timeutil_day_start(today, &from) ||
         timeutil_day_start(timeutil_date_add(today, cfg->poller_horizon_days), &to))
         goto done;
-    struct oe_call call = {.deadline_ms = now_ms() + 30000, .prio = FLEET_PRIO_BACKGROUND};
+    struct oe_call call = {.deadline_ms = clock_now_ms(NULL) + 30000,
+                           .prio = FLEET_PRIO_BACKGROUND};
     sw_err err = oe_list_range(p->oe, &call, NULL, from, to, &appts, &n);
     if (err) {
         log_warn("poller", "listing OpenEMR failed: %s %s", sw_err_str(err), call.detail);
@@ -219,14 +175,14 @@ static void poll_once(struct poller *p)
             free(k);
             if (renamed)
                 continue;
-            if (!take_own(p->fleet, a->id, a->practitioner_id, a->patient_id, a->start))
+            if (!own_take(&p->store, a->id, a->practitioner_id, a->patient_id, a->start))
                 emit(p, &out, "appointment.booked", a->id, fp, NULL, now);
             invalidate_day(p, a->practitioner_id, a->start);
             continue;
         }
         if (json_equal(prev, fp))
             continue;
-        bool own = take_own(p->fleet, a->id, a->practitioner_id, a->patient_id, a->start);
+        bool own = own_take(&p->store, a->id, a->practitioner_id, a->patient_id, a->start);
         json_int_t was = json_integer_value(json_object_get(prev, "st"));
         bool freed = (a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW) &&
                      was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW;
@@ -237,7 +193,7 @@ static void poll_once(struct poller *p)
                        json_integer_value(json_object_get(prev, "s")));
         invalidate_day(p, a->practitioner_id, a->start);
         if (freed && !own)
-            waitlist_offer(p->fleet, cfg, &out, a->practitioner_id, a->start, a->end, a->id, now);
+            waitlist_offer(&p->store, cfg, &out, a->practitioner_id, a->start, a->end, a->id, now);
     }
     /* Gone from OpenEMR (a hard delete), unless it just left the window. */
     json_object_foreach(gone, id, prev)
@@ -248,12 +204,12 @@ static void poll_once(struct poller *p)
         if (end <= from)
             continue;
         invalidate_day(p, pract, start);
-        if (take_own(p->fleet, id, pract, json_string_value(json_object_get(prev, "pt")), start))
+        if (own_take(&p->store, id, pract, json_string_value(json_object_get(prev, "pt")), start))
             continue;
         emit(p, &out, "appointment.removed", id, NULL, prev, now);
         json_int_t was = json_integer_value(json_object_get(prev, "st"));
         if (was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW && start > now)
-            waitlist_offer(p->fleet, cfg, &out, pract, start, end, id, now);
+            waitlist_offer(&p->store, cfg, &out, pract, start, end, id, now);
     }
     /* Events delivered first, then the snapshot: never a change missed. */
     int events = out.n;
@@ -290,30 +246,32 @@ static void *poller_main(void *arg)
         log_error("poller", "cannot start: %s", err);
         return NULL;
     }
+    p->store = store_of_fleet(p->fleet);
     int lease_ms = cfg->poller_lease_s * 1000;
     while (!atomic_load(&p->stop)) {
         bool leader = false;
-        if (fleet_lease(p->fleet, "poller", cfg->worker_id, lease_ms, &leader) != SW_OK)
+        if (fleet_lease(p->fleet, key_name(KEY_LEASE_POLLER), cfg->worker_id, lease_ms, &leader) !=
+            SW_OK)
             leader = false;
         if (leader != was_leader)
             log_info("poller", leader ? "this replica polls OpenEMR now" : "no longer the poller");
         was_leader = leader;
-        if (leader && now_ms() >= next_poll) {
+        if (leader && clock_now_ms(NULL) >= next_poll) {
             poll_once(p);
-            next_poll = now_ms() + (int64_t)cfg->poller_interval_s * 1000;
+            next_poll = clock_now_ms(NULL) + (int64_t)cfg->poller_interval_s * 1000;
         }
         if (leader) {
             struct outbox out = {0};
-            waitlist_expire_offers(p->fleet, cfg, &out, now_ms());
+            waitlist_expire_offers(&p->store, cfg, &out, clock_now_ms(NULL));
             produce_outbox(p, &out);
         }
         /* Renew well within the lease (and look at expired offers); wake
          * for the next poll. */
         int64_t wait = lease_ms / 3 < 2000 ? lease_ms / 3 : 2000;
-        if (leader && next_poll - now_ms() < wait)
-            wait = next_poll - now_ms();
+        if (leader && next_poll - clock_now_ms(NULL) < wait)
+            wait = next_poll - clock_now_ms(NULL);
         for (int64_t t = 0; t < wait && !atomic_load(&p->stop); t += 100)
-            nanosleep(&(struct timespec){0, 100000000}, NULL);
+            clock_sleep_ms(NULL, 100);
     }
     return NULL;
 }

@@ -174,3 +174,17 @@ sw_err rules_check_booking(const struct sw_type_rule *type, const struct sw_hour
         e = rules_check_grid(hours, slot_minutes, start, msg, msglen);
     return e;
 }
+
+const struct sw_type_rule *rules_type_of(const struct sw_config *cfg, const char *type_name,
+                                         int category, int64_t duration_s)
+{
+    const struct sw_type_rule *t = type_name && *type_name ? sw_config_type(cfg, type_name) : NULL;
+    for (int i = 0; !t && i < cfg->n_types; i++)
+        if (cfg->types[i].category == category &&
+            (int64_t)cfg->types[i].duration_min * 60 == duration_s)
+            t = &cfg->types[i];
+    for (int i = 0; !t && i < cfg->n_types; i++)
+        if ((int64_t)cfg->types[i].duration_min * 60 == duration_s)
+            t = &cfg->types[i];
+    return t;
+}

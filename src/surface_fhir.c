@@ -9,6 +9,7 @@
 
 #include "http.h"
 #include "surface.h"
+#include "timeutil.h"
 
 #define CONF_SYSTEM "urn:schedworker:confirmation"
 
@@ -68,8 +69,8 @@ static enum oe_appt_status status_of(const char *s)
 void oe_fhir_date_query(int64_t from, int64_t to, char *buf, size_t len)
 {
     char d1[11], d2[11];
-    oe_local_date(from, d1);
-    oe_local_date(to > from ? to - 1 : to, d2);
+    timeutil_format_local_date(from, d1, sizeof(d1));
+    timeutil_format_local_date(to > from ? to - 1 : to, d2, sizeof(d2));
     snprintf(buf, len, "date=ge%s&date=le%s", d1, d2);
 }
 
@@ -79,9 +80,9 @@ bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out)
     const char *id = json_string_value(json_object_get(res, "id"));
     const char *start = json_string_value(json_object_get(res, "start"));
     const char *end = json_string_value(json_object_get(res, "end"));
-    if (!id || !start || !oe_time_parse(start, &out->start))
+    if (!id || !start || timeutil_parse_iso8601(start, &out->start))
         return false;
-    if (!end || !oe_time_parse(end, &out->end))
+    if (!end || timeutil_parse_iso8601(end, &out->end))
         out->end = out->start;
     /* An appointment that ends before it starts is not one: skipping it
      * beats treating its time as free (found by fuzz_openemr). */
@@ -120,7 +121,7 @@ bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out)
     const char *upd =
         json_string_value(json_object_get(json_object_get(res, "meta"), "lastUpdated"));
     if (upd)
-        oe_time_parse(upd, &out->updated);
+        timeutil_parse_iso8601(upd, &out->updated);
     out->provider_event = !out->patient_id[0] || oe_provider_category(out->category);
     return true;
 }
@@ -334,8 +335,8 @@ static sw_err fhir_free_slots(struct oe_client *c, struct oe_call *call,
     json_t *ans = NULL, *e;
     long status = 0;
     size_t cap = 0, i;
-    oe_time_format(from, t1, sizeof(t1));
-    oe_time_format(to, t2, sizeof(t2));
+    timeutil_format_rfc3339(from, t1, sizeof(t1));
+    timeutil_format_rfc3339(to, t2, sizeof(t2));
     char *e1 = http_escape(t1), *e2 = http_escape(t2);
     char *pe = practitioner_id ? http_escape(practitioner_id) : NULL;
     if (pe)
@@ -361,8 +362,8 @@ static sw_err fhir_free_slots(struct oe_client *c, struct oe_call *call,
         const char *st = json_string_value(json_object_get(res, "status"));
         struct oe_interval iv;
         if ((st && strcmp(st, "free")) ||
-            !oe_time_parse(json_string_value(json_object_get(res, "start")), &iv.start) ||
-            !oe_time_parse(json_string_value(json_object_get(res, "end")), &iv.end) ||
+            timeutil_parse_iso8601(json_string_value(json_object_get(res, "start")), &iv.start) ||
+            timeutil_parse_iso8601(json_string_value(json_object_get(res, "end")), &iv.end) ||
             iv.end <= iv.start || iv.start < from || iv.start >= to)
             continue;
         if (*n == cap) {
@@ -393,8 +394,8 @@ static sw_err fhir_create(struct oe_client *c, struct oe_call *call, const struc
     char t1[40], t2[40], pref[96], prref[96], path[256];
     json_t *body = NULL, *ans = NULL;
     long status = 0;
-    oe_time_format(req->start, t1, sizeof(t1));
-    oe_time_format(req->end, t2, sizeof(t2));
+    timeutil_format_rfc3339(req->start, t1, sizeof(t1));
+    timeutil_format_rfc3339(req->end, t2, sizeof(t2));
     snprintf(pref, sizeof(pref), "Patient/%s", req->patient_id);
     snprintf(prref, sizeof(prref), "Practitioner/%s", req->practitioner_id);
     body = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:{s:[{s:s, s:s}]}, s:s, s:s, s:I,"
@@ -499,8 +500,9 @@ cleanup:
 }
 
 static sw_err fhir_find_by_confirmation(struct oe_client *c, struct oe_call *call,
-                                        const char *confirmation, const char *practitioner_id,
-                                        int64_t from, int64_t to, struct oe_appt *out)
+                                        const char *confirmation, const char *patient_id,
+                                        const char *practitioner_id, int64_t from, int64_t to,
+                                        struct oe_appt *out)
 {
     char q[256];
     struct oe_appt *arr = NULL;
@@ -517,7 +519,8 @@ static sw_err fhir_find_by_confirmation(struct oe_client *c, struct oe_call *cal
     if (err == SW_OK) {
         err = SW_ERR_NOT_FOUND;
         for (size_t i = 0; i < n; i++)
-            if (!strcmp(arr[i].confirmation, confirmation)) {
+            if (!strcmp(arr[i].confirmation, confirmation) &&
+                (!patient_id || !strcmp(arr[i].patient_id, patient_id))) {
                 *out = arr[i];
                 err = SW_OK;
                 break;
@@ -531,7 +534,7 @@ static sw_err fhir_list_changed(struct oe_client *c, struct oe_call *call, int64
                                 int64_t from, int64_t to, struct oe_appt **out, size_t *n)
 {
     char q[512], t[40], dq[128];
-    oe_time_format(since, t, sizeof(t));
+    timeutil_format_rfc3339(since, t, sizeof(t));
     char *e = http_escape(t);
     if (!e)
         return SW_ERR_NOMEM;
@@ -541,8 +544,22 @@ static sw_err fhir_list_changed(struct oe_client *c, struct oe_call *call, int64
     return oe_fhir_appt_search(c, call, q, NULL, NULL, from, to, out, n);
 }
 
+/* Every FHIR id is its own canonical form here (numeric ids included:
+ * servers such as HAPI use them). */
+static sw_err fhir_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind,
+                           const char *id, enum id_form form, char out[ID_MAX])
+{
+    (void)c;
+    (void)call;
+    (void)kind;
+    (void)form;
+    snprintf(out, ID_MAX, "%s", id);
+    return SW_OK;
+}
+
 const struct oe_surface_ops oe_surface_fhir = {
     .name = "fhir-scheduling",
+    .resolve = fhir_resolve,
     .find_patients = oe_fhir_find_patients,
     .list_range = fhir_list_range,
     .list_patient = fhir_list_patient,

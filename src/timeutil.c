@@ -7,6 +7,7 @@
 #include "timeutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -302,4 +303,90 @@ sw_err timeutil_parse_local(const char *date, const char *hms, int64_t *out)
     if ((n != 5 && n != 8) || !parse_hms(hms, false, &sod, &used) || used != n)
         return SW_ERR_INVALID;
     return timeutil_local_to_epoch(d, sod, out);
+}
+
+sw_err timeutil_parse_wall(const char *date, const char *hms, int64_t *out)
+{
+    struct tu_date d;
+    int sod;
+    size_t used;
+    if (!date || !hms || timeutil_parse_date(date, &d) != SW_OK)
+        return SW_ERR_INVALID;
+    size_t n = strlen(hms);
+    if ((n != 5 && n != 8) || !parse_hms(hms, false, &sod, &used) || used != n)
+        return SW_ERR_INVALID;
+    return timeutil_local_bound(d, sod, out);
+}
+
+/* An offset at p ("Z", "+HH:MM", "+HHMM", "+HH") to the end of the string. */
+static bool parse_offset(const char *p, int *off)
+{
+    int oh = 0, om = 0;
+    size_t n = strlen(p);
+    if ((*p == 'Z' || *p == 'z') && n == 1) {
+        *off = 0;
+        return true;
+    }
+    if (*p != '+' && *p != '-')
+        return false;
+    bool ok = (n == 3 && digits(p + 1, 2, &oh)) ||
+              (n == 5 && digits(p + 1, 2, &oh) && digits(p + 3, 2, &om)) ||
+              (n == 6 && digits(p + 1, 2, &oh) && p[3] == ':' && digits(p + 4, 2, &om));
+    if (!ok || oh > 23 || om > 59)
+        return false;
+    *off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+    return true;
+}
+
+sw_err timeutil_parse_iso8601(const char *s, int64_t *out)
+{
+    struct tu_date d;
+    int sod, off;
+    size_t used;
+    if (!s || !parse_date_prefix(s, &d))
+        return SW_ERR_INVALID;
+    if (s[10] == '\0')
+        return timeutil_day_start(d, out);
+    if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
+        return SW_ERR_INVALID;
+    if (!parse_hms(s + 11, false, &sod, &used))
+        return SW_ERR_INVALID;
+    const char *p = s + 11 + used;
+    if (*p == '.') { /* fraction: at least one digit, truncated */
+        p++;
+        if (*p < '0' || *p > '9')
+            return SW_ERR_INVALID;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == '\0')
+        return timeutil_local_bound(d, sod, out);
+    if (!parse_offset(p, &off))
+        return SW_ERR_INVALID;
+    *out = timeutil_date_days(d) * SECS_PER_DAY + sod - off;
+    return SW_OK;
+}
+
+sw_err timeutil_format_hhmm(int64_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    if (len < 6 || !local_tm(t, &tm))
+        return SW_ERR_INVALID;
+    snprintf(buf, len, "%02d:%02d", tm.tm_hour, tm.tm_min);
+    return SW_OK;
+}
+
+sw_err timeutil_format_local_date(int64_t t, char *buf, size_t len)
+{
+    struct tu_date d;
+    sw_err err = timeutil_local_date(t, &d);
+    return err ? err : timeutil_format_date(d, buf, len);
+}
+
+sw_err timeutil_set_zone(const char *tz)
+{
+    if (!tz || !*tz || setenv("TZ", tz, 1) != 0)
+        return SW_ERR_CONFIG;
+    tzset();
+    return SW_OK;
 }

@@ -1,12 +1,14 @@
 /* tokencrypt.c - AES-256-GCM sealing of token records (see tokencrypt.h). */
 #include "tokencrypt.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "jwt.h"
@@ -20,17 +22,20 @@ struct tokencrypt {
     unsigned char key[32];
 };
 
+/* 64 hex digits (s need not end there) into key, with OpenSSL's decoder. */
 static bool parse_hex_key(const char *s, size_t n, unsigned char key[32])
 {
+    char hex[65];
+    size_t got = 0;
     if (n != 64)
         return false;
-    for (size_t i = 0; i < 32; i++) {
-        char pair[3] = {s[2 * i], s[2 * i + 1], '\0'};
-        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]))
-            return false;
-        key[i] = (unsigned char)strtoul(pair, NULL, 16);
-    }
-    return true;
+    memcpy(hex, s, 64);
+    hex[64] = '\0';
+    bool ok = OPENSSL_hexstr2buf_ex(key, 32, &got, hex, '\0') == 1 && got == 32;
+    explicit_bzero(hex, sizeof(hex));
+    if (!ok)
+        ERR_clear_error();
+    return ok;
 }
 
 sw_err tokencrypt_new_key(const unsigned char key[32], struct tokencrypt **out)
@@ -86,6 +91,16 @@ sw_err tokencrypt_new(const struct sw_config *cfg, struct tokencrypt **out, char
     sw_err err = tokencrypt_new_key(key, out);
     explicit_bzero(key, sizeof(key));
     return err;
+}
+
+sw_err tokencrypt_derive(const struct tokencrypt *tc, const char *label, unsigned char out[32])
+{
+    unsigned int n = 0;
+    if (!HMAC(EVP_sha256(), tc->key, sizeof(tc->key), (const unsigned char *)label, strlen(label),
+              out, &n) ||
+        n != 32)
+        return SW_ERR_INTERNAL;
+    return SW_OK;
 }
 
 void tokencrypt_destroy(struct tokencrypt *tc)

@@ -11,13 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "events.h"
+#include "keys.h"
 #include "log.h"
 
-#define OFFERS_KEY     "waitlist:offers"
-#define OFFERS_LOCK    "waitlist:offers"
+#define OFFERS_KEY     key_name(KEY_WAITLIST_OFFERS)
+#define OFFERS_LOCK    key_name(KEY_LOCK_WAITLIST_OFFERS)
 #define OFFERS_TTL_S   (7 * 86400)
 #define TAKEN_TTL_S    86400
 #define SESSION_PREFIX "waitlist:"
@@ -43,14 +44,14 @@ static bool offered_before(json_t *offered, const char *waitlist_id)
 
 /* Holds [start, end) for the oldest matching entry not in `offered` and
  * announces it; fills *hold and appends the entry to `offered`. */
-static bool offer_next(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
+static bool offer_next(const struct store *st, const struct sw_config *cfg, struct outbox *out,
                        const char *pract, int64_t start, int64_t end, const char *cause,
                        int64_t now, json_t *offered, struct fleet_hold *hold)
 {
     struct fleet_wait *list = NULL;
     size_t n = 0;
     bool done = false;
-    if (fleet_waitlist_list(f, &list, &n) != SW_OK)
+    if (store_waitlist_list(st, &list, &n) != SW_OK)
         return false;
     for (size_t i = 0; i < n && !done; i++) {
         const struct fleet_wait *e = &list[i];
@@ -63,7 +64,7 @@ static bool offer_next(struct fleet *f, const struct sw_config *cfg, struct outb
         snprintf(hold->patient_id, sizeof(hold->patient_id), "%s", e->patient_id);
         hold->start = start;
         hold->end = start + (int64_t)t->duration_min * 60;
-        if (fleet_hold_place(f, hold, cfg->waitlist_offer_ttl_s) != SW_OK)
+        if (store_hold_place(st, hold, cfg->waitlist_offer_ttl_s) != SW_OK)
             continue;
         struct event_fields ev = {
             .caused_by = "worker",
@@ -87,24 +88,24 @@ static bool offer_next(struct fleet *f, const struct sw_config *cfg, struct outb
     return done;
 }
 
-static bool lock_offers(struct fleet *f, const char *owner)
+static bool lock_offers(const struct store *st, const char *owner)
 {
     for (int i = 0; i < 50; i++) {
-        sw_err err = fleet_lock(f, OFFERS_LOCK, owner, 5000);
+        sw_err err = store_lock(st, OFFERS_LOCK, owner, 5000);
         if (err == SW_OK)
             return true;
         if (err != SW_ERR_BUSY)
             return false;
-        nanosleep(&(struct timespec){0, 20000000}, NULL);
+        clock_sleep_ms(NULL, 20);
     }
     return false;
 }
 
-static json_t *read_offers(struct fleet *f)
+static json_t *read_offers(const struct store *st)
 {
     char *text = NULL;
     json_t *a = NULL;
-    if (fleet_cache_get(f, OFFERS_KEY, &text) == SW_OK)
+    if (store_kv_get(st, OFFERS_KEY, &text) == SW_OK)
         a = json_loads(text, 0, NULL);
     free(text);
     if (!json_is_array(a)) {
@@ -114,52 +115,52 @@ static json_t *read_offers(struct fleet *f)
     return a;
 }
 
-static void write_offers(struct fleet *f, json_t *a)
+static void write_offers(const struct store *st, json_t *a)
 {
     char *text = json_dumps(a, JSON_COMPACT);
-    if (!text || fleet_cache_put(f, OFFERS_KEY, text, OFFERS_TTL_S) != SW_OK)
+    if (!text || store_kv_put(st, OFFERS_KEY, text, OFFERS_TTL_S) != SW_OK)
         log_warn("waitlist", "open offers not written; an unbooked offer may not pass on");
     free(text);
 }
 
-bool waitlist_offer(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
+bool waitlist_offer(const struct store *st, const struct sw_config *cfg, struct outbox *out,
                     const char *pract, int64_t start, int64_t end, const char *cause, int64_t now)
 {
     json_t *offered = json_array();
     struct fleet_hold h;
-    bool ok = offer_next(f, cfg, out, pract, start, end, cause, now, offered, &h);
-    if (ok && lock_offers(f, cause)) {
-        json_t *offers = read_offers(f);
+    bool ok = offer_next(st, cfg, out, pract, start, end, cause, now, offered, &h);
+    if (ok && lock_offers(st, cause)) {
+        json_t *offers = read_offers(st);
         json_array_append_new(offers,
                               json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "hold", h.hold_id, "p",
                                         pract, "s", (json_int_t)start, "e", (json_int_t)end, "x",
                                         (json_int_t)h.expires_at_ms, "w", offered));
-        write_offers(f, offers);
+        write_offers(st, offers);
         json_decref(offers);
-        fleet_unlock(f, OFFERS_LOCK, cause);
+        store_unlock(st, OFFERS_LOCK, cause);
     }
     json_decref(offered);
     return ok;
 }
 
-void waitlist_taken(struct fleet *f, const struct fleet_hold *hold)
+void waitlist_taken(const struct store *st, const struct fleet_hold *hold)
 {
     if (strncmp(hold->session_id, SESSION_PREFIX, strlen(SESSION_PREFIX)) != 0)
         return;
     char key[96];
-    snprintf(key, sizeof(key), "offer-taken:%s", hold->hold_id);
-    fleet_cache_put(f, key, "1", TAKEN_TTL_S);
+    key_offer_taken(key, sizeof(key), hold->hold_id);
+    store_kv_put(st, key, "1", TAKEN_TTL_S);
     /* The patient has the slot they waited for. */
-    fleet_waitlist_remove(f, hold->session_id + strlen(SESSION_PREFIX));
+    store_waitlist_remove(st, hold->session_id + strlen(SESSION_PREFIX));
 }
 
-void waitlist_expire_offers(struct fleet *f, const struct sw_config *cfg, struct outbox *out,
+void waitlist_expire_offers(const struct store *st, const struct sw_config *cfg, struct outbox *out,
                             int64_t now_ms)
 {
     const char *owner = cfg->worker_id;
-    if (!lock_offers(f, owner))
+    if (!lock_offers(st, owner))
         return;
-    json_t *offers = read_offers(f), *keep = json_array();
+    json_t *offers = read_offers(st), *keep = json_array();
     bool changed = false;
     size_t i;
     json_t *o;
@@ -168,14 +169,14 @@ void waitlist_expire_offers(struct fleet *f, const struct sw_config *cfg, struct
         const char *hold_id = json_string_value(json_object_get(o, "hold"));
         int64_t expires = json_integer_value(json_object_get(o, "x"));
         struct fleet_hold h;
-        if (!hold_id || expires > now_ms || fleet_hold_get(f, hold_id, &h) == SW_OK) {
+        if (!hold_id || expires > now_ms || store_hold_get(st, hold_id, &h) == SW_OK) {
             json_array_append(keep, o); /* still open */
             continue;
         }
         changed = true;
         char key[96], *v = NULL;
-        snprintf(key, sizeof(key), "offer-taken:%s", hold_id);
-        if (fleet_cache_get(f, key, &v) == SW_OK) {
+        key_offer_taken(key, sizeof(key), hold_id);
+        if (store_kv_get(st, key, &v) == SW_OK) {
             free(v);
             continue; /* booked */
         }
@@ -184,7 +185,7 @@ void waitlist_expire_offers(struct fleet *f, const struct sw_config *cfg, struct
         int64_t end = json_integer_value(json_object_get(o, "e"));
         json_t *offered = json_object_get(o, "w");
         if (pract && json_is_array(offered) && start > now_ms / 1000 &&
-            offer_next(f, cfg, out, pract, start, end, hold_id, now_ms / 1000, offered, &h)) {
+            offer_next(st, cfg, out, pract, start, end, hold_id, now_ms / 1000, offered, &h)) {
             json_t *next = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "hold", h.hold_id, "p",
                                      pract, "s", (json_int_t)start, "e", (json_int_t)end, "x",
                                      (json_int_t)h.expires_at_ms, "w", offered);
@@ -192,8 +193,8 @@ void waitlist_expire_offers(struct fleet *f, const struct sw_config *cfg, struct
         }
     }
     if (changed)
-        write_offers(f, keep);
+        write_offers(st, keep);
     json_decref(keep);
     json_decref(offers);
-    fleet_unlock(f, OFFERS_LOCK, owner);
+    store_unlock(st, OFFERS_LOCK, owner);
 }

@@ -188,7 +188,7 @@ def test_signed_writes(st):
     rids = {name: send_write(st, book_cmd("Maria", "aadams", start), **kw)
             for name, kw in cases.items()}
     rids["unsigned cancel"] = send_write(st, {"type": "cancel", "payload": {
-        "confirmation_number": "HKR-WXYK"}}, signature="none")
+        "confirmation_number": "HKR-WXYK", "patient_id": PATIENTS["Maria"]}}, signature="none")
     for name, rid in rids.items():
         r = st.result(rid)
         assert r["status"] == "rejected" and r["error"]["code"] == "unauthorized", (name, r)

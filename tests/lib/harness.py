@@ -402,6 +402,20 @@ class SimAdmin:
         self.calendar = CALENDAR = Calendar.of_clock(c)
 
 
+def no_quirks(*names):
+    """Arguments that switch the named profile quirks off: for contract tests
+    of the simulator's kind behaviour (the one tools/stack still runs the
+    worker against); test_fidelity.py tests each quirk on."""
+    return [a for n in names for a in ("--no-quirk", n)]
+
+
+def transition_args():
+    """The simulator profile minus the quirks the worker does not survive yet
+    (tools/openemr-sim/transition.args, shared with tools/stack)."""
+    with open(os.path.join(ROOT, "tools", "openemr-sim", "transition.args")) as f:
+        return [w for line in f for w in line.split("#", 1)[0].split()]
+
+
 def _profile(openemr):
     """The simulator profile: the argument, else SCHED_TEST_OPENEMR."""
     if openemr is None:
@@ -584,7 +598,9 @@ class Redis:
 # ==== the OpenEMR client: redis + simulator + oe-probe ========================
 class ClientStack(SimAdmin):
     """redis-server and the simulator for the OpenEMR client alone: writes
-    worker configs and runs build/oe-probe.  sim_args: simulator flags."""
+    worker configs and runs build/oe-probe.  The simulator runs with
+    tools/openemr-sim/transition.args (as tools/stack runs it), then
+    sim_args."""
 
     def __init__(self, sim_args=(), tls=False, openemr=None):
         self.tmp = tempfile.mkdtemp(prefix="oeclient-")
@@ -595,7 +611,8 @@ class ClientStack(SimAdmin):
                 args.append("--tls")
             args += ["--cert-dir", os.path.join(self.tmp, "certs")]
         self.tls = tls
-        self.sim = Sim(*args, openemr=openemr, log=os.path.join(self.tmp, "sim.log"))
+        self.sim = Sim(*(transition_args() + args), openemr=openemr,
+                       log=os.path.join(self.tmp, "sim.log"))
         self.redis_server = Redis()
         self.procs = []
         self.logs = []

@@ -4,7 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import API, DR_ADAMS, PATIENT_JOHN, SimTestCase, main, req  # noqa: E402
+from harness import API, DR_ADAMS, PATIENT_JOHN, SimTestCase, main, no_quirks, req  # noqa: E402
 
 GOOD = {"pc_catid": "5", "pc_title": "Office Visit", "pc_duration": "900",
         "pc_hometext": "CONF-TEST1", "pc_apptstatus": "-", "pc_eventDate": "2026-12-15",
@@ -12,6 +12,9 @@ GOOD = {"pc_catid": "5", "pc_title": "Office Visit", "pc_duration": "900",
 
 
 class ApiTest(SimTestCase):
+    # the kind contract: every occurrence a row, no ACL, validation 400
+    # (test_fidelity.py: each of these as OpenEMR 7.0.3 and 8 do it)
+    SIM_ARGS = no_quirks("recurring-base-row-only", "acl", "validation-200")
     TODAY = "2026-12-07"
 
     def get(self, path):

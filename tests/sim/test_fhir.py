@@ -7,12 +7,17 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import DR_ADAMS, DR_DIAZ_NO_NPI, FHIR, PATIENT_JOHN, SimTestCase, main  # noqa: E402
+from harness import (DR_ADAMS, DR_DIAZ_NO_NPI, FHIR, PATIENT_JOHN, SimTestCase, main,  # noqa: E402
+                     no_quirks)
 
 TODAY = "2026-12-07"  # a Monday, in EST (-05:00)
 
 
 class FhirTest(SimTestCase):
+    # the kind contract: every occurrence a row, no ACL, repeated date=
+    # ANDed and matched on the start time (test_fidelity.py: OpenEMR's)
+    SIM_ARGS = no_quirks("recurring-base-row-only", "acl", "repeated-query-last-wins",
+                         "fhir-date-is-event-date")
     TODAY = TODAY
 
     def search(self, resource, **params):

@@ -179,6 +179,32 @@ static void test_keys_file_errors(void **state)
     assert_int_equal(auth_keys_load(NULL, &k, err, sizeof err), SW_ERR_CONFIG);
 }
 
+/* The keys file follows the config file's line rules: `;` comments,
+ * trailing `# comments`, quoted values with a comment after them. */
+static void test_keys_file_grammar(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    struct auth_keys *k = NULL;
+    const char *p = write_file("grammar.keys", "; producers\n"
+                                               "voice-agent = " RFC_KEY "   # the agent\n"
+                                               "billing.svc = \"" OTHER_KEY "\" # billing\n");
+    if (auth_keys_load(p, &k, err, sizeof err) != SW_OK)
+        fail_msg("load: %s", err);
+    assert_int_equal(auth_keys_count(k), 2);
+    char hex[AUTH_HEX_LEN + 1];
+    assert_int_equal(auth_sign(k, "voice-agent", "Hi There", 8, hex), SW_OK);
+    assert_string_equal(hex, RFC_MAC);
+    auth_keys_destroy(k);
+
+    k = (struct auth_keys *)1;
+    p = write_file("badquote.keys", "a = \"" RFC_KEY "\n");
+    assert_int_equal(auth_keys_load(p, &k, err, sizeof err), SW_ERR_CONFIG);
+    assert_null(k);
+    assert_non_null(strstr(err, ":1: expected \"value\""));
+    assert_null(strstr(err, RFC_KEY));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -199,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_rfc4231_vector),
         cmocka_unit_test(test_verify),
         cmocka_unit_test(test_keys_file_errors),
+        cmocka_unit_test(test_keys_file_grammar),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

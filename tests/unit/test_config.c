@@ -376,6 +376,41 @@ static void test_checks_after_load(void **state)
     loaded_free(&l);
 }
 
+/* A NUL byte inside a line is refused (the line after it still counts);
+ * the list of type fields in the message comes from the fields table; a
+ * path that cannot be read as a file is an error, not an empty config. */
+static void test_line_edges(void **state)
+{
+    (void)state;
+    static const char text[] = "worker.id = a\0b\nworker.threads = 5\ntype.x.colour = red\n";
+    const char *p = write_conf(""); /* then overwrite it with the NUL inside */
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fwrite(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *errs = open_memstream(&out, &len);
+    struct sw_config c;
+    assert_int_equal(sw_config_load(&c, p, errs), SW_ERR_CONFIG);
+    fclose(errs);
+    assert_non_null(strstr(out, ".conf:1: a NUL byte in the line"));
+    assert_non_null(strstr(out, ".conf:3: type.x.colour: unknown field (duration_minutes, "
+                                "category, min_notice_minutes, max_window_days, title)"));
+    assert_int_equal(count_lines(out), 2);
+    assert_int_equal(c.worker_threads, 5);
+    sw_config_free(&c);
+    free(out);
+
+    out = NULL;
+    errs = open_memstream(&out, &len);
+    assert_int_equal(sw_config_load(&c, tmpdir, errs), SW_ERR_CONFIG);
+    fclose(errs);
+    assert_non_null(strstr(out, "read error"));
+    sw_config_free(&c);
+    free(out);
+}
+
 /* ---- environment ------------------------------------------------------------ */
 
 static void test_environment_wins(void **state)
@@ -589,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_checks_after_load), cmocka_unit_test(test_environment_wins),
         cmocka_unit_test(test_config_set),        cmocka_unit_test(test_hours_parse),
         cmocka_unit_test(test_read_secret_file),  cmocka_unit_test(test_reference),
+        cmocka_unit_test(test_line_edges),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -75,6 +75,66 @@ static void test_base64url_round_trip(void **state)
     assert_int_equal(jwt_base64url_decode("a$b", &d, &n), SW_ERR_INVALID);
 }
 
+/* Decoding stays strict: either alphabet and optional padding, but no
+ * blanks, no '=' inside, no impossible length, no set unused bits (so no
+ * two texts decode to the same bytes); every length round-trips. */
+static void test_base64url_strict(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        sw_err want;
+        const char *bytes;
+    } cases[] = {
+        {"Zg==", SW_OK, "f"},
+        {"Zm8=", SW_OK, "fo"},
+        {"Zm9v", SW_OK, "foo"},
+        {"__79", SW_OK, "\xff\xfe\xfd"},
+        {"//79", SW_OK, "\xff\xfe\xfd"}, /* the standard alphabet too */
+        {"", SW_OK, ""},
+        {"Z", SW_ERR_INVALID, NULL},
+        {"Zm9vY", SW_ERR_INVALID, NULL},
+        {" Zg", SW_ERR_INVALID, NULL},
+        {"Zg ", SW_ERR_INVALID, NULL},
+        {"Z g", SW_ERR_INVALID, NULL},
+        {"Zg\n", SW_ERR_INVALID, NULL},
+        {"Z=g", SW_ERR_INVALID, NULL},
+        {"Zm9v.", SW_ERR_INVALID, NULL},
+        {"Zh", SW_ERR_INVALID, NULL},  /* "f" is Zg: unused bits set */
+        {"Zm9", SW_ERR_INVALID, NULL}, /* "fo" is Zm8 */
+        {"Zm9vYh==", SW_ERR_INVALID, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned char *d = NULL;
+        size_t n = 0;
+        sw_err got = jwt_base64url_decode(cases[i].text, &d, &n);
+        if (got != cases[i].want)
+            fail_msg("\"%s\": got %d, want %d", cases[i].text, got, cases[i].want);
+        if (got == SW_OK) {
+            assert_int_equal(n, strlen(cases[i].bytes));
+            assert_memory_equal(d, cases[i].bytes, n);
+        }
+        free(d);
+    }
+    unsigned char bin[70];
+    for (size_t len = 0; len <= sizeof(bin); len++) {
+        for (size_t k = 0; k < len; k++)
+            bin[k] = (unsigned char)(k * 37 + len * 11);
+        char *e = jwt_base64url(bin, len);
+        assert_non_null(e);
+        assert_int_equal(strlen(e), (len * 4 + 2) / 3);
+        assert_null(strpbrk(e, "+/="));
+        unsigned char *d = NULL;
+        size_t n = 0;
+        assert_int_equal(jwt_base64url_decode(e, &d, &n), SW_OK);
+        assert_int_equal(n, len);
+        if (len)
+            assert_memory_equal(d, bin, len);
+        free(d);
+        free(e);
+    }
+}
+
 static void test_assertion_verifies(void **state)
 {
     (void)state;
@@ -151,6 +211,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_base64url_round_trip),
+        cmocka_unit_test(test_base64url_strict),
         cmocka_unit_test(test_assertion_verifies),
         cmocka_unit_test(test_bad_key_file),
     };

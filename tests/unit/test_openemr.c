@@ -1,5 +1,5 @@
-/* test_openemr.c - the client's pure helpers: ISO 8601 times, clinic-local
- * dates across DST, FHIR Appointment parsing. */
+/* test_openemr.c - the client's pure helpers: the FHIR date query and FHIR
+ * Appointment parsing (its times are timeutil's: test_timeutil.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "surface.h"
+#include "timeutil.h"
 
 static int setup(void **state)
 {
@@ -20,58 +21,14 @@ static int setup(void **state)
     return 0;
 }
 
-static void test_time_parse(void **state)
+static void test_fhir_date_query(void **state)
 {
     (void)state;
-    static const struct {
-        const char *text;
-        int64_t want;
-    } cases[] = {
-        {"2026-12-01T14:00:00Z", 1796133600},
-        {"2026-12-01T09:00:00-05:00", 1796133600},
-        {"2026-12-01T15:00:00+01:00", 1796133600},
-        {"2026-12-01T14:00:00.123Z", 1796133600},
-        {"2026-12-01T09:00-05:00", 1796133600},
-        {"2026-12-01 09:00:00", 1796133600},  /* no offset: clinic-local */
-        {"2026-07-01T09:00:00", 1782910800},  /* local in EDT (-04:00) */
-        {"2024-02-29T00:00:00Z", 1709164800}, /* leap day */
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t got = 0;
-        assert_true(oe_time_parse(cases[i].text, &got));
-        assert_int_equal(got, cases[i].want);
-    }
-    int64_t x;
-    assert_false(oe_time_parse("tomorrow", &x));
-    assert_false(oe_time_parse("2026-12-01T09:00:00junk", &x));
-    assert_false(oe_time_parse(NULL, &x));
-}
-
-static void test_local_dst(void **state)
-{
-    (void)state;
-    int64_t a, b;
-    /* 2026-03-08: clocks go 02:00 -> 03:00 in New York */
-    assert_true(oe_local_to_epoch("2026-03-08", "01:30:00", &a));
-    assert_true(oe_local_to_epoch("2026-03-08", "03:30:00", &b));
-    assert_int_equal(b - a, 3600);
-    char date[11], hhmm[6], iso[40];
-    oe_local_date(b, date);
-    oe_local_hhmm(b, hhmm);
-    assert_string_equal(date, "2026-03-08");
-    assert_string_equal(hhmm, "03:30");
-    oe_time_format(b, iso, sizeof(iso));
-    assert_string_equal(iso, "2026-03-08T03:30:00-04:00");
-    oe_time_format(a, iso, sizeof(iso));
-    assert_string_equal(iso, "2026-03-08T01:30:00-05:00");
-    int64_t back;
-    assert_true(oe_time_parse(iso, &back));
-    assert_int_equal(back, a);
     /* [from, to) in local dates: the last second belongs to the day */
     char q[64];
     int64_t d0, d1;
-    assert_true(oe_local_to_epoch("2026-12-01", "00:00", &d0));
-    assert_true(oe_local_to_epoch("2026-12-02", "00:00", &d1));
+    assert_int_equal(timeutil_parse_wall("2026-12-01", "00:00", &d0), SW_OK);
+    assert_int_equal(timeutil_parse_wall("2026-12-02", "00:00", &d1), SW_OK);
     oe_fhir_date_query(d0, d1, q, sizeof(q));
     assert_string_equal(q, "date=ge2026-12-01&date=le2026-12-01");
 }
@@ -123,8 +80,7 @@ static void test_fhir_appointment(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_time_parse),
-        cmocka_unit_test(test_local_dst),
+        cmocka_unit_test(test_fhir_date_query),
         cmocka_unit_test(test_fhir_appointment),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

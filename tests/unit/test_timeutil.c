@@ -292,6 +292,65 @@ static void test_parse_local(void **state)
     }
 }
 
+static void test_parse_iso8601(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int64_t want;
+    } cases[] = {
+        {"2026-12-01T14:00:00Z", 1796133600},
+        {"2026-12-01T09:00:00-05:00", 1796133600},
+        {"2026-12-01T15:00:00+01:00", 1796133600},
+        {"2026-12-01T14:00:00.123Z", 1796133600},
+        {"2026-12-01T09:00-05:00", 1796133600},
+        {"2026-12-01 09:00:00", 1796133600},  /* no offset: clinic-local */
+        {"2026-07-01T09:00:00", 1782910800},  /* local in EDT (-04:00) */
+        {"2024-02-29T00:00:00Z", 1709164800}, /* leap day */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t got = 0;
+        assert_int_equal(timeutil_parse_iso8601(cases[i].text, &got), SW_OK);
+        assert_int_equal(got, cases[i].want);
+    }
+    int64_t x;
+    assert_int_equal(timeutil_parse_iso8601("tomorrow", &x), SW_ERR_INVALID);
+    assert_int_equal(timeutil_parse_iso8601("2026-12-01T09:00:00junk", &x), SW_ERR_INVALID);
+    assert_int_equal(timeutil_parse_iso8601(NULL, &x), SW_ERR_INVALID);
+    assert_int_equal(timeutil_parse_iso8601("2026-12-01T09:00:00+05:00junk", &x), SW_ERR_INVALID);
+    assert_int_equal(timeutil_parse_iso8601("2026-12-01T09:00:00+0500", &x), SW_OK);
+    assert_int_equal(x, 1796097600);
+    assert_int_equal(timeutil_parse_iso8601("2026-12-01T09:00:00+05", &x), SW_OK);
+    assert_int_equal(x, 1796097600);
+    assert_int_equal(timeutil_parse_iso8601("2026-12-01", &x), SW_OK); /* local midnight */
+    assert_int_equal(x, 1796101200);
+    /* a stored wall time in the spring-forward gap is kept, at the gap\'s end */
+    assert_int_equal(timeutil_parse_iso8601("2026-03-08T02:30:00", &x), SW_OK);
+    assert_int_equal(x, 1772953200);
+}
+
+static void test_wall_and_formats_dst(void **state)
+{
+    (void)state;
+    int64_t a, b;
+    /* 2026-03-08: clocks go 02:00 -> 03:00 in New York */
+    assert_int_equal(timeutil_parse_wall("2026-03-08", "01:30:00", &a), SW_OK);
+    assert_int_equal(timeutil_parse_wall("2026-03-08", "03:30:00", &b), SW_OK);
+    assert_int_equal(b - a, 3600);
+    char date[11], hhmm[6], iso[40];
+    timeutil_format_local_date(b, date, sizeof(date));
+    timeutil_format_hhmm(b, hhmm, sizeof(hhmm));
+    assert_string_equal(date, "2026-03-08");
+    assert_string_equal(hhmm, "03:30");
+    timeutil_format_rfc3339(b, iso, sizeof(iso));
+    assert_string_equal(iso, "2026-03-08T03:30:00-04:00");
+    timeutil_format_rfc3339(a, iso, sizeof(iso));
+    assert_string_equal(iso, "2026-03-08T01:30:00-05:00");
+    int64_t back;
+    assert_int_equal(timeutil_parse_iso8601(iso, &back), SW_OK);
+    assert_int_equal(back, a);
+}
+
 int main(void)
 {
     setenv("TZ", "America/New_York", 1);
@@ -306,6 +365,8 @@ int main(void)
         cmocka_unit_test(test_day_start_and_local_date),
         cmocka_unit_test(test_add_local_days),
         cmocka_unit_test(test_parse_local),
+        cmocka_unit_test(test_parse_iso8601),
+        cmocka_unit_test(test_wall_and_formats_dst),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
 
 #include "tokencrypt.h"
 
@@ -105,11 +106,43 @@ static void test_key_sources(void **state)
     free(blob);
 }
 
+/* Hex keys: either case; exactly 64 digits, no separators; a refused key
+ * leaves OpenSSL's error queue empty. */
+static void test_hex_keys(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    char err[256];
+    static const struct {
+        const char *key;
+        sw_err want;
+    } cases[] = {
+        {"00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff", SW_OK},
+        {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeef", SW_ERR_CONFIG},
+        {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0", SW_ERR_CONFIG},
+        {"zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", SW_ERR_CONFIG},
+        {"00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55", SW_ERR_CONFIG},
+        {"0011223344556677 899aabbccddeeff00112233445566778899aabbccddeeff", SW_ERR_CONFIG},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tokencrypt *tc = NULL;
+        setenv("SCHED_TOKEN_KEY", cases[i].key, 1);
+        sw_err got = tokencrypt_new(&cfg, &tc, err, sizeof(err));
+        if (got != cases[i].want)
+            fail_msg("%s: got %d, want %d", cases[i].key, got, cases[i].want);
+        assert_int_equal(ERR_peek_error(), 0);
+        tokencrypt_destroy(tc);
+    }
+    unsetenv("SCHED_TOKEN_KEY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_key_sources),
+        cmocka_unit_test(test_hex_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,7 @@
 #include "oauth.h"
 #include "log.h"
 #include "openemr.h"
+#include "timeutil.h"
 
 static int audits;
 
@@ -139,7 +140,7 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
             *result = appt_json(&one);
     } else if (!strcmp(cmd, "find-confirmation")) {
         NEED(4);
-        err = oe_find_by_confirmation(c, call, argv[1], strcmp(argv[2], "-") ? argv[2] : NULL,
+        err = oe_find_by_confirmation(c, call, argv[1], NULL, strcmp(argv[2], "-") ? argv[2] : NULL,
                                       num(argv[3]), num(argv[4]), &one);
         if (err == SW_OK)
             *result = appt_json(&one);
@@ -286,6 +287,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "-s %s: %s\n", kv, err);
             goto cleanup;
         }
+    }
+    if (timeutil_set_zone(cfg.clinic_timezone) != SW_OK) {
+        fprintf(stderr, "clinic.timezone: cannot use \"%s\"\n", cfg.clinic_timezone);
+        goto cleanup;
     }
     enum sw_log_level lvl = SW_LOG_INFO;
     sw_log_level_parse(cfg.log_level, &lvl);

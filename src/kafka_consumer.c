@@ -1,274 +1,18 @@
-/* kafka.c - consumer group, lanes and producer (see kafka.h). */
-#include "kafka.h"
+/* kafka_consumer.c - the consumer side: joining the group, the rebalance
+ * (finishing or abandoning the revoked partitions' work), handing each
+ * message to the lane of its key, running the handler there, pausing
+ * above max_in_flight, the run loop and its drain (see kafka.h). */
+#include "kafka_internal.h"
 
-#include <librdkafka/rdkafka.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "clock.h"
 #include "lanes.h"
 #include "log.h"
 #include "metrics.h"
 #include "offsets.h"
-
-struct kafka {
-    const struct sw_config *cfg;
-    struct kafka_handler handler;
-    rd_kafka_t *consumer;
-    rd_kafka_t *producer;
-    struct lanes *lanes;
-    struct offsets *offsets;
-    pthread_t poller;
-    atomic_bool stop_poller;
-    atomic_int in_flight;
-    atomic_int retrying; /* jobs waiting to run again (Redis down, lease busy) */
-    atomic_bool shutting_down;
-    int64_t drain_deadline_ms; /* set when shutting down */
-    const char *ready_file;
-    atomic_bool ready;
-};
-
-struct job {
-    struct kafka *k;
-    rd_kafka_message_t *rkm;
-    struct kmsg in;
-    int64_t generation;
-    atomic_int pending; /* deliveries outstanding */
-};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000}, NULL);
-}
-
-/* ---- outbox --------------------------------------------------------------- */
-
-bool outbox_add(struct outbox *ob, const char *topic, const char *key, const char *value,
-                size_t len)
-{
-    if (ob->n == OUTBOX_MAX)
-        return false;
-    struct kout *m = &ob->items[ob->n];
-    memset(m, 0, sizeof(*m));
-    m->topic = strdup(topic);
-    m->key = key ? strdup(key) : NULL;
-    m->value = malloc(len + 1);
-    if (!m->topic || (key && !m->key) || !m->value) {
-        free(m->topic);
-        free(m->key);
-        free(m->value);
-        return false;
-    }
-    memcpy(m->value, value, len);
-    m->value[len] = '\0';
-    m->len = len;
-    ob->n++;
-    return true;
-}
-
-void outbox_header(struct outbox *ob, const char *name, const char *value)
-{
-    if (ob->n == 0)
-        return;
-    struct kout *m = &ob->items[ob->n - 1];
-    if (m->n_headers == KMSG_MAX_HEADERS || !value)
-        return;
-    char *v = strdup(value);
-    if (!v)
-        return;
-    m->headers[m->n_headers].name = name;
-    m->headers[m->n_headers].value = v;
-    m->n_headers++;
-}
-
-static void kout_free(struct kout *m)
-{
-    free(m->topic);
-    free(m->key);
-    free(m->value);
-    for (int h = 0; h < m->n_headers; h++)
-        free(m->headers[h].value);
-    memset(m, 0, sizeof(*m));
-}
-
-void outbox_clear(struct outbox *ob)
-{
-    for (int i = 0; i < ob->n; i++)
-        kout_free(&ob->items[i]);
-    ob->n = 0;
-}
-
-/* ---- configuration ---------------------------------------------------- */
-
-/* Properties that only one side understands; not given to the other, so
- * librdkafka does not warn about them at every start. */
-static bool consumer_only(const char *key)
-{
-    static const char *const keys[] = {"group.id",
-                                       "group.instance.id",
-                                       "session.timeout.ms",
-                                       "heartbeat.interval.ms",
-                                       "auto.offset.reset",
-                                       "enable.auto.commit",
-                                       "auto.commit.interval.ms",
-                                       "partition.assignment.strategy",
-                                       "max.poll.interval.ms",
-                                       "fetch.wait.max.ms",
-                                       "fetch.min.bytes",
-                                       "fetch.error.backoff.ms",
-                                       "isolation.level",
-                                       NULL};
-    for (int i = 0; keys[i]; i++)
-        if (!strcmp(keys[i], key))
-            return true;
-    return false;
-}
-
-static bool producer_only(const char *key)
-{
-    static const char *const keys[] = {"linger.ms",
-                                       "queue.buffering.max.ms",
-                                       "acks",
-                                       "enable.idempotence",
-                                       "message.timeout.ms",
-                                       "batch.size",
-                                       "batch.num.messages",
-                                       "compression.type",
-                                       "retries",
-                                       NULL};
-    for (int i = 0; keys[i]; i++)
-        if (!strcmp(keys[i], key))
-            return true;
-    return false;
-}
-
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    enum sw_log_level l = level <= 3 ? SW_LOG_ERROR : level <= 5 ? SW_LOG_WARN : SW_LOG_DEBUG;
-    SW_LOG(l, "rdkafka", "%s: %s", fac, buf);
-}
-
-static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    if (err == RD_KAFKA_RESP_ERR__FATAL)
-        log_error("kafka", "fatal client error: %s", reason);
-    else
-        log_warn("kafka", "%s: %s", rd_kafka_err2name(err), reason);
-}
-
-/* Our settings around the user's kafka.*: defaults first (the user may
- * override them), fixed ones last (the user may not). */
-static const char *const fixed_consumer[][2] = {
-    {"enable.auto.offset.store", "false"}, /* stored only after the result is delivered */
-    {"enable.auto.commit", "true"},
-    {"enable.partition.eof", "false"},
-};
-static const char *const fixed_producer[][2] = {
-    {"enable.idempotence", "true"},
-};
-static const char *const default_producer[][2] = {
-    {"message.timeout.ms", "0"}, /* results wait for a broker that is down */
-};
-static const char *const default_consumer[][2] = {
-    {"auto.commit.interval.ms", "1000"},
-    {"auto.offset.reset", "earliest"},
-};
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Calls fn for every property of one side, in the order the worker sets
- * them; stops and returns false when fn does. */
-static bool props_each(const struct sw_config *cfg, bool consumer,
-                       bool (*fn)(void *arg, const char *key, const char *value), void *arg)
-{
-    const char *const(*defs)[2] = consumer ? default_consumer : default_producer;
-    size_t ndefs = consumer ? NELEM(default_consumer) : NELEM(default_producer);
-    for (size_t i = 0; i < ndefs; i++)
-        if (!fn(arg, defs[i][0], defs[i][1]))
-            return false;
-    for (int i = 0; i < cfg->n_kafka; i++) {
-        const char *key = cfg->kafka[i].key;
-        if ((consumer && producer_only(key)) || (!consumer && consumer_only(key)))
-            continue;
-        if (!fn(arg, key, cfg->kafka[i].value))
-            return false;
-    }
-    const char *const(*fixed)[2] = consumer ? fixed_consumer : fixed_producer;
-    size_t nfixed = consumer ? NELEM(fixed_consumer) : NELEM(fixed_producer);
-    for (size_t i = 0; i < nfixed; i++)
-        if (!fn(arg, fixed[i][0], fixed[i][1]))
-            return false;
-    return true;
-}
-
-struct conf_set_ctx {
-    rd_kafka_conf_t *conf;
-    char *errstr;
-    size_t errlen;
-};
-
-static bool conf_set_one(void *arg, const char *key, const char *value)
-{
-    struct conf_set_ctx *c = arg;
-    char reason[256];
-    if (rd_kafka_conf_set(c->conf, key, value, reason, sizeof(reason)) == RD_KAFKA_CONF_OK)
-        return true;
-    snprintf(c->errstr, c->errlen, "%s: %s", key, reason);
-    return false;
-}
-
-rd_kafka_conf_t *kafka_conf_new(const struct sw_config *cfg, bool consumer, char *errstr,
-                                size_t errlen)
-{
-    struct conf_set_ctx ctx = {rd_kafka_conf_new(), errstr, errlen};
-    if (!props_each(cfg, consumer, conf_set_one, &ctx)) {
-        rd_kafka_conf_destroy(ctx.conf);
-        return NULL;
-    }
-    return ctx.conf;
-}
-
-/* The worker's own conf: kafka_conf_new() and our log and error hooks. */
-static rd_kafka_conf_t *make_conf(const struct sw_config *cfg, bool consumer, char *errstr,
-                                  size_t errlen)
-{
-    rd_kafka_conf_t *conf = kafka_conf_new(cfg, consumer, errstr, errlen);
-    if (conf) {
-        rd_kafka_conf_set_log_cb(conf, log_cb);
-        rd_kafka_conf_set_error_cb(conf, error_cb);
-    }
-    return conf;
-}
-
-int kafka_check_config(const struct sw_config *cfg, char *errstr, size_t errlen)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    int bad = 0;
-    for (int i = 0; i < cfg->n_kafka && !bad; i++) {
-        char e[256];
-        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, e, sizeof(e)) !=
-            RD_KAFKA_CONF_OK) {
-            snprintf(errstr, errlen, "kafka.%s: %s", cfg->kafka[i].key, e);
-            bad = 1;
-        }
-    }
-    rd_kafka_conf_destroy(conf);
-    return bad;
-}
 
 /* ---- delivery -------------------------------------------------------------- */
 
@@ -283,7 +27,7 @@ static void store_offset(struct kafka *k, const char *topic, int32_t partition, 
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static void job_done(struct job *j)
+void kf_job_done(struct job *j)
 {
     struct kafka *k = j->k;
     int64_t commit;
@@ -293,80 +37,6 @@ static void job_done(struct job *j)
     rd_kafka_message_destroy(j->rkm);
     free(j);
     atomic_fetch_sub(&k->in_flight, 1);
-}
-
-static sw_err produce_one(struct kafka *k, struct kout *m, struct job *j);
-
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
-{
-    (void)rk;
-    struct kafka *k = opaque;
-    struct job *j = rkm->_private;
-    if (rkm->err) {
-        const char *topic = rd_kafka_topic_name(rkm->rkt);
-        log_error("kafka", "delivery to %s failed: %s", topic, rd_kafka_err2str(rkm->err));
-        /* A result that cannot reach its reply topic (e.g. it does not
-         * exist) goes to the dead-letter topic instead of vanishing. */
-        if (j && strcmp(topic, k->cfg->topic_dlq) != 0) {
-            struct kout dl = {0};
-            dl.topic = strdup(k->cfg->topic_dlq);
-            dl.value = malloc(rkm->len + 1);
-            if (dl.topic && dl.value) {
-                memcpy(dl.value, rkm->payload, rkm->len);
-                dl.len = rkm->len;
-                dl.headers[0].name = "dlq_reason_code";
-                dl.headers[0].value = strdup("undeliverable");
-                dl.headers[1].name = "dlq_reason";
-                dl.headers[1].value = strdup(rd_kafka_err2str(rkm->err));
-                dl.headers[2].name = "dlq_source_topic";
-                dl.headers[2].value = strdup(topic);
-                dl.n_headers = 3;
-                atomic_fetch_add(&j->pending, 1);
-                if (produce_one(k, &dl, j) != SW_OK)
-                    atomic_fetch_sub(&j->pending, 1);
-            }
-            kout_free(&dl);
-        }
-    }
-    if (j && atomic_fetch_sub(&j->pending, 1) == 1)
-        job_done(j);
-}
-
-static sw_err produce_one(struct kafka *k, struct kout *m, struct job *j)
-{
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)m->n_headers + 1);
-    for (int h = 0; h < m->n_headers; h++)
-        rd_kafka_header_add(hdrs, m->headers[h].name, -1, m->headers[h].value, -1);
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            k->producer, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(m->key, m->key ? strlen(m->key) : 0), RD_KAFKA_V_VALUE(m->value, m->len),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
-        if (!err)
-            return SW_OK;
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(k->producer, 50);
-            continue;
-        }
-        log_error("kafka", "produce to %s failed: %s", m->topic, rd_kafka_err2str(err));
-        rd_kafka_headers_destroy(hdrs);
-        return SW_ERR_KAFKA;
-    }
-}
-
-sw_err kafka_produce(struct kafka *k, struct kout *msg)
-{
-    sw_err err = produce_one(k, msg, NULL);
-    kout_free(msg);
-    return err;
-}
-
-static void *poller_main(void *arg)
-{
-    struct kafka *k = arg;
-    while (!atomic_load(&k->stop_poller))
-        rd_kafka_poll(k->producer, 100);
-    return NULL;
 }
 
 /* ---- lanes: running the handler --------------------------------------- */
@@ -407,7 +77,7 @@ static void job_drop(struct job *j)
 
 static bool past_drain_deadline(struct kafka *k)
 {
-    return atomic_load(&k->shutting_down) && now_ms() > k->drain_deadline_ms;
+    return atomic_load(&k->shutting_down) && clock_mono_ms(NULL) > k->drain_deadline_ms;
 }
 
 static void lane_run(void *state, void *item)
@@ -431,17 +101,17 @@ static void lane_run(void *state, void *item)
         outbox_clear(&out);
         int backoff = attempt < 5 ? 100 << attempt : 2000;
         atomic_fetch_add(&k->retrying, 1);
-        sleep_ms(backoff);
+        clock_sleep_ms(NULL, backoff);
         atomic_fetch_sub(&k->retrying, 1);
     }
     sw_log_clear_context();
     atomic_store(&j->pending, out.n + 1); /* +1 until every produce is queued */
     for (int i = 0; i < out.n; i++)
-        if (produce_one(k, &out.items[i], j) != SW_OK)
+        if (kf_produce_one(k, &out.items[i], j) != SW_OK)
             atomic_fetch_sub(&j->pending, 1); /* logged; nothing will be delivered */
     outbox_clear(&out);
     if (atomic_fetch_sub(&j->pending, 1) == 1)
-        job_done(j);
+        kf_job_done(j);
 }
 
 /* ---- consumer ----------------------------------------------------------- */
@@ -459,12 +129,6 @@ static void touch_ready(struct kafka *k)
     }
     atomic_store(&k->ready, true);
     log_info("kafka", "joined consumer group; ready");
-}
-
-sw_err kafka_flush(struct kafka *k, int timeout_ms)
-{
-    return rd_kafka_flush(k->producer, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? SW_OK
-                                                                                 : SW_ERR_KAFKA;
 }
 
 bool kafka_is_ready(struct kafka *k)
@@ -498,7 +162,7 @@ static void wait_revoked(struct kafka *k, rd_kafka_topic_partition_list_t *parts
 {
     int64_t deadline = atomic_load(&k->shutting_down)
                            ? k->drain_deadline_ms
-                           : now_ms() + (int64_t)k->cfg->shutdown_grace_s * 1000;
+                           : clock_mono_ms(NULL) + (int64_t)k->cfg->shutdown_grace_s * 1000;
     for (;;) {
         int pending = 0;
         for (int i = 0; i < parts->cnt; i++)
@@ -511,14 +175,14 @@ static void wait_revoked(struct kafka *k, rd_kafka_topic_partition_list_t *parts
          * then a command is redelivered and its request_id answers it.) */
         if (pending <= atomic_load(&k->retrying))
             break;
-        if (now_ms() > deadline) {
+        if (clock_mono_ms(NULL) > deadline) {
             log_warn("kafka",
                      "revocation: abandoning %d unfinished commands (redelivered to the "
                      "new owner)",
                      pending);
             break;
         }
-        sleep_ms(5);
+        clock_sleep_ms(NULL, 5);
     }
     for (int i = 0; i < parts->cnt; i++)
         offsets_revoke(k->offsets, parts->elems[i].topic, parts->elems[i].partition);
@@ -567,17 +231,17 @@ sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, str
     if (!k->offsets)
         goto fail;
 
-    pconf = make_conf(cfg, false, errstr, errlen);
+    pconf = kf_make_conf(cfg, false, errstr, errlen);
     if (!pconf)
         goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pconf, dr_cb);
+    rd_kafka_conf_set_dr_msg_cb(pconf, kf_dr_cb);
     rd_kafka_conf_set_opaque(pconf, k);
     k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errlen);
     if (!k->producer)
         goto fail; /* pconf is still ours on failure */
     pconf = NULL;
 
-    cconf = make_conf(cfg, true, errstr, errlen);
+    cconf = kf_make_conf(cfg, true, errstr, errlen);
     if (!cconf)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
@@ -598,7 +262,7 @@ sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, str
         snprintf(errstr, errlen, "subscribe: %s", rd_kafka_err2str(err));
         goto fail;
     }
-    if (pthread_create(&k->poller, NULL, poller_main, k) != 0) {
+    if (pthread_create(&k->poller, NULL, kf_producer_main, k) != 0) {
         snprintf(errstr, errlen, "cannot start the producer thread");
         goto fail;
     }
@@ -744,10 +408,10 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
 
     /* Drain: no new work, let the in-flight commands finish. */
     log_info("kafka", "stopping: draining %d commands in flight", atomic_load(&k->in_flight));
-    k->drain_deadline_ms = now_ms() + (int64_t)k->cfg->shutdown_grace_s * 1000;
+    k->drain_deadline_ms = clock_mono_ms(NULL) + (int64_t)k->cfg->shutdown_grace_s * 1000;
     atomic_store(&k->shutting_down, true);
     set_paused(k, true);
-    while (atomic_load(&k->in_flight) > 0 && now_ms() < k->drain_deadline_ms) {
+    while (atomic_load(&k->in_flight) > 0 && clock_mono_ms(NULL) < k->drain_deadline_ms) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(k->consumer, 10);
         if (rkm)
             rd_kafka_message_destroy(rkm); /* paused; not stored, so redelivered */

@@ -1,0 +1,43 @@
+/* confirm_index.h - confirmation numbers in the fleet: claiming a fresh
+ * one, the index from a number to its appointment, and finding the
+ * appointment a cancel or reschedule names.
+ *
+ * The index is a cache over what OpenEMR holds (the number is stored in
+ * the appointment itself): a miss falls back on a search of OpenEMR. */
+#ifndef SW_CONFIRM_INDEX_H
+#define SW_CONFIRM_INDEX_H
+
+#include <stddef.h>
+
+#include "command.h"
+#include "emr.h"
+#include "worker.h"
+
+/* How long a number stays claimed and indexed. */
+#define CONFIRM_INDEX_TTL_S (400 * 86400)
+
+/* A fresh number, claimed for request_id in the fleet (buf at least
+ * CONFIRM_TEXT_LEN).  SW_ERR_REDIS; SW_ERR_INTERNAL after too many
+ * collisions. */
+sw_err confirm_index_claim(struct worker *w, const char *request_id, char *buf, size_t len);
+
+/* Remembers where a booked number points (best effort: logged on failure). */
+void confirm_index_put(const struct worker *w, const struct res_appointment *a,
+                       const char *patient_id);
+/* Forgets a number (the appointment was cancelled). */
+void confirm_index_del(const struct worker *w, const char *confirmation);
+
+/* The appointment a cancel or reschedule names, by confirmation number
+ * (index, else a search of the named patient's appointments) or, when
+ * confirmation is empty, by appointment_id; and only if it is the named
+ * patient's (who: the patient id, or phone and birth date) and an
+ * appointment of a bookable type.  Anything else is "not found" (saying
+ * more would tell a stranger it exists), except a patient's own
+ * appointment of a type the worker does not book, which is rejected.  On
+ * failure r is filled, except for SW_ERR_REDIS.  The appointment's
+ * confirmation field is set from the number given. */
+sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const char *confirmation,
+                          const char *appointment_id, const struct cmd_patient *who,
+                          struct oe_appt *out, struct result *r);
+
+#endif

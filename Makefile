@@ -1,7 +1,10 @@
 # schedworker: OpenEMR scheduling worker.
 #
 #   make            build the worker and the tools
-#   make test       build everything and run every test (installs deps if missing)
+#   make test       build everything and run every test (installs deps if missing),
+#                   the date-sensitive ones also at one date of tests/date-matrix
+#   make test-dates the date-sensitive tests at every date of the matrix (before
+#                   every release)
 #   make demo       start the embedded stack, run a sample conversation
 #   make bench      benchmarks (prints a table)
 #   make SANITIZE=1 test   the same suite under ASan+UBSan
@@ -47,7 +50,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # into every unit test.
 FAKE_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/fake_*.c))
 
-.PHONY: all build-all deps test unit demo bench fuzz format format-check clean check-deps
+.PHONY: all build-all deps test test-dates unit demo bench fuzz format format-check clean check-deps
 all: $(WORKER) $(TOOLS)
 
 # V=1 shows the full commands.
@@ -142,7 +145,7 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libcmocka-dev libmicrohttpd-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
             python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
-            tzdata clang clang-format procps libclang-rt-14-dev \
+            tzdata clang clang-format procps libclang-rt-14-dev faketime libtcmalloc-minimal4 \
             libsystemd-dev prometheus nodejs php-cli openjdk-17-jre-headless maven
 # Then the JavaScript test tools (the CloudEvents SDK, the AsyncAPI parser):
 # npm ci from tests/js/package-lock.json into tests/js/node_modules, once
@@ -161,16 +164,28 @@ check-deps:
 	@tools/install-deps --check $(DEB_PKGS) && [ -f $(NPM_STAMP) ] && \
 	    tools/kafka-apache/fetch --check >/dev/null || $(MAKE) deps
 
+# Under libfaketime (the date matrix), C11 timed waits on the real clock.
+FAKETIME_SHIM := $(BUILD)/libfaketime-c11.so
+$(FAKETIME_SHIM): tests/lib/faketime_c11.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O2 -std=c11 -Wall -Wextra -Werror -o $@ $< -ldl
+
 # The packages first, then the build on every core, then the tests.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 build-all: check-deps
-	$(MAKE) -j$(JOBS) all $(UNIT_BINS) $(FUZZ_REPLAY)
+	$(MAKE) -j$(JOBS) all $(UNIT_BINS) $(FUZZ_REPLAY) $(FAKETIME_SHIM)
 
 unit: build-all
 	BUILD=$(BUILD) TEST_FILTER=none tests/run-all $(UNIT_BINS)
 
+# make test: everything, then the date-sensitive tests at TEST_DATE (none
+# under SANITIZE=1: ASan must come first in a process, libfaketime too).
+TEST_DATE ?= $(if $(filter 1,$(SANITIZE)),,spring-dst-friday)
 test: build-all
-	BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
+	BUILD=$(BUILD) TEST_DATES=$(TEST_DATE) tests/run-all $(UNIT_BINS)
+
+test-dates: build-all
+	BUILD=$(BUILD) TEST_DATES=all TEST_ONLY_DATES=1 tests/run-all $(UNIT_BINS)
 
 demo: check-deps
 	$(MAKE) -j$(JOBS) all

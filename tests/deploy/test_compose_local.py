@@ -43,7 +43,7 @@ import time
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import BUILD, ROOT, Counter, Stack  # noqa: E402
+from harness import BUILD, ROOT, Report, Stack  # noqa: E402
 
 WORKER = os.path.join(ROOT, BUILD, "schedworker")
 INIT = os.path.join(ROOT, "deploy", "compose", "init.sh")
@@ -348,7 +348,7 @@ def test_bootstrap(st):
     m = re.search(r"registered client (\S+)", out)
     assert m and "enabled" in out, out
     cid = m.group(1)
-    clients = st.sim("GET", "/clients")
+    clients = st.admin("GET", "/clients")
     c = clients[cid]
     assert c["enabled"] is True, c
     assert c["scope"] == env_of("worker-1")["SCHED_OAUTH_SCOPE"], c["scope"]
@@ -378,7 +378,7 @@ def test_bootstrap(st):
     # again: the client is kept, nothing registered twice
     out2 = bootstrap(st)
     assert "client %s kept" % cid in out2 and "registered" not in out2, out2
-    assert len(st.sim("GET", "/clients")) == len(clients)
+    assert len(st.admin("GET", "/clients")) == len(clients)
     T["cid"] = cid
 
 
@@ -427,7 +427,7 @@ def test_worker_as_compose_runs_it(st):
                            env=dict(os.environ, BUILD=BUILD))
         assert a.returncode == 0 and json.loads(a.stdout)["status"] == "ok", (a.stdout, a.stderr)
         # it logged in as the API user with the bootstrap's client over TLS
-        toks = st.sim("GET", "/tokens")
+        toks = st.admin("GET", "/tokens")
         assert toks, "no token issued"
         # and the healthcheck turns unhealthy when Redis goes away
         T["redis_proc"].terminate()
@@ -445,7 +445,7 @@ def test_worker_as_compose_runs_it(st):
 
 
 def main():
-    c = Counter()
+    c = Report()
     for t in (test_structure, test_redis_not_root, test_kafka_host_listener,
               test_grace_exceeds_drain, test_tls_not_insecure, test_init_tls_and_secrets,
               test_openemr_healthcheck_command, test_redis_healthcheck_command):

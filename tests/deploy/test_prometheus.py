@@ -17,7 +17,7 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import ROOT, Counter, Stack, local_day  # noqa: E402
+from harness import ROOT, Report, Stack, local_day  # noqa: E402
 
 ALERTS = os.path.join(ROOT, "deploy", "prometheus", "alerts.yml")
 DASH = os.path.join(ROOT, "deploy", "grafana", "schedworker.json")
@@ -137,7 +137,7 @@ def test_names_exist():
 
 
 def main():
-    c = Counter()
+    c = Report()
     c.run(test_rules)
     c.run(test_dashboard_expressions)
     with Stack(replicas=1) as st:

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import ROOT, Counter, Stack, local_day  # noqa: E402
+from harness import ROOT, Report, Stack, local_day  # noqa: E402
 
 NODE_SCRIPT = os.path.join(ROOT, "tests", "js", "cloudevents-consumer.mjs")
 GROUP = "clinic-a"
@@ -46,7 +46,7 @@ def test_every_event_decodes(st):
         "patient_id": patient["John"]["uuid"], "reason": "test"}})
     assert c["status"] == "ok", c
     other = local_day(6, 11, 0)
-    st.sim("POST", "/appointments", {
+    st.admin("POST", "/appointments", {
         "pid": patient["Maria"]["pid"], "pc_aid": pract["cchen"]["id"], "pc_catid": 5,
         "pc_eventDate": other[:10], "pc_startTime": other[11:16], "pc_duration": 900,
         "pc_title": "Office Visit", "pc_hometext": "front desk", "pc_apptstatus": "-",
@@ -70,7 +70,7 @@ def test_every_event_decodes(st):
 
 
 def main():
-    c = Counter()
+    c = Report()
     # SCHED_KAFKA_GROUP_ID names the fleet: the source follows it
     os.environ["SCHED_KAFKA_GROUP_ID"] = GROUP
     st = Stack(replicas=2, extra_conf="poller.interval_s = 2\npoller.lease_s = 3\n")

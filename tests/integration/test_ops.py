@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import BUILD, ROOT, Counter, Stack, local_day  # noqa: E402
+from harness import BUILD, ROOT, Stack, finish, local_day, run  # noqa: E402
 
 import redis  # noqa: E402
 
@@ -107,7 +107,7 @@ def book_cmd(patient, pract, start):
 
 
 def api_requests(st):
-    return st.sim_stats()["requests_total"]
+    return st.stats()["requests_total"]
 
 
 # ---- tests -----------------------------------------------------------------
@@ -121,7 +121,7 @@ def test_healthz(st):
 
 def test_metrics_move(st):
     m0 = parse(scrape(st))
-    sim0 = st.sim_stats()
+    sim0 = st.stats()
     search = {"type": "search_slots", "payload": {
         "appointment_type": "follow_up", "from": local_day(3, 8, 0), "to": local_day(3, 17, 0),
         "practitioner_id": PRACT["cchen"], "limit": 3}}
@@ -142,7 +142,7 @@ def test_metrics_move(st):
     assert c["status"] == "conflict", c
     time.sleep(1.5)  # the monitor refreshes gauges every second
     m1 = parse(scrape(st))
-    sim1 = st.sim_stats()
+    sim1 = st.stats()
 
     def delta(name, **labels):
         return value(m1, name, **labels) - value(m0, name, **labels)
@@ -211,7 +211,7 @@ def test_signed_writes(st):
 
 
 def issued_tokens(st):
-    toks = [t["token"] for t in st.sim("GET", "/tokens")]
+    toks = [t["token"] for t in st.admin("GET", "/tokens")]
     assert toks, "the simulator issued no tokens"
     return toks
 
@@ -299,7 +299,6 @@ def test_no_secrets_in_logs_or_metrics(st):
 
 
 def main():
-    c = Counter()
     st = Stack(replicas=1)
     st.keyfile = os.path.join(st.dir, "producers.keys")
     with open(st.keyfile, "w") as f:
@@ -314,10 +313,8 @@ def main():
         for t in (test_healthz, test_metrics_move, test_signed_writes,
                   test_redis_token_record_has_no_token, test_readyz_follows_redis,
                   test_no_secrets_in_logs_or_metrics):
-            c.run(t, st)
-        if c.failed:
-            st.failed = True
-    c.finish()
+            run(t, st)
+    finish()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reliability"))
-from harness import Counter, Stack  # noqa: E402
+from harness import Report, Stack  # noqa: E402
 import brokerview  # noqa: E402
 from brokerview import BrokerView  # noqa: E402
 import test_outages  # noqa: E402
@@ -60,7 +60,7 @@ def test_one_of_three_down(st):
 
 def main():
     brokerview.skip_without_java()
-    c = Counter()
+    c = Report()
     t0 = time.time()
     with Stack(replicas=2, kafka="apache", brokers=3) as st:
         print("stack up in %.1fs" % (time.time() - t0), flush=True)

@@ -33,7 +33,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reliability"))
-from harness import Counter, Stack  # noqa: E402
+from harness import Report, Stack  # noqa: E402
 import brokerview  # noqa: E402
 from brokerview import BrokerView, send_to  # noqa: E402
 
@@ -103,7 +103,7 @@ def test_answers_and_dead_letters(st):
 
 
 def slow_openemr(st, ms):
-    st.sim("POST", "/faults", {"latency_ms": {"min": ms, "max": ms}, "routes": "/fhir/"}
+    st.admin("POST", "/faults", {"latency_ms": {"min": ms, "max": ms}, "routes": "/fhir/"}
            if ms else {})
 
 
@@ -267,7 +267,7 @@ def test_broker_restart(st):
 
 def main():
     brokerview.skip_without_java()
-    c = Counter()
+    c = Report()
     t0 = time.time()
     with Stack(replicas=3, kafka="apache", extra_conf="limiter.rps = 30\n") as st:
         VIEW["v"] = BrokerView(st)

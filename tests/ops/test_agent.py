@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import BUILD, ROOT, Counter, Stack, local_day  # noqa: E402
+from harness import BUILD, ROOT, Report, Stack, local_day  # noqa: E402
 
 AGENT = os.path.join(ROOT, "tools", "agent")
 KEYHEX = "6b" * 32
@@ -87,7 +87,7 @@ def test_timeout(st):
 
 
 def main():
-    c = Counter()
+    c = Report()
     st = Stack(replicas=1)
     st.keyfile = os.path.join(st.dir, "producers.keys")
     with open(st.keyfile, "w") as f:

@@ -16,7 +16,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import BUILD, ROOT, Counter  # noqa: E402
+from harness import BUILD, ROOT, Report  # noqa: E402
 
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
@@ -172,7 +172,7 @@ def test_stops_at_the_start_end(env):
 
 
 def main():
-    c = Counter()
+    c = Report()
     env = Env()
     env.tmp = tempfile.mkdtemp()
     addr = os.path.join(env.tmp, "addr")

@@ -32,7 +32,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import BUILD, ROOT, Counter, Stack  # noqa: E402
+from harness import BUILD, ROOT, Report, Stack  # noqa: E402
 
 WORKER = os.path.join(ROOT, BUILD, "schedworker")
 
@@ -197,7 +197,7 @@ def test_redis_loss(st):
 
 def test_circuit_open(st):
     wait_readyz(st, 200, 20)
-    st.sim("POST", "/faults", {"rate_500": 1.0, "routes": "/apis/"})
+    st.admin("POST", "/faults", {"rate_500": 1.0, "routes": "/apis/"})
     try:
         for _ in range(4):  # breaker.failures = 2 (the extra conf)
             st.call({"type": "find_patient", "payload": {"phone": "617-555-0300",
@@ -208,7 +208,7 @@ def test_circuit_open(st):
         assert 'schedworker_circuit_state{state="open"} 1' in text
         assert 'schedworker_circuit_state{state="closed"} 0' in text
     finally:
-        st.sim("POST", "/faults", {})
+        st.admin("POST", "/faults", {})
     end = time.time() + 40
     while True:  # after breaker.open_s a command probes OpenEMR and closes it
         r = st.call({"type": "find_patient", "payload": {"phone": "617-555-0300",
@@ -224,7 +224,7 @@ def test_circuit_open(st):
 def test_stuck_lane(st):
     pid = worker_pid(st)
     wait_readyz(st, 200, 20)
-    st.sim("POST", "/faults", {"latency_ms": 7000, "routes": "/apis/"})
+    st.admin("POST", "/faults", {"latency_ms": 7000, "routes": "/apis/"})
     try:
         rid = st.send({"type": "find_patient", "payload": {"phone": "617-555-0300",
                                                            "birthdate": "2015-03-03"}})
@@ -243,7 +243,7 @@ def test_stuck_lane(st):
         time.sleep(1.5)  # three watchdog periods (WATCHDOG_USEC 1.5 s: a ping every 0.5 s)
         t_check = time.time()
     finally:
-        st.sim("POST", "/faults", {})
+        st.admin("POST", "/faults", {})
     r = st.result(rid, timeout=60)
     assert r["status"] in ("ok", "unavailable"), r
     end = time.time() + 10
@@ -293,12 +293,12 @@ def test_sighup_reload(st):
 def test_sigterm_drain(st):
     pid = worker_pid(st)
     wait_readyz(st, 200, 20)
-    st.sim("POST", "/faults", {"latency_ms": 3000, "routes": "/apis/"})
+    st.admin("POST", "/faults", {"latency_ms": 3000, "routes": "/apis/"})
     try:
         rid = st.send({"type": "find_patient", "payload": {"phone": "617-555-0300",
                                                            "birthdate": "2015-03-03"}})
         end = time.time() + 10
-        while not st.sim_stats().get("in_flight", 0) and time.time() < end:
+        while not st.stats().get("in_flight", 0) and time.time() < end:
             time.sleep(0.05)
         time.sleep(0.3)
         t0 = time.time()
@@ -308,7 +308,7 @@ def test_sigterm_drain(st):
         status, _ = get(base(st) + "/healthz")
         assert status == 200, "alive while draining"
     finally:
-        st.sim("POST", "/faults", {})
+        st.admin("POST", "/faults", {})
     r = st.result(rid, timeout=30)  # the drain finished it
     assert r["status"] == "ok", r
     end = time.time() + 30
@@ -321,7 +321,7 @@ def test_sigterm_drain(st):
 
 
 def main():
-    c = Counter()
+    c = Report()
     st = Stack(replicas=1, extra_conf="health.stall_s = 2\nbreaker.failures = 2\n"
                                       "breaker.open_s = 3\nretry.max_attempts = 1\n"
                                       "openemr.timeout_ms = 20000\n")

@@ -11,7 +11,6 @@ appointment the worker made claimed by an `ok` result.
 
 Bounded: about 1.5 minutes; CHAOS_SEED=N replays one run's choices."""
 
-import datetime
 import json
 import os
 import random
@@ -22,7 +21,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Stack, local_day  # noqa: E402
+from harness import Stack, epoch, local_day  # noqa: E402
 
 REPLICAS = 3
 CHAOS_SECONDS = 60        # killing goes on this long (tests/kafka runs it shorter)
@@ -32,10 +31,6 @@ DRAIN_TIMEOUT = 120       # after the chaos, every request_id must be answered w
 CONF_RE = re.compile(r"^[0-9HKRWXY]{3}-[0-9HKRWXY]{4}$")
 HOURS = [8, 9, 10, 11, 13, 14, 15, 16]
 CANCELLED = ("x", "%", "!")
-
-
-def epoch(rfc3339):
-    return int(datetime.datetime.fromisoformat(rfc3339).timestamp())
 
 
 def conf_of(appt):

@@ -220,6 +220,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             dispatch_main(&q, &r);
     }
     stats_answer(srv->sim, method, f == FAULT_ANSWERED ? "(fault)" : q.route, r.status);
+    /* The answer is complete: it leaves the in-flight count before the
+     * client can have it, so a client that frees its slot on receipt and
+     * sends another request is never counted twice.  (A slow body is
+     * counted until MHD says it was sent.) */
+    if (ctx->counted && slow_ms <= 0) {
+        stats_leave(srv->sim);
+        ctx->counted = false;
+    }
     ret = send_resp(conn, &r, slow_ms);
 cleanup_req:
     free(r.body);

@@ -5,7 +5,10 @@
  * max_rps_1s is a sliding window: at each arrival, the number of arrivals
  * in the last 1,000,000 us (this one included) is compared to the maximum.
  * max_concurrency counts a request from its first callback (headers read,
- * stats_arrive) to MHD's "request completed" notification (stats_leave). */
+ * stats_arrive) until its answer is handed to MHD (stats_leave), before
+ * the client can receive it: a request is counted only while its client
+ * is certainly still waiting for it.  A slow-body answer is counted until
+ * MHD's "request completed" notification. */
 #include "sim.h"
 
 #include <ctype.h>

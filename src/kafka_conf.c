@@ -98,6 +98,10 @@ static bool props_each(const struct sw_config *cfg, bool consumer,
     for (size_t i = 0; i < ndefs; i++)
         if (!fn(arg, defs[i][0], defs[i][1]))
             return false;
+    /* The broker's view of the group (members, quotas, request logs)
+     * names each replica by its worker.id rather than "rdkafka". */
+    if (cfg->worker_id && *cfg->worker_id && !fn(arg, "client.id", cfg->worker_id))
+        return false;
     for (int i = 0; i < cfg->n_kafka; i++) {
         const char *key = cfg->kafka[i].key;
         if ((consumer && producer_only(key)) || (!consumer && consumer_only(key)))

@@ -45,19 +45,28 @@ bool outbox_add(struct outbox *ob, const char *topic, const char *key, const cha
     return true;
 }
 
-void outbox_header(struct outbox *ob, const char *name, const char *value)
+/* Both strings are copied: a message is produced after its handler
+ * returned, when a name it took from its own data (a restored output's
+ * JSON) is gone. */
+static void kout_header(struct kout *m, const char *name, const char *value)
 {
-    if (ob->n == 0)
+    if (m->n_headers == KMSG_MAX_HEADERS || !name || !value)
         return;
-    struct kout *m = &ob->items[ob->n - 1];
-    if (m->n_headers == KMSG_MAX_HEADERS || !value)
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
         return;
-    char *v = strdup(value);
-    if (!v)
-        return;
-    m->headers[m->n_headers].name = name;
+    }
+    m->headers[m->n_headers].name = n;
     m->headers[m->n_headers].value = v;
     m->n_headers++;
+}
+
+void outbox_header(struct outbox *ob, const char *name, const char *value)
+{
+    if (ob->n > 0)
+        kout_header(&ob->items[ob->n - 1], name, value);
 }
 
 void kf_kout_free(struct kout *m)
@@ -65,8 +74,10 @@ void kf_kout_free(struct kout *m)
     free(m->topic);
     free(m->key);
     free(m->value);
-    for (int h = 0; h < m->n_headers; h++)
+    for (int h = 0; h < m->n_headers; h++) {
+        free(m->headers[h].name);
         free(m->headers[h].value);
+    }
     memset(m, 0, sizeof(*m));
 }
 
@@ -100,13 +111,9 @@ void kf_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
             if (dl.topic && dl.value) {
                 memcpy(dl.value, rkm->payload, rkm->len);
                 dl.len = rkm->len;
-                dl.headers[0].name = "dlq_reason_code";
-                dl.headers[0].value = strdup("undeliverable");
-                dl.headers[1].name = "dlq_reason";
-                dl.headers[1].value = strdup(rd_kafka_err2str(rkm->err));
-                dl.headers[2].name = "dlq_source_topic";
-                dl.headers[2].value = strdup(topic);
-                dl.n_headers = 3;
+                kout_header(&dl, "dlq_reason_code", "undeliverable");
+                kout_header(&dl, "dlq_reason", rd_kafka_err2str(rkm->err));
+                kout_header(&dl, "dlq_source_topic", topic);
                 atomic_fetch_add(&j->pending, 1);
                 if (kf_produce_one(k, &dl, j) != SW_OK)
                     atomic_fetch_sub(&j->pending, 1);
@@ -207,16 +214,9 @@ static void txn_check_topic(struct kafka *k, struct kout *m)
         return;
     log_error("kafka", "result topic %s does not exist; dead-lettered", m->topic);
     metrics_delivery_failure(m->topic, rd_kafka_err2name(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
-    const char *const hdrs[][2] = {{"dlq_reason_code", "undeliverable"},
-                                   {"dlq_reason", "Broker: Unknown topic or partition"},
-                                   {"dlq_source_topic", m->topic}};
-    for (size_t i = 0; i < NELEM(hdrs) && m->n_headers < KMSG_MAX_HEADERS; i++) {
-        char *v = strdup(hdrs[i][1]);
-        if (!v)
-            break;
-        m->headers[m->n_headers].name = hdrs[i][0];
-        m->headers[m->n_headers++].value = v;
-    }
+    kout_header(m, "dlq_reason_code", "undeliverable");
+    kout_header(m, "dlq_reason", rd_kafka_err2str(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
+    kout_header(m, "dlq_source_topic", m->topic);
     free(m->topic);
     m->topic = dlq;
 }

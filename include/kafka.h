@@ -44,7 +44,7 @@ struct kmsg {
 };
 
 struct kheader {
-    const char *name;
+    char *name;  /* owned */
     char *value; /* owned */
 };
 
@@ -67,7 +67,7 @@ struct outbox {
 /* Adds a message (copies topic, key, value); false if the outbox is full. */
 bool outbox_add(struct outbox *ob, const char *topic, const char *key, const char *value,
                 size_t len);
-/* Adds a header to the last message added (copies value). */
+/* Adds a header to the last message added (copies name and value). */
 void outbox_header(struct outbox *ob, const char *name, const char *value);
 void outbox_clear(struct outbox *ob);
 

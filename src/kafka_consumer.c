@@ -27,6 +27,14 @@ static void store_offset(struct kafka *k, const char *topic, int32_t partition, 
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+void kf_job_free(struct job *j)
+{
+    struct kafka *k = j->k;
+    rd_kafka_message_destroy(j->rkm);
+    free(j);
+    atomic_fetch_sub(&k->in_flight, 1);
+}
+
 void kf_job_done(struct job *j)
 {
     struct kafka *k = j->k;
@@ -34,9 +42,7 @@ void kf_job_done(struct job *j)
     if (offsets_done(k->offsets, j->in.topic, j->in.partition, j->generation, j->in.offset,
                      &commit))
         store_offset(k, j->in.topic, j->in.partition, commit);
-    rd_kafka_message_destroy(j->rkm);
-    free(j);
-    atomic_fetch_sub(&k->in_flight, 1);
+    kf_job_free(j);
 }
 
 /* ---- lanes: running the handler --------------------------------------- */
@@ -66,15 +72,6 @@ static void lane_fini(void *state)
     free(ls);
 }
 
-/* Drops a job without storing its offset: it will be consumed again. */
-static void job_drop(struct job *j)
-{
-    struct kafka *k = j->k;
-    rd_kafka_message_destroy(j->rkm);
-    free(j);
-    atomic_fetch_sub(&k->in_flight, 1);
-}
-
 static bool past_drain_deadline(struct kafka *k)
 {
     return atomic_load(&k->shutting_down) && clock_mono_ms(NULL) > k->drain_deadline_ms;
@@ -93,7 +90,7 @@ static void lane_run(void *state, void *item)
             past_drain_deadline(k)) {
             log_info("kafka", "abandoning command of a revoked partition or past the grace time");
             sw_log_clear_context();
-            job_drop(j);
+            kf_job_free(j); /* not stored: it will be consumed again */
             return;
         }
         lanes_beat(); /* each attempt is progress: waiting for Redis is not a hang */
@@ -106,6 +103,10 @@ static void lane_run(void *state, void *item)
         atomic_fetch_sub(&k->retrying, 1);
     }
     sw_log_clear_context();
+    if (k->txn) {
+        kf_txn_finish(k, j, &out); /* takes the outputs */
+        return;
+    }
     atomic_store(&j->pending, out.n + 1); /* +1 until every produce is queued */
     for (int i = 0; i < out.n; i++)
         if (kf_produce_one(k, &out.items[i], j) != SW_OK)
@@ -260,7 +261,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < parts->cnt; i++)
             metrics_lag_forget(parts->elems[i].topic, parts->elems[i].partition);
         wait_revoked(k, parts);
-        rd_kafka_commit(rk, NULL, 0); /* the stored offsets, synchronously */
+        if (k->txn)
+            kf_txn_cycle(k); /* the finished commands' offsets, with their results */
+        else
+            rd_kafka_commit(rk, NULL, 0); /* the stored offsets, synchronously */
         if (cooperative)
             rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
         else
@@ -281,23 +285,33 @@ sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, str
         return SW_ERR_NOMEM;
     k->cfg = cfg;
     k->handler = *h;
+    k->txn = cfg->transactional_results;
     k->offsets = offsets_new();
     if (!k->offsets)
         goto fail;
     atomic_init(&k->broker_ok, true); /* until a probe says otherwise */
     beat(k);
 
-    pconf = kf_make_conf(cfg, false, errstr, errlen);
-    if (!pconf)
+    /* With transactional results, two producers: the transactional one
+     * for what commands produce, a plain one for the poller's events. */
+    for (int i = 0; i < (k->txn ? 2 : 1); i++) {
+        pconf = kf_make_conf(cfg, false, k->txn && i == 0, errstr, errlen);
+        if (!pconf)
+            goto fail;
+        rd_kafka_conf_set_dr_msg_cb(pconf, kf_dr_cb);
+        rd_kafka_conf_set_opaque(pconf, k);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errlen);
+        if (!rk)
+            goto fail; /* pconf is still ours on failure */
+        pconf = NULL;
+        *(i == 0 ? &k->producer : &k->plain) = rk;
+    }
+    if (!k->txn)
+        k->plain = k->producer;
+    if (k->txn && !kf_txn_init(k, errstr, errlen))
         goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pconf, kf_dr_cb);
-    rd_kafka_conf_set_opaque(pconf, k);
-    k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errlen);
-    if (!k->producer)
-        goto fail; /* pconf is still ours on failure */
-    pconf = NULL;
 
-    cconf = kf_make_conf(cfg, true, errstr, errlen);
+    cconf = kf_make_conf(cfg, true, k->txn, errstr, errlen);
     if (!cconf)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
@@ -339,8 +353,11 @@ fail:
         rd_kafka_conf_destroy(cconf);
     if (k->consumer)
         rd_kafka_destroy(k->consumer);
+    if (k->plain && k->plain != k->producer)
+        rd_kafka_destroy(k->plain);
     if (k->producer)
         rd_kafka_destroy(k->producer);
+    kf_txn_fini(k);
     offsets_destroy(k->offsets);
     free(k);
     return SW_ERR_KAFKA;
@@ -437,6 +454,11 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
     atomic_store(&k->loop_running, true);
     while (!*stop) {
         beat(k);
+        if (atomic_load(&k->txn_failed)) {
+            log_error("kafka", "the transactional producer failed; stopping");
+            result = SW_ERR_KAFKA;
+            break;
+        }
         int n = atomic_load(&k->in_flight);
         if (!paused && n >= high) {
             set_paused(k, true);
@@ -476,7 +498,10 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
         if (rkm)
             rd_kafka_message_destroy(rkm); /* paused; not stored, so redelivered */
     }
-    rd_kafka_commit(k->consumer, NULL, 0);
+    if (k->txn)
+        kf_txn_cycle(k);
+    else
+        rd_kafka_commit(k->consumer, NULL, 0);
     rd_kafka_consumer_close(k->consumer);
     atomic_store(&k->ready, false);
     atomic_store(&k->loop_running, false);
@@ -488,12 +513,19 @@ void kafka_destroy(struct kafka *k)
     if (!k)
         return;
     lanes_destroy(k->lanes);
+    if (k->txn)
+        kf_txn_cycle(k); /* whatever finished after the drain */
     if (rd_kafka_flush(k->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         log_error("kafka", "%d messages not delivered at exit", rd_kafka_outq_len(k->producer));
+    if (k->plain != k->producer && rd_kafka_flush(k->plain, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_error("kafka", "%d events not delivered at exit", rd_kafka_outq_len(k->plain));
     atomic_store(&k->stop_poller, true);
     pthread_join(k->poller, NULL);
     rd_kafka_destroy(k->consumer);
+    if (k->plain != k->producer)
+        rd_kafka_destroy(k->plain);
     rd_kafka_destroy(k->producer);
+    kf_txn_fini(k);
     offsets_destroy(k->offsets);
     free(k);
 }

@@ -64,6 +64,8 @@ struct sw_config {
     /* topics */
     char *topic_search, *topic_book, *topic_cancel;
     char *topic_results, *topic_events, *topic_dlq, *topic_audit;
+    char *topic_reply_allowlist; /* comma separated */
+    char *topic_reply_prefix;
     int max_message_bytes;
 
     /* kafka.* passthrough */
@@ -140,7 +142,8 @@ struct sw_config {
     /* operations and security */
     char *http_listen;
     char *auth_keys_file;
-    bool auth_require_signed_writes;
+    bool auth_allow_unsigned; /* development only: unsigned commands pass */
+    int auth_max_skew_s;      /* the replay window: |now - x-signed-at| */
 };
 
 /* Fills cfg with every default, then reads path (NULL: defaults only), then
@@ -161,6 +164,12 @@ const struct sw_type_rule *sw_config_type(const struct sw_config *cfg, const cha
 
 /* The working hours of a practitioner (its override, or the clinic's). */
 const struct sw_hours *sw_config_hours(const struct sw_config *cfg, const char *practitioner_id);
+
+/* May a result go to this topic (a command's reply_to)?  Yes for
+ * topics.results, the names in topics.reply_allowlist and those under
+ * topics.reply_prefix; never for the command, events, audit or dead-letter
+ * topics, whatever the lists say. */
+bool sw_config_reply_allowed(const struct sw_config *cfg, const char *topic);
 
 /* Parses "mon-fri 08:00-17:00, sat 09:00-12:00" into hours. */
 bool sw_hours_parse(const char *text, struct sw_hours *out, char *err, size_t errlen);

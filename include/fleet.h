@@ -73,6 +73,21 @@ sw_err fleet_idem_finish(struct fleet *f, const char *request_id, const char *ow
  * record is done or another owner's (left alone). */
 sw_err fleet_idem_abandon(struct fleet *f, const char *request_id, const char *owner);
 
+/* ---- replay guard of signed commands (key: the signature's digest) -- */
+
+enum fleet_replay {
+    FLEET_REPLAY_NEW,   /* never seen (claimed for who, if asked) */
+    FLEET_REPLAY_SAME,  /* claimed before by the same message (who): a redelivery */
+    FLEET_REPLAY_OTHER, /* claimed by another message: a replay */
+};
+
+/* Looks up, and with claim sets (SET EX ttl_s, if absent), the record of a
+ * signature: digest is its hex SHA-256 (auth_check.digest), who names the
+ * Kafka message carrying it ("topic/partition/offset").  Nothing is written
+ * unless claim is true and the signature is new. */
+sw_err fleet_replay_claim(struct fleet *f, const char *digest, const char *who, int ttl_s,
+                          bool claim, enum fleet_replay *out);
+
 /* ---- fleet-wide rate limit ------------------------------------------ */
 
 enum fleet_priority { FLEET_PRIO_WRITE = 0, FLEET_PRIO_READ = 1, FLEET_PRIO_BACKGROUND = 2 };

@@ -46,6 +46,7 @@ enum key_id {
     KEY_WAIT,
     KEY_WAITLIST,
     KEY_CONFIRMATION_CLAIM,
+    KEY_REPLAY,
     KEY_CACHE, /* the space of fleet_cache_*() */
     KEY_LOCK,  /* the space of fleet_lock() */
     KEY_LEASE, /* the space of fleet_lease() */

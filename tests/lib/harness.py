@@ -12,6 +12,8 @@ so tests can run side by side; `with` always tears it down, and a failing
 test prints the tail of every worker log.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -111,7 +113,8 @@ class Stack:
         environment: eval "$(tools/stack up)")."""
         st = cls()
         st.dir = os.environ["STACK_DIR"]
-        st.env = {k: os.environ[k] for k in ("KAFKA_BROKERS", "SIM_ADMIN_URL", "STACK_DIR")}
+        st.env = {k: os.environ[k] for k in ("KAFKA_BROKERS", "SIM_ADMIN_URL", "STACK_DIR",
+                                             "SCHED_SIGN_KEY_FILE", "SCHED_SIGN_KEY_ID")}
         st._connect()
         return st
 
@@ -195,8 +198,27 @@ class Stack:
         return lines
 
     # ---- Kafka ---------------------------------------------------------
-    def send(self, command, key=None, topic=None, raw=None, headers=None):
-        """Produces a command (dict) or raw bytes; returns its request_id."""
+    def sign(self, topic, value, headers=None, key_id=None, signed_at=None):
+        """headers (a list of pairs or a dict) plus the signature headers for
+        value on topic: docs/security.md's scheme, with the stack's keys file
+        (key_id defaults to the stack's agent key)."""
+        hs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        key_id = key_id or self.env["SCHED_SIGN_KEY_ID"]
+        with open(self.env["SCHED_SIGN_KEY_FILE"]) as f:
+            keys = {k.strip(): v.split()[1] for k, v in
+                    (l.split("=", 1) for l in f if "=" in l and not l.startswith("#"))}
+        at = str(int(time.time()) if signed_at is None else signed_at)
+        last = {k: (v.decode() if isinstance(v, bytes) else v or "") for k, v in hs}
+        lines = ["schedworker-v1", key_id, at, topic] + [last.get(h, "") for h in (
+            "request_id", "reply_to", "correlation_id", "dlq_replayed_from")]
+        mac = hmac.new(bytes.fromhex(keys[key_id]), ("\n".join(lines) + "\n").encode() + value,
+                       hashlib.sha256).hexdigest()
+        return hs + [("x-key-id", key_id.encode()), ("x-signed-at", at.encode()),
+                     ("x-signature", ("v1=" + mac).encode())]
+
+    def send(self, command, key=None, topic=None, raw=None, headers=None, sign=True):
+        """Produces a command (dict) or raw bytes, signed unless sign is
+        false; returns its request_id."""
         if raw is None:
             command = dict(command)
             command.setdefault("request_id", "t-" + uuid.uuid4().hex)
@@ -205,6 +227,8 @@ class Stack:
             rid = command["request_id"]
         else:
             rid = None
+        if sign:
+            headers = self.sign(topic, raw, headers)
         self.producer.produce(topic, raw, key=key, headers=headers)
         self.producer.flush(10)
         return rid

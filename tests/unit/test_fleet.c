@@ -253,6 +253,46 @@ static void test_idempotency(void **state)
 
 /* ---- token ---------------------------------------------------------------------- */
 
+/* The replay guard: a look writes nothing; a claim is the first message's;
+ * the same message again is a redelivery, another one a replay; the record
+ * expires. */
+static void test_replay_guard(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-replay:");
+    struct fleet *f = open_fleet(&cfg);
+    enum fleet_replay seen;
+    const char *d = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/5", 60, false, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_NEW);
+    redisReply *r = raw_cmd("EXISTS t-replay:replay:%s", d);
+    assert_int_equal(r->integer, 0); /* looking wrote nothing */
+    freeReplyObject(r);
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/5", 60, true, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_NEW);
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/5", 60, true, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_SAME);
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/5", 60, false, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_SAME);
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/6", 60, true, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_OTHER);
+    assert_int_equal(fleet_replay_claim(f, d, "t/1/5", 60, false, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_OTHER);
+    r = raw_cmd("GET t-replay:replay:%s", d);
+    assert_string_equal(r->str, "t/0/5"); /* the first claim stays */
+    freeReplyObject(r);
+    r = raw_cmd("TTL t-replay:replay:%s", d);
+    assert_true(r->integer > 50 && r->integer <= 60);
+    freeReplyObject(r);
+    assert_int_equal(fleet_replay_claim(f, "e3", "t/0/7", 1, true, &seen), SW_OK);
+    msleep(1100);
+    assert_int_equal(fleet_replay_claim(f, "e3", "t/0/8", 1, false, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_NEW);
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
 static void test_token(void **state)
 {
     (void)state;
@@ -450,6 +490,8 @@ static void test_key_space(void **state)
     snprintf(w.patient_id, sizeof(w.patient_id), "pat1");
     snprintf(w.appointment_type, sizeof(w.appointment_type), "checkup");
     assert_int_equal(fleet_waitlist_add(f, &w), SW_OK);
+    enum fleet_replay replay;
+    assert_int_equal(fleet_replay_claim(f, "ab12", "t/0/1", 60, true, &replay), SW_OK);
 
     bool seen[KEY_COUNT] = {false};
     int keys = 0;
@@ -479,6 +521,7 @@ static void test_key_space(void **state)
                                     KEY_LOCK_BOOK_PRACTITIONER,
                                     KEY_LEASE_POLLER,
                                     KEY_CONFIRMATION_CLAIM,
+                                    KEY_REPLAY,
                                     KEY_LIMIT_TAT,
                                     KEY_LIMIT_PERMITS,
                                     KEY_LIMIT_BACKOFF,
@@ -502,7 +545,8 @@ int main(void)
         cmocka_unit_test(test_url_parsing),   cmocka_unit_test(test_auth_acl_user),
         cmocka_unit_test(test_now_and_cache), cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_token),         cmocka_unit_test(test_locks_and_leases),
-        cmocka_unit_test(test_reconnect),     cmocka_unit_test(test_key_space),
+        cmocka_unit_test(test_replay_guard),  cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_key_space),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -5,7 +5,8 @@
  *   GET /healthz  200 "ok\n" while the process runs
  *   GET /readyz   200 when every readiness check passes, else 503; the body
  *                 is JSON either way: {"ready":false,"kafka":true,
- *                 "redis":false,"token":true}
+ *                 "redis":false,"token":true}, plus any notes the checks
+ *                 add ("auth":"...", "token_key":"...")
  * Anything else is 404 (unknown path) or 405 (a method other than GET/HEAD).
  * The server runs its own thread and binds only the given address. */
 #ifndef SW_HTTP_SERVER_H
@@ -24,6 +25,10 @@ struct http_checks {
     bool (*redis_ok)(void *opaque);     /* Redis answered recently */
     bool (*token_valid)(void *opaque);  /* an unexpired OpenEMR token exists */
     void *opaque;
+    /* Optional: more members for the body, as JSON text without braces
+     * (`"auth":"development mode"`), written into buf (a few hundred
+     * bytes); returns false when they make the replica not ready. */
+    bool (*notes)(void *opaque, char *buf, size_t len);
 };
 
 struct http_server;

@@ -24,5 +24,8 @@ void monitor_stop(struct monitor *m);
 bool monitor_redis_ok(void *m);
 bool monitor_token_ok(void *m);
 bool monitor_kafka_ok(void *m);
+/* http_checks.notes: development mode (auth.allow_unsigned), and a token
+ * record sealed with another key than ours (then not ready). */
+bool monitor_notes(void *m, char *buf, size_t len);
 
 #endif

@@ -107,12 +107,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         bool kafka = check(c->kafka_joined, c->opaque);
         bool redis = check(c->redis_ok, c->opaque);
         bool token = check(c->token_valid, c->opaque);
-        bool ready = kafka && redis && token;
-        char body[128];
-        int n =
-            snprintf(body, sizeof(body), "{\"ready\":%s,\"kafka\":%s,\"redis\":%s,\"token\":%s}\n",
-                     ready ? "true" : "false", kafka ? "true" : "false", redis ? "true" : "false",
-                     token ? "true" : "false");
+        char notes[384] = "";
+        bool noted = !c->notes || c->notes(c->opaque, notes, sizeof(notes));
+        bool ready = kafka && redis && token && noted;
+        char body[512];
+        int n = snprintf(
+            body, sizeof(body), "{\"ready\":%s,\"kafka\":%s,\"redis\":%s,\"token\":%s%s%s}\n",
+            ready ? "true" : "false", kafka ? "true" : "false", redis ? "true" : "false",
+            token ? "true" : "false", notes[0] ? "," : "", notes);
+        if (n < 0 || (size_t)n >= sizeof(body))
+            n = (int)strlen(body);
         return reply(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
                      body, (size_t)n, MHD_RESPMEM_MUST_COPY);
     }

@@ -22,6 +22,8 @@ static const struct key_def table[KEY_COUNT] = {
     [KEY_TOKEN_LOCK] = {S_FLEET, "token:<grant>:lock", "string", "oauth",
                         "PX 3 x openemr.timeout_ms + 5 s",
                         "owner of the fleet's one token refresh"},
+    [KEY_TOKEN_META] = {S_FLEET, "token:<grant>:meta", "hash", "oauth", "none",
+                        "version (compare-and-set on every store), key_id of the sealing key"},
     [KEY_LIMIT_TAT] = {S_FLEET, "limit:tat", "string", "fleet_limit", "PX interval + 1 s",
                        "GCRA theoretical arrival time (Redis us)"},
     [KEY_LIMIT_PERMITS] = {S_FLEET, "limit:permits", "zset", "fleet_limit",

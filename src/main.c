@@ -101,7 +101,8 @@ static int run(const char *path, const char *ready_file)
         log_error("main", "cannot start the monitor thread");
         goto out;
     }
-    struct http_checks checks = {monitor_kafka_ok, monitor_redis_ok, monitor_token_ok, mon};
+    struct http_checks checks = {monitor_kafka_ok, monitor_redis_ok, monitor_token_ok, mon,
+                                 monitor_notes};
     if (http_server_start(cfg.http_listen, &checks, &http, err, sizeof(err)) != SW_OK) {
         log_error("main", "http: %s", err);
         goto out;

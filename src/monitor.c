@@ -7,11 +7,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "fleet.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "oauth.h"
 #include "openemr.h"
 
 struct monitor {
@@ -67,6 +69,22 @@ static int replicas_update(struct fleet *f, const char *id, bool alive)
     return others;
 }
 
+/* Development mode (auth.allow_unsigned) says so every minute, with how
+ * many unsigned commands it let through. */
+#define DEV_MODE_EVERY_MS 60000
+
+static void dev_mode_warning(const struct sw_config *cfg, int64_t *next)
+{
+    int64_t now = clock_now_ms(NULL);
+    if (!cfg->auth_allow_unsigned || now < *next)
+        return;
+    *next = now + DEV_MODE_EVERY_MS;
+    log_error("monitor",
+              "DEVELOPMENT MODE (auth.allow_unsigned): %llu unsigned commands accepted in the last "
+              "minute; anyone who can write to a command topic can read and change appointments",
+              (unsigned long long)auth_unsigned_taken());
+}
+
 static void *monitor_main(void *arg)
 {
     struct monitor *m = arg;
@@ -74,6 +92,7 @@ static void *monitor_main(void *arg)
     struct oe_client *oe = NULL;
     char err[256];
     bool token_warned = false;
+    int64_t dev_next = clock_now_ms(NULL) + DEV_MODE_EVERY_MS;
 
     if (fleet_new(m->cfg, &f, err, sizeof(err)) != SW_OK)
         log_error("monitor", "redis: %s", err);
@@ -95,6 +114,7 @@ static void *monitor_main(void *arg)
         }
         if (redis && m->cfg->oauth_revoke_on_shutdown)
             replicas_update(f, m->cfg->worker_id, true);
+        dev_mode_warning(m->cfg, &dev_next);
         metrics_in_flight(kafka_in_flight(m->kafka));
         kafka_report_lag(m->kafka);
         for (int i = 0; i < 10 && !atomic_load(&m->stop); i++)
@@ -151,4 +171,21 @@ bool monitor_token_ok(void *m)
 bool monitor_kafka_ok(void *m)
 {
     return kafka_is_ready(((struct monitor *)m)->kafka);
+}
+
+bool monitor_notes(void *opaque, char *buf, size_t len)
+{
+    const struct monitor *m = opaque;
+    char theirs[32], ours[32];
+    bool mismatch = oauth_token_key_mismatch(theirs, sizeof(theirs), ours, sizeof(ours));
+    int n = 0;
+    buf[0] = '\0';
+    if (m->cfg->auth_allow_unsigned)
+        n = snprintf(buf, len, "\"auth\":\"DEVELOPMENT MODE: unsigned commands accepted\"");
+    if (mismatch && n >= 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n,
+                 "%s\"token_key\":\"mismatch: the fleet's token record is sealed with key id %s, "
+                 "this replica has %s\"",
+                 n ? "," : "", theirs, ours);
+    return !mismatch;
 }

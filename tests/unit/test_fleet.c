@@ -293,6 +293,9 @@ static void test_replay_guard(void **state)
     sw_config_free(&cfg);
 }
 
+/* The token record: compare-and-set on its version (a store that read an
+ * older version writes nothing), the key id beside it, the previous
+ * record kept, the lock released by a put and expiring by itself. */
 static void test_token(void **state)
 {
     (void)state;
@@ -301,35 +304,47 @@ static void test_token(void **state)
     struct fleet *a = open_fleet(&cfg), *b = open_fleet(&cfg);
     char *blob = NULL;
     size_t len = 0;
-    const char v1[] = "enc\0rypted-1", v2[] = "enc\0rypted-2";
-    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len), SW_ERR_NOT_FOUND);
-    assert_int_equal(fleet_token_put(a, "oauth", "A", v1, sizeof(v1)), SW_ERR_BUSY);
-    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len), SW_ERR_NOT_FOUND);
+    struct fleet_token_meta meta;
+    const char v1[] = "enc\0rypted-1", v2[] = "enc\0rypted-2", v3[] = "enc\0rypted-3";
+    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len, &meta), SW_ERR_NOT_FOUND);
+    assert_int_equal(meta.version, 0);
+    assert_string_equal(meta.key_id, "");
 
     assert_int_equal(fleet_token_lock(a, "oauth", "A", 5000), SW_OK);
     assert_int_equal(fleet_token_lock(b, "oauth", "B", 5000), SW_ERR_BUSY);
-    assert_int_equal(fleet_token_put(b, "oauth", "B", v2, sizeof(v2)), SW_ERR_BUSY);
     assert_int_equal(fleet_token_unlock(b, "oauth", "B"), SW_ERR_BUSY);
-    assert_int_equal(fleet_token_put(a, "oauth", "A", v1, sizeof(v1)), SW_OK);
-    assert_int_equal(fleet_token_get(b, "oauth", &blob, &len), SW_OK);
+    /* a store that expects a version the record is not at writes nothing */
+    assert_int_equal(fleet_token_put(b, "oauth", "B", 3, "kB", v2, sizeof(v2)), SW_ERR_BUSY);
+    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len, NULL), SW_ERR_NOT_FOUND);
+    assert_int_equal(fleet_token_put(a, "oauth", "A", 0, "kA", v1, sizeof(v1)), SW_OK);
+    assert_int_equal(fleet_token_get(b, "oauth", &blob, &len, &meta), SW_OK);
     assert_int_equal(len, sizeof(v1));
     assert_memory_equal(blob, v1, sizeof(v1));
+    assert_int_equal(meta.version, 1);
+    assert_string_equal(meta.key_id, "kA");
     free(blob);
-    /* put released the lock */
+    /* put released A's lock */
     assert_int_equal(fleet_token_lock(b, "oauth", "B", 5000), SW_OK);
-    assert_int_equal(fleet_token_put(b, "oauth", "B", v2, sizeof(v2)), SW_OK);
-    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len), SW_OK);
+    /* two writers that both read version 1: the first wins, the second is refused */
+    assert_int_equal(fleet_token_put(b, "oauth", "B", 1, "kA", v2, sizeof(v2)), SW_OK);
+    assert_int_equal(fleet_token_put(a, "oauth", "A", 1, "kA", v3, sizeof(v3)), SW_ERR_BUSY);
+    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len, &meta), SW_OK);
     assert_memory_equal(blob, v2, sizeof(v2));
+    assert_int_equal(meta.version, 2);
     free(blob);
     /* the previous record is kept under NAME:prev */
-    assert_int_equal(fleet_token_get(a, "oauth:prev", &blob, &len), SW_OK);
+    assert_int_equal(fleet_token_get(a, "oauth:prev", &blob, &len, NULL), SW_OK);
     assert_int_equal(len, sizeof(v1));
     assert_memory_equal(blob, v1, sizeof(v1));
     free(blob);
+    /* a put by someone else leaves a held lock alone */
+    assert_int_equal(fleet_token_lock(b, "oauth", "B", 5000), SW_OK);
+    assert_int_equal(fleet_token_put(a, "oauth", "A", 2, "kA", v3, sizeof(v3)), SW_OK);
+    assert_int_equal(fleet_token_lock(a, "oauth", "A", 5000), SW_ERR_BUSY);
+    assert_int_equal(fleet_token_unlock(b, "oauth", "B"), SW_OK);
     /* unlock and a lock that expires by itself */
     assert_int_equal(fleet_token_lock(a, "oauth", "A", 100), SW_OK);
     msleep(150);
-    assert_int_equal(fleet_token_put(a, "oauth", "A", v1, sizeof(v1)), SW_ERR_BUSY);
     assert_int_equal(fleet_token_lock(b, "oauth", "B", 5000), SW_OK);
     assert_int_equal(fleet_token_unlock(b, "oauth", "B"), SW_OK);
     assert_int_equal(fleet_token_lock(a, "oauth", "A", 5000), SW_OK);
@@ -468,9 +483,9 @@ static void test_key_space(void **state)
     char name[128];
     assert_int_equal(fleet_idem_begin(f, "r1", "A", 30, &st, NULL, NULL), SW_OK);
     assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
-    assert_int_equal(fleet_token_put(f, "password", "A", "one", 3), SW_OK);
+    assert_int_equal(fleet_token_put(f, "password", "A", 0, "k", "one", 3), SW_OK);
     assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
-    assert_int_equal(fleet_token_put(f, "password", "A", "two", 3), SW_OK);
+    assert_int_equal(fleet_token_put(f, "password", "A", 1, "k", "two", 3), SW_OK);
     assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
     assert_true(key_day(name, sizeof(name), "P1", "2026-12-01"));
     assert_int_equal(fleet_cache_put(f, name, "{}", 60), SW_OK);
@@ -512,23 +527,15 @@ static void test_key_space(void **state)
         keys++;
     }
     freeReplyObject(r);
-    const enum key_id expected[] = {KEY_IDEM,
-                                    KEY_TOKEN,
-                                    KEY_TOKEN_PREV,
-                                    KEY_TOKEN_LOCK,
-                                    KEY_DAY,
-                                    KEY_CACHE,
-                                    KEY_LOCK_BOOK_PRACTITIONER,
-                                    KEY_LEASE_POLLER,
-                                    KEY_CONFIRMATION_CLAIM,
-                                    KEY_REPLAY,
-                                    KEY_LIMIT_TAT,
-                                    KEY_LIMIT_PERMITS,
-                                    KEY_LIMIT_BACKOFF,
-                                    KEY_BREAKER,
-                                    KEY_HOLD,
-                                    KEY_HOLDS,
-                                    KEY_WAIT,
+    const enum key_id expected[] = {KEY_IDEM,          KEY_TOKEN,
+                                    KEY_TOKEN_PREV,    KEY_TOKEN_LOCK,
+                                    KEY_TOKEN_META,    KEY_DAY,
+                                    KEY_CACHE,         KEY_LOCK_BOOK_PRACTITIONER,
+                                    KEY_LEASE_POLLER,  KEY_CONFIRMATION_CLAIM,
+                                    KEY_REPLAY,        KEY_LIMIT_TAT,
+                                    KEY_LIMIT_PERMITS, KEY_LIMIT_BACKOFF,
+                                    KEY_BREAKER,       KEY_HOLD,
+                                    KEY_HOLDS,         KEY_WAIT,
                                     KEY_WAITLIST};
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
         if (!seen[expected[i]])

@@ -79,6 +79,14 @@ static bool token_cb(void *o)
     return atomic_load(&token_up);
 }
 
+static atomic_bool notes_ready;
+static bool notes_cb(void *o, char *buf, size_t len)
+{
+    (void)o;
+    snprintf(buf, len, "\"auth\":\"development mode\"");
+    return atomic_load(&notes_ready);
+}
+
 static void test_endpoints(void **state)
 {
     (void)state;
@@ -114,6 +122,20 @@ static void test_endpoints(void **state)
     atomic_store(&redis_up, false); /* Redis goes away: not ready again */
     assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 503);
     assert_non_null(strstr(b.data, "\"redis\":false"));
+    atomic_store(&redis_up, true);
+    http_server_stop(srv);
+
+    /* notes: shown as further members, and able to make it not ready */
+    checks.notes = notes_cb;
+    assert_int_equal(http_server_start("127.0.0.1:0", &checks, &srv, err, sizeof err), SW_OK);
+    port = http_server_port(srv);
+    atomic_store(&notes_ready, true);
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 200);
+    assert_string_equal(b.data, "{\"ready\":true,\"kafka\":true,\"redis\":true,\"token\":true,"
+                                "\"auth\":\"development mode\"}\n");
+    atomic_store(&notes_ready, false);
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 503);
+    assert_non_null(strstr(b.data, "\"ready\":false"));
 
     metrics_command("book", "ok", 0.1);
     metrics_command("book", "ok", 0.1);

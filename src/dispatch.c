@@ -201,8 +201,7 @@ static void reject_message(struct lane *l, struct outbox *out, struct cmd_parse_
  * request_id (and would tell a prober what passed). */
 static void reject_unauthorized(struct lane *l, struct outbox *out, struct cmd_parse_error *perr)
 {
-    dead_letter(l, out, perr->code, perr->message);
-    log_warn("dispatch", "refused a command on %s: %s", l->in->topic, perr->message);
+    dead_letter(l, out, perr->code, perr->message); /* which logs it, once */
 }
 
 /* A signed command naming a reply_to results may not go to: answered
@@ -284,9 +283,9 @@ static void refuse(struct cmd_parse_error *perr, const char *code, const char *k
     memset(perr, 0, sizeof(*perr));
     snprintf(perr->code, sizeof(perr->code), "%s", code);
     if (key_id && key_id[0])
-        snprintf(perr->message, sizeof(perr->message), "%s: key %s: %s", code, key_id, reason);
+        snprintf(perr->message, sizeof(perr->message), "key %s: %s", key_id, reason);
     else
-        snprintf(perr->message, sizeof(perr->message), "%s: %s", code, reason);
+        snprintf(perr->message, sizeof(perr->message), "%s", reason);
 }
 
 /* Every command is signed (auth.h), checked before anything else is read:

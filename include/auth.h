@@ -4,8 +4,9 @@
  *
  * Every command carries three Kafka headers:
  *   x-key-id:    the id of the producer's key in the keys file
- *   x-signed-at: when it was signed, Unix seconds (decimal, no sign, no
- *                leading zero)
+ *   x-signed-at: when it was signed, Unix milliseconds (decimal, no sign,
+ *                no leading zero): two signings of one message differ, so
+ *                a retry signed again is no replay
  *   x-signature: "v1=" + 64 lower- or upper-case hex digits of
  *                HMAC-SHA256(key, signing input)
  * The signing input frames every part that changes what the command means,
@@ -131,20 +132,20 @@ bool auth_role_allows(enum auth_role role, enum auth_topic topic, bool replaying
 sw_err auth_signing_input(const struct auth_msg *m, const char *key_id, const char *signed_at,
                           unsigned char **out, size_t *len);
 
-/* Signs m with key key_id at signed_at_s (Unix seconds): the headers to
+/* Signs m with key key_id at signed_at_ms (Unix milliseconds): the headers to
  * send.  SW_ERR_NOT_FOUND for an unknown key id, SW_ERR_INVALID for a
  * field that cannot be framed.  Tools call this (tools/sign). */
 sw_err auth_sign(const struct auth_keys *keys, const char *key_id, const struct auth_msg *m,
-                 int64_t signed_at_s, struct auth_headers *out);
+                 int64_t signed_at_ms, struct auth_headers *out);
 
 /* Checks one message: key_id, signed_at and signature are the header values
- * (NULL when absent).  now_s is the clock; a signature older or newer than
- * max_skew_s seconds is `stale`.  header_trouble: the transport saw a
+ * (NULL when absent).  now_ms is the clock (Unix milliseconds); a
+ * signature older or newer than max_skew_s seconds is `stale`.  header_trouble: the transport saw a
  * signed header twice, too long or holding NUL (then nothing verifies).
  * Never reads the keys' bytes into the reason; compares in constant time. */
 void auth_verify(const struct auth_keys *keys, const struct auth_msg *m, const char *key_id,
                  const char *signed_at, const char *signature, bool header_trouble,
-                 enum auth_topic topic, int64_t now_s, int max_skew_s, struct auth_check *out);
+                 enum auth_topic topic, int64_t now_ms, int max_skew_s, struct auth_check *out);
 
 /* Development mode (auth.allow_unsigned): dispatch counts each unsigned
  * command it lets through; the monitor reports the count every minute. */

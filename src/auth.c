@@ -275,16 +275,16 @@ static bool mac(const struct producer_key *pk, const struct auth_msg *m, const c
 }
 
 sw_err auth_sign(const struct auth_keys *keys, const char *key_id, const struct auth_msg *m,
-                 int64_t signed_at_s, struct auth_headers *out)
+                 int64_t signed_at_ms, struct auth_headers *out)
 {
     unsigned char md[32];
     memset(out, 0, sizeof(*out));
     const struct producer_key *pk = find(keys, key_id);
     if (!pk)
         return SW_ERR_NOT_FOUND;
-    if (signed_at_s < 0)
+    if (signed_at_ms < 0)
         return SW_ERR_INVALID;
-    snprintf(out->signed_at, sizeof(out->signed_at), "%lld", (long long)signed_at_s);
+    snprintf(out->signed_at, sizeof(out->signed_at), "%lld", (long long)signed_at_ms);
     if (!mac(pk, m, out->signed_at, md)) {
         memset(out, 0, sizeof(*out));
         return SW_ERR_INVALID;
@@ -298,8 +298,8 @@ sw_err auth_sign(const struct auth_keys *keys, const char *key_id, const struct 
 
 /* ---- the check -------------------------------------------------------------- */
 
-/* Unix seconds: 1..18 digits, no sign, no leading zero (one spelling per
- * instant, so the signed text and the checked time agree). */
+/* Unix milliseconds: 1..18 digits, no sign, no leading zero (one spelling
+ * per instant, so the signed text and the checked time agree). */
 static bool parse_time(const char *s, int64_t *out)
 {
     size_t n = s ? strlen(s) : 0;
@@ -333,7 +333,7 @@ static const char *topic_word(enum auth_topic t)
 
 void auth_verify(const struct auth_keys *keys, const struct auth_msg *m, const char *key_id,
                  const char *signed_at, const char *signature, bool header_trouble,
-                 enum auth_topic topic, int64_t now_s, int max_skew_s, struct auth_check *out)
+                 enum auth_topic topic, int64_t now_ms, int max_skew_s, struct auth_check *out)
 {
     unsigned char want[32] = {0}, got[32] = {0};
     int64_t at = 0;
@@ -365,7 +365,7 @@ void auth_verify(const struct auth_keys *keys, const struct auth_msg *m, const c
         goto done;
     }
     if (!parse_time(signed_at, &at)) {
-        why = "no " AUTH_HEADER_SIGNED_AT " header, or not Unix seconds";
+        why = "no " AUTH_HEADER_SIGNED_AT " header, or not Unix milliseconds";
         goto done;
     }
     if (strlen(signature) != AUTH_SIG_LEN || strncmp(signature, AUTH_SIG_PREFIX, 3) != 0 ||
@@ -400,7 +400,8 @@ void auth_verify(const struct auth_keys *keys, const struct auth_msg *m, const c
         goto done;
     }
     out->verdict = AUTH_OK;
-    out->stale = at < now_s - max_skew_s || at > now_s + max_skew_s;
+    int64_t skew_ms = (int64_t)max_skew_s * 1000;
+    out->stale = at < now_ms - skew_ms || at > now_ms + skew_ms;
     why = out->stale ? "signed outside the replay window" : NULL;
 done:
     OPENSSL_cleanse(want, sizeof(want));

@@ -305,8 +305,7 @@ static enum admission authorized(struct lane *l, struct cmd_parse_error *perr)
                          in->replay_of, in->value,      in->len};
     struct auth_check ck;
     auth_verify(l->shared->keys, &m, in->key_id, in->signed_at, in->signature, in->header_trouble,
-                auth_topic_of(cfg, in->topic), clock_now_ms(NULL) / 1000, cfg->auth_max_skew_s,
-                &ck);
+                auth_topic_of(cfg, in->topic), clock_now_ms(NULL), cfg->auth_max_skew_s, &ck);
     switch (ck.verdict) {
     case AUTH_UNSIGNED:
         if (cfg->auth_allow_unsigned) {

@@ -98,11 +98,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool trouble = (pick & 0x40) != 0;
     const char *topic_name = field[3] ? field[3] : "scheduling.commands.book";
     struct auth_msg m = {topic_name, field[4], field[5], field[6], field[7], value, vlen};
-    int64_t now = 1767225600;
+    int64_t now = 1767225600000; /* Unix ms */
     if (field[1]) {
         char *end;
         long long t = strtoll(field[1], &end, 10);
-        if (!*end && t > 0 && t < (1LL << 40))
+        if (!*end && t > 0 && t < (1LL << 50))
             now = t;
     }
 

@@ -207,7 +207,7 @@ class Stack:
         with open(self.env["SCHED_SIGN_KEY_FILE"]) as f:
             keys = {k.strip(): v.split()[1] for k, v in
                     (l.split("=", 1) for l in f if "=" in l and not l.startswith("#"))}
-        at = str(int(time.time()) if signed_at is None else signed_at)
+        at = str(int(time.time() * 1000) if signed_at is None else signed_at)
         last = {k: (v.decode() if isinstance(v, bytes) else v or "") for k, v in hs}
         lines = ["schedworker-v1", key_id, at, topic] + [last.get(h, "") for h in (
             "request_id", "reply_to", "correlation_id", "dlq_replayed_from")]

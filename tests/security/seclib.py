@@ -68,7 +68,7 @@ def signed(st, topic, value, key_id="stack-agent", secret=None, signed_at=None, 
     last = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in hs}
     if secret is None:
         secret = keys_file(st)[key_id][1]
-    at = int(time.time()) if signed_at is None else signed_at
+    at = int(time.time() * 1000) if signed_at is None else signed_at
     sig = signature(secret, key_id, at, topic, value, last.get("request_id", ""),
                     last.get("reply_to", ""), last.get("correlation_id", ""),
                     last.get("dlq_replayed_from", ""))

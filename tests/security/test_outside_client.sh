@@ -29,9 +29,9 @@ hmac_hex() { # HEXKEY < INPUT
 # ---- 1. the worked example ------------------------------------------------
 K=0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b
 printf '%s' '{"type":"find_patient","request_id":"demo-1","payload":{"phone":"617-555-0101","birthdate":"1980-04-12"}}' >"$tmp/cmd.json"
-sign_input voice-agent-1 1767225600 scheduling.commands.search demo-1 "" "" "" <"$tmp/cmd.json" >"$tmp/input"
+sign_input voice-agent-1 1767225600000 scheduling.commands.search demo-1 "" "" "" <"$tmp/cmd.json" >"$tmp/input"
 sig=$(hmac_hex "$K" <"$tmp/input")
-want=5b62a8debefa987a244b9ffd05267969796ec8a20f67bfe0fbf3059b77ae848a
+want=bb36003ccc96ffa02058635e5baac565b47121b9741e1fbdad3d6ec859b1c1cb
 [ "$sig" = "$want" ] && ok "the worked example's signature (openssl)" || bad "openssl gave $sig, docs say $want"
 # the commands of docs/security.md's worked example, run as printed there
 sed -n '/^K=0b0b/,/^openssl dgst/p' docs/security.md >"$tmp/example.sh"
@@ -43,10 +43,10 @@ got=$(cd "$tmp" && mkdir -p ex && cd ex && bash ../example.sh 2>&1 | sed 's/^.*=
 printf 'voice-agent-1 = agent %s\n' "$K" >"$tmp/keys"
 chmod 600 "$tmp/keys"
 ours=$("$BUILD/sign" --keys "$tmp/keys" --topic scheduling.commands.search --request-id demo-1 \
-    --at 1767225600 <"$tmp/cmd.json" | sed -n 's/^x-signature=//p')
+    --at 1767225600000 <"$tmp/cmd.json" | sed -n 's/^x-signature=//p')
 [ "$ours" = "v1=$want" ] && ok "build/sign agrees" || bad "build/sign gave $ours"
 "$BUILD/sign" --keys "$tmp/keys" --topic scheduling.commands.search --request-id demo-1 \
-    --at 1767225600 --input <"$tmp/cmd.json" | cmp -s - "$tmp/input" &&
+    --at 1767225600000 --input <"$tmp/cmd.json" | cmp -s - "$tmp/input" &&
     ok "build/sign --input is the same signing input" || bad "signing inputs differ"
 
 # ---- 2. against a stack -----------------------------------------------------
@@ -56,7 +56,7 @@ eval "$(tools/stack up --replicas 1)" || { echo "FAIL stack up"; exit 1; }
 secret=$(sed -n "s/^$SCHED_SIGN_KEY_ID = [a-z]* //p" "$SCHED_SIGN_KEY_FILE")
 send() { # TOPIC_SIGNED TOPIC_SENT REQUEST_ID [unsigned]
     local at rid=$3 sig
-    at=$(date +%s)
+    at=$(date +%s%3N)
     printf '{"type":"find_patient","request_id":"%s","payload":{"phone":"617-555-0101","birthdate":"1980-04-12"}}' \
         "$rid" >"$tmp/$rid.json"
     if [ "${4:-}" = unsigned ]; then

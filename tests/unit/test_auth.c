@@ -19,13 +19,13 @@ static char dir[] = "/tmp/test_auth_XXXXXX";
 #define KEY_B "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define KEY_R "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
 #define KEY_O "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5"
-#define NOW   1767225600LL /* the tests' clock: any fixed instant */
+#define NOW   1767225600000LL /* the tests' clock (Unix ms): any fixed instant */
 #define SKEW  300
 #define BOOK  "scheduling.commands.book"
 /* HMAC-SHA256(KEY_A, the input of test_signing_input), computed outside
  * this code (Python's hmac module); docs/security.md shows the same with
  * openssl dgst. */
-#define KNOWN_MAC "d5226ca06c5123d7e1ac84572990088cb2a71237cfe4d7486a838f370950e0d7"
+#define KNOWN_MAC "c886846c008d29893562786ee50b37f0b5550207202c6757ca17d3557f7b2081"
 
 static const char msg[] = "{\"type\":\"book\",\"request_id\":\"r-1\",\"payload\":{}}";
 
@@ -72,9 +72,9 @@ static void test_signing_input(void **state)
     struct auth_msg m = book_msg();
     unsigned char *in = NULL;
     size_t n = 0;
-    assert_int_equal(auth_signing_input(&m, "voice-agent-1", "1767225600", &in, &n), SW_OK);
+    assert_int_equal(auth_signing_input(&m, "voice-agent-1", "1767225600000", &in, &n), SW_OK);
     static const char want[] =
-        "schedworker-v1\nvoice-agent-1\n1767225600\n" BOOK "\nr-1\n\n"
+        "schedworker-v1\nvoice-agent-1\n1767225600000\n" BOOK "\nr-1\n\n"
         "corr-9\n\n{\"type\":\"book\",\"request_id\":\"r-1\",\"payload\":{}}";
     assert_int_equal(n, sizeof(want) - 1);
     assert_memory_equal(in, want, n);
@@ -111,7 +111,7 @@ static void test_known_answer(void **state)
     struct auth_headers h;
     assert_int_equal(auth_sign(k, "voice-agent-1", &m, NOW, &h), SW_OK);
     assert_string_equal(h.key_id, "voice-agent-1");
-    assert_string_equal(h.signed_at, "1767225600");
+    assert_string_equal(h.signed_at, "1767225600000");
     assert_string_equal(h.signature, "v1=" KNOWN_MAC);
     assert_int_equal(auth_sign(k, "nobody", &m, NOW, &h), SW_ERR_NOT_FOUND);
     assert_string_equal(h.signature, "");
@@ -184,8 +184,8 @@ static void test_verify_every_part(void **state)
         check(k, &changed[i], h.key_id, h.signed_at, h.signature, false,
               i == 2 ? AUTH_TOPIC_CANCEL : AUTH_TOPIC_BOOK, AUTH_UNAUTHENTICATED, mismatch, &ck);
     /* another time, another key id (both known), a flipped last digit */
-    check(k, &m, h.key_id, "1767225601", h.signature, false, AUTH_TOPIC_BOOK, AUTH_UNAUTHENTICATED,
-          mismatch, &ck);
+    check(k, &m, h.key_id, "1767225600001", h.signature, false, AUTH_TOPIC_BOOK,
+          AUTH_UNAUTHENTICATED, mismatch, &ck);
     check(k, &m, "billing.svc", h.signed_at, h.signature, false, AUTH_TOPIC_BOOK,
           AUTH_UNAUTHENTICATED, mismatch, &ck);
     char flipped[AUTH_SIG_LEN + 1];
@@ -217,9 +217,9 @@ static void test_verify_malformed(void **state)
     check(k, &m, "intruder", at, s, false, B, U, "unknown key id", &ck);
     check(NULL, &m, id, at, s, false, B, U, "unknown key id", &ck);
     check(k, &m, id, NULL, s, false, B, U, "x-signed-at", &ck);
-    check(k, &m, id, "01767225600", s, false, B, U, "x-signed-at", &ck);
-    check(k, &m, id, "+1767225600", s, false, B, U, "x-signed-at", &ck);
-    check(k, &m, id, "1767225600.5", s, false, B, U, "x-signed-at", &ck);
+    check(k, &m, id, "01767225600000", s, false, B, U, "x-signed-at", &ck);
+    check(k, &m, id, "+1767225600000", s, false, B, U, "x-signed-at", &ck);
+    check(k, &m, id, "1767225600000.5", s, false, B, U, "x-signed-at", &ck);
     check(k, &m, id, "9999999999999999999", s, false, B, U, "x-signed-at", &ck);
     check(k, &m, id, at, s + 3, false, B, U, "malformed", &ck); /* no v1= */
     check(k, &m, id, at, "v2=" KNOWN_MAC, false, B, U, "malformed", &ck);
@@ -234,7 +234,8 @@ static void test_verify_malformed(void **state)
     auth_keys_destroy(k);
 }
 
-/* |now - signed at| <= max_skew_s; outside it a good signature is stale. */
+/* |now - signed at| <= max_skew_s (times in ms); outside it a good
+ * signature is stale. */
 static void test_window(void **state)
 {
     (void)state;
@@ -244,8 +245,12 @@ static void test_window(void **state)
         long long at;
         bool stale;
     } cases[] = {
-        {NOW, false},           {NOW - SKEW, false},    {NOW + SKEW, false},
-        {NOW - SKEW - 1, true}, {NOW + SKEW + 1, true}, {0, true},
+        {NOW, false},
+        {NOW - SKEW * 1000, false},    /* exactly the window */
+        {NOW + SKEW * 1000, false},    /* a producer's clock ahead */
+        {NOW - SKEW * 1000 - 1, true}, /* one millisecond outside */
+        {NOW + SKEW * 1000 + 1, true},
+        {0, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct auth_headers h;

@@ -902,7 +902,10 @@ static bool send_one(struct state *st, rd_kafka_t *producer, struct generator *g
     struct auth_headers sig = {{0}};
     if (sign_keys) {
         struct auth_msg m = {g->topic, rid, NULL, NULL, NULL, value, strlen(value)};
-        if (auth_sign(sign_keys, sign_key_id, &m, (int64_t)time(NULL), &sig) != SW_OK) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        if (auth_sign(sign_keys, sign_key_id, &m, at_ms, &sig) != SW_OK) {
             fprintf(stderr, "loadgen: cannot sign with key \"%s\"\n", sign_key_id);
             free(value);
             return false;

@@ -3,7 +3,7 @@
  *
  *   build/sign --topic TOPIC [--keys FILE] [--key-id ID] [--request-id V]
  *              [--reply-to V] [--correlation-id V] [--replay-of V]
- *              [--at UNIX_SECONDS] [--input] < message.json
+ *              [--at UNIX_MS] [--input] < message.json
  *
  * --keys defaults to $SCHED_SIGN_KEY_FILE, --key-id to $SCHED_SIGN_KEY_ID
  * or else the file's first agent key, --at to now.  Give --request-id,
@@ -30,7 +30,7 @@
 static void usage(FILE *out)
 {
     fputs("usage: sign --topic TOPIC [--keys FILE] [--key-id ID] [--request-id V] [--reply-to V]\n"
-          "            [--correlation-id V] [--replay-of V] [--at UNIX_SECONDS] [--input]\n"
+          "            [--correlation-id V] [--replay-of V] [--at UNIX_MS] [--input]\n"
           "            < message\n",
           out);
 }
@@ -71,7 +71,9 @@ int main(int argc, char **argv)
     };
     struct auth_msg m = {0};
     const char *keyfile = getenv("SCHED_SIGN_KEY_FILE"), *key_id = getenv("SCHED_SIGN_KEY_ID");
-    long long at = (long long)time(NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long at = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     int want_input = 0, c, rc = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -100,7 +102,7 @@ int main(int argc, char **argv)
             char *end;
             at = strtoll(optarg, &end, 10);
             if (*end || at < 0) {
-                fprintf(stderr, "sign: --at needs Unix seconds\n");
+                fprintf(stderr, "sign: --at needs Unix milliseconds\n");
                 return 2;
             }
             break;

@@ -82,16 +82,25 @@ struct cmd_book {
     char reason[CMD_TEXT_MAX];
 };
 
+/* Who a write names as the appointment's patient: the patient id, or the
+ * phone and birth date the caller gives (one is required). */
+struct cmd_patient {
+    char patient_id[CMD_REF_MAX];
+    char phone[32];
+    char birthdate[11];
+};
+
 struct cmd_cancel {
     char confirmation_number[32];
     char appointment_id[CMD_REF_MAX];
-    char patient_id[CMD_REF_MAX];
+    struct cmd_patient who;
     char reason[CMD_TEXT_MAX];
 };
 
 struct cmd_reschedule {
     char confirmation_number[32];
     char appointment_id[CMD_REF_MAX];
+    struct cmd_patient who;
     int64_t new_start;
     char practitioner_id[CMD_REF_MAX];
     char hold_id[64];
@@ -137,6 +146,15 @@ struct cmd_parse_error {
 
 /* Parses one message.  SW_OK or SW_ERR_INVALID with err filled.  Never
  * reads past len; the bytes need not be NUL-terminated. */
+/* SHA-256 (hex, 64 characters and the NUL) of what a command asks: its
+ * type, every payload field in canonical form (times as instants,
+ * confirmation numbers decoded, a practitioner list sorted), and the id of
+ * the key that signed it ("" when none).  Two messages with the same digest
+ * ask the same thing, whatever their JSON looked like; an idempotency
+ * record is bound to it. */
+#define CMD_DIGEST_LEN 65
+void command_digest(const struct command *c, const char *key_id, char out[CMD_DIGEST_LEN]);
+
 sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
                      struct cmd_parse_error *err);
 

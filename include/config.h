@@ -36,9 +36,12 @@ struct sw_type_rule {
     char title[64];      /* pc_title for OpenEMR */
 };
 
-struct sw_practitioner_hours {
+/* practitioner.ID.* settings of one practitioner. */
+struct sw_practitioner {
     char practitioner_id[64];
-    struct sw_hours hours;
+    bool has_hours;
+    struct sw_hours hours; /* replaces clinic.hours when has_hours */
+    char user_id[24];      /* OpenEMR's numeric user id (pc_aid), "" unknown */
 };
 
 struct sw_kafka_prop {
@@ -115,14 +118,19 @@ struct sw_config {
     int search_limit_default;
     struct sw_type_rule types[SW_MAX_TYPES];
     int n_types;
-    struct sw_practitioner_hours practitioner_hours[SW_MAX_PRACTITIONER_HOURS];
-    int n_practitioner_hours;
+    struct sw_practitioner practitioners[SW_MAX_PRACTITIONER_HOURS];
+    int n_practitioners;
 
     /* fleet (Redis-shared state) */
     int slot_cache_ttl_s;
     int ref_cache_ttl_s;
     int idempotency_ttl_s;
     int idempotency_lease_s;
+    int idempotency_outputs_ttl_s;
+    int write_margin_ms;
+    int reconcile_settle_ms;
+    int max_requests_per_command;
+    int test_pause_after_guard_ms;
     int hold_default_ttl_s;
     int hold_max_ttl_s;
     int limiter_rps;
@@ -170,6 +178,11 @@ const struct sw_hours *sw_config_hours(const struct sw_config *cfg, const char *
  * topics.reply_prefix; never for the command, events, audit or dead-letter
  * topics, whatever the lists say. */
 bool sw_config_reply_allowed(const struct sw_config *cfg, const char *topic);
+
+/* practitioner.ID.user_id: OpenEMR's user id of a practitioner id, and the
+ * practitioner id of a user id; NULL when not configured. */
+const char *sw_config_practitioner_user(const struct sw_config *cfg, const char *practitioner_id);
+const char *sw_config_practitioner_of_user(const struct sw_config *cfg, const char *user_id);
 
 /* Parses "mon-fri 08:00-17:00, sat 09:00-12:00" into hours. */
 bool sw_hours_parse(const char *text, struct sw_hours *out, char *err, size_t errlen);

@@ -27,11 +27,17 @@ void confirm_index_put(const struct worker *w, const struct res_appointment *a,
 /* Forgets a number (the appointment was cancelled). */
 void confirm_index_del(const struct worker *w, const char *confirmation);
 
-/* The appointment named by a confirmation number (index, else a search of
- * OpenEMR) or, when confirmation is empty, by appointment_id.  On failure r
- * is filled (not found, OpenEMR trouble) except for SW_ERR_REDIS.  The
- * appointment's confirmation field is set from the number given. */
+/* The appointment a cancel or reschedule names, by confirmation number
+ * (index, else a search of the named patient's appointments) or, when
+ * confirmation is empty, by appointment_id; and only if it is the named
+ * patient's (who: the patient id, or phone and birth date) and an
+ * appointment of a bookable type.  Anything else is "not found" (saying
+ * more would tell a stranger it exists), except a patient's own
+ * appointment of a type the worker does not book, which is rejected.  On
+ * failure r is filled, except for SW_ERR_REDIS.  The appointment's
+ * confirmation field is set from the number given. */
 sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const char *confirmation,
-                          const char *appointment_id, struct oe_appt *out, struct result *r);
+                          const char *appointment_id, const struct cmd_patient *who,
+                          struct oe_appt *out, struct result *r);
 
 #endif

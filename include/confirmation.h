@@ -23,12 +23,12 @@
  * detected (tests/unit/test_confirmation.c enumerates it).  A code whose
  * check value would be 16 (not a symbol) is never issued.
  *
- * Space: 16^6 payloads, 16^6 * 16/17 ~ 15.8 million issuable codes.  Drawn
- * at random, two codes collide with probability 1/2 after ~4,700 codes,
- * so uniqueness comes from a fleet-wide claim (Redis SET NX) with a fresh
- * random value on a collision; at 1 million live codes a draw collides
- * ~6% of the time.  Codes are not secrets: cancelling by code alone is a
- * policy choice of the handlers, not a property of this module.
+ * Space: 16^6 payloads, 16^6 * 16/17 ~ 15.8 million issuable codes.  Two
+ * commands' first candidates collide with probability 1/2 after ~4,700
+ * codes, so uniqueness comes from a fleet-wide claim (Redis SET NX), a
+ * collision moving to the next candidate (confirm_derive); at 1 million
+ * live codes a candidate is taken ~6% of the time.  Codes are not secrets,
+ * and a cancel or reschedule must name the patient too (handlers).
  *
  * Lenient decoding: case is ignored; spaces, tabs, dashes and dots are
  * skipped; the excluded look-alikes are read as the digit they resemble
@@ -50,6 +50,16 @@
 /* A code from 24 bits of the caller's random value (its low bits), in
  * display form.  buf at least CONFIRM_TEXT_LEN. */
 sw_err confirm_generate(uint64_t random, char *buf, size_t len);
+
+/* The k-th candidate number of a command (k = 0, 1, ...): 24 bits of
+ * HMAC-SHA256(key, request_id, k) as a code.  Keyed with the fleet's secret,
+ * so numbers cannot be predicted from request ids; derived, so every
+ * attempt of one command, on any replica and with an empty Redis, knows
+ * the numbers it may have written and looks for them first.  A candidate
+ * another command holds moves the command to the next one. */
+#define CONFIRM_CANDIDATES 8
+sw_err confirm_derive(const unsigned char key[32], const char *request_id, int k, char *buf,
+                      size_t len);
 
 /* Reads a code leniently and writes its display form into canonical (at
  * least CONFIRM_TEXT_LEN; may be NULL).  SW_ERR_INVALID for a wrong length,

@@ -17,7 +17,8 @@ struct auth_keys;
 /* What every lane shares, read-only after start. */
 struct dispatch_shared {
     const struct sw_config *cfg;
-    const struct auth_keys *keys; /* producer HMAC keys; NULL if none configured */
+    const struct auth_keys *keys;  /* producer HMAC keys; NULL if none configured */
+    unsigned char confirm_key[32]; /* keys confirmation numbers (confirm_derive) */
 };
 
 /* opaque is a struct dispatch_shared that outlives the lanes. */

@@ -18,15 +18,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "errors.h"
 #include "fleet.h"
+#include "ids.h"
 
 /* Per-command call context. */
 struct oe_call {
     int64_t deadline_ms;      /* epoch ms; 0 = none: nothing starts after it */
     enum fleet_priority prio; /* writes before reads before background */
     const char *request_id;   /* for audit records; may be NULL */
+    int *requests_left;       /* the command's budget of OpenEMR requests: each
+                               * request takes one, none left is SW_ERR_CAPPED;
+                               * NULL: no budget */
+    /* Writes: called right before the request is sent (after the limiter's
+     * wait) and may stop it (SW_ERR_BUSY: the command's lease was lost, the
+     * write must not happen).  NULL for reads. */
+    sw_err (*before_send)(void *ctx);
+    void *before_send_ctx;
     /* out */
     int retry_after_s; /* set with SW_ERR_RATE_LIMITED */
     int requests;      /* OpenEMR requests this call made (counts) */
@@ -86,6 +97,12 @@ struct oe_interval {
 };
 
 struct emr_ops {
+    /* The canonical id of a patient or practitioner named by id (already
+     * normalised, ids.h, in the form given): SW_ERR_NOT_FOUND when it
+     * cannot be resolved (a number the EHR cannot map), SW_ERR_INVALID for
+     * a form this EHR never uses. */
+    sw_err (*resolve)(void *ctx, struct oe_call *call, enum id_kind kind, const char *id,
+                      enum id_form form, char out[ID_MAX]);
     /* Patients with this phone (any format; digits compared) and birthdate. */
     sw_err (*find_patients)(void *ctx, struct oe_call *call, const char *phone,
                             const char *birthdate, struct oe_patient **out, size_t *n);
@@ -109,10 +126,12 @@ struct emr_ops {
     /* One appointment by id; SW_ERR_NOT_FOUND if gone. */
     sw_err (*get)(void *ctx, struct oe_call *call, const char *appointment_id, struct oe_appt *out);
     /* The appointment carrying this confirmation number among the
-     * practitioner's (NULL: anyone's) in [from, to); SW_ERR_NOT_FOUND. */
+     * patient's (NULL: anyone's: costly on OpenEMR, which cannot search its
+     * comments) and the practitioner's (NULL: anyone's) in [from, to);
+     * SW_ERR_NOT_FOUND. */
     sw_err (*find_by_confirmation)(void *ctx, struct oe_call *call, const char *confirmation,
-                                   const char *practitioner_id, int64_t from, int64_t to,
-                                   struct oe_appt *out);
+                                   const char *patient_id, const char *practitioner_id,
+                                   int64_t from, int64_t to, struct oe_appt *out);
     /* Every practitioner's public id: n entries of 64 bytes. */
     sw_err (*list_practitioners)(void *ctx, struct oe_call *call, char (**ids)[64], size_t *n);
 };
@@ -123,6 +142,10 @@ struct emr {
 };
 
 /* Each wrapper clears the call's outputs and the out parameters first. */
+/* Normalises raw (ids.h) and resolves it: SW_ERR_INVALID for a form the
+ * contract does not accept, else as the resolve operation. */
+sw_err emr_resolve(const struct emr *e, struct oe_call *call, enum id_kind kind, const char *raw,
+                   char out[ID_MAX]);
 sw_err emr_find_patients(const struct emr *e, struct oe_call *call, const char *phone,
                          const char *birthdate, struct oe_patient **out, size_t *n);
 sw_err emr_list_range(const struct emr *e, struct oe_call *call, const char *practitioner_id,
@@ -139,9 +162,14 @@ sw_err emr_cancel(const struct emr *e, struct oe_call *call, const char *appoint
 sw_err emr_get(const struct emr *e, struct oe_call *call, const char *appointment_id,
                struct oe_appt *out);
 sw_err emr_find_by_confirmation(const struct emr *e, struct oe_call *call, const char *confirmation,
-                                const char *practitioner_id, int64_t from, int64_t to,
-                                struct oe_appt *out);
+                                const char *patient_id, const char *practitioner_id, int64_t from,
+                                int64_t to, struct oe_appt *out);
 sw_err emr_list_practitioners(const struct emr *e, struct oe_call *call, char (**ids)[64],
                               size_t *n);
+
+/* An appointment as JSON (an attempt's note), and back: the id, patient,
+ * practitioner, times, category, type and number.  false if incomplete. */
+json_t *emr_appt_json(const struct oe_appt *a);
+bool emr_appt_parse(json_t *o, struct oe_appt *a);
 
 #endif

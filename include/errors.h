@@ -31,6 +31,7 @@ typedef enum sw_err {
     SW_ERR_NOMEM,        /* allocation failed */
     SW_ERR_BUSY,         /* a lock or lease is held by someone else */
     SW_ERR_INTERNAL,     /* a bug or an unexpected state */
+    SW_ERR_CAPPED,       /* the command used up its budget of OpenEMR requests */
     SW_ERR__COUNT
 } sw_err;
 

@@ -39,38 +39,72 @@ sw_err fleet_ping(struct fleet *f);
  * agrees on limiter, lease and hold times. */
 sw_err fleet_now_ms(struct fleet *f, int64_t *now_ms);
 
-/* ---- idempotency (key: request_id) ---------------------------------- */
+/* ---- idempotency (key: request_id) ----------------------------------
+ *
+ * One record per request_id, bound to the digest of the command it was
+ * made for.  While in progress it is leased to one attempt (owner: a
+ * string unique to the attempt) with a fencing number that grows with
+ * every attempt; an attempt writes to OpenEMR only after
+ * fleet_idem_guard() said, in one atomic step, that its lease, number and
+ * locks are still current and now cover the write.  When done it holds the
+ * result, the Kafka coordinates of the message that produced it, and for
+ * a while the other outputs (events, audit records) to produce again if
+ * that message is delivered again. */
 
 enum fleet_idem_state {
     FLEET_IDEM_NEW,      /* first sight: we hold the lease */
-    FLEET_IDEM_DONE,     /* finished earlier: *result is the stored result */
-    FLEET_IDEM_BUSY,     /* another replica holds a live lease */
-    FLEET_IDEM_TAKEOVER, /* an earlier holder's lease expired: we hold it now;
-                          *note is what that holder recorded (may be NULL) */
+    FLEET_IDEM_DONE,     /* finished earlier: result (and maybe outputs) */
+    FLEET_IDEM_BUSY,     /* another attempt holds a live lease */
+    FLEET_IDEM_TAKEOVER, /* an earlier attempt's lease ran out: ours now; note */
+    FLEET_IDEM_MISMATCH, /* the request_id belongs to another command */
 };
 
-/* Starts processing request_id with a lease of lease_s seconds.  *result
- * (DONE) and *note (TAKEOVER) are malloc'd strings the caller frees. */
-sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner, int lease_s,
-                        enum fleet_idem_state *state, char **result, char **note);
-/* How often the request of the last fleet_idem_begin has been taken over
- * (1 on the first takeover, 0 unless that call answered TAKEOVER): a
- * command whose holders keep dying is a poison message. */
-int fleet_idem_takeovers(const struct fleet *f);
+struct fleet_idem {
+    enum fleet_idem_state state;
+    int64_t fence;          /* NEW, TAKEOVER: this attempt's fencing number */
+    int takeovers;          /* TAKEOVER: earlier holders that died (hand-overs
+                             * on purpose not counted): a poison message */
+    int64_t write_until_ms; /* TAKEOVER: until when (Redis ms) an earlier
+                             * attempt's OpenEMR write was covered; 0 none */
+    int64_t now_ms;         /* Redis's clock at the call */
+    char *note;             /* TAKEOVER: what an earlier attempt noted, or NULL */
+    char *result;           /* DONE: the stored result */
+    char *source;           /* DONE: "topic/partition/offset" that produced it */
+    char *outputs;          /* DONE: its other outputs (JSON), while kept */
+};
+
+/* Starts an attempt of request_id for the command with this digest, with
+ * a lease of lease_s seconds.  Free x's strings with fleet_idem_clear(). */
+sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner,
+                        const char *digest, int lease_s, struct fleet_idem *x);
+void fleet_idem_clear(struct fleet_idem *x);
 
 /* Records a note (JSON text: e.g. the confirmation number chosen before an
  * OpenEMR write) under our lease, and renews the lease (note NULL: only
  * renews).  SW_ERR_BUSY if the lease is no longer ours. */
 sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owner, const char *note,
                        int lease_s);
-/* Stores the final result for ttl_s seconds and ends the lease.
+/* Right before an OpenEMR write, atomically: the lease is still this
+ * attempt's (owner and fence), each lock named still held by owner, and
+ * all of them are stretched to last need_ms more; the record notes until
+ * when the write is covered.  SW_ERR_BUSY (and nothing stretched) if any
+ * was lost. */
+sw_err fleet_idem_guard(struct fleet *f, const char *request_id, const char *owner, int64_t fence,
+                        int need_ms, const char *const *locks, size_t n_locks);
+/* Hands the command over on purpose (its outcome must be reconciled by a
+ * later attempt): the lease ends now and the next takeover is not counted
+ * as a crash.  SW_ERR_BUSY if not ours. */
+sw_err fleet_idem_handover(struct fleet *f, const char *request_id, const char *owner);
+/* Stores the final result for ttl_s seconds (with the source coordinates,
+ * and the other outputs, kept outputs_ttl_s) and ends the lease.
  * SW_ERR_BUSY (nothing written) if the request is already done or another
- * owner took the lease over; idem_begin then tells which. */
+ * attempt took the lease over. */
 sw_err fleet_idem_finish(struct fleet *f, const char *request_id, const char *owner,
-                         const char *result, int ttl_s);
-/* Gives the lease up without a result (e.g. Redis/OpenEMR trouble before any
- * side effect), so a redelivery may start over at once.  SW_ERR_BUSY if the
- * record is done or another owner's (left alone). */
+                         const char *result, const char *source, const char *outputs, int ttl_s,
+                         int outputs_ttl_s);
+/* Gives the lease up without a result (nothing was done), so a redelivery
+ * may start over at once.  SW_ERR_BUSY if the record is done or another
+ * attempt's (left alone). */
 sw_err fleet_idem_abandon(struct fleet *f, const char *request_id, const char *owner);
 
 /* ---- replay guard of signed commands (key: the signature's digest) -- */

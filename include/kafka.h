@@ -21,7 +21,10 @@
 #include "errors.h"
 
 #define KMSG_MAX_HEADERS 8
-#define OUTBOX_MAX       64
+/* Most messages one command may produce (a result, a few events, an audit
+ * record per OpenEMR request: openemr.max_requests_per_command is at most
+ * 1000), so a command's outbox never fills. */
+#define OUTBOX_MAX 4096
 
 /* One consumed command message. */
 struct kmsg {
@@ -60,8 +63,9 @@ struct kout {
 };
 
 struct outbox {
-    struct kout items[OUTBOX_MAX];
+    struct kout *items; /* grows as needed, up to OUTBOX_MAX */
     int n;
+    size_t cap;
 };
 
 /* Adds a message (copies topic, key, value); false if the outbox is full. */

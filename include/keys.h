@@ -31,6 +31,7 @@ enum key_space {
 enum key_id {
     /* the fleet module's own keys */
     KEY_IDEM,
+    KEY_IDEM_OUTPUTS,
     KEY_TOKEN,
     KEY_TOKEN_PREV,
     KEY_TOKEN_LOCK,
@@ -60,6 +61,8 @@ enum key_id {
     KEY_MAP_PATIENT,
     KEY_MAP_PRACTITIONER,
     KEY_MAP_EID,
+    KEY_MAP_PID,
+    KEY_MAP_USER,
     KEY_PRACTITIONERS,
     KEY_POLLER_SNAPSHOT,
     KEY_WAITLIST_OFFERS,
@@ -110,6 +113,8 @@ bool key_own_slot(char *buf, size_t len, const char *practitioner_id, const char
 bool key_map_patient(char *buf, size_t len, const char *uuid);
 bool key_map_practitioner(char *buf, size_t len, const char *uuid);
 bool key_map_eid(char *buf, size_t len, const char *pc_uuid);
+bool key_map_pid(char *buf, size_t len, const char *pid);
+bool key_map_user(char *buf, size_t len, const char *user_id);
 bool key_offer_taken(char *buf, size_t len, const char *hold_id);
 bool key_oauth_spend(char *buf, size_t len, const char *token_name);
 

@@ -38,6 +38,10 @@ void oe_client_destroy(struct oe_client *c);
 /* The client as the scheduling code's function table (emr.h). */
 struct emr oe_client_emr(struct oe_client *c);
 
+/* The canonical id of a patient or practitioner (emr.h's resolve). */
+sw_err oe_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind, const char *id,
+                  enum id_form form, char out[ID_MAX]);
+
 /* Patients with this phone (any format; digits compared) and birthdate. */
 sw_err oe_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
                         const char *birthdate, struct oe_patient **out, size_t *n);
@@ -77,8 +81,8 @@ sw_err oe_get(struct oe_client *c, struct oe_call *call, const char *appointment
  * practitioner's appointments in [from, to) (the real surface has no
  * search by comment); SW_ERR_NOT_FOUND if none. */
 sw_err oe_find_by_confirmation(struct oe_client *c, struct oe_call *call, const char *confirmation,
-                               const char *practitioner_id, int64_t from, int64_t to,
-                               struct oe_appt *out);
+                               const char *patient_id, const char *practitioner_id, int64_t from,
+                               int64_t to, struct oe_appt *out);
 
 /* Appointments changed since `since` (epoch seconds) in [from, to), for the
  * change poller (FHIR _lastUpdated on both surfaces). */

@@ -70,11 +70,6 @@ struct result {
 
     /* join_waitlist */
     char waitlist_id[64];
-
-    /* Not serialized: the handler started an OpenEMR write and recorded a
-     * note; an unavailable outcome must then leave the idempotency lease to
-     * expire (so a retry reconciles from the note) rather than drop it. */
-    bool write_attempted;
 };
 
 void result_init(struct result *r, const struct command *cmd);

@@ -21,6 +21,11 @@ struct store_ops {
      * (SW_ERR_BUSY: the lease is no longer ours). */
     sw_err (*idem_note)(void *ctx, const char *request_id, const char *owner, const char *note,
                         int lease_s);
+    /* Right before an OpenEMR write: the lease is still owner's with this
+     * fence, and every lock named owner's; all stretched to last need_ms
+     * (SW_ERR_BUSY: one was lost; nothing stretched). */
+    sw_err (*guard)(void *ctx, const char *request_id, const char *owner, int64_t fence,
+                    int need_ms, const char *const *locks, size_t n_locks);
     /* Short exclusive locks (SW_ERR_BUSY: held by another owner). */
     sw_err (*lock)(void *ctx, const char *name, const char *owner, int ttl_ms);
     sw_err (*unlock)(void *ctx, const char *name, const char *owner);
@@ -53,6 +58,8 @@ struct store store_of_fleet(struct fleet *f);
 /* The operations; list and get wrappers clear their out parameters first. */
 sw_err store_idem_note(const struct store *s, const char *request_id, const char *owner,
                        const char *note, int lease_s);
+sw_err store_guard(const struct store *s, const char *request_id, const char *owner, int64_t fence,
+                   int need_ms, const char *const *locks, size_t n_locks);
 sw_err store_lock(const struct store *s, const char *name, const char *owner, int ttl_ms);
 sw_err store_unlock(const struct store *s, const char *name, const char *owner);
 sw_err store_hold_place(const struct store *s, struct fleet_hold *h, int ttl_s);

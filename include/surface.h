@@ -11,6 +11,8 @@
 
 struct oe_surface_ops {
     const char *name;
+    sw_err (*resolve)(struct oe_client *c, struct oe_call *call, enum id_kind kind, const char *id,
+                      enum id_form form, char out[ID_MAX]);
     sw_err (*find_patients)(struct oe_client *c, struct oe_call *call, const char *phone,
                             const char *birthdate, struct oe_patient **out, size_t *n);
     sw_err (*list_range)(struct oe_client *c, struct oe_call *call, const char *practitioner_id,
@@ -27,8 +29,9 @@ struct oe_surface_ops {
     sw_err (*get)(struct oe_client *c, struct oe_call *call, const char *appointment_id,
                   struct oe_appt *out);
     sw_err (*find_by_confirmation)(struct oe_client *c, struct oe_call *call,
-                                   const char *confirmation, const char *practitioner_id,
-                                   int64_t from, int64_t to, struct oe_appt *out);
+                                   const char *confirmation, const char *patient_id,
+                                   const char *practitioner_id, int64_t from, int64_t to,
+                                   struct oe_appt *out);
     sw_err (*list_changed)(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
                            int64_t to, struct oe_appt **out, size_t *n);
 };
@@ -60,6 +63,12 @@ const char *oe_api_base(const struct oe_client *c);
 
 /* Sets call->detail. */
 void oe_detail(struct oe_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whether key was seen by this client lately (and now remembers it): lets a
+ * surface skip writing a mapping it wrote a moment ago. */
+bool oe_seen_lately(struct oe_client *c, const char *key);
+/* Forgets key (a cache miss showed the mapping is gone from Redis). */
+void oe_seen_forget(struct oe_client *c, const char *key);
 
 /* ---- growable arrays ------------------------------------------------------ */
 sw_err oe_appt_push(struct oe_appt **arr, size_t *n, size_t *cap, const struct oe_appt *a);

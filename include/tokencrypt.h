@@ -28,6 +28,11 @@ void tokencrypt_destroy(struct tokencrypt *tc);
 #define TOKENCRYPT_KEY_ID_LEN 16
 void tokencrypt_key_id(const struct tokencrypt *tc, char out[TOKENCRYPT_KEY_ID_LEN + 1]);
 
+/* A 32-byte key for another purpose, derived from the token key
+ * (HMAC-SHA256(key, label)): each purpose gets its own key, and every
+ * replica the same one. */
+sw_err tokencrypt_derive(const struct tokencrypt *tc, const char *label, unsigned char out[32]);
+
 /* *blob: malloc'd NUL-terminated text. */
 sw_err tokencrypt_seal(const struct tokencrypt *tc, const char *plain, size_t len, char **blob);
 /* *plain: malloc'd, NUL-terminated. */

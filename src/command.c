@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
+#include "confirmation.h"
 #include "timeutil.h"
 
 void cmd_text_trim_utf8(char *s)
@@ -280,6 +283,9 @@ static const struct field book_fields[] = {
 static const struct field reschedule_fields[] = {
     {"confirmation_number", F_CONFIRMATION, false, AT(reschedule.confirmation_number)},
     STR("appointment_id", reschedule.appointment_id),
+    STR("patient_id", reschedule.who.patient_id),
+    STR("phone", reschedule.who.phone),
+    STR("birthdate", reschedule.who.birthdate),
     AT_TIME("new_start", reschedule.new_start),
     STR("practitioner_id", reschedule.practitioner_id),
     STR("hold_id", reschedule.hold_id),
@@ -296,7 +302,9 @@ static const struct field join_fields[] = {
 static const struct field cancel_fields[] = {
     {"confirmation_number", F_CONFIRMATION, false, AT(cancel.confirmation_number)},
     STR("appointment_id", cancel.appointment_id),
-    STR("patient_id", cancel.patient_id),
+    STR("patient_id", cancel.who.patient_id),
+    STR("phone", cancel.who.phone),
+    STR("birthdate", cancel.who.birthdate),
     STR("reason", cancel.reason),
     {NULL},
 };
@@ -306,11 +314,10 @@ static const struct field leave_fields[] = {
 };
 
 /* What the fields alone cannot say, checked after them. */
-static bool check_find(struct parser *p, const struct command *c)
+static bool check_phone_birthdate(struct parser *p, const char *phone, const char *birthdate)
 {
-    const struct cmd_find_patient *f = &c->u.find;
     int digits = 0;
-    for (const char *ch = f->phone; *ch; ch++) {
+    for (const char *ch = phone; *ch; ch++) {
         if (*ch >= '0' && *ch <= '9')
             digits++;
         else if (!strchr("+-. ()", *ch))
@@ -320,9 +327,26 @@ static bool check_find(struct parser *p, const struct command *c)
     if (digits < 7 || digits > 15)
         return fail(p, "bad_value", "%sphone must have 7 to 15 digits", p->where);
     struct tu_date bd;
-    if (timeutil_parse_date(f->birthdate, &bd) != SW_OK)
+    if (timeutil_parse_date(birthdate, &bd) != SW_OK)
         return fail(p, "bad_date", "%sbirthdate must be a real date YYYY-MM-DD", p->where);
     return true;
+}
+
+static bool check_find(struct parser *p, const struct command *c)
+{
+    return check_phone_birthdate(p, c->u.find.phone, c->u.find.birthdate);
+}
+
+/* A write names its patient: the id, or phone and birth date. */
+static bool check_patient(struct parser *p, const struct cmd_patient *who)
+{
+    if (who->patient_id[0])
+        return true;
+    if (!who->phone[0] || !who->birthdate[0])
+        return fail(p, "missing_field",
+                    "%spatient_id, or phone and birthdate, is required to change an appointment",
+                    p->where);
+    return check_phone_birthdate(p, who->phone, who->birthdate);
 }
 
 static bool check_hold(struct parser *p, const struct command *c)
@@ -345,12 +369,14 @@ static bool either_id(struct parser *p, const char *confirmation, const char *ap
 
 static bool check_cancel(struct parser *p, const struct command *c)
 {
-    return either_id(p, c->u.cancel.confirmation_number, c->u.cancel.appointment_id);
+    return either_id(p, c->u.cancel.confirmation_number, c->u.cancel.appointment_id) &&
+           check_patient(p, &c->u.cancel.who);
 }
 
 static bool check_reschedule(struct parser *p, const struct command *c)
 {
-    return either_id(p, c->u.reschedule.confirmation_number, c->u.reschedule.appointment_id);
+    return either_id(p, c->u.reschedule.confirmation_number, c->u.reschedule.appointment_id) &&
+           check_patient(p, &c->u.reschedule.who);
 }
 
 static const struct {
@@ -461,6 +487,73 @@ static bool topic_name_ok(const char *s, size_t n)
 
 static const char *const envelope_keys[] = {"type",     "request_id", "session_id",
                                             "reply_to", "deadline",   "payload"};
+
+/* One length-framed item of the digest: no two inputs share bytes. */
+static void digest_put(EVP_MD_CTX *md, const char *s, size_t n)
+{
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+    EVP_DigestUpdate(md, len, sizeof(len));
+    EVP_DigestUpdate(md, s, n);
+}
+
+static int cmp_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+void command_digest(const struct command *c, const char *key_id, char out[CMD_DIGEST_LEN])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char h[32];
+    unsigned int hn = 0;
+    char num[32];
+    out[0] = '\0';
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(md);
+        return;
+    }
+    digest_put(md, "schedworker command v1", 22);
+    digest_put(md, types[c->type].name, strlen(types[c->type].name));
+    digest_put(md, key_id ? key_id : "", key_id ? strlen(key_id) : 0);
+    for (const struct field *f = types[c->type].fields; f->name; f++) {
+        const char *at = (const char *)c + f->offset;
+        digest_put(md, f->name, strlen(f->name));
+        switch (f->kind) {
+        case F_STR:
+            digest_put(md, at, strnlen(at, f->size));
+            break;
+        case F_CONFIRMATION: {
+            char canon[CONFIRM_TEXT_LEN];
+            if (at[0] && confirm_decode(at, canon, sizeof(canon)) == SW_OK)
+                digest_put(md, canon, strlen(canon));
+            else
+                digest_put(md, at, strnlen(at, f->size));
+            break;
+        }
+        case F_TIME:
+            snprintf(num, sizeof(num), "%lld", (long long)*(const int64_t *)(const void *)at);
+            digest_put(md, num, strlen(num));
+            break;
+        case F_INT:
+            snprintf(num, sizeof(num), "%d", *(const int *)(const void *)at);
+            digest_put(md, num, strlen(num));
+            break;
+        case F_PRACTITIONERS: {
+            struct cmd_search_slots s = c->u.search;
+            qsort(s.practitioners, (size_t)s.n_practitioners, sizeof(s.practitioners[0]), cmp_ids);
+            for (int i = 0; i < s.n_practitioners; i++)
+                digest_put(md, s.practitioners[i], strlen(s.practitioners[i]));
+            break;
+        }
+        }
+    }
+    if (EVP_DigestFinal_ex(md, h, &hn) && hn == sizeof(h))
+        for (int i = 0; i < 32; i++)
+            snprintf(out + 2 * i, 3, "%02x", h[i]);
+    EVP_MD_CTX_free(md);
+}
 
 sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
                      struct cmd_parse_error *err)

@@ -131,7 +131,21 @@ static const struct setting settings[] = {
     INT("idempotency.ttl_s", idempotency_ttl_s, "604800", 60, 31536000,
         "How long a result is kept for duplicates of its request_id."),
     INT("idempotency.lease_s", idempotency_lease_s, "30", 2, 3600,
-        "An in-progress command is taken over after this."),
+        "An in-progress command is taken over after this (renewed while it works)."),
+    INT("idempotency.outputs_ttl_s", idempotency_outputs_ttl_s, "3600", 60, 604800,
+        "How long a finished command's events and audit records are kept, to produce them "
+        "again if its message is delivered again."),
+    INT("booking.write_margin_ms", write_margin_ms, "2000", 100, 60000,
+        "Right before an OpenEMR write, the command's lease and locks are made to last "
+        "openemr.timeout_ms plus this, so no other replica can take over during the write."),
+    INT("booking.reconcile_settle_ms", reconcile_settle_ms, "2000", 0, 60000,
+        "A replica taking over an interrupted write waits this long past the end of its cover "
+        "before it concludes the write did not land (OpenEMR may commit a request late)."),
+    INT("openemr.max_requests_per_command", max_requests_per_command, "40", 1, 1000,
+        "Most OpenEMR requests one command may make; a command that needs more is answered "
+        "error request_cap."),
+    INT("test.pause_after_guard_ms", test_pause_after_guard_ms, "0", 0, 600000,
+        "For tests only: sleep between the pre-write lease check and the write."),
     INT("hold.default_ttl_s", hold_default_ttl_s, "120", 5, 3600,
         "Hold lifetime when the command names none."),
     INT("hold.max_ttl_s", hold_max_ttl_s, "600", 5, 86400, "Longest hold a command may ask for."),
@@ -398,31 +412,44 @@ static bool set_type(struct sw_config *cfg, const char *rest, const char *value,
     return true;
 }
 
-/* practitioner.ID.hours */
+/* practitioner.ID.hours, practitioner.ID.user_id */
 static bool set_practitioner(struct sw_config *cfg, const char *rest, const char *value, char *err,
                              size_t errlen)
 {
     const char *dot = strrchr(rest, '.');
     size_t n = dot ? (size_t)(dot - rest) : 0;
-    if (!dot || strcmp(dot, ".hours") != 0 || n == 0 ||
-        n >= sizeof(cfg->practitioner_hours[0].practitioner_id)) {
-        snprintf(err, errlen, "practitioner.%s: expected practitioner.ID.hours", rest);
+    bool hours = dot && !strcmp(dot, ".hours"), user = dot && !strcmp(dot, ".user_id");
+    if ((!hours && !user) || n == 0 || n >= sizeof(cfg->practitioners[0].practitioner_id)) {
+        snprintf(err, errlen, "practitioner.%s: expected practitioner.ID.hours or .user_id", rest);
         return false;
     }
-    struct sw_practitioner_hours *p = NULL;
-    for (int i = 0; i < cfg->n_practitioner_hours; i++)
-        if (strlen(cfg->practitioner_hours[i].practitioner_id) == n &&
-            !strncmp(cfg->practitioner_hours[i].practitioner_id, rest, n))
-            p = &cfg->practitioner_hours[i];
+    struct sw_practitioner *p = NULL;
+    for (int i = 0; i < cfg->n_practitioners; i++)
+        if (strlen(cfg->practitioners[i].practitioner_id) == n &&
+            !strncmp(cfg->practitioners[i].practitioner_id, rest, n))
+            p = &cfg->practitioners[i];
     if (!p) {
-        if (cfg->n_practitioner_hours == SW_MAX_PRACTITIONER_HOURS) {
-            snprintf(err, errlen, "too many practitioner overrides (at most %d)",
+        if (cfg->n_practitioners == SW_MAX_PRACTITIONER_HOURS) {
+            snprintf(err, errlen, "too many practitioner settings (at most %d practitioners)",
                      SW_MAX_PRACTITIONER_HOURS);
             return false;
         }
-        p = &cfg->practitioner_hours[cfg->n_practitioner_hours++];
+        p = &cfg->practitioners[cfg->n_practitioners++];
         snprintf(p->practitioner_id, sizeof(p->practitioner_id), "%.*s", (int)n, rest);
     }
+    if (user) {
+        size_t k = strlen(value);
+        bool digits = k > 0 && k < sizeof(p->user_id) && value[0] != '0';
+        for (size_t i = 0; digits && i < k; i++)
+            digits = value[i] >= '0' && value[i] <= '9';
+        if (!digits) {
+            snprintf(err, errlen, "practitioner.%s: expected OpenEMR's numeric user id", rest);
+            return false;
+        }
+        snprintf(p->user_id, sizeof(p->user_id), "%s", value);
+        return true;
+    }
+    p->has_hours = true;
     return sw_hours_parse(value, &p->hours, err, errlen);
 }
 
@@ -620,8 +647,26 @@ const struct sw_type_rule *sw_config_type(const struct sw_config *cfg, const cha
 
 const struct sw_hours *sw_config_hours(const struct sw_config *cfg, const char *practitioner_id)
 {
-    for (int i = 0; practitioner_id && i < cfg->n_practitioner_hours; i++)
-        if (!strcmp(cfg->practitioner_hours[i].practitioner_id, practitioner_id))
-            return &cfg->practitioner_hours[i].hours;
+    for (int i = 0; practitioner_id && i < cfg->n_practitioners; i++)
+        if (cfg->practitioners[i].has_hours &&
+            !strcmp(cfg->practitioners[i].practitioner_id, practitioner_id))
+            return &cfg->practitioners[i].hours;
     return &cfg->clinic_hours;
+}
+
+const char *sw_config_practitioner_user(const struct sw_config *cfg, const char *practitioner_id)
+{
+    for (int i = 0; practitioner_id && i < cfg->n_practitioners; i++)
+        if (cfg->practitioners[i].user_id[0] &&
+            !strcmp(cfg->practitioners[i].practitioner_id, practitioner_id))
+            return cfg->practitioners[i].user_id;
+    return NULL;
+}
+
+const char *sw_config_practitioner_of_user(const struct sw_config *cfg, const char *user_id)
+{
+    for (int i = 0; user_id && i < cfg->n_practitioners; i++)
+        if (!strcmp(cfg->practitioners[i].user_id, user_id))
+            return cfg->practitioners[i].practitioner_id;
+    return NULL;
 }

@@ -17,6 +17,9 @@ void sw_config_write_reference(FILE *out)
                  "min_notice_minutes, max_window_days, title of an appointment type |\n");
     fprintf(out, "| `practitioner.ID.hours` | clinic.hours | | working hours of one "
                  "practitioner |\n");
+    fprintf(out, "| `practitioner.ID.user_id` | | | OpenEMR's numeric user id (`pc_aid`) of the "
+                 "practitioner: lets the worker book for them without the `admin/users` ACL, and "
+                 "accept that number as their id |\n");
     fprintf(out, "| `kafka.*` | see below | `SCHED_KAFKA_*` | passed to librdkafka as is |\n");
     fprintf(out, "\nAppointment types by default:\n\n| type | minutes | category | notice "
                  "(min) | window (days) |\n|---|---|---|---|---|\n");

@@ -76,11 +76,53 @@ static sw_err indexed_id(const struct worker *w, const char *confirmation, char 
     return err;
 }
 
-sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const char *confirmation,
-                          const char *appointment_id, struct oe_appt *out, struct result *r)
+#define MAX_NAMED 8 /* patients one phone and birth date may name */
+
+/* The patients a write names: its id, or those with that phone and birth
+ * date.  SW_OK with *n >= 1, or r filled. */
+static sw_err named_patients(const struct worker *w, struct oe_call *call,
+                             const struct cmd_patient *who, char ids[MAX_NAMED][ID_MAX], size_t *n,
+                             struct result *r)
 {
-    char canonical[CONFIRM_TEXT_LEN + 8] = "", id[64] = "";
-    sw_err err;
+    *n = 0;
+    if (who->patient_id[0]) {
+        snprintf(ids[(*n)++], ID_MAX, "%s", who->patient_id);
+        return SW_OK;
+    }
+    struct oe_patient *p = NULL;
+    size_t np = 0;
+    sw_err err = emr_find_patients(&w->emr, call, who->phone, who->birthdate, &p, &np);
+    if (err) {
+        worker_fail_emr(r, err, call);
+        return err;
+    }
+    for (size_t i = 0; i < np && *n < MAX_NAMED; i++)
+        snprintf(ids[(*n)++], ID_MAX, "%s", p[i].id);
+    free(p);
+    if (*n == 0) {
+        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
+        return SW_ERR_NOT_FOUND;
+    }
+    return SW_OK;
+}
+
+static bool bookable_category(const struct sw_config *cfg, int category)
+{
+    for (int i = 0; i < cfg->n_types; i++)
+        if (cfg->types[i].category == category)
+            return true;
+    return false;
+}
+
+sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const char *confirmation,
+                          const char *appointment_id, const struct cmd_patient *who,
+                          struct oe_appt *out, struct result *r)
+{
+    char canonical[CONFIRM_TEXT_LEN + 8] = "", id[64] = "", ids[MAX_NAMED][ID_MAX];
+    size_t n_ids = 0;
+    sw_err err = named_patients(w, call, who, ids, &n_ids, r);
+    if (err)
+        return err;
     if (confirmation && *confirmation) {
         if (confirm_decode(confirmation, canonical, sizeof(canonical)) != SW_OK) {
             result_fail(r, RES_NOT_FOUND, "bad_confirmation_number",
@@ -91,29 +133,53 @@ sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const ch
         if (err == SW_ERR_REDIS)
             return err;
         if (err == SW_ERR_NOT_FOUND) {
-            /* Booked before the index existed, or elsewhere: search. */
+            /* Booked before the index existed, elsewhere, or Redis lost it:
+             * search the named patients' appointments only (bounded). */
             int64_t now = worker_now_s(w);
-            err = emr_find_by_confirmation(&w->emr, call, canonical, NULL,
-                                           now - SEARCH_PAST_DAYS * DAY,
-                                           now + SEARCH_FUTURE_DAYS * DAY, out);
-            if (err == SW_ERR_NOT_FOUND)
-                result_fail(r, RES_NOT_FOUND, "no_such_appointment",
-                            "No appointment has that confirmation number.");
-            else if (err)
+            err = SW_ERR_NOT_FOUND;
+            for (size_t i = 0; i < n_ids && err == SW_ERR_NOT_FOUND; i++)
+                err = emr_find_by_confirmation(&w->emr, call, canonical, ids[i], NULL,
+                                               now - SEARCH_PAST_DAYS * DAY,
+                                               now + SEARCH_FUTURE_DAYS * DAY, out);
+            if (err && err != SW_ERR_NOT_FOUND) {
                 worker_fail_emr(r, err, call);
-            if (!err && !out->confirmation[0])
-                snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
+                return err;
+            }
+            if (!err)
+                snprintf(id, sizeof(id), "%s", out->id);
+        }
+        if (err == SW_ERR_NOT_FOUND) {
+            result_fail(r, RES_NOT_FOUND, "no_such_appointment",
+                        "No appointment has that confirmation number.");
             return err;
         }
     } else {
         snprintf(id, sizeof(id), "%s", appointment_id);
     }
     err = emr_get(&w->emr, call, id, out);
-    if (err == SW_ERR_NOT_FOUND)
+    if (err == SW_ERR_NOT_FOUND) {
         result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
-    else if (err)
+        return err;
+    }
+    if (err) {
         worker_fail_emr(r, err, call);
-    if (!err && canonical[0] && !out->confirmation[0])
+        return err;
+    }
+    bool named = false;
+    for (size_t i = 0; i < n_ids && !named; i++)
+        named = out->patient_id[0] && !strcmp(out->patient_id, ids[i]);
+    if (!named || out->provider_event) {
+        /* not the named patient's, or not a patient's at all (lunch,
+         * vacation): as if it did not exist */
+        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
+        return SW_ERR_NOT_FOUND;
+    }
+    if (!bookable_category(w->cfg, out->category)) {
+        result_fail(r, RES_REJECTED, "not_bookable",
+                    "That appointment cannot be changed by phone; please call the clinic.");
+        return SW_ERR_REJECTED;
+    }
+    if (canonical[0] && !out->confirmation[0])
         snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);
-    return err;
+    return SW_OK;
 }

@@ -1,7 +1,11 @@
 /* confirmation.c - phone-friendly confirmation numbers (see confirmation.h). */
 #include "confirmation.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #define MOD     17
 #define INV7    5 /* 7 * 5 = 35 = 1 mod 17 */
@@ -93,4 +97,21 @@ sw_err confirm_decode(const char *in, char *canonical, size_t len)
 bool confirm_is_valid(const char *in)
 {
     return confirm_decode(in, NULL, 0) == SW_OK;
+}
+
+sw_err confirm_derive(const unsigned char key[32], const char *request_id, int k, char *buf,
+                      size_t len)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE], msg[256];
+    unsigned int n = 0;
+    if (!key || !request_id || k < 0)
+        return SW_ERR_INVALID;
+    int m = snprintf((char *)msg, sizeof(msg), "schedworker confirmation v1%c%s%c%d", 0, request_id,
+                     0, k);
+    if (m < 0 || (size_t)m >= sizeof(msg))
+        return SW_ERR_INVALID;
+    if (!HMAC(EVP_sha256(), key, 32, msg, (size_t)m, mac, &n) || n < 4)
+        return SW_ERR_INTERNAL;
+    uint64_t bits = (uint64_t)mac[0] << 16 | (uint64_t)mac[1] << 8 | mac[2];
+    return confirm_generate(bits, buf, len);
 }

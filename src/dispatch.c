@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "auth.h"
+#include "canon.h"
 #include "events.h"
 #include "handlers.h"
 #include "metrics.h"
@@ -45,6 +46,7 @@ struct lane {
     struct fleet *fleet;   /* NULL while Redis is unreachable */
     struct oe_client *oe;  /* NULL until created (needs the fleet) */
     const struct kmsg *in; /* the current message */
+    int requests_left;     /* the current command's OpenEMR budget */
 };
 
 /* ---- lanes ----------------------------------------------------------------- */
@@ -104,7 +106,7 @@ void *dispatch_lane_init(void *opaque, int lane)
     l->cfg = l->shared->cfg;
     l->index = lane;
     l->w.cfg = l->cfg;
-    l->w.owner = l->cfg->worker_id;
+    l->w.confirm_key = l->shared->confirm_key;
     if (getrandom(&l->w.rng, sizeof(l->w.rng), 0) != sizeof(l->w.rng) || !l->w.rng)
         l->w.rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)clock_now_ms(NULL) ^ (uint64_t)lane;
     lane_connect(l);
@@ -360,7 +362,58 @@ static enum admission admit(struct lane *l, struct outbox *out)
     return a;
 }
 
-static void finish(struct lane *l, struct outbox *out, const struct command *c, struct result *r,
+/* The outputs of a command besides its result (audit records, events), as
+ * JSON, so that a redelivery of its message can produce them again. */
+static char *outputs_json(const struct outbox *out)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < out->n; i++) {
+        const struct kout *m = &out->items[i];
+        json_t *h = json_object();
+        for (int k = 0; k < m->n_headers; k++)
+            json_object_set_new(h, m->headers[k].name, json_string(m->headers[k].value));
+        json_array_append_new(a, json_pack("{s:s, s:s?, s:s%, s:o}", "t", m->topic, "k", m->key,
+                                           "v", m->value, m->len, "h", h));
+    }
+    char *s = a && json_array_size(a) ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return s;
+}
+
+static void outputs_restore(struct lane *l, struct outbox *out, const char *text)
+{
+    json_t *a = json_loads(text, 0, NULL);
+    size_t i;
+    json_t *m;
+    json_array_foreach(a, i, m)
+    {
+        const char *topic = json_string_value(json_object_get(m, "t"));
+        json_t *v = json_object_get(m, "v");
+        if (!topic || !json_is_string(v) ||
+            !outbox_add(out, topic, json_string_value(json_object_get(m, "k")),
+                        json_string_value(v), json_string_length(v)))
+            continue;
+        const char *name;
+        json_t *hv;
+        json_object_foreach(json_object_get(m, "h"), name, hv)
+            outbox_header(out, name, json_string_value(hv));
+    }
+    json_decref(a);
+    log_info("dispatch", "message delivered again: its %zu events and audit records go out again",
+             i);
+    (void)l;
+}
+
+static void source_of(const struct kmsg *in, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%d/%lld", in->topic, in->partition, (long long)in->offset);
+}
+
+/* Stores the answer (unless it is unavailable: nothing was done, so a retry
+ * is safe and nothing is kept), then publishes it.  false when it must not
+ * be published: the lease was lost (another attempt answers) or Redis could
+ * not store it; the command then runs again and answers from the record. */
+static bool finish(struct lane *l, struct outbox *out, const struct command *c, struct result *r,
                    bool store)
 {
     r->processed_at_ms = clock_now_ms(NULL);
@@ -370,27 +423,41 @@ static void finish(struct lane *l, struct outbox *out, const struct command *c, 
         result_fail(r, RES_ERROR, "internal_error", "The worker failed to answer.");
         json = result_serialize(r);
         if (!json)
-            return;
+            return false;
     }
-    /* "unavailable" promises that a retry with the same request_id is safe
-     * and may succeed: it is not stored.  If nothing was attempted the lease
-     * is dropped; after an attempted write it is left to expire, so the retry
-     * takes over with the note and reconciles instead of writing twice. */
     if (store && l->fleet) {
-        sw_err err = SW_OK;
-        if (r->status == RES_UNAVAILABLE && !r->write_attempted)
-            err = fleet_idem_abandon(l->fleet, c->request_id, l->cfg->worker_id);
-        else if (r->status != RES_UNAVAILABLE)
-            err = fleet_idem_finish(l->fleet, c->request_id, l->cfg->worker_id, json,
-                                    l->cfg->idempotency_ttl_s);
-        if (err)
-            log_error("dispatch", "idempotency record not updated: %s", fleet_errstr(l->fleet));
+        sw_err err;
+        if (r->status == RES_UNAVAILABLE) {
+            err = fleet_idem_abandon(l->fleet, c->request_id, l->w.owner);
+            if (err == SW_ERR_REDIS)
+                err = SW_OK; /* the lease runs out by itself */
+        } else {
+            char source[320], *outputs = outputs_json(out);
+            source_of(l->in, source, sizeof(source));
+            err = fleet_idem_finish(l->fleet, c->request_id, l->w.owner, json, source, outputs,
+                                    l->cfg->idempotency_ttl_s, l->cfg->idempotency_outputs_ttl_s);
+            free(outputs);
+        }
+        if (err) {
+            log_warn("dispatch", "answer not stored (%s): %s; the command runs again",
+                     sw_err_str(err), fleet_errstr(l->fleet));
+            free(json);
+            return false;
+        }
     }
     publish_result(l, out, reply_topic(l, c->reply_to),
                    c->session_id[0] ? c->session_id : c->request_id, c->request_id, json);
     log_debug("dispatch", "%s -> %s", cmd_type_name(c->type), res_status_str(r->status));
     free(json);
     record_command(l, cmd_type_name(c->type), res_status_str(r->status));
+    return true;
+}
+
+/* An answer given before the command's record exists (nothing done). */
+static void answer_unstored(struct lane *l, struct outbox *out, const struct command *c,
+                            struct result *r)
+{
+    finish(l, out, c, r, false);
 }
 
 enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, int attempt,
@@ -401,8 +468,9 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     struct command cmd;
     struct cmd_parse_error perr;
     struct result res;
+    struct fleet_idem rec = {0};
     enum handler_outcome outcome = HANDLER_DONE;
-    char *stored = NULL, *note = NULL;
+    char owner[200], digest[CMD_DIGEST_LEN];
 
     l->in = in;
     l->w.out = out;
@@ -442,61 +510,117 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     if (cmd.deadline_ms && clock_now_ms(NULL) > cmd.deadline_ms) {
         result_fail(&res, RES_EXPIRED, "deadline_passed",
                     "The request arrived after its deadline; nothing was done.");
-        finish(l, out, &cmd, &res, false);
+        answer_unstored(l, out, &cmd, &res);
         goto out;
     }
     if (!lane_connect(l)) {
         outcome = HANDLER_RETRY; /* no idempotency without Redis: wait */
         goto out;
     }
+    /* This attempt's own name: its lease and its locks are its alone, so a
+     * paused earlier attempt of the same command holds nothing of ours. */
+    snprintf(owner, sizeof(owner), "%s/%016llx", cfg->worker_id,
+             (unsigned long long)worker_random(&l->w));
+    l->w.owner = owner;
+    l->requests_left = cfg->max_requests_per_command;
+    l->w.requests_left = &l->requests_left;
+    l->w.fence = 0;
+    l->w.covered_until_ms = 0;
 
-    enum fleet_idem_state state;
-    if (fleet_idem_begin(l->fleet, cmd.request_id, cfg->worker_id, cfg->idempotency_lease_s, &state,
-                         &stored, &note) != SW_OK) {
+    /* One identity per patient and practitioner before anything keys on
+     * an id: the idempotency record, locks, holds, caches. */
+    struct oe_call canon_call = worker_call(&l->w, &cmd);
+    sw_err cerr = canon_command(&l->w, &canon_call, &cmd, &res);
+    if (cerr == SW_ERR_REDIS) {
+        outcome = HANDLER_RETRY;
+        goto out;
+    }
+    if (cerr) {
+        answer_unstored(l, out, &cmd, &res);
+        goto out;
+    }
+
+    command_digest(&cmd, in->key_id, digest); /* the key id the signature proved */
+    if (fleet_idem_begin(l->fleet, cmd.request_id, owner, digest, cfg->idempotency_lease_s, &rec) !=
+        SW_OK) {
         log_warn("dispatch", "redis: %s", fleet_errstr(l->fleet));
         metrics_redis_error();
         outcome = HANDLER_RETRY;
         goto out;
     }
-    if (state == FLEET_IDEM_DONE) {
-        log_info("dispatch", "duplicate request_id: answering with the stored result");
+    switch (rec.state) {
+    case FLEET_IDEM_MISMATCH:
+        /* never the other command's result, never run under its id */
+        result_fail(&res, RES_INVALID, "request_id_reused",
+                    "That request_id was already used for another command; use a new one.");
+        answer_unstored(l, out, &cmd, &res);
+        goto out;
+    case FLEET_IDEM_DONE: {
+        char source[320];
+        source_of(in, source, sizeof(source));
+        bool redelivered = rec.source && !strcmp(rec.source, source);
+        log_info("dispatch", redelivered
+                                 ? "message delivered again: answering from its record"
+                                 : "duplicate request_id: answering with the stored result");
+        if (redelivered && rec.outputs)
+            outputs_restore(l, out, rec.outputs);
         record_command(l, cmd_type_name(cmd.type), "duplicate");
-        publish_result(l, out, reply_topic(l, cmd.reply_to),
-                       cmd.session_id[0] ? cmd.session_id : cmd.request_id, cmd.request_id, stored);
+        if (rec.result)
+            publish_result(l, out, reply_topic(l, cmd.reply_to),
+                           cmd.session_id[0] ? cmd.session_id : cmd.request_id, cmd.request_id,
+                           rec.result);
         goto out;
     }
-    if (state == FLEET_IDEM_BUSY) {
-        outcome = HANDLER_RETRY; /* another replica is on it: wait for its result */
+    case FLEET_IDEM_BUSY:
+        outcome = HANDLER_RETRY; /* another attempt is on it: wait for its result */
         goto out;
+    case FLEET_IDEM_NEW:
+    case FLEET_IDEM_TAKEOVER:
+        break;
     }
+    l->w.fence = rec.fence;
+    l->w.now_store_ms = rec.now_ms;
+    l->w.covered_until_ms = rec.state == FLEET_IDEM_TAKEOVER ? rec.write_until_ms : 0;
     /* Every earlier holder died or hung on this command: it is a poison
      * message (it may crash the worker).  Bounded: dead-letter it and
-     * answer, rather than take the next replica down too. */
-    if (state == FLEET_IDEM_TAKEOVER && fleet_idem_takeovers(l->fleet) > POISON_TAKEOVERS) {
+     * answer, rather than take the next replica down too.  Hand-overs on
+     * purpose (a write to reconcile) are not counted. */
+    if (rec.state == FLEET_IDEM_TAKEOVER && rec.takeovers > POISON_TAKEOVERS) {
         dead_letter(l, out, "poison",
                     "the command was taken over too often: its handlers kept dying");
         result_fail(&res, RES_ERROR, "poison_message",
                     "The worker could not process this request; it was set aside for the "
                     "operators.");
-        res.write_attempted = note != NULL;
-        finish(l, out, &cmd, &res, true);
+        if (!finish(l, out, &cmd, &res, true))
+            outcome = HANDLER_RETRY;
         goto out;
     }
-    if (handlers[cmd.type](&l->w, &cmd, &res, state == FLEET_IDEM_TAKEOVER ? note : NULL) ==
-        OUTCOME_RETRY) {
+    switch (
+        handlers[cmd.type](&l->w, &cmd, &res, rec.state == FLEET_IDEM_TAKEOVER ? rec.note : NULL)) {
+    case OUTCOME_RETRY:
         /* Redis trouble before any side effect, or our lease was taken
          * over meanwhile: let go and run again (a duplicate then gets the
          * other holder's result). */
-        fleet_idem_abandon(l->fleet, cmd.request_id, cfg->worker_id);
+        fleet_idem_abandon(l->fleet, cmd.request_id, owner);
         outcome = HANDLER_RETRY;
-        goto out;
+        break;
+    case OUTCOME_RECONCILE:
+        /* A write may have landed: no answer until a later attempt finds
+         * out (its note is kept); this hand-over is not a crash. */
+        fleet_idem_handover(l->fleet, cmd.request_id, owner);
+        outcome = HANDLER_RETRY;
+        break;
+    case OUTCOME_ANSWER:
+        if (!finish(l, out, &cmd, &res, true))
+            outcome = HANDLER_RETRY;
+        break;
     }
-    finish(l, out, &cmd, &res, true);
 out:
     result_clear(&res);
-    free(stored);
-    free(note);
+    fleet_idem_clear(&rec);
     l->w.out = NULL;
+    l->w.owner = NULL;
+    l->w.requests_left = NULL;
     if (outcome == HANDLER_RETRY) {
         outbox_clear(out);
         if (attempt >= 20 && attempt % 20 == 0)

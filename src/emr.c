@@ -3,12 +3,24 @@
  * fake) starts from the same state. */
 #include "emr.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void call_start(struct oe_call *call)
 {
     call->detail[0] = '\0';
     call->retry_after_s = 0;
+}
+
+sw_err emr_resolve(const struct emr *e, struct oe_call *call, enum id_kind kind, const char *raw,
+                   char out[ID_MAX])
+{
+    char norm[ID_MAX];
+    enum id_form form;
+    call_start(call);
+    out[0] = '\0';
+    sw_err err = ids_normalize(kind, raw, norm, &form);
+    return err ? err : e->ops->resolve(e->ctx, call, kind, norm, form, out);
 }
 
 sw_err emr_find_patients(const struct emr *e, struct oe_call *call, const char *phone,
@@ -73,12 +85,13 @@ sw_err emr_get(const struct emr *e, struct oe_call *call, const char *appointmen
 }
 
 sw_err emr_find_by_confirmation(const struct emr *e, struct oe_call *call, const char *confirmation,
-                                const char *practitioner_id, int64_t from, int64_t to,
-                                struct oe_appt *out)
+                                const char *patient_id, const char *practitioner_id, int64_t from,
+                                int64_t to, struct oe_appt *out)
 {
     call_start(call);
     memset(out, 0, sizeof(*out));
-    return e->ops->find_by_confirmation(e->ctx, call, confirmation, practitioner_id, from, to, out);
+    return e->ops->find_by_confirmation(e->ctx, call, confirmation, patient_id, practitioner_id,
+                                        from, to, out);
 }
 
 sw_err emr_list_practitioners(const struct emr *e, struct oe_call *call, char (**ids)[64],
@@ -88,4 +101,36 @@ sw_err emr_list_practitioners(const struct emr *e, struct oe_call *call, char (*
     *ids = NULL;
     *n = 0;
     return e->ops->list_practitioners(e->ctx, call, ids, n);
+}
+
+/* ---- appointments as JSON (notes) ---------------------------------------- */
+
+json_t *emr_appt_json(const struct oe_appt *a)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:s}", "id", a->id, "patient_id",
+                     a->patient_id, "practitioner_id", a->practitioner_id, "start",
+                     (json_int_t)a->start, "end", (json_int_t)a->end, "category", a->category,
+                     "type", a->appointment_type, "confirmation", a->confirmation);
+}
+
+bool emr_appt_parse(json_t *o, struct oe_appt *a)
+{
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *pt = json_string_value(json_object_get(o, "patient_id"));
+    const char *pr = json_string_value(json_object_get(o, "practitioner_id"));
+    if (!id || !pt || !pr)
+        return false;
+    memset(a, 0, sizeof(*a));
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    snprintf(a->patient_id, sizeof(a->patient_id), "%s", pt);
+    snprintf(a->practitioner_id, sizeof(a->practitioner_id), "%s", pr);
+    a->start = json_integer_value(json_object_get(o, "start"));
+    a->end = json_integer_value(json_object_get(o, "end"));
+    a->category = (int)json_integer_value(json_object_get(o, "category"));
+    const char *t = json_string_value(json_object_get(o, "type"));
+    const char *cf = json_string_value(json_object_get(o, "confirmation"));
+    snprintf(a->appointment_type, sizeof(a->appointment_type), "%s", t ? t : "");
+    snprintf(a->confirmation, sizeof(a->confirmation), "%s", cf ? cf : "");
+    a->status = OE_APPT_BOOKED;
+    return true;
 }

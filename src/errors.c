@@ -25,6 +25,7 @@ static const struct {
     [SW_ERR_NOMEM] = {"out_of_memory", RES_ERROR},
     [SW_ERR_BUSY] = {"busy", RES_UNAVAILABLE},
     [SW_ERR_INTERNAL] = {"internal_error", RES_ERROR},
+    [SW_ERR_CAPPED] = {"request_cap", RES_ERROR},
 };
 
 const char *sw_err_str(sw_err err)

@@ -37,7 +37,6 @@ struct fleet {
     int timeout_ms;
     char *prefix;
     const struct sw_clock *clock; /* NULL: the system clock */
-    int last_takeovers;           /* of the last fleet_idem_begin */
 
     /* limiter and breaker settings (copied: the config may be reloaded) */
     int limiter_rps;

@@ -1,5 +1,11 @@
 /* handlers_cancel.c - cancel, and the waitlist offer the freed slot
- * triggers. */
+ * triggers.
+ *
+ * The appointment must be the named patient's, of a bookable type
+ * (confirm_index_find).  Its details are noted under the lease before the
+ * DELETE, which is sent only under cover; an answer lost on the way is not
+ * guessed: a later attempt (waiting out the earlier write's cover) looks
+ * whether the appointment is still there, and finishes the cancel. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,86 +14,118 @@
 #include "confirm_index.h"
 #include "daycache.h"
 #include "events.h"
-#include "log.h"
 #include "handlers.h"
 #include "own_marks.h"
 #include "rules.h"
 #include "timeutil.h"
 #include "waitlist.h"
 
+static sw_err note_cancel(const struct worker *w, const struct command *c, const struct oe_appt *a)
+{
+    json_t *o = json_pack("{s:o}", "cancel", emr_appt_json(a));
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return SW_ERR_NOMEM;
+    sw_err err =
+        store_idem_note(&w->store, c->request_id, w->owner, text, w->cfg->idempotency_lease_s);
+    free(text);
+    return err;
+}
+
+static bool noted_cancel(const char *note, struct oe_appt *a)
+{
+    json_t *o = note ? json_loads(note, 0, NULL) : NULL;
+    bool ok = emr_appt_parse(json_object_get(o, "cancel"), a);
+    json_decref(o);
+    return ok;
+}
+
+/* Whether OpenEMR certainly did not apply a DELETE that failed so. */
+static bool certainly_not_applied(sw_err err)
+{
+    return err != SW_ERR_TIMEOUT && err != SW_ERR_SERVER && err != SW_ERR_BAD_ANSWER;
+}
+
+/* The appointment is cancelled (now or by an earlier attempt). */
+static enum outcome cancelled(struct worker *w, const struct command *c, const struct oe_appt *a,
+                              struct result *r)
+{
+    snprintf(r->cancelled_appointment_id, sizeof(r->cancelled_appointment_id), "%s", a->id);
+    r->cancelled_at_ms = worker_now_ms(w);
+    struct tu_date day;
+    if (!timeutil_local_date(a->start, &day))
+        daycache_invalidate(&w->store, a->practitioner_id, day);
+    daycache_invalidate_patient(&w->store, a->patient_id);
+    if (a->confirmation[0])
+        confirm_index_del(w, a->confirmation);
+    const struct sw_type_rule *type =
+        rules_type_of(w->cfg, a->appointment_type, a->category, a->end - a->start);
+    struct event_fields f = {
+        .caused_by = "worker",
+        .request_id = c->request_id,
+        .appointment_id = a->id,
+        .confirmation_number = a->confirmation,
+        .patient_id = a->patient_id,
+        .practitioner_id = a->practitioner_id,
+        .appointment_type = type ? type->name : NULL,
+        .start = a->start,
+        .end = a->end,
+    };
+    int64_t now = worker_now_s(w);
+    event_add(w->cfg, w->out, "appointment.cancelled", c->request_id, a->id, &f, now);
+    waitlist_offer(&w->store, w->cfg, w->out, a->practitioner_id, a->start, a->end, c->request_id,
+                   now);
+    return OUTCOME_ANSWER;
+}
+
+/* The DELETE, under cover. */
+static enum outcome delete_appt(struct worker *w, const struct command *c, const struct oe_appt *a,
+                                struct result *r)
+{
+    struct write_cover cover;
+    struct oe_call call = worker_write_call(w, c, &cover, NULL, 0);
+    own_mark(&w->store, a);
+    sw_err err = emr_cancel(&w->emr, &call, a->id, a->patient_id);
+    if (!err || err == SW_ERR_NOT_FOUND)
+        return cancelled(w, c, a, r);
+    if (err == SW_ERR_BUSY || err == SW_ERR_REDIS || err == SW_ERR_CAPPED)
+        return worker_outcome(r, err); /* not sent */
+    if (!certainly_not_applied(err))
+        return OUTCOME_RECONCILE; /* did it go?  a later attempt looks */
+    worker_fail_emr(r, err, &call);
+    return OUTCOME_ANSWER;
+}
+
 enum outcome handle_cancel(struct worker *w, const struct command *c, struct result *r,
                            const char *note)
 {
     const struct cmd_cancel *x = &c->u.cancel;
     struct oe_call call = worker_call(w, c);
-    struct oe_appt a;
-    sw_err err = confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &a, r);
-    if (err == SW_ERR_REDIS)
-        return worker_outcome(r, err);
-    if (err == SW_ERR_NOT_FOUND && note) {
-        /* An earlier attempt of this very command cancelled it already
-         * (it noted the id before the DELETE) and died before answering. */
-        json_t *o = json_loads(note, 0, NULL);
-        const char *id = json_string_value(json_object_get(o, "cancel"));
-        if (id) {
-            r->status = RES_OK;
-            r->error_code[0] = r->error_message[0] = '\0';
-            snprintf(r->cancelled_appointment_id, sizeof(r->cancelled_appointment_id), "%s", id);
-            r->cancelled_at_ms = worker_now_ms(w);
-        }
-        json_decref(o);
-        return OUTCOME_ANSWER;
+    struct oe_appt a, now;
+    if (noted_cancel(note, &a)) {
+        /* An earlier attempt noted this appointment and may have sent the
+         * DELETE: once that can no longer land, look and finish. */
+        if (w->covered_until_ms &&
+            w->now_store_ms < w->covered_until_ms + w->cfg->reconcile_settle_ms)
+            return OUTCOME_RECONCILE;
+        sw_err err = emr_get(&w->emr, &call, a.id, &now);
+        if (err == SW_ERR_NOT_FOUND || (!err && now.status == OE_APPT_CANCELLED))
+            return cancelled(w, c, &a, r);
+        if (err)
+            return err == SW_ERR_REDIS ? OUTCOME_RETRY : OUTCOME_RECONCILE;
+        return delete_appt(w, c, &a, r);
     }
+    sw_err err =
+        confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &x->who, &a, r);
     if (err)
-        return OUTCOME_ANSWER;
-    /* The caller named a patient: someone else's appointment is "not found"
-     * (saying more would tell a stranger it exists). */
-    if (x->patient_id[0] && strcmp(x->patient_id, a.patient_id) != 0) {
-        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
-        return OUTCOME_ANSWER;
-    }
+        return err == SW_ERR_REDIS ? OUTCOME_RETRY : OUTCOME_ANSWER;
     if (a.status == OE_APPT_CANCELLED) {
         result_fail(r, RES_INVALID, "already_cancelled", "That appointment is already cancelled.");
         return OUTCOME_ANSWER;
     }
-    char notebuf[128];
-    snprintf(notebuf, sizeof(notebuf), "{\"cancel\":\"%s\"}", a.id);
-    err = store_idem_note(&w->store, c->request_id, w->cfg->worker_id, notebuf,
-                          w->cfg->idempotency_lease_s);
+    err = note_cancel(w, c, &a);
     if (err)
         return worker_outcome(r, err);
-    r->write_attempted = true;
-    own_mark(&w->store, &a);
-    err = emr_cancel(&w->emr, &call, a.id, a.patient_id);
-    if (err) {
-        worker_fail_emr(r, err, &call);
-        return OUTCOME_ANSWER;
-    }
-    snprintf(r->cancelled_appointment_id, sizeof(r->cancelled_appointment_id), "%s", a.id);
-    r->cancelled_at_ms = worker_now_ms(w);
-
-    struct tu_date day;
-    if (!timeutil_local_date(a.start, &day))
-        daycache_invalidate(&w->store, a.practitioner_id, day);
-    daycache_invalidate_patient(&w->store, a.patient_id);
-    if (a.confirmation[0])
-        confirm_index_del(w, a.confirmation);
-    const struct sw_type_rule *type =
-        rules_type_of(w->cfg, a.appointment_type, a.category, a.end - a.start);
-    struct event_fields f = {
-        .caused_by = "worker",
-        .request_id = c->request_id,
-        .appointment_id = a.id,
-        .confirmation_number = a.confirmation,
-        .patient_id = a.patient_id,
-        .practitioner_id = a.practitioner_id,
-        .appointment_type = type ? type->name : NULL,
-        .start = a.start,
-        .end = a.end,
-    };
-    int64_t now = worker_now_s(w);
-    event_add(w->cfg, w->out, "appointment.cancelled", c->request_id, a.id, &f, now);
-    waitlist_offer(&w->store, w->cfg, w->out, a.practitioner_id, a.start, a.end, c->request_id,
-                   now);
-    return OUTCOME_ANSWER;
+    return delete_appt(w, c, &a, r);
 }

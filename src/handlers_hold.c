@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "availability.h"
+#include "canon.h"
 #include "daycache.h"
 #include "events.h"
 #include "handlers.h"
@@ -31,6 +32,11 @@ enum outcome handle_hold(struct worker *w, const struct command *c, struct resul
         snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", ref.practitioner_id);
         snprintf(type_name, sizeof(type_name), "%s", ref.appointment_type);
         h.start = ref.start;
+        /* anyone may build a slot id: its practitioner is canonicalised too */
+        struct oe_call call = worker_call(w, c);
+        sw_err err = canon_id(w, &call, ID_PRACTITIONER, "slot_id", h.practitioner_id, r);
+        if (err)
+            return err == SW_ERR_REDIS ? OUTCOME_RETRY : OUTCOME_ANSWER;
     } else {
         snprintf(h.practitioner_id, sizeof(h.practitioner_id), "%s", x->practitioner_id);
         snprintf(type_name, sizeof(type_name), "%s", x->appointment_type);

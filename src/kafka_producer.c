@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "log.h"
 
 /* ---- outbox --------------------------------------------------------------- */
@@ -14,8 +15,11 @@
 bool outbox_add(struct outbox *ob, const char *topic, const char *key, const char *value,
                 size_t len)
 {
-    if (ob->n == OUTBOX_MAX)
+    struct kout *items =
+        vec_grow(ob->items, &ob->cap, sizeof(*ob->items), (size_t)ob->n + 1, OUTBOX_MAX);
+    if (!items)
         return false;
+    ob->items = items;
     struct kout *m = &ob->items[ob->n];
     memset(m, 0, sizeof(*m));
     m->topic = strdup(topic);
@@ -63,7 +67,10 @@ void outbox_clear(struct outbox *ob)
 {
     for (int i = 0; i < ob->n; i++)
         kf_kout_free(&ob->items[i]);
+    free(ob->items);
+    ob->items = NULL;
     ob->n = 0;
+    ob->cap = 0;
 }
 
 /* ---- producing ---------------------------------------------------------- */

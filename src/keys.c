@@ -14,7 +14,12 @@
 static const struct key_def table[KEY_COUNT] = {
     [KEY_IDEM] = {S_FLEET, "idem:<request_id>", "hash", "dispatch",
                   "idempotency.ttl_s; the result's ttl once done",
-                  "state run|done, owner, lease_until (ms), takeovers, note, result"},
+                  "state run|done, owner (the attempt), lease_until (ms), fence, takeovers, "
+                  "handover, note, write_until (ms), digest, result, source"},
+    [KEY_IDEM_OUTPUTS] = {S_FLEET, "idem-out:<request_id>", "string", "dispatch",
+                          "idempotency.outputs_ttl_s",
+                          "events and audit records of a finished command, to produce again "
+                          "if its message is delivered again (JSON)"},
     [KEY_TOKEN] = {S_FLEET, "token:<grant>", "string", "oauth", "none",
                    "the fleet's OAuth token record, sealed (tokencrypt)"},
     [KEY_TOKEN_PREV] = {S_FLEET, "token:<grant>:prev", "string", "oauth", "none",
@@ -73,12 +78,16 @@ static const struct key_def table[KEY_COUNT] = {
                              "\"1\": the worker made this change (poller skips it)"},
     [KEY_OWN_SLOT] = {S_CACHE, "own:<practitioner_id>|<patient_id>|<start>", "string", "own_marks",
                       "EX 2 d", "\"1\": the same, by slot when the ids differ"},
-    [KEY_MAP_PATIENT] = {S_CACHE, "map:patient:<uuid>", "string", "surface_openemr",
-                         "EX cache.reference_ttl_s", "patient uuid -> numeric pid"},
+    [KEY_MAP_PATIENT] = {S_CACHE, "map:patient:<uuid>", "string", "surface_openemr", "EX 400 d",
+                         "patient uuid -> numeric pid (never changes)"},
     [KEY_MAP_PRACTITIONER] = {S_CACHE, "map:practitioner:<uuid>", "string", "surface_openemr",
-                              "EX cache.reference_ttl_s", "practitioner uuid -> numeric id"},
+                              "EX 400 d", "practitioner uuid -> numeric user id (never changes)"},
     [KEY_MAP_EID] = {S_CACHE, "map:eid:<pc_uuid>", "string", "surface_openemr", "EX 400 d",
                      "appointment pc_uuid -> pc_eid (never changes)"},
+    [KEY_MAP_PID] = {S_CACHE, "map:pid:<pid>", "string", "surface_openemr", "EX 400 d",
+                     "numeric pid -> patient uuid (never changes)"},
+    [KEY_MAP_USER] = {S_CACHE, "map:user:<user_id>", "string", "surface_openemr", "EX 400 d",
+                      "numeric user id (pc_aid) -> practitioner uuid (never changes)"},
     [KEY_PRACTITIONERS] = {S_CACHE, "practitioners", "string", "openemr",
                            "EX cache.reference_ttl_s", "ids of the active practitioners (JSON)"},
     [KEY_POLLER_SNAPSHOT] = {S_CACHE, "poller:snapshot", "string", "poller", "EX 30 d",
@@ -217,6 +226,16 @@ bool key_map_practitioner(char *buf, size_t len, const char *uuid)
 bool key_map_eid(char *buf, size_t len, const char *pc_uuid)
 {
     return build1(buf, len, KEY_MAP_EID, pc_uuid);
+}
+
+bool key_map_pid(char *buf, size_t len, const char *pid)
+{
+    return build1(buf, len, KEY_MAP_PID, pid);
+}
+
+bool key_map_user(char *buf, size_t len, const char *user_id)
+{
+    return build1(buf, len, KEY_MAP_USER, user_id);
 }
 
 bool key_offer_taken(char *buf, size_t len, const char *hold_id)

@@ -15,6 +15,7 @@
 #include "monitor.h"
 #include "poller.h"
 #include "timeutil.h"
+#include "tokencrypt.h"
 #include "dispatch.h"
 
 #define VERSION "0.1.0"
@@ -91,7 +92,16 @@ static int run(const char *path, const char *ready_file)
         log_error("main", "DEVELOPMENT MODE: auth.allow_unsigned is on, so anyone who can write to "
                           "a command topic can read and change patients' appointments; never run "
                           "this with real patient data");
-    struct dispatch_shared shared = {&cfg, keys};
+    struct dispatch_shared shared = {&cfg, keys, {0}};
+    struct tokencrypt *tc = NULL;
+    err[0] = '\0';
+    if (tokencrypt_new(&cfg, &tc, err, sizeof(err)) != SW_OK ||
+        tokencrypt_derive(tc, "schedworker confirmation numbers v1", shared.confirm_key) != SW_OK) {
+        log_error("main", "%s", err[0] ? err : "cannot derive the confirmation key");
+        tokencrypt_destroy(tc);
+        goto out;
+    }
+    tokencrypt_destroy(tc);
     struct kafka_handler h = {dispatch_lane_init, dispatch_lane_fini, dispatch_handle, &shared};
     if (kafka_new(&cfg, &h, &k, err, sizeof(err)) != SW_OK) {
         log_error("main", "kafka: %s", err);

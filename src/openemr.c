@@ -33,6 +33,7 @@ struct oe_client {
     const struct oe_surface_ops *ops;
     char fhir_base[128];
     char api_base[128];
+    uint64_t seen[256]; /* oe_seen_lately: hashes of recent keys */
 };
 
 const struct sw_config *oe_cfg(const struct oe_client *c)
@@ -170,6 +171,19 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
             return err == SW_ERR_EXPIRED ? SW_ERR_EXPIRED : SW_ERR_UNAVAILABLE;
         }
     }
+    if (call->before_send) { /* a write: only while the command's lease covers it */
+        err = call->before_send(call->before_send_ctx);
+        if (!err && c->cfg->test_pause_after_guard_ms > 0)
+            clock_sleep_ms(NULL, c->cfg->test_pause_after_guard_ms);
+        if (!err) /* a pause since the check (GC, SIGSTOP, the knob) is checked again */
+            err = call->before_send(call->before_send_ctx);
+        if (err) {
+            oe_detail(call, "the command's lease was lost before the write: not sent");
+            if (c->fleet)
+                fleet_limit_release(c->fleet, &permit);
+            return err;
+        }
+    }
     int timeout = 0;
     if (call->deadline_ms > 0) {
         int64_t left = call->deadline_ms - clock_now_ms(NULL);
@@ -193,6 +207,8 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
     int64_t t0 = clock_now_ms(NULL);
     err = http_perform(c->http, &req, resp, errstr, sizeof(errstr));
     call->requests++;
+    if (call->requests_left)
+        (*call->requests_left)--;
     if (c->fleet)
         fleet_limit_release(c->fleet, &permit);
     const char *route = r->route ? r->route : r->method;
@@ -230,6 +246,12 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
         if (call->deadline_ms > 0 && clock_now_ms(NULL) >= call->deadline_ms) {
             oe_detail(call, "deadline passed before the request to OpenEMR");
             err = SW_ERR_EXPIRED;
+            break;
+        }
+        if (call->requests_left && *call->requests_left <= 0) {
+            oe_detail(call, "the command used up its %d OpenEMR requests",
+                      c->cfg->max_requests_per_command);
+            err = SW_ERR_CAPPED;
             break;
         }
         bool probe = false;
@@ -306,6 +328,39 @@ static void call_start(struct oe_call *call)
     call->retry_after_s = 0;
 }
 
+static uint64_t *seen_slot(struct oe_client *c, const char *key, uint64_t *h)
+{
+    *h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        *h = (*h ^ (unsigned char)*p) * 1099511628211ULL;
+    *h |= 1; /* never 0, the empty slot */
+    return &c->seen[*h % (sizeof(c->seen) / sizeof(c->seen[0]))];
+}
+
+bool oe_seen_lately(struct oe_client *c, const char *key)
+{
+    uint64_t h, *slot = seen_slot(c, key, &h);
+    if (*slot == h)
+        return true;
+    *slot = h;
+    return false;
+}
+
+void oe_seen_forget(struct oe_client *c, const char *key)
+{
+    uint64_t h, *slot = seen_slot(c, key, &h);
+    if (*slot == h)
+        *slot = 0;
+}
+
+sw_err oe_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind, const char *id,
+                  enum id_form form, char out[ID_MAX])
+{
+    call_start(call);
+    out[0] = '\0';
+    return c->ops->resolve(c, call, kind, id, form, out);
+}
+
 sw_err oe_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
                         const char *birthdate, struct oe_patient **out, size_t *n)
 {
@@ -372,12 +427,13 @@ sw_err oe_get(struct oe_client *c, struct oe_call *call, const char *appointment
 }
 
 sw_err oe_find_by_confirmation(struct oe_client *c, struct oe_call *call, const char *confirmation,
-                               const char *practitioner_id, int64_t from, int64_t to,
-                               struct oe_appt *out)
+                               const char *patient_id, const char *practitioner_id, int64_t from,
+                               int64_t to, struct oe_appt *out)
 {
     call_start(call);
     memset(out, 0, sizeof(*out));
-    return c->ops->find_by_confirmation(c, call, confirmation, practitioner_id, from, to, out);
+    return c->ops->find_by_confirmation(c, call, confirmation, patient_id, practitioner_id, from,
+                                        to, out);
 }
 
 sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
@@ -494,6 +550,11 @@ bool oe_provider_category(int catid)
 
 /* ---- as the scheduling code's function table (emr.h) --------------------- */
 
+static sw_err e_resolve(void *ctx, struct oe_call *call, enum id_kind kind, const char *id,
+                        enum id_form form, char out[ID_MAX])
+{
+    return oe_resolve(ctx, call, kind, id, form, out);
+}
 static sw_err e_find_patients(void *ctx, struct oe_call *call, const char *phone,
                               const char *birthdate, struct oe_patient **out, size_t *n)
 {
@@ -531,10 +592,11 @@ static sw_err e_get(void *ctx, struct oe_call *call, const char *appointment_id,
     return oe_get(ctx, call, appointment_id, out);
 }
 static sw_err e_find_by_confirmation(void *ctx, struct oe_call *call, const char *confirmation,
-                                     const char *practitioner_id, int64_t from, int64_t to,
-                                     struct oe_appt *out)
+                                     const char *patient_id, const char *practitioner_id,
+                                     int64_t from, int64_t to, struct oe_appt *out)
 {
-    return oe_find_by_confirmation(ctx, call, confirmation, practitioner_id, from, to, out);
+    return oe_find_by_confirmation(ctx, call, confirmation, patient_id, practitioner_id, from, to,
+                                   out);
 }
 static sw_err e_list_practitioners(void *ctx, struct oe_call *call, char (**ids)[64], size_t *n)
 {
@@ -542,6 +604,7 @@ static sw_err e_list_practitioners(void *ctx, struct oe_call *call, char (**ids)
 }
 
 static const struct emr_ops client_ops = {
+    .resolve = e_resolve,
     .find_patients = e_find_patients,
     .list_range = e_list_range,
     .list_patient = e_list_patient,

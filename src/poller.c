@@ -36,7 +36,7 @@ static void produce_outbox(struct poller *p, struct outbox *out)
 {
     for (int i = 0; i < out->n; i++)
         kafka_produce(p->kafka, &out->items[i]); /* takes the strings */
-    out->n = 0;
+    outbox_clear(out);
 }
 
 static void audit_hook(void *opaque, const struct oe_audit *rec)
@@ -56,6 +56,7 @@ static void audit_hook(void *opaque, const struct oe_audit *rec)
         produce_outbox(p, &out);
     else
         log_error("poller", "audit record could not be queued");
+    outbox_clear(&out);
     free(text);
 }
 

@@ -8,6 +8,12 @@ sw_err store_idem_note(const struct store *s, const char *request_id, const char
     return s->ops->idem_note(s->ctx, request_id, owner, note, lease_s);
 }
 
+sw_err store_guard(const struct store *s, const char *request_id, const char *owner, int64_t fence,
+                   int need_ms, const char *const *locks, size_t n_locks)
+{
+    return s->ops->guard(s->ctx, request_id, owner, fence, need_ms, locks, n_locks);
+}
+
 sw_err store_lock(const struct store *s, const char *name, const char *owner, int ttl_ms)
 {
     return s->ops->lock(s->ctx, name, owner, ttl_ms);
@@ -87,6 +93,11 @@ static sw_err f_idem_note(void *ctx, const char *request_id, const char *owner, 
 {
     return fleet_idem_note(ctx, request_id, owner, note, lease_s);
 }
+static sw_err f_guard(void *ctx, const char *request_id, const char *owner, int64_t fence,
+                      int need_ms, const char *const *locks, size_t n_locks)
+{
+    return fleet_idem_guard(ctx, request_id, owner, fence, need_ms, locks, n_locks);
+}
 static sw_err f_lock(void *ctx, const char *name, const char *owner, int ttl_ms)
 {
     return fleet_lock(ctx, name, owner, ttl_ms);
@@ -143,6 +154,7 @@ static sw_err f_waitlist_list(void *ctx, struct fleet_wait **out, size_t *n)
 
 static const struct store_ops fleet_ops = {
     .idem_note = f_idem_note,
+    .guard = f_guard,
     .lock = f_lock,
     .unlock = f_unlock,
     .hold_place = f_hold_place,

@@ -500,8 +500,9 @@ cleanup:
 }
 
 static sw_err fhir_find_by_confirmation(struct oe_client *c, struct oe_call *call,
-                                        const char *confirmation, const char *practitioner_id,
-                                        int64_t from, int64_t to, struct oe_appt *out)
+                                        const char *confirmation, const char *patient_id,
+                                        const char *practitioner_id, int64_t from, int64_t to,
+                                        struct oe_appt *out)
 {
     char q[256];
     struct oe_appt *arr = NULL;
@@ -518,7 +519,8 @@ static sw_err fhir_find_by_confirmation(struct oe_client *c, struct oe_call *cal
     if (err == SW_OK) {
         err = SW_ERR_NOT_FOUND;
         for (size_t i = 0; i < n; i++)
-            if (!strcmp(arr[i].confirmation, confirmation)) {
+            if (!strcmp(arr[i].confirmation, confirmation) &&
+                (!patient_id || !strcmp(arr[i].patient_id, patient_id))) {
                 *out = arr[i];
                 err = SW_OK;
                 break;
@@ -542,8 +544,22 @@ static sw_err fhir_list_changed(struct oe_client *c, struct oe_call *call, int64
     return oe_fhir_appt_search(c, call, q, NULL, NULL, from, to, out, n);
 }
 
+/* Every FHIR id is its own canonical form here (numeric ids included:
+ * servers such as HAPI use them). */
+static sw_err fhir_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind,
+                           const char *id, enum id_form form, char out[ID_MAX])
+{
+    (void)c;
+    (void)call;
+    (void)kind;
+    (void)form;
+    snprintf(out, ID_MAX, "%s", id);
+    return SW_OK;
+}
+
 const struct oe_surface_ops oe_surface_fhir = {
     .name = "fhir-scheduling",
+    .resolve = fhir_resolve,
     .find_patients = oe_fhir_find_patients,
     .list_range = fhir_list_range,
     .list_patient = fhir_list_patient,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "ids.h"
 #include "keys.h"
 #include "surface.h"
 #include "timeutil.h"
@@ -59,55 +60,189 @@ static json_t *record_of(json_t *ans)
     return json_is_object(ans) ? ans : NULL;
 }
 
-/* uuid -> numeric id through the fleet cache; kind "patient" / "practitioner". */
-static sw_err map_id(struct oe_client *c, struct oe_call *call, const char *kind, const char *uuid,
-                     char *out, size_t outlen)
+/* ---- id pairs ---------------------------------------------------------------
+ *
+ * OpenEMR names a patient by pid on /api and by uuid on FHIR (the
+ * contract's id), a provider by user id (pc_aid) and uuid.  The pairs never
+ * change: each is learned from every /api row that carries both, kept for
+ * MAP_TTL_S in both directions, and looked up in OpenEMR only when unknown.
+ * A provider's user id can also be configured (practitioner.ID.user_id),
+ * which is the only way without the admin/users ACL that /api/practitioner
+ * needs. */
+#define MAP_TTL_S (400 * 86400)
+
+static bool key_of(enum id_kind kind, bool from_uuid, const char *id, char *key, size_t len)
 {
-    char key[160], path[256];
-    char *cached = NULL;
-    json_t *ans = NULL;
-    long status = 0;
+    if (kind == ID_PATIENT)
+        return from_uuid ? key_map_patient(key, len, id) : key_map_pid(key, len, id);
+    return from_uuid ? key_map_practitioner(key, len, id) : key_map_user(key, len, id);
+}
+
+/* Remembers a pair, both ways (a pair written a moment ago is not written
+ * again). */
+static void learn(struct oe_client *c, enum id_kind kind, const char *num, const char *uuid)
+{
     struct fleet *f = oe_fleet(c);
-    if (is_numeric(uuid)) {
-        snprintf(out, outlen, "%s", uuid);
+    char key[160];
+    enum id_form form;
+    char norm[ID_MAX];
+    if (!f || !is_numeric(num) || ids_normalize(kind, uuid, norm, &form) || form != ID_FORM_UUID)
+        return;
+    if (key_of(kind, true, norm, key, sizeof(key)) && !oe_seen_lately(c, key))
+        fleet_cache_put(f, key, num, MAP_TTL_S);
+    if (key_of(kind, false, num, key, sizeof(key)) && !oe_seen_lately(c, key))
+        fleet_cache_put(f, key, norm, MAP_TTL_S);
+}
+
+/* The other half of a pair from the cache: SW_OK or SW_ERR_NOT_FOUND. */
+static sw_err cached_pair(struct oe_client *c, enum id_kind kind, bool from_uuid, const char *id,
+                          char *out, size_t len)
+{
+    char key[160], *v = NULL;
+    struct fleet *f = oe_fleet(c);
+    sw_err err = SW_ERR_NOT_FOUND;
+    if (f && key_of(kind, from_uuid, id, key, sizeof(key)) &&
+        fleet_cache_get(f, key, &v) == SW_OK && v && strlen(v) < len &&
+        (from_uuid ? is_numeric(v) : strlen(v) == 36)) {
+        snprintf(out, len, "%s", v);
+        err = SW_OK;
+    } else if (f) {
+        oe_seen_forget(c, key);
+    }
+    free(v);
+    return err;
+}
+
+static sw_err api_get(struct oe_client *c, struct oe_call *call, const char *path,
+                      const char *route, const char *patient_id, json_t **ans)
+{
+    long status = 0;
+    struct oe_req r = {.method = "GET",
+                       .path = path,
+                       .patient_id = patient_id,
+                       .route = route,
+                       .idempotent = true};
+    sw_err err = oe_send(c, call, &r, ans, &status);
+    if (err == SW_ERR_FORBIDDEN)
+        oe_detail(call, "%s: OpenEMR refused it (ACL)", route);
+    return err;
+}
+
+/* uuid -> numeric id, for /api paths and bodies. */
+static sw_err numeric_of(struct oe_client *c, struct oe_call *call, enum id_kind kind,
+                         const char *uuid, char *out, size_t len)
+{
+    const char *conf =
+        kind == ID_PRACTITIONER ? sw_config_practitioner_user(oe_cfg(c), uuid) : NULL;
+    if (conf) {
+        snprintf(out, len, "%s", conf);
         return SW_OK;
     }
-    if (strcmp(kind, "patient") == 0)
-        key_map_patient(key, sizeof(key), uuid);
-    else
-        key_map_practitioner(key, sizeof(key), uuid);
-    if (f && fleet_cache_get(f, key, &cached) == SW_OK && cached && is_numeric(cached)) {
-        snprintf(out, outlen, "%s", cached);
-        free(cached);
+    if (cached_pair(c, kind, true, uuid, out, len) == SW_OK)
         return SW_OK;
-    }
-    free(cached);
+    char path[256];
+    json_t *ans = NULL;
     char *e = http_escape(uuid);
     if (!e)
         return SW_ERR_NOMEM;
-    snprintf(path, sizeof(path), "%s/%s/%s", oe_api_base(c), kind, e);
+    bool patient = kind == ID_PATIENT;
+    snprintf(path, sizeof(path), "%s/%s/%s", oe_api_base(c), patient ? "patient" : "practitioner",
+             e);
     free(e);
-    struct oe_req r = {.method = "GET",
-                       .path = path,
-                       .patient_id = strcmp(kind, "patient") ? NULL : uuid,
-                       .route = strcmp(kind, "patient") ? "GET /api/practitioner/:uuid"
-                                                        : "GET /api/patient/:uuid",
-                       .idempotent = true};
-    sw_err err = oe_send(c, call, &r, &ans, &status);
+    sw_err err =
+        api_get(c, call, path, patient ? "GET /api/patient/:uuid" : "GET /api/practitioner/:uuid",
+                patient ? uuid : NULL, &ans);
+    out[0] = '\0';
     if (err == SW_OK) {
         json_t *rec = record_of(ans);
-        json_text(json_object_get(rec, strcmp(kind, "patient") ? "id" : "pid"), out, outlen);
-        if (!out[0] && !strcmp(kind, "patient"))
-            json_text(json_object_get(rec, "id"), out, outlen);
+        json_text(json_object_get(rec, patient ? "pid" : "id"), out, len);
+        if (!out[0] && patient)
+            json_text(json_object_get(rec, "id"), out, len);
         if (!is_numeric(out)) {
-            oe_detail(call, "no numeric id for this %s", kind);
+            oe_detail(call, "OpenEMR has no numeric id for this %s", ids_kind_name(kind));
             err = rec ? SW_ERR_BAD_ANSWER : SW_ERR_NOT_FOUND;
-        } else if (f) {
-            fleet_cache_put(f, key, out, oe_cfg(c)->ref_cache_ttl_s);
+        } else {
+            learn(c, kind, out, uuid);
         }
+    } else if (err == SW_ERR_INVALID) {
+        err = SW_ERR_NOT_FOUND; /* 8.x: an unknown uuid is a 400 with validationErrors */
+    } else if (err == SW_ERR_FORBIDDEN && !patient) {
+        oe_detail(call,
+                  "cannot map practitioner %s to OpenEMR's user id without the admin/users ACL: "
+                  "set practitioner.%s.user_id",
+                  uuid, uuid);
     }
     json_decref(ans);
     return err;
+}
+
+/* numeric id -> uuid: the contract's id of a number OpenEMR's screens show. */
+static sw_err uuid_of(struct oe_client *c, struct oe_call *call, enum id_kind kind, const char *num,
+                      char *out, size_t len)
+{
+    const char *conf =
+        kind == ID_PRACTITIONER ? sw_config_practitioner_of_user(oe_cfg(c), num) : NULL;
+    if (conf && strlen(conf) < len) {
+        snprintf(out, len, "%s", conf);
+        return SW_OK;
+    }
+    if (cached_pair(c, kind, false, num, out, len) == SW_OK)
+        return SW_OK;
+    char path[256];
+    json_t *ans = NULL, *row;
+    size_t i;
+    sw_err err;
+    if (kind == ID_PATIENT) {
+        /* No /api search takes a pid; the patient's own rows carry both. */
+        snprintf(path, sizeof(path), "%s/patient/%s/appointment", oe_api_base(c), num);
+        err = api_get(c, call, path, "GET /api/patient/:pid/appointment", NULL, &ans);
+        if (err == SW_OK) {
+            json_t *d = json_object_get(ans, "data");
+            json_array_foreach(json_is_array(d) ? d : ans, i, row)
+            {
+                char pid[24], puuid[ID_MAX];
+                json_text(json_object_get(row, "pid"), pid, sizeof(pid));
+                json_text(json_object_get(row, "puuid"), puuid, sizeof(puuid));
+                learn(c, ID_PATIENT, pid, puuid);
+            }
+        }
+    } else {
+        snprintf(path, sizeof(path), "%s/practitioner", oe_api_base(c));
+        err = api_get(c, call, path, "GET /api/practitioner", NULL, &ans);
+        if (err == SW_OK) {
+            json_t *d = json_object_get(ans, "data");
+            json_array_foreach(json_is_array(d) ? d : ans, i, row)
+            {
+                char id[24], uuid[ID_MAX];
+                json_text(json_object_get(row, "id"), id, sizeof(id));
+                json_text(json_object_get(row, "uuid"), uuid, sizeof(uuid));
+                learn(c, ID_PRACTITIONER, id, uuid);
+            }
+        }
+    }
+    json_decref(ans);
+    if (err == SW_OK || err == SW_ERR_NOT_FOUND || err == SW_ERR_FORBIDDEN || err == SW_ERR_INVALID)
+        err = cached_pair(c, kind, false, num, out, len);
+    if (err == SW_ERR_NOT_FOUND)
+        oe_detail(call, "%s %s: OpenEMR does not say whose number this is", ids_kind_name(kind),
+                  num);
+    return err;
+}
+
+static sw_err oemr_resolve(struct oe_client *c, struct oe_call *call, enum id_kind kind,
+                           const char *id, enum id_form form, char out[ID_MAX])
+{
+    switch (form) {
+    case ID_FORM_UUID:
+        snprintf(out, ID_MAX, "%s", id);
+        return SW_OK;
+    case ID_FORM_NUMERIC:
+        return uuid_of(c, call, kind, id, out, ID_MAX);
+    case ID_FORM_FHIR:
+        break;
+    }
+    oe_detail(call, "OpenEMR's ids are uuids or numbers");
+    return SW_ERR_INVALID;
 }
 
 static enum oe_appt_status status_of(const char *s)
@@ -169,14 +304,21 @@ bool oe_api_row_parse(struct oe_client *c, json_t *row, struct oe_appt *a)
             a->confirmation[k] = '\0';
         }
     }
-    /* remember pc_uuid -> pc_eid for FHIR-sourced rows */
-    char uuid[64];
+    /* remember pc_uuid -> pc_eid for FHIR-sourced rows, and the id pairs */
+    char uuid[64], num[24];
     json_text(json_object_get(row, "pc_uuid"), uuid, sizeof(uuid));
     if (uuid[0] && oe_fleet(c)) {
         char key[128];
         key_map_eid(key, sizeof(key), uuid);
-        fleet_cache_put(oe_fleet(c), key, a->id, EID_MAP_TTL_S);
+        if (!oe_seen_lately(c, key))
+            fleet_cache_put(oe_fleet(c), key, a->id, EID_MAP_TTL_S);
     }
+    json_text(json_object_get(row, "pid"), num, sizeof(num));
+    if (a->patient_id[0])
+        learn(c, ID_PATIENT, num, a->patient_id);
+    json_text(json_object_get(row, "pc_aid"), num, sizeof(num));
+    if (a->practitioner_id[0])
+        learn(c, ID_PRACTITIONER, num, a->practitioner_id);
     return true;
 }
 
@@ -227,7 +369,7 @@ static sw_err oemr_list_patient(struct oe_client *c, struct oe_call *call, const
     char pid[24], path[256];
     json_t *rows = NULL, *row;
     size_t cap = 0, i;
-    sw_err err = map_id(c, call, "patient", patient_id, pid, sizeof(pid));
+    sw_err err = numeric_of(c, call, ID_PATIENT, patient_id, pid, sizeof(pid));
     if (err != SW_OK)
         return err;
     snprintf(path, sizeof(path), "%s/patient/%s/appointment", oe_api_base(c), pid);
@@ -297,9 +439,9 @@ static sw_err oemr_create(struct oe_client *c, struct oe_call *call, const struc
     char pid[24], aid[24], date[11], hhmm[6], path[256], num[5][24], home[512];
     json_t *body = NULL, *ans = NULL;
     long status = 0;
-    sw_err err = map_id(c, call, "patient", req->patient_id, pid, sizeof(pid));
+    sw_err err = numeric_of(c, call, ID_PATIENT, req->patient_id, pid, sizeof(pid));
     if (err == SW_OK)
-        err = map_id(c, call, "practitioner", req->practitioner_id, aid, sizeof(aid));
+        err = numeric_of(c, call, ID_PRACTITIONER, req->practitioner_id, aid, sizeof(aid));
     if (err != SW_OK)
         return err;
     timeutil_format_local_date(req->start, date, sizeof(date));
@@ -458,12 +600,51 @@ static sw_err oemr_cancel(struct oe_client *c, struct oe_call *call, const char 
     return err;
 }
 
-static sw_err oemr_find_by_confirmation(struct oe_client *c, struct oe_call *call,
-                                        const char *confirmation, const char *practitioner_id,
-                                        int64_t from, int64_t to, struct oe_appt *out)
+/* The number among one patient's /api rows in [from, to): the rows the
+ * list gives carry no pc_hometext, so each candidate row is read by eid
+ * (a patient has few rows in a range). */
+static sw_err patient_confirmation(struct oe_client *c, struct oe_call *call,
+                                   const char *confirmation, const char *patient_id,
+                                   const char *practitioner_id, int64_t from, int64_t to,
+                                   struct oe_appt *out)
 {
-    struct oe_appt *cand = NULL, *rows = NULL;
-    size_t nc = 0, nr = 0;
+    struct oe_appt *rows = NULL;
+    size_t nr = 0;
+    sw_err err = oemr_list_patient(c, call, patient_id, from, to, &rows, &nr);
+    if (err != SW_OK)
+        return err;
+    err = SW_ERR_NOT_FOUND;
+    for (size_t k = 0; k < nr && err == SW_ERR_NOT_FOUND; k++) {
+        if (practitioner_id && strcmp(rows[k].practitioner_id, practitioner_id))
+            continue;
+        if (!rows[k].confirmation[0]) { /* row without pc_hometext: read it */
+            struct oe_appt full;
+            sw_err gerr = get_row(c, call, rows[k].id, rows[k].patient_id, &full, NULL, 0);
+            if (gerr == SW_OK)
+                rows[k] = full;
+            else if (gerr != SW_ERR_NOT_FOUND)
+                err = gerr; /* cannot tell: not "not found" */
+        }
+        if (err == SW_ERR_NOT_FOUND && !strcmp(rows[k].confirmation, confirmation)) {
+            *out = rows[k];
+            err = SW_OK;
+        }
+    }
+    free(rows);
+    return err;
+}
+
+static sw_err oemr_find_by_confirmation(struct oe_client *c, struct oe_call *call,
+                                        const char *confirmation, const char *patient_id,
+                                        const char *practitioner_id, int64_t from, int64_t to,
+                                        struct oe_appt *out)
+{
+    if (patient_id) /* bounded: one patient's rows */
+        return patient_confirmation(c, call, confirmation, patient_id, practitioner_id, from, to,
+                                    out);
+    /* Anyone's: every patient seen in the range, each once. */
+    struct oe_appt *cand = NULL;
+    size_t nc = 0;
     char q[256];
     oe_fhir_date_query(from, to, q, sizeof(q));
     sw_err err = oe_fhir_appt_search(c, call, q, NULL, practitioner_id, from, to, &cand, &nc);
@@ -471,36 +652,12 @@ static sw_err oemr_find_by_confirmation(struct oe_client *c, struct oe_call *cal
         return err;
     err = SW_ERR_NOT_FOUND;
     for (size_t i = 0; i < nc && err == SW_ERR_NOT_FOUND; i++) {
-        if (!cand[i].patient_id[0])
-            continue;
-        bool seen = false; /* one /api list per patient */
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(cand[k].patient_id, cand[i].patient_id))
-                seen = true;
-        if (seen)
-            continue;
-        sw_err lerr = oemr_list_patient(c, call, cand[i].patient_id, from, to, &rows, &nr);
-        if (lerr != SW_OK) {
-            err = lerr;
-            break;
-        }
-        for (size_t k = 0; k < nr; k++) {
-            if (practitioner_id && strcmp(rows[k].practitioner_id, practitioner_id))
-                continue;
-            if (!rows[k].confirmation[0]) { /* row without pc_hometext: read it */
-                struct oe_appt full;
-                if (get_row(c, call, rows[k].id, rows[k].patient_id, &full, NULL, 0) == SW_OK)
-                    rows[k] = full;
-            }
-            if (!strcmp(rows[k].confirmation, confirmation)) {
-                *out = rows[k];
-                err = SW_OK;
-                break;
-            }
-        }
-        free(rows);
-        rows = NULL;
-        nr = 0;
+        bool seen = !cand[i].patient_id[0];
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = !strcmp(cand[k].patient_id, cand[i].patient_id);
+        if (!seen)
+            err = patient_confirmation(c, call, confirmation, cand[i].patient_id, practitioner_id,
+                                       from, to, out);
     }
     free(cand);
     return err;
@@ -525,6 +682,7 @@ static sw_err oemr_list_changed(struct oe_client *c, struct oe_call *call, int64
 
 const struct oe_surface_ops oe_surface_openemr = {
     .name = "openemr",
+    .resolve = oemr_resolve,
     .find_patients = oe_fhir_find_patients,
     .list_range = oemr_list_range,
     .list_patient = oemr_list_patient,

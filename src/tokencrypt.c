@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "jwt.h"
@@ -111,6 +112,16 @@ void tokencrypt_key_id(const struct tokencrypt *tc, char out[TOKENCRYPT_KEY_ID_L
     }
     out[TOKENCRYPT_KEY_ID_LEN] = '\0';
     OPENSSL_cleanse(md, sizeof(md));
+}
+
+sw_err tokencrypt_derive(const struct tokencrypt *tc, const char *label, unsigned char out[32])
+{
+    unsigned int n = 0;
+    if (!HMAC(EVP_sha256(), tc->key, sizeof(tc->key), (const unsigned char *)label, strlen(label),
+              out, &n) ||
+        n != 32)
+        return SW_ERR_INTERNAL;
+    return SW_OK;
 }
 
 void tokencrypt_destroy(struct tokencrypt *tc)

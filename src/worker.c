@@ -14,6 +14,11 @@ enum outcome worker_outcome(struct result *r, sw_err err)
 {
     if (err == SW_ERR_REDIS || err == SW_ERR_BUSY)
         return OUTCOME_RETRY;
+    if (err == SW_ERR_CAPPED) {
+        result_fail(r, RES_ERROR, "request_cap",
+                    "The request needed more of the scheduling system than one command may use.");
+        return OUTCOME_ANSWER;
+    }
     if (err != SW_OK && r->status == RES_OK)
         result_fail(r, RES_ERROR, sw_err_str(err), "The worker failed to process the request.");
     return OUTCOME_ANSWER;
@@ -46,7 +51,45 @@ struct oe_call worker_call(const struct worker *w, const struct command *c)
     call.deadline_ms = c->deadline_ms ? c->deadline_ms : worker_now_ms(w) + DEFAULT_BUDGET_MS;
     call.prio = cmd_type_is_write(c->type) ? FLEET_PRIO_WRITE : FLEET_PRIO_READ;
     call.request_id = c->request_id;
+    call.requests_left = w->requests_left;
     return call;
+}
+
+static sw_err cover_check(void *ctx)
+{
+    struct write_cover *cv = ctx;
+    const struct worker *w = cv->w;
+    int64_t now = clock_mono_ms(w->clock);
+    if (cv->checked_mono_ms && now - cv->checked_mono_ms <= w->cfg->write_margin_ms / 4)
+        return SW_OK;
+    sw_err err =
+        store_guard(&w->store, cv->c->request_id, w->owner, w->fence,
+                    w->cfg->openemr_timeout_ms + w->cfg->write_margin_ms, cv->locks, cv->n_locks);
+    if (err == SW_ERR_BUSY)
+        log_warn("worker", "lease of %s lost before a write: the write is not sent",
+                 cv->c->request_id);
+    cv->checked_mono_ms = err ? 0 : clock_mono_ms(w->clock);
+    return err;
+}
+
+struct oe_call worker_write_call(const struct worker *w, const struct command *c,
+                                 struct write_cover *cover, const char *const *locks,
+                                 size_t n_locks)
+{
+    struct oe_call call = worker_call(w, c);
+    memset(cover, 0, sizeof(*cover));
+    cover->w = w;
+    cover->c = c;
+    for (size_t i = 0; i < n_locks && i < 2; i++)
+        cover->locks[cover->n_locks++] = locks[i];
+    call.before_send = cover_check;
+    call.before_send_ctx = cover;
+    return call;
+}
+
+sw_err worker_keep_lease(const struct worker *w, const struct command *c)
+{
+    return store_idem_note(&w->store, c->request_id, w->owner, NULL, w->cfg->idempotency_lease_s);
 }
 
 void worker_fail_emr(struct result *r, sw_err err, const struct oe_call *call)
@@ -75,14 +118,23 @@ void worker_fail_emr(struct result *r, sw_err err, const struct oe_call *call)
 }
 
 sw_err worker_lock_wait(const struct worker *w, const struct oe_call *call, const char *name,
-                        const char *owner, int ttl_ms)
+                        int ttl_ms)
 {
+    int64_t renewed = clock_mono_ms(w->clock);
     for (;;) {
-        sw_err err = store_lock(&w->store, name, owner, ttl_ms);
+        sw_err err = store_lock(&w->store, name, w->owner, ttl_ms);
         if (err != SW_ERR_BUSY)
             return err;
         if (worker_now_ms(w) + LOCK_POLL_MS > call->deadline_ms)
             return SW_ERR_EXPIRED;
         clock_sleep_ms(w->clock, LOCK_POLL_MS);
+        /* a long wait must not let the command's lease run out under us */
+        if (call->request_id && clock_mono_ms(w->clock) - renewed > 1000) {
+            err = store_idem_note(&w->store, call->request_id, w->owner, NULL,
+                                  w->cfg->idempotency_lease_s);
+            if (err)
+                return err;
+            renewed = clock_mono_ms(w->clock);
+        }
     }
 }

@@ -51,7 +51,7 @@ def main():
     ask("Caller: 'What appointments do I have?'", "list_appointments", {"patient_id": patient})
     later = (datetime.datetime.fromisoformat(slot["start"]) + datetime.timedelta(hours=1))
     r = ask("Caller: 'Actually, can we make it an hour later?'", "reschedule",
-            {"confirmation_number": conf.lower().replace("-", " "),
+            {"confirmation_number": conf.lower().replace("-", " "), "patient_id": patient,
              "new_start": later.isoformat()})
     if r["status"] == "ok":
         conf = r["result"]["confirmation_number"]

@@ -157,12 +157,12 @@ def test_reschedule_onto_taken_slot(st, day):
     assert a["status"] == b["status"] == "ok", (a, b)
     r = st.call({"type": "reschedule", "payload": {
         "confirmation_number": a["result"]["confirmation_number"],
-        "new_start": local_day(day, 9, 0)}})
+        "patient_id": PATIENTS["Robert"], "new_start": local_day(day, 9, 0)}})
     assert r["status"] == "conflict", r
     assert len(live(st, PRACT["aadams"], epoch(local_day(day, 8, 0)))) == 1, "old one intact"
     r = st.call({"type": "reschedule", "payload": {
         "confirmation_number": a["result"]["confirmation_number"].lower(),
-        "new_start": local_day(day + 1, 8, 0)}})
+        "patient_id": PATIENTS["Robert"], "new_start": local_day(day + 1, 8, 0)}})
     assert r["status"] == "ok", r
     assert r["result"]["previous_appointment_id"] == a["result"]["appointment_id"], r
     assert not live(st, PRACT["aadams"], epoch(local_day(day, 8, 0))), "old one released"
@@ -196,7 +196,8 @@ def test_cancel_and_waitlist_offer(st, day):
         "patient_id": PATIENTS["Maria"], "practitioner_id": PRACT["aadams"], "start": start,
         "appointment_type": "follow_up", "hold_id": offers[0]["data"]["hold_id"]}})
     assert r3["status"] == "ok", r3
-    r4 = st.call({"type": "cancel", "payload": {"confirmation_number": "HKR-WXYK"}})
+    r4 = st.call({"type": "cancel", "payload": {"confirmation_number": "HKR-WXYK",
+                                                 "patient_id": PATIENTS["Robert"]}})
     assert r4["status"] == "not_found", r4
     # Booking the offered slot took Maria off the waitlist.
     r5 = st.call({"type": "leave_waitlist", "payload": {"waitlist_id": w["result"]["waitlist_id"]}})

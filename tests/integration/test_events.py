@@ -88,6 +88,7 @@ def test_worker_booking_and_cancel(st, day):
     a = r["result"]
     aid = a["appointment_id"]
     c = st.call({"type": "cancel", "payload": {"confirmation_number": a["confirmation_number"],
+                                                "patient_id": PATIENTS["John"]["uuid"],
                                                 "reason": "test"}})
     assert c["status"] == "ok", c
     # Two full poll intervals (and a margin) for the poller to have seen both.
@@ -253,7 +254,8 @@ def test_worker_cancel_offers_waitlist(st, day):
         "practitioner_id": PRACT["bbaker"]["uuid"]}})
     assert w["status"] == "ok", w
     c = st.call({"type": "cancel", "payload": {
-        "confirmation_number": r["result"]["confirmation_number"]}})
+        "confirmation_number": r["result"]["confirmation_number"],
+        "patient_id": PATIENTS["Linda"]["uuid"]}})
     assert c["status"] == "ok", c
     offers = wait_events(st, lambda e: e["type"] == "waitlist.offered" and
                          e["data"].get("waitlist_id") == w["result"]["waitlist_id"], 10,

@@ -32,7 +32,7 @@ def test_offer_passes_on(st):
         waits[name] = w["result"]["waitlist_id"]
         time.sleep(0.05)
     c = st.call({"type": "cancel", "payload": {
-        "confirmation_number": r["result"]["confirmation_number"]}})
+        "confirmation_number": r["result"]["confirmation_number"], "patient_id": pts["Robert"]}})
     assert c["status"] == "ok", c
 
     def offers(name):

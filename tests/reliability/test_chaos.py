@@ -199,7 +199,8 @@ def scenario(st, rng):
     ok_books = sorted(set(ok_books))
     cancels = {}  # cancel request_id -> confirmation number
     for rid, conf in rng.sample(ok_books, min(20, len(ok_books))):
-        c = cmd("cancel", {"confirmation_number": conf, "reason": "chaos"}, rng.choice(sessions))
+        c = cmd("cancel", {"confirmation_number": conf, "patient_id": books[rid][0],
+                           "reason": "chaos"}, rng.choice(sessions))
         cancels[c["request_id"]] = conf
         send(c)
     late = rng.sample(sorted(sent), 40)

@@ -35,6 +35,13 @@ DR_BAKER = "90cde167-7b9b-4ed1-bd55-533925cb2606"
 DR_DIAZ_NO_NPI = "90cde167-7b9b-4ed1-bd55-533925cb2608"
 
 
+def no_quirks(*names):
+    """Arguments that switch the named profile quirks off: for contract tests
+    of the simulator's kind behaviour (the one tools/stack still runs the
+    worker against); test_fidelity.py tests each quirk on."""
+    return [a for n in names for a in ("--no-quirk", n)]
+
+
 class Resp:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.body = status, headers, body

@@ -5,7 +5,7 @@ import time
 import unittest
 import urllib.parse
 
-from simlib import DR_ADAMS, DR_DIAZ_NO_NPI, FHIR, PATIENT_JOHN, Sim, main
+from simlib import DR_ADAMS, DR_DIAZ_NO_NPI, FHIR, PATIENT_JOHN, Sim, main, no_quirks
 
 TODAY = "2026-12-07"  # a Monday, in EST (-05:00)
 
@@ -13,7 +13,10 @@ TODAY = "2026-12-07"  # a Monday, in EST (-05:00)
 class FhirTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.sim = Sim(today=TODAY).__enter__()
+        # the kind contract: every occurrence a row, no ACL, repeated date=
+        # ANDed and matched on the start time (test_fidelity.py: OpenEMR's)
+        cls.sim = Sim(*no_quirks("recurring-base-row-only", "acl", "repeated-query-last-wins",
+                                 "fhir-date-is-event-date"), today=TODAY).__enter__()
 
     @classmethod
     def tearDownClass(cls):

@@ -33,6 +33,7 @@ struct fake_fault {
 
 enum fake_store_op {
     FS_IDEM_NOTE,
+    FS_GUARD,
     FS_LOCK,
     FS_UNLOCK,
     FS_HOLD_PLACE,
@@ -63,8 +64,12 @@ struct fake_store {
     const struct sw_clock *clock;
     int calls[FS__COUNT];
     struct fake_fault fault[FS__COUNT];
-    /* The idempotency lease: who holds it and what it noted (one request). */
+    /* The idempotency lease: who holds it, its fence, what it noted (one
+     * request), until when the last guard covered a write. */
     char lease_owner[160];
+    int64_t fence;
+    int64_t write_until_ms;
+    int guards; /* guards that passed */
     char *note;
     struct fake_lock locks[FAKE_MAX];
     size_t n_locks;
@@ -78,6 +83,8 @@ struct fake_store {
 };
 
 void fake_store_init(struct fake_store *fs, const struct sw_clock *clock);
+/* Gives the command's lease to owner with fence (as idem_begin would). */
+void fake_store_lease(struct fake_store *fs, const char *owner, int64_t fence);
 void fake_store_free(struct fake_store *fs);
 /* The op fails with err on its at-th call from now (at >= 1). */
 void fake_store_fail(struct fake_store *fs, enum fake_store_op op, sw_err err, int at, bool sticky);
@@ -89,6 +96,7 @@ bool fake_store_locked(const struct fake_store *fs, const char *name);
 /* ---- EHR ---------------------------------------------------------------- */
 
 enum fake_emr_op {
+    FE_RESOLVE,
     FE_FIND_PATIENTS,
     FE_LIST_RANGE,
     FE_LIST_PATIENT,
@@ -116,7 +124,12 @@ struct fake_emr {
     size_t n_patients;
     char practitioners[32][64];
     size_t n_practitioners;
-    bool cancel_deletes;   /* OpenEMR: DELETE removes the row; else status cancelled */
+    struct {
+        enum id_kind kind;
+        char number[24], id[ID_MAX];
+    } aliases[32]; /* numeric ids it can resolve (like OpenEMR's pid) */
+    size_t n_aliases;
+    bool cancel_deletes; /* OpenEMR: DELETE removes the row; else status cancelled */
     bool has_server_slots; /* free_slots answers server_free (FHIR surface) */
     struct oe_interval server_free[FAKE_MAX];
     size_t n_server_free;
@@ -132,6 +145,8 @@ struct oe_appt *fake_emr_add(struct fake_emr *fe, const char *patient_id, const 
 void fake_emr_add_patient(struct fake_emr *fe, const char *id, const char *given,
                           const char *family, const char *birthdate, const char *phone);
 void fake_emr_add_practitioner(struct fake_emr *fe, const char *id);
+/* The number resolves to id (a uuid or FHIR id resolves to itself). */
+void fake_emr_alias(struct fake_emr *fe, enum id_kind kind, const char *number, const char *id);
 /* Rows holding time (booked) of a practitioner overlapping [from, to). */
 size_t fake_emr_live(const struct fake_emr *fe, const char *pract, int64_t from, int64_t to);
 /* The row with this id, or NULL. */

@@ -63,6 +63,27 @@ static sw_err rows(struct fake_emr *fe, const char *pract, const char *patient, 
     return SW_OK;
 }
 
+static sw_err e_resolve(void *ctx, struct oe_call *call, enum id_kind kind, const char *id,
+                        enum id_form form, char out[ID_MAX])
+{
+    struct fake_emr *fe = CTX(ctx);
+    bool after;
+    sw_err err = fault_of(fe, FE_RESOLVE, &after);
+    if (err)
+        return err;
+    if (form != ID_FORM_NUMERIC) {
+        snprintf(out, ID_MAX, "%s", id);
+        return SW_OK;
+    }
+    call->requests++; /* a number costs OpenEMR a look */
+    for (size_t i = 0; i < fe->n_aliases; i++)
+        if (fe->aliases[i].kind == kind && !strcmp(fe->aliases[i].number, id)) {
+            snprintf(out, ID_MAX, "%s", fe->aliases[i].id);
+            return SW_OK;
+        }
+    return SW_ERR_NOT_FOUND;
+}
+
 static sw_err e_find_patients(void *ctx, struct oe_call *call, const char *phone,
                               const char *birthdate, struct oe_patient **out, size_t *n)
 {
@@ -131,8 +152,12 @@ static sw_err e_create(void *ctx, struct oe_call *call, const struct oe_new_appt
 {
     struct fake_emr *fe = CTX(ctx);
     bool after;
+    sw_err err;
+    /* like the real client: a write goes out only while its cover holds */
+    if (call->before_send && (err = call->before_send(call->before_send_ctx)) != SW_OK)
+        return err;
     call->requests++;
-    sw_err err = fault_of(fe, FE_CREATE, &after);
+    err = fault_of(fe, FE_CREATE, &after);
     if (err && !after)
         return err;
     struct oe_appt *a = fake_emr_add(fe, req->patient_id, req->practitioner_id, req->start,
@@ -152,8 +177,11 @@ static sw_err e_cancel(void *ctx, struct oe_call *call, const char *id, const ch
     (void)patient;
     struct fake_emr *fe = CTX(ctx);
     bool after;
+    sw_err err;
+    if (call->before_send && (err = call->before_send(call->before_send_ctx)) != SW_OK)
+        return err;
     call->requests++;
-    sw_err err = fault_of(fe, FE_CANCEL, &after);
+    err = fault_of(fe, FE_CANCEL, &after);
     if (err && !after)
         return err;
     struct oe_appt *a = fake_emr_find(fe, id);
@@ -182,7 +210,8 @@ static sw_err e_get(void *ctx, struct oe_call *call, const char *id, struct oe_a
 }
 
 static sw_err e_find_confirmation(void *ctx, struct oe_call *call, const char *confirmation,
-                                  const char *pract, int64_t from, int64_t to, struct oe_appt *out)
+                                  const char *patient, const char *pract, int64_t from, int64_t to,
+                                  struct oe_appt *out)
 {
     struct fake_emr *fe = CTX(ctx);
     bool after;
@@ -192,7 +221,8 @@ static sw_err e_find_confirmation(void *ctx, struct oe_call *call, const char *c
         return err;
     for (size_t i = 0; i < fe->n_appts; i++) {
         const struct oe_appt *a = &fe->appts[i];
-        if ((!pract || !strcmp(a->practitioner_id, pract)) && overlaps(a, from, to) &&
+        if ((!pract || !strcmp(a->practitioner_id, pract)) &&
+            (!patient || !strcmp(a->patient_id, patient)) && overlaps(a, from, to) &&
             !strcmp(a->confirmation, confirmation)) {
             *out = *a;
             return SW_OK;
@@ -218,6 +248,7 @@ static sw_err e_list_practitioners(void *ctx, struct oe_call *call, char (**ids)
 }
 
 static const struct emr_ops fake_ops = {
+    .resolve = e_resolve,
     .find_patients = e_find_patients,
     .list_range = e_list_range,
     .list_patient = e_list_patient,
@@ -270,6 +301,14 @@ void fake_emr_add_patient(struct fake_emr *fe, const char *id, const char *given
     snprintf(p->p.family, sizeof(p->p.family), "%s", family);
     snprintf(p->p.birthdate, sizeof(p->p.birthdate), "%s", birthdate);
     digits_of(phone, p->phone_digits, sizeof(p->phone_digits));
+}
+
+void fake_emr_alias(struct fake_emr *fe, enum id_kind kind, const char *number, const char *id)
+{
+    fe->aliases[fe->n_aliases].kind = kind;
+    snprintf(fe->aliases[fe->n_aliases].number, sizeof(fe->aliases[0].number), "%s", number);
+    snprintf(fe->aliases[fe->n_aliases].id, ID_MAX, "%s", id);
+    fe->n_aliases++;
 }
 
 void fake_emr_add_practitioner(struct fake_emr *fe, const char *id)

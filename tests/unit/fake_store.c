@@ -72,6 +72,31 @@ static sw_err s_idem_note(void *ctx, const char *request_id, const char *owner, 
     return SW_OK;
 }
 
+static sw_err s_guard(void *ctx, const char *request_id, const char *owner, int64_t fence,
+                      int need_ms, const char *const *locks, size_t n_locks)
+{
+    (void)request_id;
+    struct fake_store *fs = CTX(ctx);
+    sw_err err = fault_of(fs, FS_GUARD);
+    if (err)
+        return err;
+    if (!fs->lease_owner[0] || strcmp(fs->lease_owner, owner) || fs->fence != fence)
+        return SW_ERR_BUSY;
+    for (size_t i = 0; i < n_locks; i++) {
+        struct fake_lock *l = lock_find(fs, locks[i]);
+        if (!l || strcmp(l->owner, owner))
+            return SW_ERR_BUSY;
+    }
+    for (size_t i = 0; i < n_locks; i++) {
+        struct fake_lock *l = lock_find(fs, locks[i]);
+        if (l->until_ms < now_ms(fs) + need_ms)
+            l->until_ms = now_ms(fs) + need_ms;
+    }
+    fs->write_until_ms = now_ms(fs) + need_ms;
+    fs->guards++;
+    return SW_OK;
+}
+
 static sw_err s_lock(void *ctx, const char *name, const char *owner, int ttl_ms)
 {
     struct fake_store *fs = CTX(ctx);
@@ -285,6 +310,7 @@ static sw_err s_waitlist_list(void *ctx, struct fleet_wait **out, size_t *n)
 
 static const struct store_ops fake_ops = {
     .idem_note = s_idem_note,
+    .guard = s_guard,
     .lock = s_lock,
     .unlock = s_unlock,
     .hold_place = s_hold_place,
@@ -305,6 +331,12 @@ void fake_store_init(struct fake_store *fs, const struct sw_clock *clock)
     memset(fs, 0, sizeof(*fs));
     fs->store = (struct store){&fake_ops, fs};
     fs->clock = clock;
+}
+
+void fake_store_lease(struct fake_store *fs, const char *owner, int64_t fence)
+{
+    snprintf(fs->lease_owner, sizeof(fs->lease_owner), "%s", owner);
+    fs->fence = fence;
 }
 
 void fake_store_free(struct fake_store *fs)

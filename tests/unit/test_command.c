@@ -300,8 +300,9 @@ static void test_write_fields(void **state)
     assert_true(c.u.book.start == epoch_of(2026, 3, 9, 13, 0, 0, 0));
 
     expect_ok(ENV("reschedule", "{\"appointment_id\":\"77\",\"new_start\":\"2026-03-10T10:00:00-04:"
-                                "00\",\"practitioner_id\":\"15\"}"),
+                                "00\",\"practitioner_id\":\"15\",\"patient_id\":\"42\"}"),
               &c);
+    assert_string_equal(c.u.reschedule.who.patient_id, "42");
     assert_string_equal(c.u.reschedule.appointment_id, "77");
     assert_string_equal(c.u.reschedule.practitioner_id, "15");
     assert_true(c.u.reschedule.new_start == epoch_of(2026, 3, 10, 14, 0, 0, 0));
@@ -318,13 +319,29 @@ static void test_write_fields(void **state)
                                         "03-10T00:00:00Z\"}"),
                    "bad_range");
 
-    expect_ok(ENV("cancel", "{\"confirmation_number\":\"K7M-2QX\",\"reason\":\"sick\"}"), &c);
+    expect_ok(ENV("cancel", "{\"confirmation_number\":\"K7M-2QX\",\"reason\":\"sick\","
+                            "\"patient_id\":\"42\"}"),
+              &c);
     assert_int_equal(c.type, CMD_CANCEL);
     assert_string_equal(c.u.cancel.confirmation_number, "K7M-2QX");
     assert_string_equal(c.u.cancel.reason, "sick");
     assert_int_equal(cmd_type_topic(c.type), CMD_TOPIC_CANCEL);
     expect_invalid(ENV("cancel", "{\"patient_id\":\"42\"}"), "missing_field");
-    expect_ok(ENV("cancel", "{\"confirmation_number\":\"k7m 2qx\"}"), &c); /* lenient case */
+    expect_ok(ENV("cancel", "{\"confirmation_number\":\"k7m 2qx\",\"phone\":\"617-555-0101\","
+                            "\"birthdate\":\"1980-04-12\"}"),
+              &c); /* lenient case; the patient by phone and birth date */
+    assert_string_equal(c.u.cancel.who.phone, "617-555-0101");
+    /* a write names its patient */
+    expect_invalid(ENV("cancel", "{\"confirmation_number\":\"K7M-2QX\"}"), "missing_field");
+    expect_invalid(
+        ENV("cancel", "{\"confirmation_number\":\"K7M-2QX\",\"phone\":\"617-555-0101\"}"),
+        "missing_field");
+    expect_invalid(ENV("cancel", "{\"confirmation_number\":\"K7M-2QX\",\"phone\":\"12\","
+                                 "\"birthdate\":\"1980-04-12\"}"),
+                   "bad_value");
+    expect_invalid(ENV("reschedule", "{\"confirmation_number\":\"K7M-2QX\",\"new_start\":\"2026-"
+                                     "03-10T10:00:00Z\"}"),
+                   "missing_field");
     /* the schema's pattern ^[A-Za-z0-9 -]+$ */
     expect_invalid(ENV("cancel", "{\"confirmation_number\":\"K7M_2QX\"}"), "bad_value");
     expect_invalid(ENV("reschedule", "{\"confirmation_number\":\"K7M.2QX\",\"new_start\":\"2026-"
@@ -552,6 +569,61 @@ static void test_parse_error_message_utf8(void **state)
     free(res);
 }
 
+static void digest_of(const char *json, const char *key_id, char out[CMD_DIGEST_LEN])
+{
+    struct command c;
+    struct cmd_parse_error err;
+    if (parse_str(json, &c, &err) != SW_OK)
+        fail_msg("%s: %s", json, err.message);
+    command_digest(&c, key_id, out);
+    assert_int_equal(strlen(out), 64);
+}
+
+/* What a command asks, not how its JSON looks, binds its idempotency
+ * record. */
+static void test_digest(void **state)
+{
+    (void)state;
+    char a[CMD_DIGEST_LEN], b[CMD_DIGEST_LEN];
+    digest_of("{\"type\":\"cancel\",\"request_id\":\"r\",\"payload\":{\"confirmation_number\":"
+              "\"000-007K\",\"patient_id\":\"42\"}}",
+              "agent", a);
+    /* other key order, spacing, another request_id, the number read leniently,
+     * a reply topic: the same question */
+    digest_of("{ \"payload\": {\"patient_id\":\"42\", \"confirmation_number\":\"000 007k\"},"
+              "\"request_id\":\"other\", \"type\":\"cancel\", \"reply_to\":\"x.y\"}",
+              "agent", b);
+    assert_string_equal(a, b);
+    digest_of("{\"type\":\"cancel\",\"request_id\":\"r\",\"payload\":{\"confirmation_number\":"
+              "\"000-007K\",\"patient_id\":\"43\"}}",
+              "agent", b);
+    assert_string_not_equal(a, b); /* another patient */
+    digest_of("{\"type\":\"cancel\",\"request_id\":\"r\",\"payload\":{\"confirmation_number\":"
+              "\"000-007K\",\"patient_id\":\"42\"}}",
+              "reader", b);
+    assert_string_not_equal(a, b); /* signed by another key */
+    digest_of("{\"type\":\"list_appointments\",\"request_id\":\"r\",\"payload\":{"
+              "\"patient_id\":\"42\"}}",
+              "agent", b);
+    assert_string_not_equal(a, b); /* another type */
+    /* times as instants; practitioner lists in any order */
+    digest_of(
+        "{\"type\":\"search_slots\",\"request_id\":\"r\",\"payload\":{\"appointment_type\":"
+        "\"routine\",\"from\":\"2026-12-03T08:00:00-05:00\",\"to\":\"2026-12-03T17:00:00-05:00\","
+        "\"practitioner_id\":[\"a\",\"b\"]}}",
+        "", a);
+    digest_of("{\"type\":\"search_slots\",\"request_id\":\"r\",\"payload\":{\"appointment_type\":"
+              "\"routine\",\"from\":\"2026-12-03T13:00:00Z\",\"to\":\"2026-12-03T22:00:00Z\","
+              "\"practitioner_id\":[\"b\",\"a\"]}}",
+              "", b);
+    assert_string_equal(a, b);
+    digest_of("{\"type\":\"search_slots\",\"request_id\":\"r\",\"payload\":{\"appointment_type\":"
+              "\"routine\",\"from\":\"2026-12-03T13:00:00Z\",\"to\":\"2026-12-03T22:00:01Z\","
+              "\"practitioner_id\":[\"b\",\"a\"]}}",
+              "", b);
+    assert_string_not_equal(a, b);
+}
+
 /* Each type accepts exactly its own payload fields (docs/contract.md) and
  * refuses every other type's as unknown_field, naming the field. */
 static void test_fields_per_type(void **state)
@@ -564,9 +636,11 @@ static void test_fields_per_type(void **state)
         [CMD_HOLD] = "slot_id practitioner_id start appointment_type patient_id ttl_seconds",
         [CMD_RELEASE_HOLD] = "hold_id",
         [CMD_BOOK] = "patient_id practitioner_id start appointment_type hold_id reason",
-        [CMD_RESCHEDULE] = "confirmation_number appointment_id new_start practitioner_id hold_id",
+        [CMD_RESCHEDULE] =
+            "confirmation_number appointment_id patient_id phone birthdate new_start "
+            "practitioner_id hold_id",
         [CMD_JOIN_WAITLIST] = "patient_id appointment_type earliest latest practitioner_id",
-        [CMD_CANCEL] = "confirmation_number appointment_id patient_id reason",
+        [CMD_CANCEL] = "confirmation_number appointment_id patient_id phone birthdate reason",
         [CMD_LEAVE_WAITLIST] = "waitlist_id",
     };
     static const char *const every[] = {
@@ -647,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_parse_error_message_utf8),
         cmocka_unit_test(test_parse_error_quotes_no_input),
         cmocka_unit_test(test_fields_per_type),
+        cmocka_unit_test(test_digest),
         cmocka_unit_test(test_type_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,30 @@
 
 /* ---- basics --------------------------------------------------------------- */
 
+/* A begin in the shape these tests read: state, result, note, and the
+ * takeover count in last_takeovers. */
+static int last_takeovers;
+static sw_err begin(struct fleet *f, const char *rid, const char *owner, int lease_s,
+                    enum fleet_idem_state *st, char **result, char **note)
+{
+    struct fleet_idem x;
+    sw_err err = fleet_idem_begin(f, rid, owner, "digest-1", lease_s, &x);
+    if (err)
+        return err;
+    *st = x.state;
+    last_takeovers = x.takeovers;
+    if (result) {
+        *result = x.result;
+        x.result = NULL;
+    }
+    if (note) {
+        *note = x.note;
+        x.note = NULL;
+    }
+    fleet_idem_clear(&x);
+    return SW_OK;
+}
+
 static void test_url_parsing(void **state)
 {
     (void)state;
@@ -165,6 +189,80 @@ static void test_now_and_cache(void **state)
 
 /* ---- idempotency ------------------------------------------------------------ */
 
+/* Fencing: every attempt a new number; the guard before an OpenEMR write
+ * passes only for the current attempt holding its locks, and stretches
+ * them; a hand-over is not a crash; a record is bound to its command. */
+static void test_idempotency_fencing(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-fence:");
+    struct fleet *a = open_fleet(&cfg), *b = open_fleet(&cfg);
+    struct fleet_idem x;
+    const char *locks[] = {"book:practitioner:p1", "book:patient:q1"};
+
+    assert_int_equal(fleet_idem_begin(a, "f1", "A/1", "d1", 1, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_NEW);
+    assert_int_equal(x.fence, 1);
+    assert_true(x.now_ms > 1700000000000LL);
+    fleet_idem_clear(&x);
+    /* the guard wants the locks too */
+    assert_int_equal(fleet_idem_guard(a, "f1", "A/1", 1, 5000, locks, 2), SW_ERR_BUSY);
+    assert_int_equal(fleet_lock(a, locks[0], "A/1", 1000), SW_OK);
+    assert_int_equal(fleet_lock(a, locks[1], "A/1", 1000), SW_OK);
+    assert_int_equal(fleet_idem_guard(a, "f1", "A/1", 2, 5000, locks, 2), SW_ERR_BUSY); /* fence */
+    assert_int_equal(fleet_idem_guard(a, "f1", "B/1", 1, 5000, locks, 2), SW_ERR_BUSY); /* owner */
+    assert_int_equal(fleet_idem_guard(a, "f1", "A/1", 1, 5000, locks, 2), SW_OK);
+    /* stretched: the lease (1 s) and the locks (1 s) now cover 5 s */
+    redisReply *r = raw_cmd("PTTL t-fence:lock:%s", locks[0]);
+    assert_true(r->integer > 4000);
+    freeReplyObject(r);
+    msleep(1200); /* past the 1 s lease: still ours, covered by the guard */
+    assert_int_equal(fleet_idem_begin(b, "f1", "B/1", "d1", 1, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_BUSY);
+    fleet_idem_clear(&x);
+    r = raw_cmd("HGET t-fence:idem:f1 write_until");
+    assert_non_null(r->str);
+    freeReplyObject(r);
+
+    /* A hands the command over on purpose: B takes over at once, with the
+     * next number, and it does not count as a crash */
+    assert_int_equal(fleet_idem_handover(b, "f1", "B/1"), SW_ERR_BUSY);
+    assert_int_equal(fleet_idem_handover(a, "f1", "A/1"), SW_OK);
+    assert_int_equal(fleet_idem_begin(b, "f1", "B/1", "d1", 30, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_TAKEOVER);
+    assert_int_equal(x.fence, 2);
+    assert_int_equal(x.takeovers, 0);
+    assert_true(x.write_until_ms > x.now_ms); /* A's write was covered until then */
+    fleet_idem_clear(&x);
+    /* A, awake again, can write nothing */
+    assert_int_equal(fleet_idem_guard(a, "f1", "A/1", 1, 5000, NULL, 0), SW_ERR_BUSY);
+    assert_int_equal(fleet_idem_guard(b, "f1", "B/1", 2, 5000, NULL, 0), SW_OK);
+
+    /* the same request_id for another command: never its result */
+    assert_int_equal(fleet_idem_begin(a, "f1", "A/2", "d2", 30, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_MISMATCH);
+    fleet_idem_clear(&x);
+    assert_int_equal(fleet_idem_finish(b, "f1", "B/1", "{\"status\":\"ok\"}", "t/0/7",
+                                       "[{\"t\":\"events\"}]", 60, 60),
+                     SW_OK);
+    assert_int_equal(fleet_idem_begin(a, "f1", "A/3", "d2", 30, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_MISMATCH);
+    assert_null(x.result);
+    fleet_idem_clear(&x);
+    /* the right command gets the result, its source and its outputs */
+    assert_int_equal(fleet_idem_begin(a, "f1", "A/4", "d1", 30, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_DONE);
+    assert_string_equal(x.result, "{\"status\":\"ok\"}");
+    assert_string_equal(x.source, "t/0/7");
+    assert_string_equal(x.outputs, "[{\"t\":\"events\"}]");
+    fleet_idem_clear(&x);
+
+    fleet_destroy(a);
+    fleet_destroy(b);
+    sw_config_free(&cfg);
+}
+
 static void test_idempotency(void **state)
 {
     (void)state;
@@ -174,23 +272,23 @@ static void test_idempotency(void **state)
     enum fleet_idem_state st;
     char *result = NULL, *note = NULL;
 
-    assert_int_equal(fleet_idem_begin(a, "r1", "A", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(a, "r1", "A", 1, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_NEW);
     assert_null(result);
     assert_null(note);
-    assert_int_equal(fleet_idem_begin(b, "r1", "B", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(b, "r1", "B", 1, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_BUSY);
     assert_int_equal(fleet_idem_note(b, "r1", "B", "{\"x\":1}", 1), SW_ERR_BUSY);
     assert_int_equal(fleet_idem_note(a, "r1", "A", "{\"confirmation\":\"K7Q2M\"}", 1), SW_OK);
     /* the same owner string beginning again is BUSY too: never two at once */
-    assert_int_equal(fleet_idem_begin(a, "r1", "A", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(a, "r1", "A", 1, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_BUSY);
     /* NULL renews the lease and keeps the note */
     assert_int_equal(fleet_idem_note(a, "r1", "A", NULL, 1), SW_OK);
 
     /* A dies: after its lease B takes over and sees A's note */
     msleep(1150);
-    assert_int_equal(fleet_idem_begin(b, "r1", "B", 5, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(b, "r1", "B", 5, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_TAKEOVER);
     assert_non_null(note);
     assert_string_equal(note, "{\"confirmation\":\"K7Q2M\"}");
@@ -198,46 +296,49 @@ static void test_idempotency(void **state)
     note = NULL;
     /* A is no longer the owner */
     assert_int_equal(fleet_idem_note(a, "r1", "A", "{}", 5), SW_ERR_BUSY);
-    assert_int_equal(fleet_idem_finish(a, "r1", "A", "{\"late\":1}", 60), SW_ERR_BUSY);
+    assert_int_equal(fleet_idem_finish(a, "r1", "A", "{\"late\":1}", "", NULL, 60, 60),
+                     SW_ERR_BUSY);
     assert_int_equal(fleet_idem_abandon(a, "r1", "A"), SW_ERR_BUSY);
-    assert_int_equal(fleet_idem_begin(a, "r1", "A", 5, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(a, "r1", "A", 5, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_BUSY);
 
     /* B finishes; everybody gets the stored result */
-    assert_int_equal(fleet_idem_finish(b, "r1", "B", "{\"status\":\"ok\"}", 60), SW_OK);
-    assert_int_equal(fleet_idem_begin(a, "r1", "A", 5, &st, &result, &note), SW_OK);
+    assert_int_equal(fleet_idem_finish(b, "r1", "B", "{\"status\":\"ok\"}", "", NULL, 60, 60),
+                     SW_OK);
+    assert_int_equal(begin(a, "r1", "A", 5, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_DONE);
     assert_string_equal(result, "{\"status\":\"ok\"}");
     free(result);
     result = NULL;
-    assert_int_equal(fleet_idem_finish(b, "r1", "B", "{\"again\":1}", 60), SW_ERR_BUSY);
+    assert_int_equal(fleet_idem_finish(b, "r1", "B", "{\"again\":1}", "", NULL, 60, 60),
+                     SW_ERR_BUSY);
     redisReply *r = raw_cmd("TTL t-idem:idem:r1");
     assert_true(r->integer > 55 && r->integer <= 60);
     freeReplyObject(r);
 
     /* takeover without a note */
-    assert_int_equal(fleet_idem_begin(a, "r2", "A", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(a, "r2", "A", 1, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_NEW);
     msleep(1100);
-    assert_int_equal(fleet_idem_begin(b, "r2", "B", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(b, "r2", "B", 1, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_TAKEOVER);
     assert_null(note);
-    assert_int_equal(fleet_idem_takeovers(b), 1);
+    assert_int_equal(last_takeovers, 1);
     /* B dies too: the count goes on (a poison message is recognised) */
     msleep(1100);
-    assert_int_equal(fleet_idem_begin(a, "r2", "A", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(a, "r2", "A", 1, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_TAKEOVER);
-    assert_int_equal(fleet_idem_takeovers(a), 2);
-    assert_int_equal(fleet_idem_begin(b, "r9", "B", 1, &st, &result, &note), SW_OK);
+    assert_int_equal(last_takeovers, 2);
+    assert_int_equal(begin(b, "r9", "B", 1, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_NEW);
-    assert_int_equal(fleet_idem_takeovers(b), 0);
+    assert_int_equal(last_takeovers, 0);
 
     /* abandon: only the owner's, and then it starts over */
-    assert_int_equal(fleet_idem_begin(a, "r3", "A", 30, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(a, "r3", "A", 30, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_NEW);
     assert_int_equal(fleet_idem_abandon(b, "r3", "B"), SW_ERR_BUSY);
     assert_int_equal(fleet_idem_abandon(a, "r3", "A"), SW_OK);
-    assert_int_equal(fleet_idem_begin(b, "r3", "B", 30, &st, &result, &note), SW_OK);
+    assert_int_equal(begin(b, "r3", "B", 30, &st, &result, &note), SW_OK);
     assert_int_equal(st, FLEET_IDEM_NEW);
 
     /* the in-progress record outlives the lease (note kept for a late
@@ -410,13 +511,13 @@ static void test_reconnect(void **state)
     set(&cfg, "redis.timeout_ms", "500");
     struct fleet *f = open_fleet(&cfg);
     enum fleet_idem_state st;
-    assert_int_equal(fleet_idem_begin(f, "r1", "A", 30, &st, NULL, NULL), SW_OK);
+    assert_int_equal(begin(f, "r1", "A", 30, &st, NULL, NULL), SW_OK);
     assert_int_equal(st, FLEET_IDEM_NEW);
 
     /* the server's script cache is flushed: EVALSHA falls back to EVAL */
     redisReply *r = raw_cmd("SCRIPT FLUSH");
     freeReplyObject(r);
-    assert_int_equal(fleet_idem_begin(f, "r1", "B", 30, &st, NULL, NULL), SW_OK);
+    assert_int_equal(begin(f, "r1", "B", 30, &st, NULL, NULL), SW_OK);
     assert_int_equal(st, FLEET_IDEM_BUSY);
 
     /* the server goes away: calls fail, quickly */
@@ -430,14 +531,14 @@ static void test_reconnect(void **state)
     bool probe = true;
     assert_true(fleet_breaker_allow(f, &probe)); /* unknown: let the limiter decide */
     assert_false(probe);
-    assert_int_equal(fleet_idem_begin(f, "r2", "A", 30, &st, NULL, NULL), SW_ERR_REDIS);
+    assert_int_equal(begin(f, "r2", "A", 30, &st, NULL, NULL), SW_ERR_REDIS);
     assert_true(fleet_errstr(f)[0] != '\0');
     assert_true(mono_us() - t0 < 3000000);
 
     /* it comes back (empty): the next call reconnects and works */
     if (!redis_start())
         fail_msg("could not restart redis-server");
-    assert_int_equal(fleet_idem_begin(f, "r2", "A", 30, &st, NULL, NULL), SW_OK);
+    assert_int_equal(begin(f, "r2", "A", 30, &st, NULL, NULL), SW_OK);
     assert_int_equal(st, FLEET_IDEM_NEW);
     assert_int_equal(fleet_ping(f), SW_OK);
 
@@ -481,7 +582,7 @@ static void test_key_space(void **state)
     struct fleet *f = open_fleet(&cfg);
     enum fleet_idem_state st;
     char name[128];
-    assert_int_equal(fleet_idem_begin(f, "r1", "A", 30, &st, NULL, NULL), SW_OK);
+    assert_int_equal(begin(f, "r1", "A", 30, &st, NULL, NULL), SW_OK);
     assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
     assert_int_equal(fleet_token_put(f, "password", "A", 0, "k", "one", 3), SW_OK);
     assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
@@ -549,10 +650,11 @@ static void test_key_space(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_parsing),   cmocka_unit_test(test_auth_acl_user),
-        cmocka_unit_test(test_now_and_cache), cmocka_unit_test(test_idempotency),
-        cmocka_unit_test(test_token),         cmocka_unit_test(test_locks_and_leases),
-        cmocka_unit_test(test_replay_guard),  cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_url_parsing),         cmocka_unit_test(test_auth_acl_user),
+        cmocka_unit_test(test_now_and_cache),       cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_idempotency_fencing), cmocka_unit_test(test_token),
+        cmocka_unit_test(test_locks_and_leases),
+        cmocka_unit_test(test_replay_guard),    cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_key_space),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

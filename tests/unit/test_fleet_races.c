@@ -24,6 +24,30 @@ struct racer {
     int i;
 };
 
+/* A begin in the shape these tests read: state, result, note, and the
+ * takeover count in last_takeovers. */
+static int last_takeovers;
+static sw_err begin(struct fleet *f, const char *rid, const char *owner, int lease_s,
+                    enum fleet_idem_state *st, char **result, char **note)
+{
+    struct fleet_idem x;
+    sw_err err = fleet_idem_begin(f, rid, owner, "digest-1", lease_s, &x);
+    if (err)
+        return err;
+    *st = x.state;
+    last_takeovers = x.takeovers;
+    if (result) {
+        *result = x.result;
+        x.result = NULL;
+    }
+    if (note) {
+        *note = x.note;
+        x.note = NULL;
+    }
+    fleet_idem_clear(&x);
+    return SW_OK;
+}
+
 static void *racer_main(void *arg)
 {
     struct racer *r = arg;
@@ -69,7 +93,7 @@ static int race_idem(struct fleet *f, int i)
     char owner[16];
     snprintf(owner, sizeof(owner), "T%d", i);
     enum fleet_idem_state st;
-    return fleet_idem_begin(f, "race", owner, 30, &st, NULL, NULL) == SW_OK ? (int)st : -1;
+    return begin(f, "race", owner, 30, &st, NULL, NULL) == SW_OK ? (int)st : -1;
 }
 
 static int race_probe(struct fleet *f, int i)

@@ -51,6 +51,18 @@ static const char *code(uint64_t seed)
     return b;
 }
 
+static const unsigned char TEST_KEY[32] = "0123456789abcdef0123456789abcde";
+
+/* The k-th confirmation number the command with this request id may use. */
+static const char *cand(const char *rid, int k)
+{
+    static char buf[4][CONFIRM_TEXT_LEN];
+    static int next;
+    char *b = buf[next++ % 4];
+    assert_int_equal(confirm_derive(TEST_KEY, rid, k, b, CONFIRM_TEXT_LEN), SW_OK);
+    return b;
+}
+
 static int64_t at(const char *rfc3339)
 {
     int64_t t = 0;
@@ -80,7 +92,10 @@ static int setup(void **state)
                            .emr = e->fe.emr,
                            .out = &e->out,
                            .owner = "replica-1",
+                           .fence = 1,
+                           .confirm_key = TEST_KEY,
                            .rng = 0x1234567887654321ULL};
+    fake_store_lease(&e->fs, "replica-1", 1);
     fake_emr_add_practitioner(&e->fe, PR);
     fake_emr_add_practitioner(&e->fe, PR2);
     *state = e;
@@ -162,13 +177,15 @@ static void test_book_ok(void **state)
     struct oe_appt *row = fake_emr_find(&e->fe, a->appointment_id);
     assert_non_null(row); /* in the calendar, as answered */
     assert_string_equal(row->confirmation, a->confirmation_number);
+    assert_string_equal(a->confirmation_number, cand("r1", 0)); /* keyed from the request */
     assert_string_equal(row->patient_id, PT);
     assert_int_equal(row->start, thu(9, 0));
     assert_int_equal(row->end, thu(9, 30));
     assert_int_equal(fake_emr_live(&e->fe, PR, thu(0, 0), thu(23, 0)), 1);
-    /* one fresh read and one create */
+    /* one fresh read and one create, the create under cover */
     assert_int_equal(e->fe.calls[FE_LIST_RANGE], 1);
     assert_int_equal(e->fe.calls[FE_CREATE], 1);
+    assert_int_equal(e->fs.guards, 1);
     assert_int_equal(events_of(e, "appointment.booked"), 1);
     char key[64];
     snprintf(key, sizeof(key), "conf:%s", a->confirmation_number);
@@ -313,7 +330,8 @@ static void test_book_store_failures_retry_before_any_write(void **state)
         sw_err err;
     } cases[] = {
         {FS_LOCK, SW_ERR_REDIS},      {FS_HOLDS_LIST, SW_ERR_REDIS}, {FS_CLAIM, SW_ERR_REDIS},
-        {FS_IDEM_NOTE, SW_ERR_REDIS}, {FS_IDEM_NOTE, SW_ERR_BUSY},
+        {FS_IDEM_NOTE, SW_ERR_REDIS}, {FS_IDEM_NOTE, SW_ERR_BUSY},   {FS_GUARD, SW_ERR_REDIS},
+        {FS_GUARD, SW_ERR_BUSY},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char rid[16];
@@ -322,11 +340,28 @@ static void test_book_store_failures_retry_before_any_write(void **state)
         book_cmd(e, rid, PT, PR, thu(9, 0), NULL);
         if (handle_book(&e->w, &e->cmd, &e->r, NULL) != OUTCOME_RETRY)
             fail_msg("case %zu: no retry", i);
-        assert_int_equal(e->fe.calls[FE_CREATE], 0); /* nothing written */
+        assert_int_equal(e->fe.n_appts, 0); /* nothing written */
         assert_false(fake_store_locked(&e->fs, "book:practitioner:" PR));
         assert_false(fake_store_locked(&e->fs, "book:patient:" PT));
-        e->fs.lease_owner[0] = '\0';
     }
+}
+
+/* A replica paused past its lease (GC, SIGSTOP, a long limiter wait) while
+ * another attempt took the command over must not write when it wakes. */
+static void test_book_lease_taken_over_before_write(void **state)
+{
+    struct env *e = *state;
+    /* the lease passed to another attempt (fence 2) */
+    fake_store_lease(&e->fs, "replica-2/abcd", 2);
+    book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, NULL), OUTCOME_RETRY);
+    assert_int_equal(e->fe.n_appts, 0);
+    /* the same owner with a stale fence is refused too */
+    fake_store_lease(&e->fs, "replica-1", 2);
+    book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, NULL), OUTCOME_RETRY);
+    assert_int_equal(e->fe.n_appts, 0);
+    assert_int_equal(e->fs.guards, 0);
 }
 
 static void test_book_create_lost_answer_landed(void **state)
@@ -345,40 +380,72 @@ static void test_book_create_lost_answer_landed(void **state)
 static void test_book_create_failed(void **state)
 {
     struct env *e = *state;
+    /* the answer is lost and the appointment is not there (yet): no answer
+     * that could lie; the command is handed over to be reconciled */
     fake_emr_fail(&e->fe, FE_CREATE, SW_ERR_TIMEOUT, 1, false, false);
     book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
-    handle_book(&e->w, &e->cmd, &e->r, NULL);
-    assert_status(e, RES_UNAVAILABLE, NULL);
-    assert_true(e->r.write_attempted); /* a retry must reconcile, not write blindly */
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, NULL), OUTCOME_RECONCILE);
     assert_int_equal(fake_emr_live(&e->fe, PR, thu(0, 0), thu(23, 0)), 0);
+    char *note = strdup(e->fs.note);
 
+    /* the next attempt takes over: while the earlier write may still land
+     * (its cover plus the settling time), it only waits */
+    e->w.owner = "replica-2/0001";
+    e->w.fence = 2;
+    fake_store_lease(&e->fs, "replica-2/0001", 2);
+    e->w.covered_until_ms = e->fs.write_until_ms;
+    e->w.now_store_ms = clock_now_ms(&e->clk.clock);
+    book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, note), OUTCOME_RECONCILE);
+    assert_int_equal(e->fe.calls[FE_CREATE], 1);
+    /* once it cannot land any more: look, not there, book with the number */
+    clock_manual_advance(&e->clk, e->cfg.openemr_timeout_ms + e->cfg.write_margin_ms +
+                                      e->cfg.reconcile_settle_ms + 1000);
+    e->w.now_store_ms = clock_now_ms(&e->clk.clock);
+    book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, note), OUTCOME_ANSWER);
+    assert_status(e, RES_OK, NULL);
+    assert_string_equal(e->r.appointments[0].confirmation_number, cand("r1", 0));
+    assert_int_equal(fake_emr_live(&e->fe, PR, thu(0, 0), thu(23, 0)), 1);
+    free(note);
+    e->w.covered_until_ms = 0;
+    e->w.owner = "replica-1";
+    e->w.fence = 1;
+    fake_store_lease(&e->fs, "replica-1", 1);
+
+    /* refused by OpenEMR's validation: certainly not created, said so */
     fake_emr_fail(&e->fe, FE_CREATE, SW_ERR_INVALID, 1, false, false);
-    book_cmd(e, "r2", PT, PR, thu(9, 0), NULL);
-    handle_book(&e->w, &e->cmd, &e->r, NULL);
-    assert_status(e, RES_INVALID, NULL);                    /* OpenEMR's validation refused it */
-    assert_int_equal(e->fe.calls[FE_FIND_CONFIRMATION], 1); /* no lookup for a refusal */
+    book_cmd(e, "r2", PT2, PR, thu(11, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_INVALID, NULL);
+    int finds = e->fe.calls[FE_FIND_CONFIRMATION];
+
+    /* connection refused: never reached OpenEMR, unavailable is true */
+    fake_emr_fail(&e->fe, FE_CREATE, SW_ERR_CONNECT, 1, false, false);
+    book_cmd(e, "r3", PT2, PR, thu(11, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_UNAVAILABLE, NULL);
+    assert_int_equal(e->fe.calls[FE_FIND_CONFIRMATION], finds); /* no lookup needed */
 
     fake_emr_fail(&e->fe, FE_LIST_RANGE, SW_ERR_CONNECT, 1, false, false);
-    book_cmd(e, "r3", PT, PR, thu(9, 0), NULL);
-    handle_book(&e->w, &e->cmd, &e->r, NULL);
-    assert_status(e, RES_UNAVAILABLE, NULL);
-    assert_false(e->r.write_attempted); /* failed before the write */
+    book_cmd(e, "r4", PT2, PR, thu(11, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_UNAVAILABLE, NULL); /* failed before the write */
+    assert_int_equal(fake_emr_live(&e->fe, PR, thu(11, 0), thu(12, 0)), 0);
 }
 
 static void test_book_takeover(void **state)
 {
     struct env *e = *state;
-    /* An earlier holder noted its number and created the appointment, then died. */
+    /* An earlier attempt noted its number and created the appointment, then died. */
     struct oe_appt *made = fake_emr_add(&e->fe, PT, PR, thu(9, 0), thu(9, 30), 9, false);
-    snprintf(made->confirmation, sizeof(made->confirmation), CODE_A);
+    snprintf(made->confirmation, sizeof(made->confirmation), "%s", cand("r1", 0));
     char note[200];
-    snprintf(note, sizeof(note),
-             "{\"confirmation\":\"" CODE_A "\",\"practitioner_id\":\"" PR "\",\"start\":%lld}",
-             (long long)thu(9, 0));
+    snprintf(note, sizeof(note), "{\"confirmation\":\"%s\"}", cand("r1", 0));
     book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
-    handle_book(&e->w, &e->cmd, &e->r, note);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, note), OUTCOME_ANSWER);
     assert_status(e, RES_OK, NULL);
-    assert_string_equal(e->r.appointments[0].confirmation_number, CODE_A);
+    assert_string_equal(e->r.appointments[0].confirmation_number, cand("r1", 0));
     assert_string_equal(e->r.appointments[0].appointment_id, made->id);
     assert_int_equal(e->fe.calls[FE_CREATE], 0); /* completed, not written twice */
     assert_int_equal(events_of(e, "appointment.booked"), 1);
@@ -386,20 +453,51 @@ static void test_book_takeover(void **state)
     /* It noted the number but died before the create: book with that number. */
     e->fe.n_appts = 0;
     book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
-    handle_book(&e->w, &e->cmd, &e->r, note);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, note), OUTCOME_ANSWER);
     assert_status(e, RES_OK, NULL);
-    assert_string_equal(e->r.appointments[0].confirmation_number, CODE_A);
+    assert_string_equal(e->r.appointments[0].confirmation_number, cand("r1", 0));
     assert_int_equal(e->fs.calls[FS_CLAIM], 0); /* no new number */
     assert_int_equal(fake_emr_live(&e->fe, PR, thu(0, 0), thu(23, 0)), 1);
 
-    /* The lookup itself fails: unavailable, and the lease left to expire. */
+    /* The lookup itself fails: no answer yet, nothing written. */
     e->fe.n_appts = 0;
     fake_emr_fail(&e->fe, FE_FIND_CONFIRMATION, SW_ERR_SERVER, 1, false, false);
     book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
-    handle_book(&e->w, &e->cmd, &e->r, note);
-    assert_status(e, RES_UNAVAILABLE, NULL);
-    assert_true(e->r.write_attempted);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, note), OUTCOME_RECONCILE);
     assert_int_equal(fake_emr_live(&e->fe, PR, thu(0, 0), thu(23, 0)), 0);
+}
+
+/* Redis restarted without its data: the record and the claims are gone, and
+ * the same booking delivered again must find its own appointment, not take
+ * it for a stranger's. */
+static void test_book_after_redis_lost_its_data(void **state)
+{
+    struct env *e = *state;
+    struct oe_appt *made = fake_emr_add(&e->fe, PT, PR, thu(9, 0), thu(9, 30), 9, false);
+    snprintf(made->confirmation, sizeof(made->confirmation), "%s", cand("r1", 1)); /* 2nd */
+    book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_OK, NULL);
+    assert_string_equal(e->r.appointments[0].appointment_id, made->id);
+    assert_string_equal(e->r.appointments[0].confirmation_number, cand("r1", 1));
+    assert_int_equal(e->fe.calls[FE_CREATE], 0);
+    /* another command for the same slot and patient is a conflict */
+    book_cmd(e, "r2", PT, PR, thu(9, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_CONFLICT, "slot_taken");
+    assert_int_equal(e->fe.n_appts, 1);
+}
+
+/* A candidate another command holds moves this command to the next one. */
+static void test_book_number_collision(void **state)
+{
+    struct env *e = *state;
+    assert_int_equal(store_confirmation_claim(&e->fs.store, cand("r1", 0), "someone-else", 60),
+                     SW_OK);
+    book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
+    handle_book(&e->w, &e->cmd, &e->r, NULL);
+    assert_status(e, RES_OK, NULL);
+    assert_string_equal(e->r.appointments[0].confirmation_number, cand("r1", 1));
 }
 
 /* ---- reschedule -------------------------------------------------------------- */
@@ -418,7 +516,7 @@ static void reschedule_cmd(struct env *e, const char *rid, const char *conf, int
     timeutil_format_rfc3339(start, t, sizeof(t));
     command(e,
             "{\"type\":\"reschedule\",\"request_id\":\"%s\",\"payload\":{"
-            "\"confirmation_number\":\"%s\",\"new_start\":\"%s\"}}",
+            "\"confirmation_number\":\"%s\",\"patient_id\":\"" PT "\",\"new_start\":\"%s\"}}",
             rid, conf, t);
 }
 
@@ -444,6 +542,37 @@ static void test_reschedule(void **state)
     assert_int_equal(events_of(e, "appointment.rescheduled"), 1);
 }
 
+/* Taken over after the old appointment was cancelled: the answer is the
+ * new appointment, not "not found". */
+static void test_reschedule_taken_over_after_the_cancel(void **state)
+{
+    struct env *e = *state;
+    char c1[CONFIRM_TEXT_LEN];
+    snprintf(c1, sizeof(c1), "%s", code(7));
+    struct oe_appt *old = booked(e, PT, thu(9, 0), c1);
+    char old_id[64];
+    snprintf(old_id, sizeof(old_id), "%s", old->id);
+    /* the DELETE of the old one loses its answer (it did go through) */
+    fake_emr_fail(&e->fe, FE_CANCEL, SW_ERR_TIMEOUT, 1, false, true);
+    reschedule_cmd(e, "r1", c1, thu(14, 0));
+    assert_int_equal(handle_reschedule(&e->w, &e->cmd, &e->r, NULL), OUTCOME_RECONCILE);
+    assert_null(fake_emr_find(&e->fe, old_id));
+    char *note = strdup(e->fs.note);
+    /* the next attempt, once the DELETE's cover is over */
+    clock_manual_advance(&e->clk, 60000);
+    e->w.now_store_ms = clock_now_ms(&e->clk.clock);
+    e->w.covered_until_ms = e->fs.write_until_ms;
+    reschedule_cmd(e, "r1", c1, thu(14, 0));
+    assert_int_equal(handle_reschedule(&e->w, &e->cmd, &e->r, note), OUTCOME_ANSWER);
+    assert_status(e, RES_OK, NULL);
+    assert_string_equal(e->r.previous_appointment_id, old_id);
+    assert_int_equal(e->r.appointments[0].start, thu(14, 0));
+    assert_int_equal(fake_emr_live(&e->fe, PR, thu(0, 0), thu(23, 0)), 1);
+    assert_int_equal(e->fe.calls[FE_CREATE], 1); /* booked once */
+    assert_int_equal(events_of(e, "appointment.rescheduled"), 1);
+    free(note);
+}
+
 static void test_reschedule_failures_keep_the_old(void **state)
 {
     struct env *e = *state;
@@ -459,8 +588,8 @@ static void test_reschedule_failures_keep_the_old(void **state)
     assert_non_null(fake_emr_find(&e->fe, old_id));
     assert_int_equal(e->fe.calls[FE_CREATE], 0);
 
-    /* booked, but the old one could not be cancelled: said so, both kept */
-    fake_emr_fail(&e->fe, FE_CANCEL, SW_ERR_SERVER, 1, false, false);
+    /* booked, but OpenEMR refused to cancel the old one: said so, both kept */
+    fake_emr_fail(&e->fe, FE_CANCEL, SW_ERR_FORBIDDEN, 1, false, false);
     reschedule_cmd(e, "r2", c1, thu(15, 0));
     handle_reschedule(&e->w, &e->cmd, &e->r, NULL);
     assert_status(e, RES_ERROR, "previous_not_cancelled");
@@ -476,6 +605,13 @@ static void test_reschedule_failures_keep_the_old(void **state)
 
 /* ---- cancel -------------------------------------------------------------------- */
 
+static void cancel_cmd(struct env *e, const char *rid, const char *by, const char *value,
+                       const char *who)
+{
+    command(e, "{\"type\":\"cancel\",\"request_id\":\"%s\",\"payload\":{\"%s\":\"%s\",%s}}", rid,
+            by, value, who);
+}
+
 static void test_cancel(void **state)
 {
     struct env *e = *state;
@@ -483,48 +619,74 @@ static void test_cancel(void **state)
     struct oe_appt *a = booked(e, PT, thu(9, 0), c1);
     char id[64];
     snprintf(id, sizeof(id), "%s", a->id);
-    command(e,
-            "{\"type\":\"cancel\",\"request_id\":\"c1\",\"payload\":{\"appointment_id\":\"%s\","
-            "\"patient_id\":\"" PT2 "\"}}",
-            id);
+    cancel_cmd(e, "c1", "appointment_id", id, "\"patient_id\":\"" PT2 "\"");
     handle_cancel(&e->w, &e->cmd, &e->r, NULL);
     assert_status(e, RES_NOT_FOUND, "no_such_appointment"); /* another patient's */
     assert_non_null(fake_emr_find(&e->fe, id));
 
-    command(e,
-            "{\"type\":\"cancel\",\"request_id\":\"c2\",\"payload\":{"
-            "\"confirmation_number\":\"%s\",\"patient_id\":\"" PT "\"}}",
-            c1);
+    cancel_cmd(e, "c2", "confirmation_number", c1, "\"patient_id\":\"" PT "\"");
     assert_int_equal(handle_cancel(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
     assert_status(e, RES_OK, NULL);
     assert_string_equal(e->r.cancelled_appointment_id, id);
     assert_null(fake_emr_find(&e->fe, id));
     assert_int_equal(events_of(e, "appointment.cancelled"), 1);
+    assert_int_equal(e->fs.guards, 1); /* the DELETE went under cover */
 
-    command(e,
-            "{\"type\":\"cancel\",\"request_id\":\"c3\",\"payload\":{\"appointment_id\":\"%s\"}}",
-            id);
+    cancel_cmd(e, "c3", "appointment_id", id, "\"patient_id\":\"" PT "\"");
     handle_cancel(&e->w, &e->cmd, &e->r, NULL);
     assert_status(e, RES_NOT_FOUND, "no_such_appointment");
 
     e->fe.cancel_deletes = false; /* a FHIR server: status cancelled */
     struct oe_appt *b = booked(e, PT, thu(11, 0), CODE_B);
     b->status = OE_APPT_CANCELLED;
-    command(e,
-            "{\"type\":\"cancel\",\"request_id\":\"c4\",\"payload\":{\"appointment_id\":\"%s\"}}",
-            b->id);
+    cancel_cmd(e, "c4", "appointment_id", b->id, "\"patient_id\":\"" PT "\"");
     handle_cancel(&e->w, &e->cmd, &e->r, NULL);
     assert_status(e, RES_INVALID, "already_cancelled");
+
+    /* by phone and birth date */
+    fake_emr_add_patient(&e->fe, PT, "Ada", "Lovelace", "1980-04-12", "617-555-0101");
+    struct oe_appt *d = booked(e, PT, thu(13, 0), code(9));
+    char did[64];
+    snprintf(did, sizeof(did), "%s", d->id);
+    cancel_cmd(e, "c5", "appointment_id", did,
+               "\"phone\":\"617 555 0101\",\"birthdate\":\"1980-04-13\"");
+    handle_cancel(&e->w, &e->cmd, &e->r, NULL);
+    assert_status(e, RES_NOT_FOUND, "no_such_appointment"); /* wrong birth date */
+    cancel_cmd(e, "c6", "appointment_id", did,
+               "\"phone\":\"617 555 0101\",\"birthdate\":\"1980-04-12\"");
+    handle_cancel(&e->w, &e->cmd, &e->r, NULL);
+    assert_status(e, RES_OK, NULL);
+    assert_int_equal(((struct oe_appt *)fake_emr_find(&e->fe, did))->status, OE_APPT_CANCELLED);
+}
+
+/* Whatever id it is given, the worker never deletes a provider's event or
+ * an appointment of a type it does not book. */
+static void test_cancel_only_bookable_appointments(void **state)
+{
+    struct env *e = *state;
+    struct oe_appt *lunch = fake_emr_add(&e->fe, NULL, PR, thu(12, 0), thu(13, 0), 8, true);
+    char id[64];
+    snprintf(id, sizeof(id), "%s", lunch->id);
+    cancel_cmd(e, "c1", "appointment_id", id, "\"patient_id\":\"" PT "\"");
+    handle_cancel(&e->w, &e->cmd, &e->r, NULL);
+    assert_status(e, RES_NOT_FOUND, "no_such_appointment");
+    struct oe_appt *group = fake_emr_add(&e->fe, PT, PR, thu(15, 0), thu(16, 0), 15, false);
+    cancel_cmd(e, "c2", "appointment_id", group->id, "\"patient_id\":\"" PT "\"");
+    handle_cancel(&e->w, &e->cmd, &e->r, NULL);
+    assert_status(e, RES_REJECTED, "not_bookable");
+    assert_int_equal(e->fe.calls[FE_CANCEL], 0);
+    assert_int_equal(e->fe.n_appts, 2);
 }
 
 static void test_cancel_failures(void **state)
 {
     struct env *e = *state;
     struct oe_appt *a = booked(e, PT, thu(9, 0), CODE_A);
-    char id[64], json[200];
+    char id[64], json[256];
     snprintf(id, sizeof(id), "%s", a->id);
     snprintf(json, sizeof(json),
-             "{\"type\":\"cancel\",\"request_id\":\"c1\",\"payload\":{\"appointment_id\":\"%s\"}}",
+             "{\"type\":\"cancel\",\"request_id\":\"c1\",\"payload\":{\"appointment_id\":\"%s\","
+             "\"patient_id\":\"" PT "\"}}",
              id);
 
     fake_store_fail(&e->fs, FS_IDEM_NOTE, SW_ERR_REDIS, 1, false);
@@ -539,20 +701,32 @@ static void test_cancel_failures(void **state)
     assert_non_null(fake_emr_find(&e->fe, id));
     assert_int_equal(e->fe.calls[FE_CANCEL], 0);
 
+    /* the cover was lost between the note and the DELETE: not sent */
+    fake_store_fail(&e->fs, FS_GUARD, SW_ERR_BUSY, 1, false);
+    command(e, "%s", json);
+    assert_int_equal(handle_cancel(&e->w, &e->cmd, &e->r, NULL), OUTCOME_RETRY);
+    assert_non_null(fake_emr_find(&e->fe, id));
+    assert_int_equal(e->fe.calls[FE_CANCEL], 0);
+
+    /* the DELETE's answer is lost: no guess */
     fake_emr_fail(&e->fe, FE_CANCEL, SW_ERR_TIMEOUT, 1, false, false);
     command(e, "%s", json);
-    handle_cancel(&e->w, &e->cmd, &e->r, NULL);
-    assert_status(e, RES_UNAVAILABLE, NULL);
-    assert_true(e->r.write_attempted);
-
-    /* an earlier attempt noted the id, deleted it and died: answer ok */
-    e->fe.n_appts = 0;
-    char note[96];
-    snprintf(note, sizeof(note), "{\"cancel\":\"%s\"}", id);
+    assert_int_equal(handle_cancel(&e->w, &e->cmd, &e->r, NULL), OUTCOME_RECONCILE);
+    char *note = strdup(e->fs.note);
+    /* the next attempt: it is still there, so the DELETE did not land: send it */
+    e->w.covered_until_ms = e->fs.write_until_ms;
+    clock_manual_advance(&e->clk, 60000);
+    e->w.now_store_ms = clock_now_ms(&e->clk.clock);
     command(e, "%s", json);
-    handle_cancel(&e->w, &e->cmd, &e->r, note);
+    assert_int_equal(handle_cancel(&e->w, &e->cmd, &e->r, note), OUTCOME_ANSWER);
+    assert_status(e, RES_OK, NULL);
+    assert_null(fake_emr_find(&e->fe, id));
+    /* and once more (it is gone now): ok, the same appointment */
+    command(e, "%s", json);
+    assert_int_equal(handle_cancel(&e->w, &e->cmd, &e->r, note), OUTCOME_ANSWER);
     assert_status(e, RES_OK, NULL);
     assert_string_equal(e->r.cancelled_appointment_id, id);
+    free(note);
 }
 
 static void test_cancel_offers_the_waitlist(void **state)
@@ -563,9 +737,7 @@ static void test_cancel_offers_the_waitlist(void **state)
     snprintf(wl.appointment_type, sizeof(wl.appointment_type), "follow_up");
     assert_int_equal(store_waitlist_add(&e->fs.store, &wl), SW_OK);
     struct oe_appt *a = booked(e, PT, thu(9, 0), CODE_A);
-    command(e,
-            "{\"type\":\"cancel\",\"request_id\":\"c1\",\"payload\":{\"appointment_id\":\"%s\"}}",
-            a->id);
+    cancel_cmd(e, "c1", "appointment_id", a->id, "\"patient_id\":\"" PT "\"");
     handle_cancel(&e->w, &e->cmd, &e->r, NULL);
     assert_status(e, RES_OK, NULL);
     assert_int_equal(events_of(e, "waitlist.offered"), 1);
@@ -765,9 +937,14 @@ int main(void)
         T(test_book_create_lost_answer_landed),
         T(test_book_create_failed),
         T(test_book_takeover),
+        T(test_book_lease_taken_over_before_write),
+        T(test_book_after_redis_lost_its_data),
+        T(test_book_number_collision),
         T(test_reschedule),
+        T(test_reschedule_taken_over_after_the_cancel),
         T(test_reschedule_failures_keep_the_old),
         T(test_cancel),
+        T(test_cancel_only_bookable_appointments),
         T(test_cancel_failures),
         T(test_cancel_offers_the_waitlist),
         T(test_search_cache_and_stale),

@@ -140,7 +140,7 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
             *result = appt_json(&one);
     } else if (!strcmp(cmd, "find-confirmation")) {
         NEED(4);
-        err = oe_find_by_confirmation(c, call, argv[1], strcmp(argv[2], "-") ? argv[2] : NULL,
+        err = oe_find_by_confirmation(c, call, argv[1], NULL, strcmp(argv[2], "-") ? argv[2] : NULL,
                                       num(argv[3]), num(argv[4]), &one);
         if (err == SW_OK)
             *result = appt_json(&one);

@@ -26,6 +26,13 @@ static json_t *admin_row(struct sim_store *st, const struct sim_appt *a)
     json_object_set_new(o, "end_epoch", json_integer((json_int_t)appt_end(a)));
     if (a->identifier)
         json_object_set(o, "identifier", a->identifier);
+    json_object_set_new(o, "pc_alldayevent", json_string(a->allday ? "1" : "0"));
+    /* recurring series: the API answers the base row (occurrence 0) only
+     * when recurring-base-row-only is on */
+    if (a->series)
+        json_object_set_new(
+            o, "recurrence",
+            json_pack("{s:I,s:i}", "series", (json_int_t)a->series, "occurrence", a->occurrence));
     return o;
 }
 
@@ -152,7 +159,7 @@ static void appt_edit(struct sim *sim, long eid, json_t *body, struct sim_resp *
     resp_json(r, 200, admin_row(st, a));
 }
 
-static double rate(json_t *o, const char *key)
+static double fault_rate(json_t *o, const char *key)
 {
     double v = json_number_value(json_object_get(o, key));
     return v < 0 ? 0 : v > 1 ? 1 : v;
@@ -171,12 +178,12 @@ static void set_faults(struct sim *sim, json_t *in, struct sim_resp *r)
     f.latency_max = (int)json_integer_value(json_object_get(lat, "max"));
     if (json_is_integer(lat))
         f.latency_min = f.latency_max = (int)json_integer_value(lat);
-    f.rate_401 = rate(in, "rate_401");
-    f.rate_429 = rate(in, "rate_429");
-    f.rate_500 = rate(in, "rate_500");
-    f.rate_502 = rate(in, "rate_502");
-    f.rate_503 = rate(in, "rate_503");
-    f.reset_rate = rate(in, "reset_rate");
+    f.rate_401 = fault_rate(in, "rate_401");
+    f.rate_429 = fault_rate(in, "rate_429");
+    f.rate_500 = fault_rate(in, "rate_500");
+    f.rate_502 = fault_rate(in, "rate_502");
+    f.rate_503 = fault_rate(in, "rate_503");
+    f.reset_rate = fault_rate(in, "reset_rate");
     f.retry_after = (int)json_integer_value(json_object_get(in, "retry_after"));
     f.slow_body_ms = (int)json_integer_value(json_object_get(in, "slow_body_ms"));
     str_field(in, "routes", f.routes, sizeof(f.routes));
@@ -185,9 +192,7 @@ static void set_faults(struct sim *sim, json_t *in, struct sim_resp *r)
         bad_request(r, "latency/slow_body out of range");
         return;
     }
-    pthread_mutex_lock(&sim->stats_lock);
-    sim->faults = f;
-    pthread_mutex_unlock(&sim->stats_lock);
+    faults_set(sim, &f);
     resp_json(r, 200, json_pack("{s:b}", "ok", 1));
 }
 
@@ -232,21 +237,15 @@ void admin_handle(struct sim_req *q, struct sim_resp *r)
     json_t *body = req_json(q);
     long eid = 0;
     char tail[8] = "", cid[96] = "", action[16] = "";
-    if (get && strcmp(p, "/stats") == 0) {
+    if (get && strcmp(p, "/profile") == 0) {
+        resp_json(r, 200, profile_json(&sim->opts.profile));
+    } else if (get && strcmp(p, "/stats") == 0) {
         resp_json(r, 200, stats_json(sim));
     } else if (post && strcmp(p, "/stats/reset") == 0) {
         stats_reset(sim);
         resp_json(r, 200, json_pack("{s:b}", "ok", 1));
     } else if (get && strcmp(p, "/faults") == 0) {
-        pthread_mutex_lock(&sim->stats_lock);
-        struct sim_faults f = sim->faults;
-        pthread_mutex_unlock(&sim->stats_lock);
-        resp_json(r, 200,
-                  json_pack("{s:{s:i,s:i},s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i,s:s}", "latency_ms",
-                            "min", f.latency_min, "max", f.latency_max, "rate_401", f.rate_401,
-                            "rate_429", f.rate_429, "rate_500", f.rate_500, "rate_502", f.rate_502,
-                            "rate_503", f.rate_503, "reset_rate", f.reset_rate, "retry_after",
-                            f.retry_after, "slow_body_ms", f.slow_body_ms, "routes", f.routes));
+        resp_json(r, 200, faults_json(sim));
     } else if (post && strcmp(p, "/faults") == 0) {
         set_faults(sim, body, r);
     } else if (get && strcmp(p, "/tokens") == 0) {

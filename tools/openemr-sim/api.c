@@ -2,7 +2,10 @@
  * routes with OpenEMR's validation and answers, and the patient and
  * practitioner reads a client needs to map uuids to numeric ids.
  * Quirks kept on purpose: bare arrays of strings, 404 with an empty body,
- * no overlap check, DELETE says "record deleted" for any eid. */
+ * no overlap check, DELETE says "record deleted" for any eid.  Version
+ * quirks (profile.c): the route ACLs, 400 for an unknown uuid, practitioners
+ * with an NPI and a username only, validation answered 200 on 8.x, a
+ * recurring event as its base row only. */
 #include "sim.h"
 
 #include <ctype.h>
@@ -146,7 +149,10 @@ static void create_appt(struct sim_req *q, struct sim_resp *r, const char *pid)
     json_t *body = req_json(q);
     json_t *errs = validate_create(st, body, pid);
     if (json_object_size(errs)) {
-        resp_json(r, 400, errs);
+        /* RestControllerHelper::validationHandler sets 400 with
+         * http_response_code() and returns the map; on 8.x the Symfony
+         * kernel (ViewRendererListener) then answers it as a 200 */
+        resp_json(r, QUIRK(q->sim, Q_VALIDATION_200) ? 200 : 400, errs);
         json_decref(body);
         return;
     }
@@ -178,12 +184,18 @@ static void create_appt(struct sim_req *q, struct sim_resp *r, const char *pid)
     json_decref(body);
 }
 
+/* With recurring-base-row-only, a series' later occurrences do not exist. */
+static bool api_visible(struct sim *sim, const struct sim_appt *a)
+{
+    return !(QUIRK(sim, Q_RECURRING_BASE_ONLY) && appt_later_occurrence(a));
+}
+
 static void list_rows(struct sim_req *q, struct sim_resp *r, long pid)
 {
     struct sim_store *st = &q->sim->store;
     json_t *arr = json_array();
     for (size_t i = 0; i < st->nappts; i++)
-        if (pid < 0 || st->appts[i].pid == pid)
+        if ((pid < 0 || st->appts[i].pid == pid) && api_visible(q->sim, &st->appts[i]))
             json_array_append_new(arr, store_appt_row(st, &st->appts[i], false));
     if (!json_array_size(arr)) {
         json_decref(arr);
@@ -196,19 +208,39 @@ static void list_rows(struct sim_req *q, struct sim_resp *r, long pid)
 static void one_row(struct sim_req *q, struct sim_resp *r, const char *eid)
 {
     struct sim_appt *a = store_appt(&q->sim->store, strtol(eid, NULL, 10));
-    if (!a) {
+    if (!a || !api_visible(q->sim, a)) {
         resp_empty(r, 404);
         return;
     }
     resp_json(r, 200, json_pack("[o]", store_appt_row(&q->sim->store, a, true)));
 }
 
+/* RestControllerHelper::createProcessingResultResponse: the envelope. */
+static void envelope(struct sim_resp *r, int status, json_t *errors, json_t *data)
+{
+    resp_json(r, status,
+              json_pack("{s:o,s:[],s:o,s:[]}", "validationErrors", errors ? errors : json_array(),
+                        "internalErrors", "data", data ? data : json_array(), "links"));
+}
+
+/* PatientService::getOne / PractitionerService::getOne on an unknown uuid:
+ * a validation message on "uuid" (400), or the kind simulator's 404. */
+static void unknown_uuid(struct sim_req *q, struct sim_resp *r, const char *uuid)
+{
+    if (!QUIRK(q->sim, Q_UNKNOWN_UUID_400)) {
+        envelope(r, 404, NULL, NULL);
+        return;
+    }
+    char v[160];
+    snprintf(v, sizeof(v), " value %s", uuid);
+    envelope(r, 400, json_pack("{s:{s:s}}", "uuid", "invalid or nonexisting value", v), NULL);
+}
+
 static void patient_get(struct sim_req *q, struct sim_resp *r, const char *puuid)
 {
     const struct sim_patient *p = store_patient_uuid(&q->sim->store, puuid);
     if (!p) {
-        resp_json(r, 404,
-                  json_pack("{s:[],s:[],s:[]}", "validationErrors", "internalErrors", "data"));
+        unknown_uuid(q, r, puuid);
         return;
     }
     json_t *d = store_patient_json(p);
@@ -216,26 +248,29 @@ static void patient_get(struct sim_req *q, struct sim_resp *r, const char *puuid
     snprintf(n, sizeof(n), "%ld", p->pid);
     json_object_set_new(d, "id", json_string(n));
     json_object_set_new(d, "pid", json_string(n));
-    resp_json(r, 200,
-              json_pack("{s:[],s:[],s:o}", "validationErrors", "internalErrors", "data", d));
+    envelope(r, 200, NULL, d);
 }
 
+/* PractitionerService::search adds "npi is not missing" and "username is
+ * not missing" to every search: a user without them is not found (404). */
 static void practitioner_get(struct sim_req *q, struct sim_resp *r, const char *uuid)
 {
     const struct sim_user *u = store_user_uuid(&q->sim->store, uuid);
     if (!u) {
-        resp_json(r, 404,
-                  json_pack("{s:[],s:[],s:[]}", "validationErrors", "internalErrors", "data"));
+        unknown_uuid(q, r, uuid);
         return;
     }
-    resp_json(r, 200,
-              json_pack("{s:[],s:[],s:o}", "validationErrors", "internalErrors", "data",
-                        store_user_json(u)));
+    if (QUIRK(q->sim, Q_PRACT_NPI_USERNAME) && (!u->npi[0] || !u->username[0])) {
+        envelope(r, 404, NULL, NULL);
+        return;
+    }
+    envelope(r, 200, NULL, store_user_json(u));
 }
 
 /* Token checks in OpenEMR's order: 401 no/expired token, 403 system token or
- * no api:oemr, 401 missing resource scope. Returns false when answered. */
-static bool authorize(struct sim_req *q, struct sim_resp *r, const char *scope)
+ * no api:oemr, 401 missing resource scope, then the route's ACL (when the
+ * acl quirk is on). Returns false when answered. */
+static bool authorize(struct sim_req *q, struct sim_resp *r, const char *scope, const char *acl)
 {
     struct sim_token t;
     if (!oauth_check(q->sim, q->authz, &t)) {
@@ -250,7 +285,7 @@ static bool authorize(struct sim_req *q, struct sim_resp *r, const char *scope)
         unauthorized(r, 401, "Unauthorized");
         return false;
     }
-    return true;
+    return !acl || acl_check(q->sim, &t, acl, r);
 }
 
 void api_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
@@ -260,7 +295,7 @@ void api_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
     const char *m = q->method;
     bool get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
     bool del = strcmp(m, "DELETE") == 0;
-    const char *scope = NULL;
+    const char *scope = NULL, *acl = "patients/appt"; /* _rest_routes_standard.inc.php */
     enum { R_LIST, R_ONE, R_PLIST, R_CREATE, R_PONE, R_PDEL, R_PATIENT, R_PRACT } route;
 
     if (n == 1 && get && strcmp(s[0], "appointment") == 0)
@@ -278,16 +313,18 @@ void api_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
         scope = get ? "user/appointment.read" : "user/appointment.write",
         q->route = "/api/patient/:pid/appointment/:eid";
     else if (n == 2 && get && strcmp(s[0], "patient") == 0)
-        route = R_PATIENT, scope = "user/patient.read", q->route = "/api/patient/:puuid";
+        route = R_PATIENT, scope = "user/patient.read", acl = "patients/demo",
+        q->route = "/api/patient/:puuid";
     else if (n == 2 && get && strcmp(s[0], "practitioner") == 0)
-        route = R_PRACT, scope = "user/practitioner.read", q->route = "/api/practitioner/:pruuid";
+        route = R_PRACT, scope = "user/practitioner.read", acl = "admin/users",
+        q->route = "/api/practitioner/:pruuid";
     else {
         q->route = "/api/(unknown)";
-        if (authorize(q, r, "api:oemr"))
+        if (authorize(q, r, "api:oemr", NULL))
             route_not_found(r);
         return;
     }
-    if (!authorize(q, r, scope))
+    if (!authorize(q, r, scope, acl))
         return;
 
     pthread_mutex_lock(&q->sim->lock);

@@ -11,71 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* ---- resource shapes ---- */
-
-const char *fhir_status(const char *s)
-{
-    static const struct {
-        const char *code, *fhir;
-    } map[] = {{"-", "proposed"},  {"#", "pending"},    {"^", "pending"},    {"*", "booked"},
-               {"AVM", "booked"},  {"SMS", "booked"},   {"EMAIL", "booked"}, {"x", "cancelled"},
-               {"%", "cancelled"}, {"!", "cancelled"},  {"?", "noshow"},     {"@", "arrived"},
-               {"~", "arrived"},   {"<", "checked-in"}, {"+", "checked-in"}, {">", "fulfilled"},
-               {"$", "fulfilled"}, {"CALL", "waitlist"}};
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(map[i].code, s) == 0)
-            return map[i].fhir;
-    return "pending";
-}
-
-static json_t *participant(const char *type, const char *uuid, const char *code)
-{
-    char ref[80];
-    snprintf(ref, sizeof(ref), "%s/%s", type, uuid);
-    json_t *p = json_pack("{s:{s:s,s:s},s:s,s:s}", "actor", "reference", ref, "type", type,
-                          "required", "required", "status", "accepted");
-    if (code)
-        json_object_set_new(p, "type",
-                            json_pack("[{s:[{s:s,s:s}]}]", "coding", "system",
-                                      "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                      "code", code));
-    return p;
-}
-
-json_t *fhir_appointment(struct sim *sim, const struct sim_appt *a)
-{
-    struct sim_store *st = &sim->store;
-    char start[40], end[40], updated[40];
-    fmt_local(appt_start(a), start, sizeof(start), true);
-    fmt_local(appt_end(a), end, sizeof(end), true);
-    fmt_local(a->updated, updated, sizeof(updated), true);
-    const struct sim_category *c = store_category(st, a->catid);
-    json_t *o =
-        json_pack("{s:s,s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s}", "resourceType", "Appointment", "id",
-                  a->uuid, "meta", "versionId", "1", "lastUpdated", updated, "status",
-                  fhir_status(a->status), "description", a->title, "start", start, "end", end);
-    if (c)
-        json_object_set_new(o, "appointmentType",
-                            json_pack("{s:[{s:s,s:s,s:s}]}", "coding", "system",
-                                      "http://openemr.org/appointment-category", "code",
-                                      c->constant, "display", c->name));
-    json_t *parts = json_array();
-    const struct sim_patient *p = a->pid ? store_patient(st, a->pid) : NULL;
-    const struct sim_user *u = a->aid ? store_user(st, a->aid) : NULL;
-    const struct sim_facility *f = store_facility(st, a->facility);
-    if (p)
-        json_array_append_new(parts, participant("Patient", p->uuid, "PART"));
-    if (u)
-        json_array_append_new(parts,
-                              participant(u->npi[0] ? "Practitioner" : "Person", u->uuid, "PPRF"));
-    if (f)
-        json_array_append_new(parts, participant("Location", f->uuid, NULL));
-    json_object_set_new(o, "participant", parts);
-    if (a->identifier)
-        json_object_set(o, "identifier", a->identifier);
-    return o;
-}
+#include <time.h>
 
 static json_t *fhir_patient(const struct sim_patient *p)
 {
@@ -115,37 +51,6 @@ static json_t *fhir_user(const struct sim_user *u)
     return o;
 }
 
-json_t *fhir_outcome(const char *severity, const char *code, const char *text)
-{
-    return json_pack("{s:s,s:[{s:s,s:s,s:s}]}", "resourceType", "OperationOutcome", "issue",
-                     "severity", severity, "code", code, "diagnostics", text);
-}
-
-json_t *fhir_bundle(const struct sim_req *q, json_t *resources)
-{
-    char self[2048], uuid[40];
-    size_t used = (size_t)snprintf(self, sizeof(self), "%s%s", q->sim->base_url, q->path);
-    for (int i = 0; i < q->nargs && used < sizeof(self); i++)
-        used += (size_t)snprintf(self + used, sizeof(self) - used, "%c%s=%s", i ? '&' : '?',
-                                 q->args[i].key, q->args[i].value);
-    uuid_new(uuid);
-    json_t *entries = json_array(), *res;
-    size_t i;
-    json_array_foreach(resources, i, res)
-    {
-        char full[512];
-        snprintf(full, sizeof(full), "%s%s/%s/%s", q->sim->base_url, SIM_SITE_FHIR,
-                 json_string_value(json_object_get(res, "resourceType")),
-                 json_string_value(json_object_get(res, "id")));
-        json_array_append_new(entries, json_pack("{s:s,s:O}", "fullUrl", full, "resource", res));
-    }
-    json_t *b = json_pack("{s:s,s:s,s:s,s:I,s:[{s:s,s:s}],s:o}", "resourceType", "Bundle", "id",
-                          uuid, "type", "collection", "total", (json_int_t)json_array_size(entries),
-                          "link", "relation", "self", "url", self, "entry", entries);
-    json_decref(resources);
-    return b;
-}
-
 /* ---- search matching ---- */
 
 enum match { M_NO, M_YES, M_UNKNOWN }; /* M_UNKNOWN: unknown or malformed */
@@ -164,11 +69,8 @@ static const char *after_bar(const char *v)
 /* FHIR date comparison of t against "[ge|le|gt|lt|eq]date[Ttime]". */
 static enum match date_match(time_t t, const char *v)
 {
-    char op[3] = "eq";
-    if (isalpha((unsigned char)v[0]) && isalpha((unsigned char)v[1])) {
-        op[0] = v[0], op[1] = v[1];
-        v += 2;
-    }
+    char op[3];
+    v = fhir_date_prefix(v, op, "eq");
     time_t x, x_end;
     bool date_only;
     if (!parse_fhir_time(v, &x, &date_only))
@@ -184,6 +86,42 @@ static enum match date_match(time_t t, const char *v)
         return t < x ? M_YES : M_NO;
     if (strcmp(op, "eq") == 0)
         return t >= x && t < x_end ? M_YES : M_NO;
+    return M_UNKNOWN;
+}
+
+/* FhirAppointmentService maps date= to pc_eventDate as a DATE search:
+ * SearchFieldStatementResolver::resolveDateField moves the value to the
+ * server's zone (adjustTimezoneToLocalTime: today's offset) and formats
+ * it Y-m-d, so only the day of the value counts, against the event's day. */
+static enum match event_date_match(struct sim *sim, const char *day, const char *v)
+{
+    char op[3], vday[11];
+    v = fhir_date_prefix(v, op, "eq");
+    time_t x;
+    bool date_only;
+    if (!parse_fhir_time(v, &x, &date_only))
+        return M_UNKNOWN;
+    if (date_only) {
+        snprintf(vday, sizeof(vday), "%.10s", v);
+    } else {
+        time_t shifted = x + fhir_today_gmtoff(sim);
+        struct tm tm;
+        gmtime_r(&shifted, &tm);
+        strftime(vday, sizeof(vday), "%Y-%m-%d", &tm);
+    }
+    int c = strcmp(day, vday);
+    if (strcmp(op, "ge") == 0 || strcmp(op, "sa") == 0)
+        return c >= 0 ? M_YES : M_NO;
+    if (strcmp(op, "gt") == 0)
+        return c > 0 ? M_YES : M_NO;
+    if (strcmp(op, "le") == 0)
+        return c <= 0 ? M_YES : M_NO;
+    if (strcmp(op, "lt") == 0 || strcmp(op, "eb") == 0)
+        return c < 0 ? M_YES : M_NO;
+    if (strcmp(op, "ne") == 0)
+        return c != 0 ? M_YES : M_NO;
+    if (strcmp(op, "eq") == 0)
+        return c == 0 ? M_YES : M_NO;
     return M_UNKNOWN;
 }
 
@@ -222,7 +160,15 @@ static enum match patient_match(const struct sim_patient *p, const char *k, cons
     return M_UNKNOWN;
 }
 
-static enum match user_match(const struct sim_user *u, const char *k, const char *v)
+/* MySQL comparing the tinyint users.active with the bound string: the
+ * string's leading number, 0 when it has none ("true" is 0). */
+static long sql_number(const char *v)
+{
+    return strtol(v, NULL, 10);
+}
+
+static enum match user_match(struct sim *sim, const struct sim_user *u, const char *k,
+                             const char *v)
 {
     if (strcmp(k, "_id") == 0)
         return yes(strcmp(u->uuid, v) == 0);
@@ -234,17 +180,12 @@ static enum match user_match(const struct sim_user *u, const char *k, const char
         return yes(prefix_ci(u->fname, v));
     if (strcmp(k, "identifier") == 0)
         return yes(u->npi[0] && strcmp(u->npi, after_bar(v)) == 0);
-    if (strcmp(k, "active") == 0)
-        return yes(strcmp(v, "true") == 0);
+    if (strcmp(k, "active") == 0) /* FhirPractitionerService: TOKEN on users.active */
+        return QUIRK(sim, Q_ACTIVE_SQL_STRING) ? yes(sql_number(v) == u->active)
+                                               : yes(strcmp(v, "true") == 0);
     if (strcmp(k, "telecom") == 0 || strcmp(k, "email") == 0 || strcmp(k, "phone") == 0)
         return M_NO;
     return M_UNKNOWN;
-}
-
-static const char *strip_ref(const char *v, const char *type)
-{
-    size_t n = strlen(type);
-    return strncmp(v, type, n) == 0 && v[n] == '/' ? v + n + 1 : v;
 }
 
 static enum match appt_match(struct sim *sim, const struct sim_appt *a, const char *k,
@@ -254,15 +195,16 @@ static enum match appt_match(struct sim *sim, const struct sim_appt *a, const ch
         return yes(strcmp(a->uuid, v) == 0);
     if (strcmp(k, "patient") == 0) {
         const struct sim_patient *p = a->pid ? store_patient(&sim->store, a->pid) : NULL;
-        return yes(p && strcmp(p->uuid, strip_ref(v, "Patient")) == 0);
+        return yes(p && strcmp(p->uuid, fhir_strip_ref(v, "Patient")) == 0);
     }
     if (strcmp(k, "date") == 0)
-        return date_match(appt_start(a), v);
+        return QUIRK(sim, Q_FHIR_DATE_EVENT_DATE) ? event_date_match(sim, a->date, v)
+                                                  : date_match(appt_start(a), v);
     if (strcmp(k, "_lastUpdated") == 0)
         return date_match(a->updated, v);
     if (sim->opts.fhir_scheduling) {
         bool known = false;
-        bool m = fhir_appt_search_sched(sim, k, v, a, &known);
+        bool m = fhir_appt_match_sched(sim, k, v, a, &known);
         if (known)
             return yes(m);
     }
@@ -276,11 +218,17 @@ static void not_found_read(struct sim_resp *r)
     resp_json(r, 404, json_array());
 }
 
-enum kind { K_PATIENT, K_PRACTITIONER, K_PERSON, K_APPOINTMENT };
+enum fhir_kind { K_PATIENT, K_PRACTITIONER, K_PERSON, K_APPOINTMENT };
+
+/* With recurring-base-row-only, a series' later occurrences do not exist. */
+static bool hidden(struct sim *sim, const struct sim_appt *a)
+{
+    return QUIRK(sim, Q_RECURRING_BASE_ONLY) && appt_later_occurrence(a);
+}
 
 /* Every row of `kind` matching all args; NULL (empty bundle) when any arg
  * is unknown or malformed. */
-static json_t *search(struct sim_req *q, enum kind kind)
+static json_t *search(struct sim_req *q, enum fhir_kind kind)
 {
     struct sim *sim = q->sim;
     struct sim_store *st = &sim->store;
@@ -288,14 +236,15 @@ static json_t *search(struct sim_req *q, enum kind kind)
     size_t n = kind == K_PATIENT ? st->npatients : kind == K_APPOINTMENT ? st->nappts : st->nusers;
     for (size_t i = 0; i < n; i++) {
         if ((kind == K_PRACTITIONER && !st->users[i].npi[0]) ||
-            (kind == K_PERSON && st->users[i].npi[0]))
+            (kind == K_PERSON && st->users[i].npi[0]) ||
+            (kind == K_APPOINTMENT && hidden(sim, &st->appts[i])))
             continue;
         bool all = true;
         for (int j = 0; j < q->nargs && all; j++) {
             const char *k = q->args[j].key, *v = q->args[j].value;
             enum match m = kind == K_PATIENT       ? patient_match(&st->patients[i], k, v)
                            : kind == K_APPOINTMENT ? appt_match(sim, &st->appts[i], k, v)
-                                                   : user_match(&st->users[i], k, v);
+                                                   : user_match(sim, &st->users[i], k, v);
             if (m == M_UNKNOWN) {
                 json_decref(out);
                 return json_array(); /* OpenEMR: unknown/malformed -> empty bundle */
@@ -312,7 +261,7 @@ static json_t *search(struct sim_req *q, enum kind kind)
     return out;
 }
 
-static json_t *read_one(struct sim *sim, enum kind kind, const char *id)
+static json_t *read_one(struct sim *sim, enum fhir_kind kind, const char *id)
 {
     struct sim_store *st = &sim->store;
     if (kind == K_PATIENT) {
@@ -321,7 +270,7 @@ static json_t *read_one(struct sim *sim, enum kind kind, const char *id)
     }
     if (kind == K_APPOINTMENT) {
         const struct sim_appt *a = store_appt_uuid(st, id);
-        return a ? fhir_appointment(sim, a) : NULL;
+        return a && !hidden(sim, a) ? fhir_appointment(sim, a) : NULL;
     }
     const struct sim_user *u = store_user_uuid(st, id);
     if (!u || (kind == K_PRACTITIONER) != (u->npi[0] != '\0'))
@@ -357,52 +306,55 @@ static void capability(struct sim_req *q, struct sim_resp *r)
                         "valueUri", auth, "resource", res));
 }
 
+/* SMARTConfigurationController::getConfig.  Both versions nest the scope
+ * list in a second array ("scopes_supported": [[...]]); 8.x adds issuer,
+ * jwks_uri and the client auth methods, 7.0.x the registration endpoint. */
 static void smart_config(struct sim_req *q, struct sim_resp *r)
 {
-    char b[300];
-    snprintf(b, sizeof(b), "%s%s", q->sim->base_url, SIM_SITE_OAUTH);
-    resp_json(r, 200,
-              json_pack("{s:s,s:s+,s:s+,s:s+,s:s+,s:[s],s:[s],s:[s,s,s],s:[s],s:[s,s,s,s],"
-                        "s:[s,s,s,s,s,s,s]}",
-                        "issuer", b, "authorization_endpoint", b, "/authorize", "token_endpoint", b,
-                        "/token", "registration_endpoint", b, "/registration",
-                        "introspection_endpoint", b, "/introspect", "response_types_supported",
-                        "code", "code_challenge_methods_supported", "S256",
-                        "token_endpoint_auth_methods_supported", "client_secret_post",
-                        "client_secret_basic", "private_key_jwt",
-                        "token_endpoint_auth_signing_alg_values_supported", "RS384",
-                        "grant_types_supported", "authorization_code", "refresh_token", "password",
-                        "client_credentials", "scopes_supported", "openid", "offline_access",
-                        "api:fhir", "user/Appointment.read", "user/Patient.read",
-                        "user/Practitioner.read", "system/Appointment.read"));
+    char b[300], fhir[300];
+    const char *site = q->sim->opts.site_addr[0] ? q->sim->opts.site_addr : q->sim->base_url;
+    snprintf(b, sizeof(b), "%s%s", site, SIM_SITE_OAUTH);
+    snprintf(fhir, sizeof(fhir), "%s%s", site, SIM_SITE_FHIR);
+    json_t *o = json_pack(
+        "{s:s+,s:s+,s:s+,s:[s,s],s:[s],s:[o],s:[s,s,s,s,s,s,s],s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,"
+        "s,s]}",
+        "authorization_endpoint", b, "/authorize", "token_endpoint", b, "/token",
+        "introspection_endpoint", b, "/introspect", "grant_types_supported", "client_credentials",
+        "authorization_code", "code_challenge_methods_supported", "S256", "scopes_supported",
+        scopes_supported(q->sim), "response_types_supported", "code", "token", "id_token",
+        "code token", "code id_token", "token id_token", "code token id_token", "capabilities",
+        "launch-ehr", "launch-standalone", "client-confidential-symmetric",
+        "client-confidential-asymmetric", "client-public", "context-banner", "context-ehr-patient",
+        "context-style", "context-standalone-patient", "sso-openid-connect", "permission-user",
+        "permission-patient", "permission-offline", "permission-v1", "permission-v2",
+        "authorize-post", "context-ehr-encounter");
+    if (q->sim->opts.profile.version == SIM_OE_703) {
+        json_object_set_new(o, "registration_endpoint", json_pack("s+", b, "/registration"));
+    } else {
+        json_object_set_new(o, "issuer", json_string(fhir));
+        json_object_set_new(o, "jwks_uri", json_pack("s+", b, "/jwk"));
+        json_object_set_new(o, "token_endpoint_auth_methods_supported",
+                            json_pack("[s,s]", "client_secret_basic", "private_key_jwt"));
+    }
+    resp_json(r, 200, o);
 }
 
-/* 401 bad token, 403 no api:fhir, 401 missing the resource's read scope. */
-bool fhir_authorize(struct sim_req *q, struct sim_resp *r, const char *resource, const char *action)
+/* FhirAppointmentService::parseOpenEMRRecord asks the category of every
+ * row (AppointmentService::getOneCalendarCategory): per-row-latency-ms
+ * costs that, outside the lock. */
+static void row_latency(struct sim *sim, size_t rows)
 {
-    struct sim_token t;
-    char want[96];
-    if (!oauth_check(q->sim, q->authz, &t)) {
-        resp_json(r, 401, fhir_outcome("error", "login", "Unauthorized"));
-        return false;
-    }
-    if (!scope_has(t.scope, "api:fhir")) {
-        resp_json(r, 403, fhir_outcome("error", "forbidden", "Forbidden"));
-        return false;
-    }
-    snprintf(want, sizeof(want), "%s/%s.%s", t.system ? "system" : "user", resource, action);
-    if (!scope_has(t.scope, want)) {
-        resp_json(r, 401, fhir_outcome("error", "forbidden", "Unauthorized"));
-        return false;
-    }
-    return true;
+    long ms = (long)QUIRK(sim, Q_ROW_LATENCY_MS) * (long)rows;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (ms > 0 && nanosleep(&ts, &ts) != 0)
+        ;
 }
 
 void fhir_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
 {
     static const struct {
         const char *name;
-        enum kind kind;
+        enum fhir_kind kind;
         const char *search_route, *read_route, *scope;
     } res[] = {
         {"Patient", K_PATIENT, "/fhir/Patient", "/fhir/Patient/:id", "Patient"},
@@ -422,12 +374,6 @@ void fhir_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
         smart_config(q, r);
         return;
     }
-    if (q->sim->opts.fhir_scheduling) {
-        bool handled = false;
-        sched_handle(q, r, sub, &handled);
-        if (handled)
-            return;
-    }
     for (size_t i = 0; get && i < sizeof(res) / sizeof(res[0]); i++) {
         size_t n = strlen(res[i].name);
         if (sub[0] != '/' || strncmp(sub + 1, res[i].name, n) != 0)
@@ -438,17 +384,23 @@ void fhir_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
         q->route = *rest ? res[i].read_route : res[i].search_route;
         if (!fhir_authorize(q, r, res[i].scope, "read"))
             return;
+        size_t rows = 0;
         pthread_mutex_lock(&q->sim->lock);
         if (*rest) {
             json_t *one = read_one(q->sim, res[i].kind, rest + 1);
+            rows = one != NULL;
             if (one)
                 resp_json(r, 200, one);
             else
                 not_found_read(r);
         } else {
-            resp_json(r, 200, fhir_bundle(q, search(q, res[i].kind)));
+            json_t *found = search(q, res[i].kind);
+            rows = json_array_size(found);
+            resp_json(r, 200, fhir_bundle(q, found));
         }
         pthread_mutex_unlock(&q->sim->lock);
+        if (res[i].kind == K_APPOINTMENT)
+            row_latency(q->sim, rows);
         return;
     }
     q->route = "/fhir/(unknown)";

@@ -1,14 +1,11 @@
-/* http.c - libmicrohttpd glue: one daemon for OpenEMR's surfaces, one for
- * the admin surface.  Turns MHD callbacks into sim_req/sim_resp, applies
- * the injected faults and keeps the statistics of the main port.
- *
- * max_rps_1s is a sliding window: at each arrival, the number of arrivals
- * in the last 1,000,000 us (this one included) is compared to the maximum.
- * max_concurrency counts a request from its first callback (headers read)
- * to MHD's "request completed" notification (response sent). */
+/* http.c - the router: libmicrohttpd glue for the two daemons (OpenEMR's
+ * surfaces on the main port, the admin surface on the second), turning MHD
+ * callbacks into sim_req/sim_resp and dispatching each request to its route
+ * module (oauth.c, api.c, scheduling.c, fhir.c, admin.c).  Statistics and
+ * faults are kept by the helpers (httputil.c); this file only calls them at
+ * the right moments and sends what they decide. */
 #include "sim.h"
 
-#include <ctype.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -33,110 +30,7 @@ struct conn_ctx {
 static struct server main_srv, admin_srv;
 static char *tls_key, *tls_cert; /* MHD keeps pointers to these: live until http_stop */
 
-/* ---- responses and request helpers ---- */
-
-void resp_json(struct sim_resp *r, int status, json_t *body)
-{
-    free(r->body);
-    r->status = status;
-    r->body = json_dumps(body, JSON_COMPACT);
-    r->len = r->body ? strlen(r->body) : 0;
-    r->ctype = "application/json";
-    json_decref(body);
-}
-
-void resp_text(struct sim_resp *r, int status, const char *text)
-{
-    free(r->body);
-    r->status = status;
-    r->body = strdup(text);
-    r->len = r->body ? strlen(r->body) : 0;
-    r->ctype = "text/plain";
-}
-
-void resp_empty(struct sim_resp *r, int status)
-{
-    free(r->body);
-    r->status = status;
-    r->body = NULL;
-    r->len = 0;
-    r->ctype = NULL;
-}
-
-const char *args_get(const struct sim_arg *args, int n, const char *key)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(args[i].key, key) == 0)
-            return args[i].value;
-    return NULL;
-}
-
-const char *req_arg(const struct sim_req *q, const char *key)
-{
-    return args_get(q->args, q->nargs, key);
-}
-
-void args_free(struct sim_arg *args, int n)
-{
-    for (int i = 0; i < n; i++) {
-        free(args[i].key);
-        free(args[i].value);
-    }
-}
-
-json_t *req_json(const struct sim_req *q)
-{
-    if (!q->body || !q->body_len)
-        return NULL;
-    return json_loadb(q->body, q->body_len, 0, NULL);
-}
-
-static char *url_decode(const char *s, size_t n)
-{
-    char *out = malloc(n + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            *o++ = ' ';
-        } else if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
-                   isxdigit((unsigned char)s[i + 2])) {
-            char hex[3] = {s[i + 1], s[i + 2], 0};
-            *o++ = (char)strtol(hex, NULL, 16);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-int form_parse(const char *body, size_t len, struct sim_arg *args, int max)
-{
-    int n = 0;
-    size_t i = 0;
-    while (body && i < len && n < max) {
-        size_t j = i;
-        while (j < len && body[j] != '&')
-            j++;
-        size_t eq = i;
-        while (eq < j && body[eq] != '=')
-            eq++;
-        if (j > i) {
-            args[n].key = url_decode(body + i, eq - i);
-            args[n].value = url_decode(body + eq + (eq < j), j - eq - (eq < j));
-            if (!args[n].key || !args[n].value) {
-                free(args[n].key);
-                free(args[n].value);
-                break;
-            }
-            n++;
-        }
-        i = j + 1;
-    }
-    return n;
-}
+/* ---- MHD to sim_req / sim_resp ---- */
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
@@ -149,159 +43,6 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     q->args[q->nargs].value = strdup(value ? value : "");
     q->nargs++;
     return MHD_YES;
-}
-
-/* ---- statistics ---- */
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void stats_arrive(struct sim *sim)
-{
-    struct sim_stats *s = &sim->stats;
-    int64_t t = now_us();
-    pthread_mutex_lock(&sim->stats_lock);
-    s->requests_total++;
-    if (++s->in_flight > s->max_concurrency)
-        s->max_concurrency = s->in_flight;
-    while (s->ring_len && s->ring[s->ring_head] <= t - 1000000) {
-        s->ring_head = (s->ring_head + 1) % SIM_RPS_RING;
-        s->ring_len--;
-    }
-    if (s->ring_len < SIM_RPS_RING) {
-        s->ring[(s->ring_head + s->ring_len) % SIM_RPS_RING] = t;
-        s->ring_len++;
-    }
-    if ((long)s->ring_len > s->max_rps_1s)
-        s->max_rps_1s = (long)s->ring_len;
-    pthread_mutex_unlock(&sim->stats_lock);
-}
-
-static void stats_count(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    json_object_set_new(obj, key, json_integer(v ? json_integer_value(v) + 1 : 1));
-}
-
-static void stats_answer(struct sim *sim, const char *method, const char *route, int status)
-{
-    char key[160], code[8];
-    snprintf(key, sizeof(key), "%s %s", method, route ? route : "(unknown)");
-    snprintf(code, sizeof(code), "%d", status);
-    pthread_mutex_lock(&sim->stats_lock);
-    stats_count(sim->stats.routes, key);
-    if (status)
-        stats_count(sim->stats.status_counts, code);
-    else
-        sim->stats.resets++;
-    pthread_mutex_unlock(&sim->stats_lock);
-}
-
-void stats_reset(struct sim *sim)
-{
-    struct sim_stats *s = &sim->stats;
-    pthread_mutex_lock(&sim->stats_lock);
-    json_decref(s->routes);
-    json_decref(s->status_counts);
-    s->routes = json_object();
-    s->status_counts = json_object();
-    s->requests_total = s->resets = 0;
-    s->ring_head = s->ring_len = 0;
-    s->max_rps_1s = 0;
-    s->max_concurrency = s->in_flight;
-    pthread_mutex_unlock(&sim->stats_lock);
-    pthread_mutex_lock(&sim->lock);
-    memset(sim->oauth.grants, 0, sizeof(sim->oauth.grants));
-    pthread_mutex_unlock(&sim->lock);
-}
-
-json_t *stats_json(struct sim *sim)
-{
-    struct sim_stats *s = &sim->stats;
-    pthread_mutex_lock(&sim->lock);
-    json_t *grants = json_pack("{s:I,s:I,s:I,s:I}", "password", (json_int_t)sim->oauth.grants[0],
-                               "refresh_token", (json_int_t)sim->oauth.grants[1],
-                               "client_credentials", (json_int_t)sim->oauth.grants[2],
-                               "authorization_code", (json_int_t)sim->oauth.grants[3]);
-    pthread_mutex_unlock(&sim->lock);
-    pthread_mutex_lock(&sim->stats_lock);
-    json_t *o = json_pack("{s:I,s:O,s:I,s:s,s:I,s:I,s:o,s:O,s:I}", "requests_total",
-                          (json_int_t)s->requests_total, "routes", s->routes, "max_rps_1s",
-                          (json_int_t)s->max_rps_1s, "max_rps_1s_method", "sliding",
-                          "max_concurrency", (json_int_t)s->max_concurrency, "in_flight",
-                          (json_int_t)s->in_flight, "token_grants", grants, "status_counts",
-                          s->status_counts, "resets", (json_int_t)s->resets);
-    json_t *copy = json_deep_copy(o); /* no shared references leave the lock */
-    json_decref(o);
-    pthread_mutex_unlock(&sim->stats_lock);
-    return copy;
-}
-
-void faults_clear(struct sim *sim)
-{
-    pthread_mutex_lock(&sim->stats_lock);
-    memset(&sim->faults, 0, sizeof(sim->faults));
-    pthread_mutex_unlock(&sim->stats_lock);
-}
-
-/* ---- faults ---- */
-
-static double rnd(void)
-{
-    static _Thread_local unsigned seed;
-    if (!seed)
-        seed = (unsigned)now_us() ^ (unsigned)(uintptr_t)&seed;
-    return (double)rand_r(&seed) / ((double)RAND_MAX + 1.0);
-}
-
-enum fault { FAULT_NONE, FAULT_RESET, FAULT_ANSWERED };
-
-static enum fault apply_faults(struct sim *sim, struct sim_req *q, struct sim_resp *r, int *slow_ms)
-{
-    struct sim_faults f;
-    pthread_mutex_lock(&sim->stats_lock);
-    f = sim->faults;
-    pthread_mutex_unlock(&sim->stats_lock);
-    *slow_ms = 0;
-    if (f.routes[0] && !strstr(q->path, f.routes))
-        return FAULT_NONE;
-    if (f.latency_max > 0) {
-        int lo = f.latency_min, hi = f.latency_max < lo ? lo : f.latency_max;
-        int ms = lo + (int)(rnd() * (hi - lo + 1));
-        usleep((useconds_t)ms * 1000);
-    }
-    *slow_ms = f.slow_body_ms;
-    if (f.reset_rate > 0 && rnd() < f.reset_rate)
-        return FAULT_RESET;
-    if (f.rate_401 > 0 && strncmp(q->path, "/apis/", 6) == 0 && rnd() < f.rate_401) {
-        resp_json(r, 401,
-                  json_pack("{s:s,s:s,s:i}", "error", "An error occurred", "message",
-                            "Unauthorized", "code", 0));
-        return FAULT_ANSWERED;
-    }
-    if (f.rate_429 > 0 && rnd() < f.rate_429) {
-        resp_json(r, 429, json_pack("{s:s}", "error", "Too Many Requests"));
-        r->retry_after = f.retry_after > 0 ? f.retry_after : 1;
-        return FAULT_ANSWERED;
-    }
-    const struct {
-        double rate;
-        int status;
-        const char *text;
-    } errs[] = {{f.rate_500, 500, "Internal Server Error"},
-                {f.rate_502, 502, "Bad Gateway"},
-                {f.rate_503, 503, "Service Unavailable"}};
-    for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
-        if (errs[i].rate > 0 && rnd() < errs[i].rate) {
-            resp_text(r, errs[i].status, errs[i].text);
-            return FAULT_ANSWERED;
-        }
-    }
-    return FAULT_NONE;
 }
 
 struct drip {
@@ -334,20 +75,42 @@ static void drip_free(void *cls)
 
 /* ---- dispatch ---- */
 
+static void route_not_found(struct sim_resp *r)
+{
+    resp_json(r, 404,
+              json_pack("{s:s,s:s,s:i}", "error", "An error occurred", "message", "Route not found",
+                        "code", 0));
+}
+
+/* OpenEMR's own routes read their query through PHP
+ * (HttpRestRequest::createFromGlobals): with repeated-query-last-wins, a
+ * repeated key keeps only its last value.  The seed's scheduling surface
+ * is another server and keeps every value. */
+static void openemr_query(struct sim_req *q)
+{
+    if (QUIRK(q->sim, Q_REPEATED_LAST_WINS))
+        args_last_wins(q);
+}
+
+/* The main port: OAuth, the standard API, the seed's FHIR scheduling
+ * surface (when on; it answers what it knows first), FHIR. */
 static void dispatch_main(struct sim_req *q, struct sim_resp *r)
 {
     const char *p = q->path;
     size_t napi = strlen(SIM_SITE_API), nfhir = strlen(SIM_SITE_FHIR);
     if (strncmp(p, SIM_SITE_OAUTH "/", strlen(SIM_SITE_OAUTH) + 1) == 0) {
-        oauth_handle(q, r);
+        openemr_query(q);
+        oauth_handle(q, r, p + strlen(SIM_SITE_OAUTH));
     } else if (strncmp(p, SIM_SITE_API, napi) == 0 && (p[napi] == '/' || !p[napi])) {
+        openemr_query(q);
         api_handle(q, r, p + napi);
     } else if (strncmp(p, SIM_SITE_FHIR, nfhir) == 0 && (p[nfhir] == '/' || !p[nfhir])) {
-        fhir_handle(q, r, p + nfhir);
+        if (!q->sim->opts.fhir_scheduling || !sched_handle(q, r, p + nfhir)) {
+            openemr_query(q);
+            fhir_handle(q, r, p + nfhir);
+        }
     } else {
-        resp_json(r, 404,
-                  json_pack("{s:s,s:s,s:i}", "error", "An error occurred", "message",
-                            "Route not found", "code", 0));
+        route_not_found(r);
     }
 }
 
@@ -443,7 +206,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ret = send_resp(conn, &r, 0);
         goto cleanup_req;
     }
-    enum fault f = apply_faults(srv->sim, &q, &r, &slow_ms);
+    enum sim_fault f = faults_apply(srv->sim, &q, &r, &slow_ms);
     if (f == FAULT_RESET) {
         stats_answer(srv->sim, method, "(reset)", 0);
         reset_connection(conn);
@@ -472,11 +235,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn, (void)toe;
     if (!ctx)
         return;
-    if (ctx->counted) {
-        pthread_mutex_lock(&srv->sim->stats_lock);
-        srv->sim->stats.in_flight--;
-        pthread_mutex_unlock(&srv->sim->stats_lock);
-    }
+    if (ctx->counted)
+        stats_leave(srv->sim);
     free(ctx->body);
     free(ctx);
     *con_cls = NULL;

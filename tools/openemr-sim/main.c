@@ -5,6 +5,8 @@
  *               [--fhir-scheduling] [--access-token-lifetime S]
  *               [--system-token-lifetime S] [--threads N]
  *               [--today YYYY-MM-DD] [--tz America/New_York]
+ *               [--openemr 7.0.3|8] [--quirk NAME[=V]]... [--no-quirk NAME]...
+ *               [--row-latency-ms N] [--site-addr URL]
  *
  * When ready it prints ONE JSON line on stdout:
  *   {"base_url":..., "admin_url":..., "ca_file": path or null}
@@ -28,7 +30,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: openemr-sim [--listen HOST:PORT] [--admin-listen HOST:PORT] [--tls]\n"
                  "  [--tls-expired] [--cert-dir DIR] [--seed FILE] [--fhir-scheduling]\n"
                  "  [--access-token-lifetime S] [--system-token-lifetime S] [--threads N]\n"
-                 "  [--today YYYY-MM-DD] [--tz ZONE]\n");
+                 "  [--today YYYY-MM-DD] [--tz ZONE] [--openemr 7.0.3|8] [--quirk NAME[=V]]\n"
+                 "  [--no-quirk NAME] [--row-latency-ms N] [--site-addr URL]\n");
 }
 
 static bool parse_int(const char *s, int lo, int hi, int *out)
@@ -83,6 +86,11 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
         O_THREADS,
         O_TODAY,
         O_TZ,
+        O_OPENEMR,
+        O_QUIRK,
+        O_NO_QUIRK,
+        O_ROW_LATENCY,
+        O_SITE_ADDR,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -98,6 +106,11 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
         {"threads", required_argument, NULL, O_THREADS},
         {"today", required_argument, NULL, O_TODAY},
         {"tz", required_argument, NULL, O_TZ},
+        {"openemr", required_argument, NULL, O_OPENEMR},
+        {"quirk", required_argument, NULL, O_QUIRK},
+        {"no-quirk", required_argument, NULL, O_NO_QUIRK},
+        {"row-latency-ms", required_argument, NULL, O_ROW_LATENCY},
+        {"site-addr", required_argument, NULL, O_SITE_ADDR},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -106,6 +119,14 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
     snprintf(o->admin_host, sizeof(o->admin_host), "127.0.0.1");
     snprintf(o->tz, sizeof(o->tz), "America/New_York");
     default_seed(o->seed, sizeof(o->seed));
+    /* the profile first, then each quirk edit in the order given */
+    const char *version = "8";
+    struct {
+        const char *spec;
+        bool on;
+    } edits[64];
+    int nedits = 0;
+    static char latency[32]; /* the last --row-latency-ms */
     int c;
     bool ok = true;
     while (ok && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -147,6 +168,26 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
         case O_TZ:
             snprintf(o->tz, sizeof(o->tz), "%s", optarg);
             break;
+        case O_OPENEMR:
+            version = optarg;
+            break;
+        case O_QUIRK:
+        case O_NO_QUIRK:
+            ok = nedits < (int)(sizeof(edits) / sizeof(edits[0]));
+            if (ok)
+                edits[nedits].spec = optarg, edits[nedits++].on = c == O_QUIRK;
+            break;
+        case O_ROW_LATENCY:
+            snprintf(latency, sizeof(latency), "per-row-latency-ms=%s", optarg);
+            ok = nedits < (int)(sizeof(edits) / sizeof(edits[0]));
+            if (ok)
+                edits[nedits].spec = latency, edits[nedits++].on = true;
+            break;
+        case O_SITE_ADDR:
+            ok = strlen(optarg) < sizeof(o->site_addr) && strncmp(optarg, "http", 4) == 0;
+            if (ok)
+                memcpy(o->site_addr, optarg, strlen(optarg) + 1);
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -154,6 +195,13 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
             ok = false;
         }
     }
+    char err[160] = "";
+    if (ok && profile_select(&o->profile, version, err, sizeof(err)) < 0)
+        ok = false;
+    for (int i = 0; ok && i < nedits; i++)
+        ok = profile_quirk(&o->profile, edits[i].spec, edits[i].on, err, sizeof(err)) == 0;
+    if (err[0])
+        fprintf(stderr, "openemr-sim: %s\n", err);
     if (!ok || optind != argc) {
         usage(stderr);
         return -1;
@@ -215,7 +263,7 @@ int main(int argc, char **argv)
         log_error("sim", "%s", err[0] ? err : "out of memory");
         goto cleanup_sim;
     }
-    if (oauth_init(&sim) < 0)
+    if (oauth_init(&sim) < 0 || scopes_build(&sim) < 0)
         goto cleanup_sim;
 
     /* every thread MHD starts inherits this mask; main waits for the signal */
@@ -237,8 +285,13 @@ int main(int argc, char **argv)
     printf("%s\n", line ? line : "{}");
     fflush(stdout);
     free(line);
-    log_info("sim", "serving %s (admin %s, %zu appointments, fhir-scheduling %s)", sim.base_url,
-             sim.admin_url, sim.store.nappts, sim.opts.fhir_scheduling ? "on" : "off");
+    json_t *pj = profile_json(&sim.opts.profile);
+    char *prof = json_dumps(json_object_get(pj, "quirks"), JSON_COMPACT);
+    json_decref(pj);
+    log_info("sim", "serving %s (admin %s, %zu appointments, fhir-scheduling %s, openemr %s %s)",
+             sim.base_url, sim.admin_url, sim.store.nappts, sim.opts.fhir_scheduling ? "on" : "off",
+             profile_version(&sim.opts.profile), prof ? prof : "");
+    free(prof);
     while (sigwait(&sigs, &sig) != 0)
         ;
     log_info("sim", "signal %d: stopping", sig);
@@ -247,6 +300,7 @@ cleanup_http:
     http_stop();
 cleanup_sim:
     oauth_free(&sim.oauth);
+    scopes_free(&sim.scopes);
     store_free(&sim.store);
     json_decref(sim.stats.routes);
     json_decref(sim.stats.status_counts);

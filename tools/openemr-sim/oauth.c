@@ -2,8 +2,8 @@
  * the seed's login, PKCE S256 only), token (authorization_code,
  * refresh_token with rotation, password, client_credentials with an RS384
  * client assertion only), registration (clients asking user/ or system/
- * scopes start disabled), introspect, logout.  Tokens are opaque-in-effect
- * JWT-shaped strings kept in a table; the table is the only truth. */
+ * scopes start disabled), introspect, logout, discovery.  The client and
+ * token tables and the Bearer check are tokens.c's. */
 #include "jwt.h"
 #include "sim.h"
 
@@ -23,47 +23,29 @@ static void oauth_error(struct sim_resp *r, int status, const char *err, const c
               json_pack("{s:s,s:s,s:s}", "error", err, "error_description", desc, "message", desc));
 }
 
-/* ---- scopes ---- */
-
-static bool word_in(const char *list, const char *word, size_t wlen)
+/* OAuthServerException::invalidScope, as registration, authorize and every
+ * grant answer a scope the server does not list (scopes.c). */
+static void invalid_scope(struct sim_resp *r, const char *bad)
 {
-    const char *p = list;
-    while (p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *e = strchr(p, ' ');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n == wlen && strncmp(p, word, wlen) == 0)
-            return true;
-        p = e;
-    }
-    return false;
+    char hint[300];
+    snprintf(hint, sizeof(hint), "Check the `%s` scope", bad);
+    resp_json(r, 400,
+              json_pack("{s:s,s:s,s:s,s:s}", "error", "invalid_scope", "error_description",
+                        "The requested scope is invalid, unknown, or malformed", "hint", hint,
+                        "message", "The requested scope is invalid, unknown, or malformed"));
 }
 
-/* "user/appointment.read" is also granted by the SMART v2 forms
- * "user/appointment.rs", ".cruds": read needs r or s, write c, u or d. */
-bool scope_has(const char *scopes, const char *want)
+/* false (answered) when the requested scope string names an unknown scope */
+static bool scopes_ok(struct sim_req *q, struct sim_resp *r, const char *requested)
 {
-    if (word_in(scopes, want, strlen(want)))
+    char bad[256];
+    if (scopes_check(q->sim, requested, bad, sizeof(bad)))
         return true;
-    const char *dot = strrchr(want, '.');
-    if (!dot)
-        return false;
-    const char *need = strcmp(dot + 1, "read") == 0 ? "rs" : "cud";
-    size_t plen = (size_t)(dot - want) + 1;
-    const char *p = scopes;
-    while (p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *e = strchr(p, ' ');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n > plen && strncmp(p, want, plen) == 0 && strspn(p + plen, "cruds") >= n - plen &&
-            strcspn(p + plen, need) < n - plen)
-            return true;
-        p = e;
-    }
+    invalid_scope(r, bad);
     return false;
 }
+
+/* ---- scopes ---- */
 
 /* The requested scopes the client registered (all of them if none asked). */
 static void scope_grant(const char *registered, const char *requested, char *out, size_t len)
@@ -80,7 +62,7 @@ static void scope_grant(const char *registered, const char *requested, char *out
             p++;
         const char *e = strchr(p, ' ');
         size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n && word_in(registered, p, n) && used + n + 2 < len) {
+        if (n && scope_word(registered, p, n) && used + n + 2 < len) {
             used += (size_t)snprintf(out + used, len - used, "%s%.*s", used ? " " : "", (int)n, p);
         }
         p += n;
@@ -88,49 +70,6 @@ static void scope_grant(const char *registered, const char *requested, char *out
 }
 
 /* ---- clients ---- */
-
-static void client_add(struct sim *sim, json_t *c)
-{
-    const char *id = json_string_value(json_object_get(c, "client_id"));
-    if (id)
-        json_object_set(sim->oauth.clients, id, c);
-}
-
-int oauth_init(struct sim *sim)
-{
-    struct sim_oauth *o = &sim->oauth;
-    oauth_free(o);
-    o->clients = json_object();
-    o->tokens = json_object();
-    o->jtis = json_object();
-    if (!o->clients || !o->tokens || !o->jtis)
-        return -1;
-    json_t *c;
-    size_t i;
-    json_array_foreach(sim->store.seed_clients, i, c)
-    {
-        json_t *copy = json_deep_copy(c);
-        client_add(sim, copy);
-        json_decref(copy);
-    }
-    return 0;
-}
-
-void oauth_free(struct sim_oauth *o)
-{
-    json_decref(o->clients);
-    json_decref(o->tokens);
-    json_decref(o->jtis);
-    o->clients = o->tokens = o->jtis = NULL;
-}
-
-json_t *oauth_clients_json(struct sim *sim)
-{
-    pthread_mutex_lock(&sim->lock);
-    json_t *copy = json_deep_copy(sim->oauth.clients);
-    pthread_mutex_unlock(&sim->lock);
-    return copy;
-}
 
 static bool client_grant_allowed(json_t *client, const char *grant)
 {
@@ -205,17 +144,6 @@ static void jwt_like(const char *client_id, const char *sub, long exp, char *out
     json_decref(claims);
 }
 
-static void token_put(struct sim *sim, const char *tok, const char *kind, json_t *client,
-                      const char *username, const char *scope, long exp, bool system,
-                      const char *sid)
-{
-    json_t *rec =
-        json_pack("{s:s,s:O,s:s?,s:s,s:I,s:b,s:b,s:s,s:b}", "kind", kind, "client_id",
-                  json_object_get(client, "client_id"), "username", username, "scope", scope, "exp",
-                  (json_int_t)exp, "revoked", 0, "system", system, "sid", sid, "spent", 0);
-    json_object_set_new(sim->oauth.tokens, tok, rec);
-}
-
 /* Issues access (+ refresh when asked, + id_token with openid) and answers
  * the token response. */
 static void issue(struct sim_req *q, struct sim_resp *r, json_t *client, const char *username,
@@ -240,48 +168,13 @@ static void issue(struct sim_req *q, struct sim_resp *r, json_t *client, const c
         token_put(sim, rt, "refresh", client, username, scope, now + REFRESH_LIFETIME, false, sid);
         json_object_set_new(out, "refresh_token", json_string(rt));
     }
-    if (word_in(scope, "openid", 6)) {
+    if (scope_word(scope, "openid", 6)) {
         jwt_like(cid, username ? username : cid, now + life, idt, sizeof(idt));
         token_put(sim, idt, "id", client, username, scope, now + life, system, sid);
         json_object_set_new(out, "id_token", json_string(idt));
     }
     sim->oauth.grants[g]++;
     resp_json(r, 200, out);
-}
-
-static json_t *token_rec(struct sim *sim, const char *tok, const char *kind)
-{
-    json_t *rec = tok ? json_object_get(sim->oauth.tokens, tok) : NULL;
-    const char *k = json_string_value(json_object_get(rec, "kind"));
-    return k && strcmp(k, kind) == 0 ? rec : NULL;
-}
-
-static bool rec_live(json_t *rec)
-{
-    return rec && !json_is_true(json_object_get(rec, "revoked")) &&
-           !json_is_true(json_object_get(rec, "spent")) &&
-           json_integer_value(json_object_get(rec, "exp")) > (json_int_t)time(NULL);
-}
-
-bool oauth_check(struct sim *sim, const char *authz, struct sim_token *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (!authz || strncmp(authz, "Bearer ", 7) != 0)
-        return false;
-    pthread_mutex_lock(&sim->lock);
-    json_t *rec = token_rec(sim, authz + 7, "access");
-    if (rec_live(rec)) {
-        out->valid = true;
-        out->system = json_is_true(json_object_get(rec, "system"));
-        const char *u = json_string_value(json_object_get(rec, "username"));
-        snprintf(out->username, sizeof(out->username), "%s", u ? u : "");
-        snprintf(out->client_id, sizeof(out->client_id), "%s",
-                 json_string_value(json_object_get(rec, "client_id")));
-        snprintf(out->scope, sizeof(out->scope), "%s",
-                 json_string_value(json_object_get(rec, "scope")));
-    }
-    pthread_mutex_unlock(&sim->lock);
-    return out->valid;
 }
 
 /* ---- grants ---- */
@@ -308,6 +201,8 @@ static void grant_password(struct sim_req *q, struct sim_resp *r, struct sim_arg
         oauth_error(r, 400, "unsupported_grant_type", "The password grant is not enabled");
         return;
     }
+    if (!scopes_ok(q, r, args_get(f, nf, "scope")))
+        return;
     const char *role = args_get(f, nf, "user_role"), *user = args_get(f, nf, "username");
     const char *pass = args_get(f, nf, "password");
     if (!role || strcmp(role, "users") != 0 || !user || !pass) {
@@ -332,13 +227,15 @@ static void grant_refresh(struct sim_req *q, struct sim_resp *r, struct sim_arg 
     if (!client)
         return;
     json_t *rec = token_rec(q->sim, args_get(f, nf, "refresh_token"), "refresh");
-    if (!rec_live(rec) ||
+    if (!token_live(rec) ||
         !json_equal(json_object_get(rec, "client_id"), json_object_get(client, "client_id"))) {
         resp_json(r, 400,
                   json_pack("{s:s,s:s,s:s}", "error", "invalid_grant", "error_description",
                             "The refresh token is invalid.", "hint", "Token has been revoked"));
         return;
     }
+    if (!scopes_ok(q, r, args_get(f, nf, "scope")))
+        return;
     json_object_set_new(rec, "spent", json_true());
     char scope[SCOPE_MAX], sid[64], user[64];
     snprintf(sid, sizeof(sid), "%s", json_string_value(json_object_get(rec, "sid")));
@@ -357,7 +254,7 @@ static void grant_code(struct sim_req *q, struct sim_resp *r, struct sim_arg *f,
     json_t *rec = token_rec(q->sim, args_get(f, nf, "code"), "code");
     const char *redirect = args_get(f, nf, "redirect_uri");
     const char *want_redirect = json_string_value(json_object_get(rec, "redirect_uri"));
-    if (!rec_live(rec) ||
+    if (!token_live(rec) ||
         !json_equal(json_object_get(rec, "client_id"), json_object_get(client, "client_id")) ||
         (want_redirect && (!redirect || strcmp(redirect, want_redirect) != 0))) {
         oauth_error(r, 400, "invalid_grant", "Authorization code is invalid or spent");
@@ -372,16 +269,52 @@ static void grant_code(struct sim_req *q, struct sim_resp *r, struct sim_arg *f,
     char scope[SCOPE_MAX], user[64];
     snprintf(scope, sizeof(scope), "%s", json_string_value(json_object_get(rec, "scope")));
     snprintf(user, sizeof(user), "%s", json_string_value(json_object_get(rec, "username")));
-    issue(q, r, client, user, scope, G_AUTH_CODE, word_in(scope, "offline_access", 14), NULL);
+    issue(q, r, client, user, scope, G_AUTH_CODE, scope_word(scope, "offline_access", 14), NULL);
 }
 
-/* SMART Backend Services: the assertion is the only client authentication. */
+/* How a refused client assertion is answered.  8.x
+ * (JWTClientAuthenticationService::validateJWTClientAssertion): a claim
+ * refused by performAdditionalValidations is 400 invalid_request, a failed
+ * constraint (signature, issuer, audience, time, replayed jti) 400
+ * invalid_client; an unreadable token or key 401.  With assertion-400 off
+ * (7.0.x) every refusal is 401 invalid_client. */
+enum refusal { REFUSE_401, REFUSE_REQUEST_400, REFUSE_CLIENT_400 };
+
+static void refuse_assertion(struct sim *sim, struct sim_resp *r, enum refusal how, const char *why)
+{
+    if (!QUIRK(sim, Q_ASSERTION_400) || how == REFUSE_401)
+        oauth_error(r, 401, "invalid_client", why);
+    else if (how == REFUSE_CLIENT_400)
+        oauth_error(r, 400, "invalid_client", "Client authentication failed");
+    else
+        resp_json(r, 400,
+                  json_pack("{s:s,s:s,s:s,s:s}", "error", "invalid_request", "error_description",
+                            "The request is missing a required parameter, includes an invalid "
+                            "parameter value, includes a parameter more than once, or is "
+                            "otherwise malformed.",
+                            "hint", why, "message", "The request is malformed."));
+}
+
+static bool aud_is(json_t *jaud, const char *aud)
+{
+    bool ok = json_is_string(jaud) && strcmp(json_string_value(jaud), aud) == 0;
+    size_t i;
+    json_t *a;
+    json_array_foreach(jaud, i, a) ok |=
+        json_is_string(a) && strcmp(json_string_value(a), aud) == 0;
+    return ok;
+}
+
+/* SMART Backend Services: the assertion is the only client authentication.
+ * The claims are checked in 8.x's order: sub/iss/exp-horizon/iat-age/jti
+ * first (on the unverified claims), then signature, time, audience, replay. */
 static void grant_client_credentials(struct sim_req *q, struct sim_resp *r, struct sim_arg *f,
                                      int nf)
 {
     struct sim *sim = q->sim;
     const char *type = args_get(f, nf, "client_assertion_type");
     const char *assertion = args_get(f, nf, "client_assertion");
+    bool v8 = QUIRK(sim, Q_ASSERTION_400);
     char why[160] = "", aud[300];
     json_t *claims = NULL;
     if (!type || strcmp(type, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer") != 0 ||
@@ -394,51 +327,66 @@ static void grant_client_credentials(struct sim_req *q, struct sim_resp *r, stru
     json_t *unverified = d2 ? b64url_json(d1 + 1, (size_t)(d2 - d1 - 1)) : NULL;
     const char *iss = json_string_value(json_object_get(unverified, "iss"));
     json_t *client = iss ? json_object_get(sim->oauth.clients, iss) : NULL;
-    json_decref(unverified);
     if (!client || !json_is_true(json_object_get(client, "enabled")) ||
         !json_object_get(client, "jwks")) {
+        json_decref(unverified);
         oauth_error(r, 401, "invalid_client", "Client authentication failed");
         return;
     }
-    claims = jwt_verify_rs384(assertion, json_object_get(client, "jwks"), why, sizeof(why));
-    if (!claims)
-        goto refuse;
     const char *cid = json_string_value(json_object_get(client, "client_id"));
-    const char *sub = json_string_value(json_object_get(claims, "sub"));
-    const char *jti = json_string_value(json_object_get(claims, "jti"));
-    json_t *jaud = json_object_get(claims, "aud");
-    json_int_t exp = json_integer_value(json_object_get(claims, "exp"));
-    json_t *jiat = json_object_get(claims, "iat");
     json_int_t now = (json_int_t)time(NULL);
-    snprintf(aud, sizeof(aud), "%s%s/token", sim->base_url, SIM_SITE_OAUTH);
-    bool aud_ok = json_is_string(jaud) && strcmp(json_string_value(jaud), aud) == 0;
-    size_t i;
-    json_t *a;
-    json_array_foreach(jaud, i, a) aud_ok |= strcmp(json_string_value(a), aud) == 0;
-    if (strcmp(json_string_value(json_object_get(claims, "iss")), cid) != 0 || !sub ||
-        strcmp(sub, cid) != 0)
+    const char *sub = json_string_value(json_object_get(unverified, "sub"));
+    json_int_t uexp = json_integer_value(json_object_get(unverified, "exp"));
+    bool has_iat = json_object_get(unverified, "iat") != NULL;
+    json_int_t iat = json_integer_value(json_object_get(unverified, "iat"));
+    char jti[128] = "";
+    const char *j = json_string_value(json_object_get(unverified, "jti"));
+    snprintf(jti, sizeof(jti), "%s", j ? j : "");
+    enum refusal how = REFUSE_REQUEST_400;
+    if (!sub || strcmp(sub, cid) != 0)
         snprintf(why, sizeof(why), "iss and sub must be the client_id");
-    else if (!aud_ok)
-        snprintf(why, sizeof(why), "aud must be the token URL");
-    else if (exp <= now || exp > now + 86400)
+    else if (uexp > now + 86400)
         snprintf(why, sizeof(why), "exp must be in the future and at most 24 h ahead");
-    else if (jiat && (json_integer_value(jiat) < now - 360 || json_integer_value(jiat) > now + 60))
+    else if (has_iat && iat < now - (v8 ? 300 : 360))
         snprintf(why, sizeof(why), "iat too old or in the future");
-    else if (!jti || !*jti)
+    else if (!jti[0])
         snprintf(why, sizeof(why), "jti is required");
+    json_decref(unverified);
+    if (why[0])
+        goto refuse;
+    how = REFUSE_401;
+    claims = jwt_verify_rs384(assertion, json_object_get(client, "jwks"), why, sizeof(why));
+    if (!claims) {
+        /* a readable token with the wrong alg or signature fails SignedWith */
+        if (strstr(why, "alg") || strstr(why, "signature"))
+            how = REFUSE_CLIENT_400;
+        goto refuse;
+    }
+    how = REFUSE_CLIENT_400;
+    const char *site = sim->opts.site_addr[0] ? sim->opts.site_addr : sim->base_url;
+    snprintf(aud, sizeof(aud), "%s%s/token", site, SIM_SITE_OAUTH);
+    json_int_t exp = json_integer_value(json_object_get(claims, "exp"));
+    if (!aud_is(json_object_get(claims, "aud"), aud))
+        snprintf(why, sizeof(why), "aud must be the token URL");
+    else if (exp <= now - (v8 ? 60 : 0)) /* LooseValidAt: one minute of drift */
+        snprintf(why, sizeof(why), "exp must be in the future and at most 24 h ahead");
+    else if (has_iat && iat > now + 60)
+        snprintf(why, sizeof(why), "iat too old or in the future");
     else if (json_object_get(sim->oauth.jtis, jti))
         snprintf(why, sizeof(why), "jti already used");
     if (why[0])
         goto refuse;
+    if (!scopes_ok(q, r, args_get(f, nf, "scope")))
+        goto cleanup;
     json_object_set_new(sim->oauth.jtis, jti, json_integer(exp));
     char scope[SCOPE_MAX];
     scope_grant(json_string_value(json_object_get(client, "scope")), args_get(f, nf, "scope"),
                 scope, sizeof(scope));
     issue(q, r, client, NULL, scope, G_CLIENT_CREDENTIALS, false, NULL);
-    json_decref(claims);
-    return;
+    goto cleanup;
 refuse:
-    oauth_error(r, 401, "invalid_client", why);
+    refuse_assertion(sim, r, how, why);
+cleanup:
     json_decref(claims);
 }
 
@@ -523,6 +471,19 @@ static void handle_authorize(struct sim_req *q, struct sim_resp *r)
         oauth_error(r, 400, "invalid_request", "Code challenge method must be `S256`.");
         return;
     }
+    char bad[256];
+    if (!scopes_check(sim, req_arg(q, "scope"), bad, sizeof(bad))) {
+        /* invalidScope with the redirect URI: the error goes back to the client */
+        char hint[300];
+        snprintf(hint, sizeof(hint), "Check the `%s` scope", bad);
+        snprintf(r->location, sizeof(r->location), "%s", redirect);
+        url_append(r->location, sizeof(r->location), "error", "invalid_scope");
+        url_append(r->location, sizeof(r->location), "error_description",
+                   "The requested scope is invalid, unknown, or malformed");
+        url_append(r->location, sizeof(r->location), "hint", hint);
+        resp_empty(r, 302);
+        return;
+    }
     json_t *login = json_array_get(sim->store.seed_logins, 0);
     const char *user = json_string_value(json_object_get(login, "username"));
     char code[129], scope[SCOPE_MAX];
@@ -561,6 +522,11 @@ static void handle_registration(struct sim_req *q, struct sim_resp *r)
     }
     const char *app = json_string_value(json_object_get(in, "application_type"));
     const char *scope = json_string_value(json_object_get(in, "scope"));
+    /* AuthorizationController::validateScopesAgainstServerApprovedScopes */
+    if (!scopes_ok(q, r, scope)) {
+        json_decref(in);
+        return;
+    }
     bool confidential = !app || strcmp(app, "private") == 0;
     char id[44], secret[129], rat[65];
     random_hex(id, 21);
@@ -575,7 +541,7 @@ static void handle_registration(struct sim_req *q, struct sim_resp *r)
     if (!json_object_get(client, "grant_types"))
         json_object_set_new(client, "grant_types",
                             json_pack("[s,s]", "authorization_code", "refresh_token"));
-    client_add(sim, client);
+    oauth_client_add(sim, client);
     json_t *out = json_deep_copy(client);
     json_object_del(out, "enabled");
     json_object_set_new(out, "registration_access_token", json_string(rat));
@@ -606,7 +572,7 @@ static void handle_introspect(struct sim_req *q, struct sim_resp *r)
         rec = token_rec(q->sim, tok, "refresh");
         type = "refresh_token";
     }
-    if (!rec_live(rec)) {
+    if (!token_live(rec)) {
         resp_json(r, 200, json_pack("{s:b}", "active", 0));
         goto cleanup_form;
     }
@@ -657,26 +623,40 @@ cleanup_form:
     args_free(f, nf);
 }
 
+/* OAuth2DiscoveryController (8.x) / the 7.0.x discovery template: the
+ * version's scopes, "plain" PKCE advertised though refused, password
+ * listed only when the global allows it (it does here), no
+ * client_credentials, require_request_uri_registration as ["false"]. */
 static void handle_discovery(struct sim_req *q, struct sim_resp *r)
 {
     char base[300];
-    snprintf(base, sizeof(base), "%s%s", q->sim->base_url, SIM_SITE_OAUTH);
+    const char *site = q->sim->opts.site_addr[0] ? q->sim->opts.site_addr : q->sim->base_url;
+    snprintf(base, sizeof(base), "%s%s", site, SIM_SITE_OAUTH);
     q->route = "/oauth2/.well-known/openid-configuration";
+    bool v8 = q->sim->opts.profile.version != SIM_OE_703;
     json_t *o = json_pack(
-        "{s:s,s:s+,s:s+,s:s+,s:s+,s:s+,s:s+,s:[s],s:[s,s,s],s:[s],s:[s,s,s,s]}", "issuer", base,
-        "authorization_endpoint", base, "/authorize", "token_endpoint", base, "/token",
-        "registration_endpoint", base, "/registration", "introspection_endpoint", base,
-        "/introspect", "end_session_endpoint", base, "/logout", "jwks_uri", base, "/jwk",
-        "code_challenge_methods_supported", "S256", "token_endpoint_auth_methods_supported",
-        "client_secret_post", "client_secret_basic", "private_key_jwt",
-        "token_endpoint_auth_signing_alg_values_supported", "RS384", "grant_types_supported",
-        "authorization_code", "refresh_token", "password", "client_credentials");
+        "{s:s,s:s+,s:s+,s:s+,s:s+,s:s+,s:s+,s:s+,s:o,s:[s,s,s,s,s,s,s],s:[s,s],s:[s,s,s],"
+        "s:[s,s,s],s:[s],s:[s,s,s,s,s,s,s,s,s,s,s],s:[s],s:[s],s:[s],s:o,s:[s],s:[s]}",
+        "issuer", base, "authorization_endpoint", base, "/authorize", "token_endpoint", base,
+        "/token", "jwks_uri", base, "/jwk", "userinfo_endpoint", base, "/userinfo",
+        "registration_endpoint", base, "/registration", "end_session_endpoint", base, "/logout",
+        "introspection_endpoint", base, "/introspect", "scopes_supported", scopes_supported(q->sim),
+        "response_types_supported", "code", "token", "id_token", "code token", "code id_token",
+        "token id_token", "code token id_token", "code_challenge_methods_supported", "S256",
+        "plain", "grant_types_supported", "authorization_code", "password", "refresh_token",
+        "response_modes_supported", "query", "fragment", "form_post", "subject_types_supported",
+        "public", "claims_supported", "profile", "email", "email_verified", "phone",
+        "phone_verified", "family_name", "given_name", "fhirUser", "locale", "api:oemr", "api:fhir",
+        "require_request_uri_registration", "false", "id_token_signing_alg_values_supported",
+        "RS256", "token_endpoint_auth_methods_supported", "client_secret_post",
+        "token_endpoint_auth_signing_alg_values_supported",
+        v8 ? json_pack("[s,s]", "RS256", "RS384") : json_pack("[s]", "RS256"),
+        "claims_locales_supported", "en-US", "ui_locales_supported", "en-US");
     resp_json(r, 200, o);
 }
 
-void oauth_handle(struct sim_req *q, struct sim_resp *r)
+void oauth_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
 {
-    const char *sub = q->path + strlen(SIM_SITE_OAUTH);
     bool post = strcmp(q->method, "POST") == 0, get = strcmp(q->method, "GET") == 0;
     pthread_mutex_lock(&q->sim->lock);
     if (post && strcmp(sub, "/token") == 0)
@@ -698,49 +678,4 @@ void oauth_handle(struct sim_req *q, struct sim_resp *r)
                   json_pack("{s:s,s:s,s:i}", "error", "An error occurred", "message",
                             "Route not found", "code", 0));
     pthread_mutex_unlock(&q->sim->lock);
-}
-
-json_t *oauth_tokens_json(struct sim *sim)
-{
-    json_t *arr = json_array();
-    const char *k;
-    json_t *t;
-    pthread_mutex_lock(&sim->lock);
-    json_object_foreach(sim->oauth.tokens, k, t)
-    {
-        json_array_append_new(
-            arr, json_pack("{s:s,s:O?}", "token", k, "kind", json_object_get(t, "kind")));
-    }
-    pthread_mutex_unlock(&sim->lock);
-    return arr;
-}
-
-int oauth_admin(struct sim *sim, const char *what, const char *client_id)
-{
-    int n = 0;
-    pthread_mutex_lock(&sim->lock);
-    if (strcmp(what, "enable") == 0) {
-        json_t *c = json_object_get(sim->oauth.clients, client_id);
-        if (c) {
-            json_object_set_new(c, "enabled", json_true());
-            n = 1;
-        }
-    } else {
-        bool revoke = strcmp(what, "revoke") == 0;
-        const char *k;
-        json_t *t;
-        json_object_foreach(sim->oauth.tokens, k, t)
-        {
-            const char *kind = json_string_value(json_object_get(t, "kind"));
-            if (revoke) {
-                json_object_set_new(t, "revoked", json_true());
-                n++;
-            } else if (strcmp(kind, "access") == 0) {
-                json_object_set_new(t, "exp", json_integer((json_int_t)time(NULL) - 1));
-                n++;
-            }
-        }
-    }
-    pthread_mutex_unlock(&sim->lock);
-    return n;
 }

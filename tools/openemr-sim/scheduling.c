@@ -21,68 +21,17 @@ static void outcome(struct sim_resp *r, int status, const char *code, const char
     resp_json(r, status, fhir_outcome("error", code, text));
 }
 
-static const char *strip_prefix(const char *v, const char *type)
-{
-    size_t n = strlen(type);
-    return strncmp(v, type, n) == 0 && v[n] == '/' ? v + n + 1 : v;
-}
-
-static const struct sim_user *practitioner_ref(struct sim_store *st, const char *ref)
-{
-    ref = strip_prefix(strip_prefix(ref, "Practitioner"), "Person");
-    return store_user_uuid(st, ref);
-}
-
-/* Whether [s, e) overlaps a blocking event of practitioner aid (skip eid). */
+/* Whether [s, e) overlaps a blocking event of practitioner aid (skip eid);
+ * a Holidays or Closed event blocks every practitioner. */
 static bool busy(struct sim_store *st, long aid, time_t s, time_t e, long skip_eid)
 {
     for (size_t i = 0; i < st->nappts; i++) {
         const struct sim_appt *a = &st->appts[i];
-        if (a->aid != aid || a->eid == skip_eid || !appt_blocks(a))
+        if ((a->aid != aid && !appt_clinic_wide(st, a)) || a->eid == skip_eid || !appt_blocks(a))
             continue;
         if (appt_start(a) < e && s < appt_end(a))
             return true;
     }
-    return false;
-}
-
-bool fhir_appt_search_sched(struct sim *sim, const char *key, const char *val,
-                            const struct sim_appt *a, bool *known)
-{
-    *known = true;
-    if (strcmp(key, "practitioner") == 0) {
-        const struct sim_user *u = practitioner_ref(&sim->store, val);
-        return u && u->id == a->aid;
-    }
-    if (strcmp(key, "status") == 0) {
-        const char *mine = fhir_status(a->status), *p = val;
-        size_t n = strlen(mine);
-        while (p && *p) {
-            if (strncmp(p, mine, n) == 0 && (p[n] == ',' || !p[n]))
-                return true;
-            p = strchr(p, ',');
-            p = p ? p + 1 : NULL;
-        }
-        return false;
-    }
-    if (strcmp(key, "identifier") == 0) {
-        const char *bar = strchr(val, '|');
-        const char *value = bar ? bar + 1 : val;
-        size_t slen = bar ? (size_t)(bar - val) : 0;
-        json_t *id;
-        size_t i;
-        json_array_foreach(a->identifier, i, id)
-        {
-            const char *sys = json_string_value(json_object_get(id, "system"));
-            const char *v = json_string_value(json_object_get(id, "value"));
-            if (!v || strcmp(v, value) != 0)
-                continue;
-            if (!slen || (sys && strlen(sys) == slen && strncmp(sys, val, slen) == 0))
-                return true;
-        }
-        return false;
-    }
-    *known = false;
     return false;
 }
 
@@ -114,11 +63,8 @@ static json_t *slot_json(const struct sim_user *u, time_t s, time_t e, const cha
 /* Narrows [*from, *to) by one "start" value; false if malformed. */
 static bool start_bound(const char *v, time_t *from, time_t *to)
 {
-    char op[3] = "ge";
-    if (isalpha((unsigned char)v[0]) && isalpha((unsigned char)v[1])) {
-        op[0] = v[0], op[1] = v[1];
-        v += 2;
-    }
+    char op[3];
+    v = fhir_date_prefix(v, op, "ge");
     time_t t;
     bool date_only;
     if (!parse_fhir_time(v, &t, &date_only))
@@ -200,7 +146,7 @@ static void schedule_search(struct sim_req *q, struct sim_resp *r)
     }
     for (size_t u = 0; u < st->nusers; u++) {
         const struct sim_user *pr = &st->users[u];
-        if (actor && practitioner_ref(st, actor) != pr)
+        if (actor && fhir_practitioner_ref(st, actor) != pr)
             continue;
         char sid[64], ref[80], loc[80];
         schedule_id(pr, sid, sizeof(sid));
@@ -271,7 +217,7 @@ static const char *appt_from_fhir(struct sim_store *st, json_t *in, struct sim_a
                 return "unknown patient";
             a->pid = pt->pid;
         } else if (strncmp(ref, "Practitioner/", 13) == 0 || strncmp(ref, "Person/", 7) == 0) {
-            const struct sim_user *u = practitioner_ref(st, ref);
+            const struct sim_user *u = fhir_practitioner_ref(st, ref);
             if (!u)
                 return "unknown practitioner";
             a->aid = u->id;
@@ -378,40 +324,33 @@ cleanup_in:
     json_decref(in);
 }
 
-void sched_handle(struct sim_req *q, struct sim_resp *r, const char *sub, bool *handled)
+/* The routes of the scheduling surface; false for any other (fhir.c's). */
+bool sched_handle(struct sim_req *q, struct sim_resp *r, const char *sub)
 {
-    bool get = strcmp(q->method, "GET") == 0;
-    *handled = true;
+    bool get = strcmp(q->method, "GET") == 0, post = strcmp(q->method, "POST") == 0;
+    bool put = strcmp(q->method, "PUT") == 0;
+    enum { S_SLOT, S_SCHEDULE, S_WRITE } what;
+    const char *action = "read", *id = NULL;
     if (get && strcmp(sub, "/Slot") == 0) {
-        q->route = "/fhir/Slot";
-        if (!fhir_authorize(q, r, "Appointment", "read"))
-            return;
-        pthread_mutex_lock(&q->sim->lock);
-        slot_search(q, r);
-        pthread_mutex_unlock(&q->sim->lock);
+        what = S_SLOT, q->route = "/fhir/Slot";
     } else if (get && strcmp(sub, "/Schedule") == 0) {
-        q->route = "/fhir/Schedule";
-        if (!fhir_authorize(q, r, "Appointment", "read"))
-            return;
-        pthread_mutex_lock(&q->sim->lock);
-        schedule_search(q, r);
-        pthread_mutex_unlock(&q->sim->lock);
-    } else if (strcmp(q->method, "POST") == 0 && strcmp(sub, "/Appointment") == 0) {
-        q->route = "/fhir/Appointment";
-        if (!fhir_authorize(q, r, "Appointment", "write"))
-            return;
-        pthread_mutex_lock(&q->sim->lock);
-        appt_write(q, r, NULL);
-        pthread_mutex_unlock(&q->sim->lock);
-    } else if (strcmp(q->method, "PUT") == 0 && strncmp(sub, "/Appointment/", 13) == 0 && sub[13] &&
-               !strchr(sub + 13, '/')) {
-        q->route = "/fhir/Appointment/:id";
-        if (!fhir_authorize(q, r, "Appointment", "write"))
-            return;
-        pthread_mutex_lock(&q->sim->lock);
-        appt_write(q, r, sub + 13);
-        pthread_mutex_unlock(&q->sim->lock);
+        what = S_SCHEDULE, q->route = "/fhir/Schedule";
+    } else if (post && strcmp(sub, "/Appointment") == 0) {
+        what = S_WRITE, action = "write", q->route = "/fhir/Appointment";
+    } else if (put && strncmp(sub, "/Appointment/", 13) == 0 && sub[13] && !strchr(sub + 13, '/')) {
+        what = S_WRITE, action = "write", id = sub + 13, q->route = "/fhir/Appointment/:id";
     } else {
-        *handled = false;
+        return false;
     }
+    if (!fhir_authorize(q, r, "Appointment", action))
+        return true;
+    pthread_mutex_lock(&q->sim->lock);
+    if (what == S_SLOT)
+        slot_search(q, r);
+    else if (what == S_SCHEDULE)
+        schedule_search(q, r);
+    else
+        appt_write(q, r, id);
+    pthread_mutex_unlock(&q->sim->lock);
+    return true;
 }

@@ -258,6 +258,18 @@ time_t appt_end(const struct sim_appt *a)
     return local_epoch(a->date, h * 60 + m + a->duration / 60) + a->duration % 60;
 }
 
+bool appt_later_occurrence(const struct sim_appt *a)
+{
+    return a->series > 0 && a->occurrence > 0;
+}
+
+/* Categories of pc_cattype 2 (sql/database.sql: 6 Holidays, 7 Closed). */
+bool appt_clinic_wide(const struct sim_store *st, const struct sim_appt *a)
+{
+    const struct sim_category *c = store_category(st, a->catid);
+    return c && c->type == 2;
+}
+
 bool appt_blocks(const struct sim_appt *a)
 {
     if (a->duration <= 0)
@@ -325,7 +337,6 @@ json_t *store_appt_row(const struct sim_store *st, const struct sim_appt *a, boo
     set_long(o, "pc_catid", a->catid);
     set_long(o, "pc_pid", a->pid);
     set_str(o, "pc_title", a->title);
-    set_str(o, "pc_alldayevent", a->allday ? "1" : "0");
     set_str(o, "facility_name", f ? f->name : NULL);
     set_str(o, "facility_uuid", f ? f->uuid : NULL);
     set_str(o, "billing_location_name", bf ? bf->name : NULL);
@@ -381,6 +392,7 @@ static int add_event(struct sim_store *st, json_t *ev, const char *date, long ai
     if (!a)
         return -1;
     a->aid = aid;
+    a->seed_ev = ev;
     a->pid = get_long(ev, "pid", 0);
     a->catid = (int)get_long(ev, "catid", 5);
     const struct sim_category *c = store_category(st, a->catid);
@@ -448,6 +460,33 @@ static int load_event(struct sim_store *st, json_t *ev, time_t today)
     return 0;
 }
 
+/* The rows of a seed event marked "recurring" form one series per provider:
+ * the first row (by date) is the base row OpenEMR stores, the others are
+ * the occurrences its calendar expands (and its API never returns). */
+static void mark_series(struct sim_store *st)
+{
+    for (size_t i = 0; i < st->nappts; i++) {
+        struct sim_appt *a = &st->appts[i];
+        if (!a->seed_ev || !json_is_true(json_object_get((json_t *)a->seed_ev, "recurring")))
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct sim_appt *b = &st->appts[j];
+            if (b->seed_ev == a->seed_ev && b->aid == a->aid && b->series == b->eid) {
+                a->series = b->eid;
+                a->occurrence = 1;
+                for (size_t k = j + 1; k < i; k++)
+                    if (st->appts[k].series == b->eid)
+                        a->occurrence++;
+                break;
+            }
+        }
+        if (!a->series)
+            a->series = a->eid; /* the base row */
+    }
+    for (size_t i = 0; i < st->nappts; i++)
+        st->appts[i].seed_ev = NULL;
+}
+
 #define LOAD_ARRAY(arrname, field, count, type, fill)                                              \
     do {                                                                                           \
         json_t *arr = json_object_get(root, arrname);                                              \
@@ -495,6 +534,7 @@ int store_load(struct sim_store *st, const char *path, const char *today, char *
         copy_str(x->lname, sizeof(x->lname), o, "lname");
         copy_str(x->npi, sizeof(x->npi), o, "npi");
         x->facility_id = get_long(o, "facility_id", 3);
+        x->active = (int)get_long(o, "active", 1);
     });
     LOAD_ARRAY("patients", patients, npatients, struct sim_patient, {
         x->pid = get_long(o, "pid", 0);
@@ -521,6 +561,7 @@ int store_load(struct sim_store *st, const char *path, const char *today, char *
         if (load_event(st, ev, base) < 0)
             goto cleanup;
     }
+    mark_series(st);
     /* seed rows look as if last changed a day ago */
     for (i = 0; i < st->nappts; i++)
         st->appts[i].updated = time(NULL) - 86400;

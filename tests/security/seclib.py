@@ -158,14 +158,11 @@ class Skip(Exception):
     pass
 
 
-INV14 = "waits for the lead's inv14 merge (issue 19 asks 3 and 5)"
-
-
-def needs_inv14():
-    """Tests of the lead's controls: skipped until they land (run them with
-    SEC_RUN_INV14=1)."""
-    if os.environ.get("SEC_RUN_INV14") != "1":
-        raise Skip(INV14)
+def needs_lead(why):
+    """A test of the lead's controls that waits for the lead's decision:
+    skipped, saying why (SEC_RUN_LEAD=1 runs it)."""
+    if os.environ.get("SEC_RUN_LEAD") != "1":
+        raise Skip("waits for the lead: " + why)
 
 
 class Runner:

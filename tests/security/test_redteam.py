@@ -6,8 +6,8 @@ asserting that the abuse fails and that nothing else changed: no OpenEMR
 request (the simulator's request counter), no new Redis key but those the
 test explains, no message on an output topic but the dead letter it expects.
 
-Tests of the lead's controls (asks 3 and 5 of issue 19) are written here too
-and skipped until the inv14 branch lands (SEC_RUN_INV14=1 runs them)."""
+Tests of the lead's controls (asks 3 and 5 of issue 19) are here too; two of
+them wait for the lead (skipped: SEC_RUN_LEAD=1 runs them)."""
 
 import json
 import os
@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 
 from seclib import (BUILD, ROOT, TOPICS, Runner, Snapshot, Stack, command, keys_file, local_day,
-                    needs_inv14, produce, rds, send, signed, sim)
+                    needs_lead, produce, rds, send, signed, sim)
 
 CTX = {}
 
@@ -313,12 +313,11 @@ def test_reply_to_forbidden_topics(st):
     assert rds(st).exists("sched:idem:" + cmd["request_id"]), "the allowed reply_to was not run"
 
 
-# ---- what the lead's branch stops (asks 3 and 5) -----------------------------------------
+# ---- what the lead's controls stop (asks 3 and 5, merged from inv14) ---------------------
 
 def test_request_id_reused_across_types(st):
     """A signed list_appointments reusing a find_patient's request_id: answered
     `invalid` (request_id_reused), never with the stored result."""
-    needs_inv14()
     cmd = command("find_patient", find_john(st))
     st.result(st.send(cmd))
     snap = Snapshot(st)
@@ -333,7 +332,6 @@ def test_request_id_reused_across_types(st):
 def test_request_id_reuse_preempts_booking(st):
     """A find_patient under the request_id a booking will use later must not
     answer (or block) that booking."""
-    needs_inv14()
     rid = "rt-pre-" + str(time.time())
     st.result(st.send(command("find_patient", find_john(st), request_id=rid)))
     book = command("book", {"patient_id": john(st)["uuid"], "practitioner_id": CTX["pract"],
@@ -349,7 +347,8 @@ def test_request_id_reuse_preempts_booking(st):
 def test_numeric_patient_id_walk(st):
     """list_appointments for patient ids 1..5 (OpenEMR's numeric pids): no
     appointment of anyone is listed."""
-    needs_inv14()
+    needs_lead("the lead's canonicalisation resolves numeric pids (docs/invariants.md 1), so "
+               "the walk still lists appointments; the lead decides")
     for pid in ("1", "2", "3", "4", "5"):
         r = st.call(command("list_appointments", {"patient_id": pid}))
         assert r["status"] != "ok" or not r["result"].get("appointments"), r
@@ -358,7 +357,6 @@ def test_numeric_patient_id_walk(st):
 def test_signed_cancel_of_provider_event(st):
     """A signed cancel naming a provider's Lunch event (by pc_eid and uuid):
     refused, the event stays."""
-    needs_inv14()
     ev = lunch(st)
     for aid in (ev["pc_eid"], ev["pc_uuid"]):
         r = st.call(command("cancel", {"appointment_id": aid, "patient_id": john(st)["uuid"]}))
@@ -369,7 +367,6 @@ def test_signed_cancel_of_provider_event(st):
 def test_cancel_and_reschedule_need_the_patient(st):
     """cancel and reschedule naming only an appointment id, or another
     patient: refused, the appointment stays booked."""
-    needs_inv14()
     j = john(st)["uuid"]
     maria = next(p for p in st.patients() if p["fname"] == "Maria")["uuid"]
     appt = st.call(command("list_appointments", {"patient_id": j}))["result"]["appointments"][0]
@@ -388,7 +385,7 @@ def test_cancel_and_reschedule_need_the_patient(st):
 def test_confirmation_numbers_unpredictable(st):
     """Confirmation numbers come from a keyed derivation of the request_id
     (issue 14): two fleets with different keys never agree on one."""
-    needs_inv14()
+    needs_lead("the lead's test of the keyed derivation")
     raise AssertionError("the lead's test: see docs/threat-model.md (confirmation numbers)")
 
 

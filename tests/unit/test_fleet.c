@@ -653,9 +653,8 @@ int main(void)
         cmocka_unit_test(test_url_parsing),         cmocka_unit_test(test_auth_acl_user),
         cmocka_unit_test(test_now_and_cache),       cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_idempotency_fencing), cmocka_unit_test(test_token),
-        cmocka_unit_test(test_locks_and_leases),
-        cmocka_unit_test(test_replay_guard),    cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_key_space),
+        cmocka_unit_test(test_locks_and_leases),    cmocka_unit_test(test_replay_guard),
+        cmocka_unit_test(test_reconnect),           cmocka_unit_test(test_key_space),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

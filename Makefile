@@ -1,7 +1,10 @@
 # schedworker: OpenEMR scheduling worker.
 #
 #   make            build the worker and the tools
-#   make test       build everything and run every test (installs deps if missing)
+#   make test       build everything and run every test (installs deps if missing),
+#                   the date-sensitive ones also at one date of tests/date-matrix
+#   make test-dates the date-sensitive tests at every date of the matrix (before
+#                   every release)
 #   make demo       start the embedded stack, run a sample conversation
 #   make bench      benchmarks (prints a table)
 #   make SANITIZE=1 test   the same suite under ASan+UBSan
@@ -12,7 +15,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := rdkafka libcurl jansson hiredis openssl libmicrohttpd
+PKGS    := rdkafka libcurl jansson hiredis openssl libmicrohttpd libsystemd
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow \
            -Wno-missing-field-initializers -Werror
 CFLAGS  ?= -O2 -g
@@ -47,7 +50,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # into every unit test.
 FAKE_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/fake_*.c))
 
-.PHONY: all build-all deps test unit demo bench fuzz format format-check clean check-deps
+.PHONY: all build-all deps test test-dates unit demo bench fuzz format format-check clean check-deps
 all: $(WORKER) $(TOOLS)
 
 # V=1 shows the full commands.
@@ -57,6 +60,18 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+# The version: git describe where this is a git checkout (SW_VERSION=...
+# overrides, as the Dockerfile does), else "unknown".  Only version.c sees
+# it, and is rebuilt when the string changes.
+SW_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/src/version.o: CFLAGS += -DSW_VERSION='"$(SW_VERSION)"'
+$(BUILD)/src/version.o: $(BUILD)/version.stamp
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SW_VERSION)' | cmp -s - $@ || echo '$(SW_VERSION)' >$@
+.PHONY: FORCE
+FORCE:
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -130,23 +145,47 @@ DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libcmocka-dev libmicrohttpd-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
             python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
-            tzdata clang clang-format procps libclang-rt-14-dev
+            tzdata clang clang-format procps libclang-rt-14-dev faketime libtcmalloc-minimal4 \
+            libsystemd-dev prometheus nodejs php-cli openjdk-17-jre-headless maven
+# Then the JavaScript test tools (the CloudEvents SDK, the AsyncAPI parser):
+# npm ci from tests/js/package-lock.json into tests/js/node_modules, once
+# (npm comes with some nodejs builds; only where it is missing is Debian's
+# npm installed); and Apache Kafka's jars (tools/stack up --kafka apache),
+# once, from Maven Central into a cache outside the tree
+# (tools/kafka-apache/fetch).  make test needs no network after that.
+NPM_STAMP := tests/js/node_modules/.package-lock.json
 deps:
 	tools/install-deps $(DEB_PKGS)
+	command -v npm >/dev/null || tools/install-deps npm
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	tools/kafka-apache/fetch >/dev/null
 
 check-deps:
-	@tools/install-deps --check $(DEB_PKGS) || $(MAKE) deps
+	@tools/install-deps --check $(DEB_PKGS) && [ -f $(NPM_STAMP) ] && \
+	    tools/kafka-apache/fetch --check >/dev/null || $(MAKE) deps
+
+# Under libfaketime (the date matrix), C11 timed waits on the real clock.
+FAKETIME_SHIM := $(BUILD)/libfaketime-c11.so
+$(FAKETIME_SHIM): tests/lib/faketime_c11.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O2 -std=c11 -Wall -Wextra -Werror -o $@ $< -ldl
 
 # The packages first, then the build on every core, then the tests.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 build-all: check-deps
-	$(MAKE) -j$(JOBS) all $(UNIT_BINS) $(FUZZ_REPLAY)
+	$(MAKE) -j$(JOBS) all $(UNIT_BINS) $(FUZZ_REPLAY) $(FAKETIME_SHIM)
 
 unit: build-all
 	BUILD=$(BUILD) TEST_FILTER=none tests/run-all $(UNIT_BINS)
 
+# make test: everything, then the date-sensitive tests at TEST_DATE (none
+# under SANITIZE=1: ASan must come first in a process, libfaketime too).
+TEST_DATE ?= $(if $(filter 1,$(SANITIZE)),,spring-dst-friday)
 test: build-all
-	BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
+	BUILD=$(BUILD) TEST_DATES=$(TEST_DATE) tests/run-all $(UNIT_BINS)
+
+test-dates: build-all
+	BUILD=$(BUILD) TEST_DATES=all TEST_ONLY_DATES=1 tests/run-all $(UNIT_BINS)
 
 demo: check-deps
 	$(MAKE) -j$(JOBS) all

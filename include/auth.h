@@ -33,8 +33,8 @@
  * (every command topic), reader (the search topic only) or operator (every
  * command topic, but only a dead letter it replays: the signed
  * dlq_replayed_from header must name it); HEXSECRET is 32..128 bytes as
- * hex (`openssl rand -hex 32`).  Keep it mode 0600: a warning is logged
- * when group or others can read it.
+ * hex (`openssl rand -hex 32`).  Keep it mode 0600 (or 0640/0440 for the
+ * worker's group): a warning is logged when others can read it.
  *
  * The pure parts here read no clock: the caller passes "now".  The replay
  * guard (a signature is good for one Kafka message only) needs the fleet's

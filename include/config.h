@@ -63,6 +63,7 @@ struct sw_config {
     int max_in_flight;
     char *log_level;
     int shutdown_grace_s;
+    bool transactional_results;
 
     /* topics */
     char *topic_search, *topic_book, *topic_cancel;
@@ -149,6 +150,9 @@ struct sw_config {
 
     /* operations and security */
     char *http_listen;
+    int health_stall_s;
+    bool health_ready_requires_closed_circuit;
+    char *events_source;
     char *auth_keys_file;
     bool auth_allow_unsigned; /* development only: unsigned commands pass */
     int auth_max_skew_s;      /* the replay window: |now - x-signed-at| */
@@ -186,6 +190,14 @@ const char *sw_config_practitioner_of_user(const struct sw_config *cfg, const ch
 
 /* Parses "mon-fri 08:00-17:00, sat 09:00-12:00" into hours. */
 bool sw_hours_parse(const char *text, struct sw_hours *out, char *err, size_t errlen);
+
+/* Calls each(arg, key, was, now) for every setting whose value differs
+ * between two loaded configurations (kafka.* one by one; appointment
+ * types and practitioner hours as "type.*" and "practitioner.*"); returns
+ * how many.  For SIGHUP: the caller decides what it can apply. */
+typedef void (*sw_config_diff_fn)(void *arg, const char *key, const char *was, const char *now);
+int sw_config_diff(const struct sw_config *was, const struct sw_config *now, sw_config_diff_fn each,
+                   void *arg);
 
 /* Writes the settings table as a Markdown reference (for docs/). */
 void sw_config_write_reference(FILE *out);

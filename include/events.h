@@ -29,12 +29,21 @@ struct event_fields {
     int64_t offer_expires_at;
 };
 
+/* The Kafka content-type header of every event message: structured mode of
+ * the CloudEvents Kafka protocol binding (the value is the whole event). */
+#define EVENT_CONTENT_TYPE "application/cloudevents+json; charset=UTF-8"
+
+/* The source of every event: events.source, else /schedworker/<group.id>,
+ * the same on every replica of the fleet. */
+void event_source(const struct sw_config *cfg, char *out, size_t outlen);
+
 /* Builds the event JSON (malloc'd).  id_seed makes the id (see above);
  * subject is the appointment id (or slot / waitlist id). */
 char *event_build(const struct sw_config *cfg, const char *type, const char *id_seed,
                   const char *subject, const struct event_fields *f, int64_t now_s);
 
-/* event_build + outbox_add on the events topic, keyed by subject. */
+/* event_build + outbox_add on the events topic, keyed by subject, with the
+ * content-type header. */
 void event_add(const struct sw_config *cfg, struct outbox *out, const char *type,
                const char *id_seed, const char *subject, const struct event_fields *f,
                int64_t now_s);

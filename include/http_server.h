@@ -2,11 +2,15 @@
  * that includes microhttpd.h).
  *
  *   GET /metrics  Prometheus text 0.0.4 from metrics_render()
- *   GET /healthz  200 "ok\n" while the process runs
+ *   GET /healthz  liveness: 200 {"live":true}, or 503 {"live":false,
+ *                 "reason":"lane 3 has run one command for ..."} when the
+ *                 check says the process is wedged
  *   GET /readyz   200 when every readiness check passes, else 503; the body
  *                 is JSON either way: {"ready":false,"kafka":true,
- *                 "redis":false,"token":true}, plus any notes the checks
- *                 add ("auth":"...", "token_key":"...")
+ *                 "broker":true,"redis":false,"token":true,
+ *                 "circuit":"closed","draining":false}, plus "auth":"..."
+ *                 in development mode and "token_key":"..." when the token
+ *                 key does not open the fleet's token record
  * Anything else is 404 (unknown path) or 405 (a method other than GET/HEAD).
  * The server runs its own thread and binds only the given address. */
 #ifndef SW_HTTP_SERVER_H
@@ -17,18 +21,28 @@
 
 #include "errors.h"
 
-/* Readiness checks, called from the server's thread on every /readyz (so
- * they must be thread-safe and quick: read a flag, do not do I/O that can
- * block for long).  A NULL callback counts as passing. */
+/* What /readyz reports.  Ready when kafka, broker, redis and token hold,
+ * circuit_ok holds, the worker is not draining and token_key is empty. */
+struct http_readiness {
+    bool kafka;          /* in the consumer group */
+    bool broker;         /* a Kafka broker answers */
+    bool redis;          /* Redis answered recently */
+    bool token;          /* an unexpired OpenEMR token exists */
+    const char *circuit; /* "closed", "open", "half-open" or "unknown" (static) */
+    bool circuit_ok;     /* false when the circuit's state makes the worker unready */
+    bool draining;       /* SIGTERM: finishing in-flight commands, taking no new */
+    const char *auth;    /* NULL, or what to say of the command check (development mode) */
+    char token_key[160]; /* "", or why this replica's token key does not open the
+                            fleet's token record (then not ready) */
+};
+
+/* The checks, called from the server's thread on every request (so they
+ * must be thread-safe and quick: read flags, no I/O that can block).  A
+ * NULL callback counts as passing (ready fills every field true). */
 struct http_checks {
-    bool (*kafka_joined)(void *opaque); /* the consumer has its assignment */
-    bool (*redis_ok)(void *opaque);     /* Redis answered recently */
-    bool (*token_valid)(void *opaque);  /* an unexpired OpenEMR token exists */
+    void (*ready)(void *opaque, struct http_readiness *out);
+    bool (*live)(void *opaque, char *why, size_t whylen); /* false: why says what hangs */
     void *opaque;
-    /* Optional: more members for the body, as JSON text without braces
-     * (`"auth":"development mode"`), written into buf (a few hundred
-     * bytes); returns false when they make the replica not ready. */
-    bool (*notes)(void *opaque, char *buf, size_t len);
 };
 
 struct http_server;

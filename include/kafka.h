@@ -108,12 +108,26 @@ void kafka_destroy(struct kafka *k);
 /* Waits until everything produced so far is delivered (or timeout_ms). */
 sw_err kafka_flush(struct kafka *k, int timeout_ms);
 
-/* For health and metrics (thread-safe): joined the group; commands in
- * flight; and the consumer lag of every assigned partition, reported to
- * the metrics module. */
+/* For health and metrics (thread-safe): in the consumer group (from the
+ * first assignment until one is lost or the consumer closes); draining
+ * after the stop flag (no new work, in-flight commands finishing);
+ * commands in flight; and the consumer lag of every assigned partition,
+ * reported to the metrics module. */
 bool kafka_is_ready(struct kafka *k);
+bool kafka_is_draining(struct kafka *k);
 int kafka_in_flight(struct kafka *k);
 void kafka_report_lag(struct kafka *k);
+
+/* Asks the cluster for its metadata (at most timeout_ms): true when a
+ * broker answered.  kafka_broker_ok() is the last probe's answer (true
+ * before the first).  A change is logged. */
+bool kafka_probe_brokers(struct kafka *k, int timeout_ms);
+bool kafka_broker_ok(struct kafka *k);
+
+/* Liveness: false, with the reason in why, when the consumer loop (while
+ * kafka_run runs) has not turned, or a lane has run one command without
+ * progress (lanes.h), for more than stall_ms. */
+bool kafka_liveness(struct kafka *k, int64_t stall_ms, char *why, size_t whylen);
 
 struct rd_kafka_conf_s; /* rd_kafka_conf_t: only tools that use librdkafka see it */
 

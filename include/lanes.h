@@ -27,6 +27,15 @@ void lanes_submit(struct lanes *l, uint64_t hash, void *item);
 /* Finishes the queued work, stops and joins every thread, frees. */
 void lanes_destroy(struct lanes *l);
 
+/* Liveness.  A lane shows progress when it takes an item, finishes one,
+ * or its item calls lanes_beat() (from the lane's own thread; elsewhere
+ * it does nothing), e.g. between attempts of a command that waits to run
+ * again.  lanes_stalled() returns the lane whose item has run longest
+ * without progress, if longer than stall_ms (its idle time in *idle_ms),
+ * else -1.  Idle lanes are never stalled.  Times: clock_mono_ms(). */
+void lanes_beat(void);
+int lanes_stalled(struct lanes *l, int64_t now_ms, int64_t stall_ms, int64_t *idle_ms);
+
 /* FNV-1a of bytes, for choosing a lane. */
 uint64_t lanes_hash(const void *bytes, size_t len);
 

@@ -17,8 +17,15 @@ enum sw_log_level { SW_LOG_DEBUG, SW_LOG_INFO, SW_LOG_WARN, SW_LOG_ERROR };
  * call once at start. */
 void sw_log_init(enum sw_log_level level, const char *worker_id);
 
-/* Parses "debug", "info", "warn", "error"; false if unknown. */
+/* Parses "debug", "info", "warn", "error" in any case ("INFO"); false if
+ * unknown. */
 bool sw_log_level_parse(const char *s, enum sw_log_level *out);
+/* The lower-case name of a level. */
+const char *sw_log_level_name(enum sw_log_level level);
+
+/* The threshold now, and changing it while threads log (SIGHUP reload). */
+enum sw_log_level sw_log_level(void);
+void sw_log_set_level(enum sw_log_level level);
 
 bool sw_log_enabled(enum sw_log_level level);
 

@@ -12,11 +12,13 @@
  * pass constant names (command type, result status, route template); the
  * registry enforces it as a second line of defence:
  *   - command type: one of the contract's command names, else "unknown";
- *   - route: "METHOD /path" with the query string dropped and every path
- *     segment that looks like an id (digits, a UUID, long hex, mixed
- *     letters and several digits, anything outside [A-Za-z0-9_.-]) replaced
- *     by ":id", e.g. "GET /apis/default/api/patient/9f1c.../appointment"
- *     -> "GET /apis/default/api/patient/:id/appointment";
+ *   - route: callers pass "METHOD /path"; the method becomes its own label
+ *     (upper-case letters, else "OTHER") and the route label is the path
+ *     with the query string dropped and every segment that looks like an
+ *     id (digits, a UUID, long hex, mixed letters and several digits,
+ *     anything outside [A-Za-z0-9_.-]) replaced by ":id", e.g.
+ *     "GET /apis/default/api/patient/9f1c.../appointment" -> method "GET",
+ *     route "/apis/default/api/patient/:id/appointment";
  *   - every other word label (status, code, reason, result, priority):
  *     [a-z0-9_.-] only, at most 47 bytes, else "invalid";
  *   - topic: [A-Za-z0-9._-] only (Kafka's own rule), partition a number.
@@ -26,9 +28,9 @@
  *   commands_total{type,status}                    counter
  *   command_duration_seconds{type}                 histogram, Kafka message
  *                                                  timestamp -> result produced
- *   openemr_request_duration_seconds{route,status} histogram, status = HTTP
- *                                                  code or "error"
- *   openemr_errors_total{route,code}               counter
+ *   openemr_request_duration_seconds{method,route,status} histogram, status =
+ *                                                  HTTP code or "error"
+ *   openemr_errors_total{method,route,code}        counter
  *   token_refreshes_total{result="ok|failure"}     counter
  *   bookings_total                                 counter, book/reschedule
  *                                                  attempts that reached the
@@ -37,12 +39,17 @@
  *                                                  the time taken (subset)
  *   slot_cache_requests_total{result=hit|miss|stale} counter
  *   limiter_wait_seconds{priority}                 histogram
- *   circuit_state                                  gauge 0 closed 1 open 2 half-open
+ *   circuit_state{state=closed|open|half-open}    gauge, 1 for the current state
  *   consumer_lag{topic,partition}                  gauge
  *   in_flight_commands                             gauge
  *   dead_letters_total{reason}                     counter
  *   redis_errors_total                             counter
- *   metrics_series_dropped_total                   counter (cardinality cap hit) */
+ *   metrics_series_dropped_total                   counter (cardinality cap hit)
+ *   build_info{version}                            gauge, always 1
+ *   kafka_delivery_failures_total{topic,reason}    counter, produce refused or
+ *                                                  message not delivered
+ *   redis_command_duration_seconds{command}        histogram, one round trip
+ *   ready, live                                    gauges 1/0: /readyz, /healthz */
 #ifndef SW_METRICS_H
 #define SW_METRICS_H
 
@@ -85,8 +92,24 @@ void metrics_cache(const char *result);
  * "background". */
 void metrics_limiter_wait(const char *prio_name, double seconds);
 
-/* 0 closed, 1 open, 2 half-open. */
+/* 0 closed, 1 open, 2 half-open (enum fleet_circuit): that state's series
+ * becomes 1, the others 0. */
 void metrics_circuit(int state);
+
+/* What /readyz and /healthz would answer now, as schedworker_ready and
+ * schedworker_live (1 or 0), for alert rules. */
+void metrics_health(bool ready, bool live);
+
+/* The build's version (git describe), as schedworker_build_info{version}. */
+void metrics_build_info(const char *version);
+
+/* A message could not be produced or was not delivered; reason: librdkafka's
+ * error name (rd_kafka_err2name, lower-cased here). */
+void metrics_delivery_failure(const char *topic, const char *reason);
+
+/* One Redis round trip; command: its first word (len bytes, lower-cased
+ * here: "get", "evalsha"). */
+void metrics_redis_command(const char *command, size_t len, double seconds);
 
 /* Sets the lag of one assigned partition; metrics_lag_forget() hides it
  * again (on revoke) until the next metrics_lag() for it. */
@@ -111,8 +134,9 @@ sw_err metrics_render(char **out, size_t *len);
  * threads record. */
 void metrics_reset(void);
 
-/* The route label metrics_openemr() would store for route (for tests and
- * for callers that log the route). */
+/* "METHOD /path" with ids replaced: the method and route labels
+ * metrics_openemr() stores, joined by a space (for tests and for callers
+ * that log the route). */
 void metrics_route_label(const char *route, char *out, size_t outlen);
 
 #endif

@@ -9,13 +9,13 @@
 
 #include "metrics.h"
 
-#define MAX_LABELS  2
+#define MAX_LABELS  3
 #define MAX_BUCKETS 14
 
 enum kind { K_COUNTER, K_GAUGE, K_HISTOGRAM };
 
 /* How a label's value is checked before it is stored. */
-enum label_rule { L_CMD_TYPE, L_WORD, L_ROUTE, L_TOPIC };
+enum label_rule { L_CMD_TYPE, L_WORD, L_ROUTE, L_TOPIC, L_METHOD };
 
 struct series {
     uint64_t hash;

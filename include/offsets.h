@@ -31,6 +31,20 @@ int64_t offsets_add(struct offsets *o, const char *topic, int32_t partition, int
 bool offsets_done(struct offsets *o, const char *topic, int32_t partition, int64_t generation,
                   int64_t offset, int64_t *commit);
 
+/* As offsets_done, for results that may be published only in offset
+ * order (worker.transactional_results): the finished offset keeps
+ * `payload` until every earlier offset of the partition is finished; then
+ * release(ctx, payload) is called, in offset order and under the tracker's
+ * lock, for it and each later finished one now at the head.  Returns -1
+ * when the partition is not current with this generation (payload stays
+ * the caller's), 1 when the committable position moved (*commit), else 0.
+ * Payloads a revocation or reassignment drops go to the function set by
+ * offsets_set_free. */
+int offsets_done_release(struct offsets *o, const char *topic, int32_t partition,
+                         int64_t generation, int64_t offset, void *payload,
+                         void (*release)(void *ctx, void *payload), void *ctx, int64_t *commit);
+void offsets_set_free(struct offsets *o, void (*free_payload)(void *payload));
+
 /* Offsets consumed but not finished in this partition (0 if unknown). */
 int offsets_pending(struct offsets *o, const char *topic, int32_t partition);
 

@@ -8,7 +8,10 @@
 #ifndef SW_WORKER_H
 #define SW_WORKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "clock.h"
 #include "command.h"
@@ -70,6 +73,16 @@ void worker_fail_emr(struct result *r, sw_err err, const struct oe_call *call);
  * was lost, SW_ERR_REDIS. */
 sw_err worker_lock_wait(const struct worker *w, const struct oe_call *call, const char *name,
                         int ttl_ms);
+
+/* Notes o (stolen) under the command's lease: what an attempt records
+ * before an OpenEMR write, for an attempt that takes over.  SW_ERR_BUSY:
+ * the lease is lost. */
+sw_err worker_note(const struct worker *w, const struct command *c, json_t *o);
+
+/* Whether a write that failed so certainly did not change OpenEMR (it was
+ * refused before it was processed, or never sent); a timeout, a 5xx or an
+ * answer that cannot be read leave it open. */
+bool worker_write_unapplied(sw_err err);
 
 /* Renews the command's idempotency lease (SW_ERR_BUSY: it is lost, stop). */
 sw_err worker_keep_lease(const struct worker *w, const struct command *c);

@@ -112,8 +112,9 @@ sw_err auth_keys_load(const char *path, struct auth_keys **out, char *errstr, si
         return SW_ERR_CONFIG;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
-        log_warn(MOD, "%s can be read by group or others; chmod 600 it", path);
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 007))
+        log_warn(MOD, "%s can be read by others; chmod 600 it (or 640 for the worker's group)",
+                 path);
 
     config_lines_init(&r, f, LINE_MAX_LEN, "`key_id = role hexsecret`");
     keys = calloc(1, sizeof(*keys));

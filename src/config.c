@@ -36,9 +36,14 @@ static const struct setting settings[] = {
     INT("worker.max_in_flight", max_in_flight, "2000", 1, 100000,
         "Commands consumed but not yet answered; above this the consumer pauses (a safety valve "
         "for overload)."),
-    {"log.level", K_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error."},
+    {"log.level", K_LOGLEVEL, OFF(log_level), "info", 0, 0,
+     "debug, info, warn or error (any case); SIGHUP applies a new value at once."},
     INT("worker.shutdown_grace_s", shutdown_grace_s, "20", 1, 600,
         "On SIGTERM, how long in-flight commands may take before exit."),
+    BOOL("worker.transactional_results", transactional_results, "false",
+         "Publish each command's results and its consumed offset in one Kafka transaction (every "
+         "100 ms): consumers reading read_committed see each answer once, even across a "
+         "replica's crash. Needs a stable worker.id."),
 
     STR("topics.search", topic_search, "scheduling.commands.search", "Read-only commands."),
     STR("topics.book", topic_book, "scheduling.commands.book",
@@ -174,6 +179,14 @@ static const struct setting settings[] = {
 
     STR("http.listen", http_listen, "127.0.0.1:9464",
         "host:port of /metrics, /healthz, /readyz; empty to disable."),
+    INT("health.stall_s", health_stall_s, "120", 1, 3600,
+        "/healthz fails (and the systemd watchdog is not fed) when a lane has run one command, "
+        "or the consumer loop has not turned, for this long without progress."),
+    BOOL("health.ready_requires_closed_circuit", health_ready_requires_closed_circuit, "true",
+         "/readyz fails while the fleet's OpenEMR circuit is open."),
+    STR("events.source", events_source, "",
+        "CloudEvents source of every event, the same on every replica (default "
+        "/schedworker/<kafka.group.id>)."),
     STR("auth.keys_file", auth_keys_file, "",
         "Producer keys, one `key_id = role hexsecret` per line (role: agent, reader, operator); "
         "required unless auth.allow_unsigned."),
@@ -270,10 +283,10 @@ static bool set_setting(struct sw_config *cfg, const struct setting *s, const ch
     case K_LOGLEVEL: {
         enum sw_log_level lvl;
         if (!sw_log_level_parse(v, &lvl)) {
-            snprintf(err, errlen, "%s: expected debug, info, warn or error", s->name);
+            snprintf(err, errlen, "%s: expected debug, info, warn or error (any case)", s->name);
             return false;
         }
-        return set_str((char **)field, v, err, errlen);
+        return set_str((char **)field, sw_log_level_name(lvl), err, errlen);
     }
     case K_INT:
         if (!parse_int(v, s->min, s->max, (int *)field)) {

@@ -72,8 +72,7 @@ static void audit_hook(void *opaque, const struct oe_audit *rec)
     };
     char *text = audit_build(w->cfg, &a);
     if (!text || !outbox_add(w->out, w->cfg->topic_audit, rec->patient_id, text, strlen(text)))
-        log_error("dispatch", "audit record for %s %s could not be queued", rec->method,
-                  rec->route);
+        log_error("dispatch", "audit record for %s could not be queued", rec->route);
     free(text);
 }
 

@@ -1,4 +1,6 @@
-/* events.c - CloudEvents and audit records as JSON. */
+/* events.c - CloudEvents and audit records as JSON.  Events travel in the
+ * structured content mode of the CloudEvents Kafka protocol binding: the
+ * whole event is the message value and the content-type header says so. */
 #include "events.h"
 
 #include <jansson.h>
@@ -43,14 +45,29 @@ static void event_id(const char *type, const char *seed, char out[33])
     EVP_MD_CTX_free(ctx);
 }
 
+void event_source(const struct sw_config *cfg, char *out, size_t outlen)
+{
+    if (cfg->events_source && cfg->events_source[0]) {
+        snprintf(out, outlen, "%s", cfg->events_source);
+        return;
+    }
+    const char *group = "schedworker";
+    for (int i = 0; i < cfg->n_kafka; i++)
+        if (!strcmp(cfg->kafka[i].key, "group.id") && cfg->kafka[i].value[0])
+            group = cfg->kafka[i].value;
+    snprintf(out, outlen, "/schedworker/%s", group);
+}
+
 char *event_build(const struct sw_config *cfg, const char *type, const char *id_seed,
                   const char *subject, const struct event_fields *f, int64_t now_s)
 {
-    char id[33], source[200];
+    char id[33], source[256];
     event_id(type, id_seed, id);
     /* caused_by is required by the schema: a command did it unless told */
     bool external = f->caused_by && !strcmp(f->caused_by, "external");
-    snprintf(source, sizeof(source), "/schedworker/%s", external ? "poller" : cfg->worker_id);
+    /* One source for the fleet: the same event re-emitted by another
+     * replica keeps its source+id, so consumers can de-duplicate. */
+    event_source(cfg, source, sizeof(source));
     json_t *data = json_object();
     set_str(data, "caused_by", external ? "external" : "worker");
     set_str(data, "request_id", f->request_id);
@@ -91,6 +108,8 @@ void event_add(const struct sw_config *cfg, struct outbox *out, const char *type
     char *s = event_build(cfg, type, id_seed, subject, f, now_s);
     if (!s || !outbox_add(out, cfg->topic_events, subject, s, strlen(s)))
         log_error("events", "%s event could not be queued", type);
+    else
+        outbox_header(out, "content-type", EVENT_CONTENT_TYPE);
     free(s);
 }
 

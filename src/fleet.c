@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 #define MODULE "fleet"
 
@@ -136,12 +138,22 @@ static void drop_connection(struct fleet *f)
     f->n_shas = 0;
 }
 
+/* For the latency histogram only (the fleet's clock is for decisions). */
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* One command on the current connection, no reconnecting. */
 static sw_err run_raw(struct fleet *f, int argc, const char **argv, const size_t *lens,
                       redisReply **out)
 {
     *out = NULL;
+    double t0 = mono_seconds();
     redisReply *r = redisCommandArgv(f->c, argc, argv, lens);
+    metrics_redis_command(argv[0], lens[0], mono_seconds() - t0);
     if (!r) {
         fl_err(f, "redis: %s", f->c->errstr[0] ? f->c->errstr : "connection lost");
         log_warn(MODULE, "%s (will reconnect on the next call)", f->err);

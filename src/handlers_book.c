@@ -132,14 +132,7 @@ static sw_err note_write(const struct worker *w, const struct command *c, const 
         json_object_set_new(o, "moved", json_true());
     if (n->made_id[0])
         json_object_set_new(o, "made_id", json_string(n->made_id));
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return SW_ERR_NOMEM;
-    sw_err err =
-        store_idem_note(&w->store, c->request_id, w->owner, text, w->cfg->idempotency_lease_s);
-    free(text);
-    return err;
+    return worker_note(w, c, o);
 }
 
 /* A taking-over attempt may look for an earlier attempt's write only once
@@ -148,19 +141,6 @@ static bool earlier_write_settled(const struct worker *w)
 {
     return !w->covered_until_ms ||
            w->now_store_ms >= w->covered_until_ms + w->cfg->reconcile_settle_ms;
-}
-
-/* Whether OpenEMR certainly did not apply a write that failed so. */
-static bool certainly_not_applied(sw_err err)
-{
-    switch (err) {
-    case SW_ERR_TIMEOUT: /* it may have been processed */
-    case SW_ERR_SERVER:  /* it may have been, before the error */
-    case SW_ERR_BAD_ANSWER:
-        return false;
-    default:
-        return true; /* refused before it was processed, or never sent */
-    }
 }
 
 /* ---- the fresh check ----------------------------------------------------------- */
@@ -455,7 +435,7 @@ static enum outcome book(struct worker *w, const struct command *c, const struct
     }
     if (err == SW_ERR_BUSY || err == SW_ERR_REDIS || err == SW_ERR_CAPPED)
         goto out; /* not sent: run again (or answer the cap) */
-    if (certainly_not_applied(err)) {
+    if (worker_write_unapplied(err)) {
         worker_fail_emr(r, err, &wcall);
         err = SW_OK;
         goto out;
@@ -590,7 +570,7 @@ enum outcome handle_reschedule(struct worker *w, const struct command *c, struct
         return OUTCOME_RETRY; /* the next attempt finds the new one and cancels the old */
     if (err) {
         const struct res_appointment *a = &r->appointments[0];
-        if (!certainly_not_applied(err))
+        if (!worker_write_unapplied(err))
             return OUTCOME_RECONCILE; /* was it cancelled?  a later attempt looks */
         log_error("book", "reschedule: new appointment %s made, old %s not cancelled: %s",
                   a->appointment_id, old.id, sw_err_str(err));

@@ -22,15 +22,7 @@
 
 static sw_err note_cancel(const struct worker *w, const struct command *c, const struct oe_appt *a)
 {
-    json_t *o = json_pack("{s:o}", "cancel", emr_appt_json(a));
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!text)
-        return SW_ERR_NOMEM;
-    sw_err err =
-        store_idem_note(&w->store, c->request_id, w->owner, text, w->cfg->idempotency_lease_s);
-    free(text);
-    return err;
+    return worker_note(w, c, json_pack("{s:o}", "cancel", emr_appt_json(a)));
 }
 
 static bool noted_cancel(const char *note, struct oe_appt *a)
@@ -39,12 +31,6 @@ static bool noted_cancel(const char *note, struct oe_appt *a)
     bool ok = emr_appt_parse(json_object_get(o, "cancel"), a);
     json_decref(o);
     return ok;
-}
-
-/* Whether OpenEMR certainly did not apply a DELETE that failed so. */
-static bool certainly_not_applied(sw_err err)
-{
-    return err != SW_ERR_TIMEOUT && err != SW_ERR_SERVER && err != SW_ERR_BAD_ANSWER;
 }
 
 /* The appointment is cancelled (now or by an earlier attempt). */
@@ -91,7 +77,7 @@ static enum outcome delete_appt(struct worker *w, const struct command *c, const
         return cancelled(w, c, a, r);
     if (err == SW_ERR_BUSY || err == SW_ERR_REDIS || err == SW_ERR_CAPPED)
         return worker_outcome(r, err); /* not sent */
-    if (!certainly_not_applied(err))
+    if (!worker_write_unapplied(err))
         return OUTCOME_RECONCILE; /* did it go?  a later attempt looks */
     worker_fail_emr(r, err, &call);
     return OUTCOME_ANSWER;

@@ -56,9 +56,64 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
     return ret;
 }
 
-static bool check(bool (*fn)(void *), void *opaque)
+static const char *tf(bool b)
 {
-    return fn ? fn(opaque) : true;
+    return b ? "true" : "false";
+}
+
+/* A JSON string value: our reasons and states are plain text, but quote
+ * and control characters are escaped anyway. */
+static void json_text(char *out, size_t outlen, const char *in)
+{
+    size_t o = 0;
+    for (; *in && o + 7 < outlen; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c == '"' || c == '\\')
+            o += (size_t)snprintf(out + o, outlen - o, "\\%c", c);
+        else if (c < 0x20)
+            o += (size_t)snprintf(out + o, outlen - o, "\\u%04x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+}
+
+static enum MHD_Result answer_live(struct http_server *srv, struct MHD_Connection *conn)
+{
+    char why[256] = "", esc[512], body[600];
+    bool live = srv->checks.live ? srv->checks.live(srv->checks.opaque, why, sizeof(why)) : true;
+    int n;
+    if (live) {
+        n = snprintf(body, sizeof(body), "{\"live\":true}\n");
+    } else {
+        json_text(esc, sizeof(esc), why[0] ? why : "unknown");
+        n = snprintf(body, sizeof(body), "{\"live\":false,\"reason\":\"%s\"}\n", esc);
+    }
+    return reply(conn, live ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", body,
+                 (size_t)n, MHD_RESPMEM_MUST_COPY);
+}
+
+static enum MHD_Result answer_ready(struct http_server *srv, struct MHD_Connection *conn)
+{
+    struct http_readiness r = {true, true, true, true, "unknown", true, false};
+    if (srv->checks.ready)
+        srv->checks.ready(srv->checks.opaque, &r);
+    bool ready =
+        r.kafka && r.broker && r.redis && r.token && r.circuit_ok && !r.draining && !r.token_key[0];
+    char circuit[64], auth[128], token_key[256], body[768];
+    json_text(circuit, sizeof(circuit), r.circuit ? r.circuit : "unknown");
+    json_text(auth, sizeof(auth), r.auth ? r.auth : "");
+    json_text(token_key, sizeof(token_key), r.token_key);
+    int n = snprintf(body, sizeof(body),
+                     "{\"ready\":%s,\"kafka\":%s,\"broker\":%s,\"redis\":%s,\"token\":%s,"
+                     "\"circuit\":\"%s\",\"draining\":%s%s%s%s%s%s%s}\n",
+                     tf(ready), tf(r.kafka), tf(r.broker), tf(r.redis), tf(r.token), circuit,
+                     tf(r.draining), auth[0] ? ",\"auth\":\"" : "", auth, auth[0] ? "\"" : "",
+                     token_key[0] ? ",\"token_key\":\"" : "", token_key, token_key[0] ? "\"" : "");
+    if (n < 0 || (size_t)n >= sizeof(body))
+        n = (int)strlen(body);
+    return reply(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", body,
+                 (size_t)n, MHD_RESPMEM_MUST_COPY);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -87,10 +142,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return ret;
     }
 
-    if (!strcmp(url, "/healthz")) {
-        static char ok[] = "ok\n";
-        return reply(conn, MHD_HTTP_OK, text, ok, sizeof(ok) - 1, MHD_RESPMEM_PERSISTENT);
-    }
+    if (!strcmp(url, "/healthz"))
+        return answer_live(srv, conn);
     if (!strcmp(url, "/metrics")) {
         char *page = NULL;
         size_t len = 0;
@@ -102,24 +155,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", page, len,
                      MHD_RESPMEM_MUST_FREE);
     }
-    if (!strcmp(url, "/readyz")) {
-        const struct http_checks *c = &srv->checks;
-        bool kafka = check(c->kafka_joined, c->opaque);
-        bool redis = check(c->redis_ok, c->opaque);
-        bool token = check(c->token_valid, c->opaque);
-        char notes[384] = "";
-        bool noted = !c->notes || c->notes(c->opaque, notes, sizeof(notes));
-        bool ready = kafka && redis && token && noted;
-        char body[512];
-        int n = snprintf(
-            body, sizeof(body), "{\"ready\":%s,\"kafka\":%s,\"redis\":%s,\"token\":%s%s%s}\n",
-            ready ? "true" : "false", kafka ? "true" : "false", redis ? "true" : "false",
-            token ? "true" : "false", notes[0] ? "," : "", notes);
-        if (n < 0 || (size_t)n >= sizeof(body))
-            n = (int)strlen(body);
-        return reply(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
-                     body, (size_t)n, MHD_RESPMEM_MUST_COPY);
-    }
+    if (!strcmp(url, "/readyz"))
+        return answer_ready(srv, conn);
     static char nf[] = "not found\n";
     return reply(conn, MHD_HTTP_NOT_FOUND, text, nf, sizeof(nf) - 1, MHD_RESPMEM_PERSISTENT);
 }

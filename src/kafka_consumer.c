@@ -96,6 +96,7 @@ static void lane_run(void *state, void *item)
             job_drop(j);
             return;
         }
+        lanes_beat(); /* each attempt is progress: waiting for Redis is not a hang */
         if (k->handler.handle(ls ? ls->handler_state : NULL, &j->in, attempt, &out) == HANDLER_DONE)
             break;
         outbox_clear(&out);
@@ -118,22 +119,71 @@ static void lane_run(void *state, void *item)
 
 static void touch_ready(struct kafka *k)
 {
-    if (atomic_load(&k->ready))
+    if (atomic_exchange(&k->ready, true))
         return;
-    if (k->ready_file) {
+    if (k->ready_file && !atomic_exchange(&k->ready_once, true)) {
         FILE *f = fopen(k->ready_file, "w");
         if (f) {
             fputs("ready\n", f);
             fclose(f);
         }
     }
-    atomic_store(&k->ready, true);
     log_info("kafka", "joined consumer group; ready");
+}
+
+static void beat(struct kafka *k)
+{
+    atomic_store(&k->loop_beat_ms, clock_mono_ms(NULL));
 }
 
 bool kafka_is_ready(struct kafka *k)
 {
     return atomic_load(&k->ready);
+}
+
+bool kafka_is_draining(struct kafka *k)
+{
+    return atomic_load(&k->shutting_down);
+}
+
+bool kafka_probe_brokers(struct kafka *k, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(k->producer, 0, NULL, &md, timeout_ms);
+    bool ok = err == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (atomic_exchange(&k->broker_ok, ok) != ok) {
+        if (ok)
+            log_info("kafka", "brokers answer again");
+        else
+            log_warn("kafka", "no broker answers: %s", rd_kafka_err2str(err));
+    }
+    return ok;
+}
+
+bool kafka_broker_ok(struct kafka *k)
+{
+    return atomic_load(&k->broker_ok);
+}
+
+bool kafka_liveness(struct kafka *k, int64_t stall_ms, char *why, size_t whylen)
+{
+    int64_t now = clock_mono_ms(NULL), idle = 0;
+    if (atomic_load(&k->loop_running)) {
+        idle = now - atomic_load(&k->loop_beat_ms);
+        if (idle > stall_ms) {
+            snprintf(why, whylen, "the consumer loop has not turned for %lld ms", (long long)idle);
+            return false;
+        }
+    }
+    int lane = lanes_stalled(k->lanes, now, stall_ms, &idle);
+    if (lane >= 0) {
+        snprintf(why, whylen, "lane %d has run one command for %lld ms without progress", lane,
+                 (long long)idle);
+        return false;
+    }
+    return true;
 }
 
 int kafka_in_flight(struct kafka *k)
@@ -175,6 +225,7 @@ static void wait_revoked(struct kafka *k, rd_kafka_topic_partition_list_t *parts
          * then a command is redelivered and its request_id answers it.) */
         if (pending <= atomic_load(&k->retrying))
             break;
+        beat(k); /* waiting for the lanes, not stuck */
         if (clock_mono_ms(NULL) > deadline) {
             log_warn("kafka",
                      "revocation: abandoning %d unfinished commands (redelivered to the "
@@ -204,6 +255,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         touch_ready(k);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         log_info("kafka", "revoking %d partitions", parts->cnt);
+        if (rd_kafka_assignment_lost(rk) && atomic_exchange(&k->ready, false))
+            log_warn("kafka", "assignment lost (out of the group): not ready until rejoined");
         for (int i = 0; i < parts->cnt; i++)
             metrics_lag_forget(parts->elems[i].topic, parts->elems[i].partition);
         wait_revoked(k, parts);
@@ -214,6 +267,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, NULL);
     } else {
         log_error("kafka", "rebalance failed: %s", rd_kafka_err2str(err));
+        atomic_store(&k->ready, false);
         rd_kafka_assign(rk, NULL);
     }
 }
@@ -230,6 +284,8 @@ sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, str
     k->offsets = offsets_new();
     if (!k->offsets)
         goto fail;
+    atomic_init(&k->broker_ok, true); /* until a probe says otherwise */
+    beat(k);
 
     pconf = kf_make_conf(cfg, false, errstr, errlen);
     if (!pconf)
@@ -391,7 +447,10 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
      * paused the loop polls every few milliseconds so that it resumes as
      * soon as the lanes have caught up. */
     int high = k->cfg->max_in_flight, low = high - high / 4;
+    beat(k);
+    atomic_store(&k->loop_running, true);
     while (!*stop) {
+        beat(k);
         int n = atomic_load(&k->in_flight);
         if (!paused && n >= high) {
             set_paused(k, true);
@@ -426,12 +485,15 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
     atomic_store(&k->shutting_down, true);
     set_paused(k, true);
     while (atomic_load(&k->in_flight) > 0 && clock_mono_ms(NULL) < k->drain_deadline_ms) {
+        beat(k);
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(k->consumer, 10);
         if (rkm)
             rd_kafka_message_destroy(rkm); /* paused; not stored, so redelivered */
     }
     rd_kafka_commit(k->consumer, NULL, 0);
     rd_kafka_consumer_close(k->consumer);
+    atomic_store(&k->ready, false);
+    atomic_store(&k->loop_running, false);
     return result;
 }
 

@@ -27,7 +27,11 @@ struct kafka {
     atomic_bool shutting_down;
     int64_t drain_deadline_ms; /* set when shutting down */
     const char *ready_file;
-    atomic_bool ready;
+    atomic_bool ready;        /* in the consumer group (an assignment came, none was lost) */
+    atomic_bool ready_once;   /* the ready file was written */
+    atomic_bool broker_ok;    /* the last metadata probe was answered */
+    atomic_bool loop_running; /* kafka_run's loop (or its drain) runs */
+    atomic_int_fast64_t loop_beat_ms; /* clock_mono_ms() of its last turn */
 };
 
 struct job {

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 
 /* ---- outbox --------------------------------------------------------------- */
 
@@ -83,6 +84,7 @@ void kf_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
     if (rkm->err) {
         const char *topic = rd_kafka_topic_name(rkm->rkt);
         log_error("kafka", "delivery to %s failed: %s", topic, rd_kafka_err2str(rkm->err));
+        metrics_delivery_failure(topic, rd_kafka_err2name(rkm->err));
         /* A result that cannot reach its reply topic (e.g. it does not
          * exist) goes to the dead-letter topic instead of vanishing. */
         if (j && strcmp(topic, k->cfg->topic_dlq) != 0) {
@@ -127,6 +129,7 @@ sw_err kf_produce_one(struct kafka *k, struct kout *m, struct job *j)
             continue;
         }
         log_error("kafka", "produce to %s failed: %s", m->topic, rd_kafka_err2str(err));
+        metrics_delivery_failure(m->topic, rd_kafka_err2name(err));
         rd_kafka_headers_destroy(hdrs);
         return SW_ERR_KAFKA;
     }

@@ -2,6 +2,7 @@
 #include "lanes.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -20,7 +21,14 @@ struct lane {
     pthread_cond_t cond;
     struct item *head, *tail;
     bool stopping;
+    /* For liveness: whether an item runs now, and when the lane last
+     * showed progress (took an item, finished one, or lanes_beat()). */
+    atomic_bool busy;
+    atomic_int_fast64_t beat_ms;
 };
+
+/* The lane the calling thread runs, for lanes_beat(). */
+static _Thread_local struct lane *current;
 
 struct lanes {
     int n;
@@ -32,6 +40,7 @@ static void *lane_main(void *arg)
 {
     struct lane *ln = arg;
     const struct lanes_ops *ops = &ln->owner->ops;
+    current = ln;
     void *state = ops->init ? ops->init(ops->opaque, ln->index) : NULL;
     for (;;) {
         pthread_mutex_lock(&ln->lock);
@@ -46,7 +55,11 @@ static void *lane_main(void *arg)
         pthread_mutex_unlock(&ln->lock);
         if (!it)
             break; /* stopping and drained */
+        atomic_store(&ln->beat_ms, clock_mono_ms(NULL));
+        atomic_store(&ln->busy, true);
         ops->run(state, it->payload);
+        atomic_store(&ln->busy, false);
+        atomic_store(&ln->beat_ms, clock_mono_ms(NULL));
         free(it);
     }
     if (ops->fini)
@@ -72,6 +85,8 @@ struct lanes *lanes_new(int n, const struct lanes_ops *ops)
         ln->index = i;
         pthread_mutex_init(&ln->lock, NULL);
         pthread_cond_init(&ln->cond, NULL);
+        atomic_init(&ln->busy, false);
+        atomic_init(&ln->beat_ms, clock_mono_ms(NULL));
     }
     for (int i = 0; i < n; i++) {
         if (pthread_create(&l->lane[i].thread, NULL, lane_main, &l->lane[i]) != 0) {
@@ -128,4 +143,29 @@ uint64_t lanes_hash(const void *bytes, size_t len)
         h *= 1099511628211ULL;
     }
     return h;
+}
+
+void lanes_beat(void)
+{
+    if (current)
+        atomic_store(&current->beat_ms, clock_mono_ms(NULL));
+}
+
+int lanes_stalled(struct lanes *l, int64_t now_ms, int64_t stall_ms, int64_t *idle_ms)
+{
+    int worst = -1;
+    int64_t most = 0;
+    for (int i = 0; l && i < l->n; i++) {
+        struct lane *ln = &l->lane[i];
+        if (!atomic_load(&ln->busy))
+            continue;
+        int64_t idle = now_ms - atomic_load(&ln->beat_ms);
+        if (idle > stall_ms && idle > most) {
+            most = idle;
+            worst = i;
+        }
+    }
+    if (idle_ms)
+        *idle_ms = most;
+    return worst;
 }

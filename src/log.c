@@ -3,10 +3,12 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "clock.h"
@@ -18,7 +20,7 @@
 #define MAX_LONG_LIVED 256
 #define MAX_ROTATING   64
 
-static enum sw_log_level threshold = SW_LOG_INFO;
+static atomic_int threshold = SW_LOG_INFO; /* changed at run time by a reload */
 static char worker[64];
 
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -40,14 +42,30 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void sw_log_init(enum sw_log_level level, const char *worker_id)
 {
-    threshold = level;
+    atomic_store(&threshold, (int)level);
     snprintf(worker, sizeof(worker), "%s", worker_id ? worker_id : "");
+}
+
+void sw_log_set_level(enum sw_log_level level)
+{
+    atomic_store(&threshold, (int)level);
+}
+
+enum sw_log_level sw_log_level(void)
+{
+    return (enum sw_log_level)atomic_load(&threshold);
+}
+
+const char *sw_log_level_name(enum sw_log_level level)
+{
+    return (unsigned)level < sizeof(level_names) / sizeof(level_names[0]) ? level_names[level]
+                                                                          : "info";
 }
 
 bool sw_log_level_parse(const char *s, enum sw_log_level *out)
 {
-    for (unsigned i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
-        if (strcmp(s, level_names[i]) == 0) {
+    for (unsigned i = 0; s && i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcasecmp(s, level_names[i]) == 0) {
             *out = (enum sw_log_level)i;
             return true;
         }
@@ -57,7 +75,7 @@ bool sw_log_level_parse(const char *s, enum sw_log_level *out)
 
 bool sw_log_enabled(enum sw_log_level level)
 {
-    return level >= threshold;
+    return (int)level >= atomic_load_explicit(&threshold, memory_order_relaxed);
 }
 
 void sw_log_set_context(const char *topic, int32_t partition, int64_t offset,

@@ -13,24 +13,28 @@
 #include "kafka.h"
 #include "log.h"
 #include "monitor.h"
+#include "metrics.h"
 #include "poller.h"
+#include "probe.h"
 #include "timeutil.h"
 #include "tokencrypt.h"
+#include "version.h"
 #include "dispatch.h"
 
-#define VERSION "0.1.0"
-
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, reload;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop = 1;
+    if (sig == SIGHUP)
+        reload = 1; /* the monitor thread re-reads the config */
+    else
+        stop = 1;
 }
 
 static void usage(FILE *out)
 {
     fputs("usage: schedworker --config FILE [--ready-file FILE]\n"
+          "       schedworker health [--config FILE] [--url URL] [--live] [--timeout SECONDS]\n"
           "       schedworker auth login --config FILE [--timeout SECONDS]\n"
           "       schedworker auth register --config FILE [CLIENT_NAME]\n"
           "       schedworker --check-config FILE\n"
@@ -38,7 +42,10 @@ static void usage(FILE *out)
           "       schedworker --version\n"
           "\n"
           "Consumes scheduling commands from Kafka, carries them out against OpenEMR and\n"
-          "publishes one result per command.  See README.md.\n",
+          "publishes one result per command.  SIGTERM drains and stops; SIGHUP re-reads\n"
+          "the config (log.level applies at once).  `health` exits 0 when the worker\n"
+          "at http.listen (or URL) answers /readyz (with --live, /healthz) with 200.\n"
+          "See README.md.\n",
           out);
 }
 
@@ -76,7 +83,9 @@ static int run(const char *path, const char *ready_file)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    metrics_build_info(sw_version());
 
     if (cfg.auth_keys_file[0] &&
         auth_keys_load(cfg.auth_keys_file, &keys, err, sizeof(err)) != SW_OK) {
@@ -107,12 +116,12 @@ static int run(const char *path, const char *ready_file)
         log_error("main", "kafka: %s", err);
         goto out;
     }
-    if (monitor_start(&cfg, k, &mon) != SW_OK) {
+    struct monitor_opts mopts = {path, &reload};
+    if (monitor_start(&cfg, k, &mopts, &mon) != SW_OK) {
         log_error("main", "cannot start the monitor thread");
         goto out;
     }
-    struct http_checks checks = {monitor_kafka_ok, monitor_redis_ok, monitor_token_ok, mon,
-                                 monitor_notes};
+    struct http_checks checks = {monitor_readiness, monitor_liveness, mon};
     if (http_server_start(cfg.http_listen, &checks, &http, err, sizeof(err)) != SW_OK) {
         log_error("main", "http: %s", err);
         goto out;
@@ -121,7 +130,7 @@ static int run(const char *path, const char *ready_file)
         log_error("main", "cannot start the change poller");
         goto out;
     }
-    log_info("main", "schedworker %s started: %d lanes, surface %s, metrics on %s", VERSION,
+    log_info("main", "schedworker %s started: %d lanes, surface %s, metrics on %s", sw_version(),
              cfg.worker_threads, cfg.surface == SW_SURFACE_OPENEMR ? "openemr" : "fhir-scheduling",
              cfg.http_listen[0] ? cfg.http_listen : "(off)");
     rc = kafka_run(k, &stop, ready_file) == SW_OK ? 0 : 1;
@@ -169,10 +178,51 @@ static int auth_command(int argc, char **argv)
     return rc;
 }
 
+/* schedworker health [--config FILE] [--url URL] [--live] [--timeout S] */
+static int health_command(int argc, char **argv)
+{
+    const char *config = NULL, *url = NULL, *path = "/readyz";
+    int timeout = 5;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--url") && i + 1 < argc)
+            url = argv[++i];
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            timeout = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--live"))
+            path = "/healthz";
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    char base[300];
+    if (url) {
+        snprintf(base, sizeof(base), "%s", url);
+        size_t n = strlen(base);
+        while (n > 0 && base[n - 1] == '/')
+            base[--n] = '\0';
+    } else {
+        struct sw_config cfg;
+        int bad = load_config(&cfg, config);
+        bool ok = !bad && probe_base_url(cfg.http_listen, base, sizeof(base));
+        if (!bad && !ok)
+            fprintf(stderr, "health: http.listen \"%s\" serves no endpoint to ask\n",
+                    cfg.http_listen);
+        sw_config_free(&cfg);
+        if (!ok)
+            return 1;
+    }
+    return probe_get(base, path, (timeout > 0 ? timeout : 5) * 1000, stdout, stderr);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "auth"))
         return auth_command(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "health"))
+        return health_command(argc, argv);
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'C'},
@@ -204,7 +254,7 @@ int main(int argc, char **argv)
             sw_config_write_reference(stdout);
             return 0;
         case 'V':
-            puts("schedworker " VERSION);
+            printf("schedworker %s\n", sw_version());
             return 0;
         case 'h':
             usage(stdout);

@@ -28,7 +28,10 @@ static const double command_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 static const double http_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 static const double wait_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
                                      0.25,  0.5,   1,    2.5,   5,    10};
+static const double redis_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                      0.01,   0.025,   0.05,   0.1,   0.5,    2.5};
 static const char *const token_preset[] = {"ok", "failure", NULL};
+static const char *const circuit_preset[] = {"closed", "open", "half-open", NULL};
 static const char *const cache_preset[] = {"hit", "miss", "stale", NULL};
 
 /* Taken only to add a series (a new label combination). */
@@ -52,6 +55,11 @@ enum {
     F_DEAD_LETTERS,
     F_REDIS_ERRORS,
     F_DROPPED,
+    F_BUILD_INFO,
+    F_DELIVERY_FAILURES,
+    F_REDIS_SECONDS,
+    F_READY,
+    F_LIVE,
     F__COUNT
 };
 
@@ -72,20 +80,20 @@ static struct family fams[F__COUNT] = {
          command_bounds,
          NB(command_bounds)},
     [F_OPENEMR_SECONDS] = {"schedworker_openemr_request_duration_seconds",
-                           "OpenEMR HTTP request time by route template and HTTP status (\"error\" "
-                           "when no response came).",
+                           "OpenEMR HTTP request time by method, route template and HTTP status "
+                           "(\"error\" when no response came).",
                            K_HISTOGRAM,
-                           2,
-                           {"route", "status"},
-                           {L_ROUTE, L_WORD},
+                           3,
+                           {"method", "route", "status"},
+                           {L_METHOD, L_ROUTE, L_WORD},
                            http_bounds,
                            NB(http_bounds)},
     [F_OPENEMR_ERRORS] = {"schedworker_openemr_errors_total",
-                          "Failed OpenEMR requests by route template and error code.",
+                          "Failed OpenEMR requests by method, route template and error code.",
                           K_COUNTER,
-                          2,
-                          {"route", "code"},
-                          {L_ROUTE, L_WORD}},
+                          3,
+                          {"method", "route", "code"},
+                          {L_METHOD, L_ROUTE, L_WORD}},
     [F_TOKEN_REFRESHES] = {"schedworker_token_refreshes_total",
                            "OAuth token refreshes by result.",
                            K_COUNTER,
@@ -117,7 +125,15 @@ static struct family fams[F__COUNT] = {
                         wait_bounds,
                         NB(wait_bounds)},
     [F_CIRCUIT] = {"schedworker_circuit_state",
-                   "OpenEMR circuit breaker: 0 closed, 1 open, 2 half-open.", K_GAUGE},
+                   "The fleet's OpenEMR circuit breaker: 1 for the state it is in (closed, open, "
+                   "half-open), 0 for the others; all 0 until this replica has read it.",
+                   K_GAUGE,
+                   1,
+                   {"state"},
+                   {L_WORD},
+                   NULL,
+                   0,
+                   circuit_preset},
     [F_LAG] = {"schedworker_consumer_lag",
                "Messages behind the partition's high watermark, per assigned partition.",
                K_GAUGE,
@@ -136,6 +152,32 @@ static struct family fams[F__COUNT] = {
                    "Recordings folded into an \"other\" series because a family reached its "
                    "label cardinality cap.",
                    K_COUNTER},
+    [F_BUILD_INFO] = {"schedworker_build_info",
+                      "Always 1; the version label is the worker's build (git describe).",
+                      K_GAUGE,
+                      1,
+                      {"version"},
+                      {L_TOPIC}},
+    [F_DELIVERY_FAILURES] = {"schedworker_kafka_delivery_failures_total",
+                             "Messages the worker could not produce (refused when queued, or not "
+                             "delivered), by topic and librdkafka error name.",
+                             K_COUNTER,
+                             2,
+                             {"topic", "reason"},
+                             {L_TOPIC, L_WORD}},
+    [F_REDIS_SECONDS] = {"schedworker_redis_command_duration_seconds",
+                         "Round-trip time of one Redis command, by command name; a failed "
+                         "command counts too.",
+                         K_HISTOGRAM,
+                         1,
+                         {"command"},
+                         {L_WORD},
+                         redis_bounds,
+                         NB(redis_bounds)},
+    [F_READY] = {"schedworker_ready", "1 while /readyz would answer 200, else 0.", K_GAUGE},
+    [F_LIVE] = {"schedworker_live",
+                "1 while /healthz would answer 200; 0 while a lane or the consumer loop hangs.",
+                K_GAUGE},
 };
 
 /* ---- label values ---------------------------------------------------- */
@@ -254,9 +296,23 @@ static void label_value(enum label_rule rule, const char *in, char *out, size_t 
     case L_CMD_TYPE:
         v = (in && cmd_type_parse(in, &t)) ? in : "unknown";
         break;
-    case L_ROUTE:
-        metrics_route_label(in, out, outlen);
+    case L_ROUTE: { /* the path part of "METHOD /path" */
+        char full[METRICS_LABEL_MAX + 16];
+        metrics_route_label(in, full, sizeof(full));
+        const char *sp = strchr(full, ' ');
+        snprintf(out, outlen, "%s", sp ? sp + 1 : "/:invalid");
         return;
+    }
+    case L_METHOD: {
+        size_t m = 0;
+        while (in && in[m] >= 'A' && in[m] <= 'Z')
+            m++;
+        if (m == 0 || m > 10 || in[m] != ' ')
+            snprintf(out, outlen, "OTHER");
+        else
+            snprintf(out, outlen, "%.*s", (int)m, in);
+        return;
+    }
     case L_TOPIC:
         v = word_ok(in, TOPIC_CHARS, METRICS_LABEL_MAX - 1) ? in : "invalid";
         break;
@@ -343,14 +399,19 @@ static struct series *series_of(struct family *f, char vals[][METRICS_LABEL_MAX]
     return s;
 }
 
-static struct series *get(int fam, const char *a, const char *b)
+static struct series *get3(int fam, const char *a, const char *b, const char *c)
 {
     struct family *f = &fams[fam];
     char vals[MAX_LABELS][METRICS_LABEL_MAX];
-    const char *in[MAX_LABELS] = {a, b};
+    const char *in[MAX_LABELS] = {a, b, c};
     for (int k = 0; k < f->n_labels; k++)
         label_value(f->rules[k], in[k], vals[k], sizeof(vals[k]));
     return series_of(f, vals);
+}
+
+static struct series *get(int fam, const char *a, const char *b)
+{
+    return get3(fam, a, b, NULL);
 }
 
 static void count(int fam, const char *a, const char *b)
@@ -364,10 +425,8 @@ static void set_gauge(struct series *s, int64_t v)
     atomic_store_explicit(&s->hidden, false, memory_order_relaxed);
 }
 
-static void observe(int fam, const char *a, const char *b, double seconds)
+static void observe_series(struct family *f, struct series *s, double seconds)
 {
-    struct family *f = &fams[fam];
-    struct series *s = get(fam, a, b);
     if (!(seconds > 0)) /* negative, zero, NaN */
         seconds = 0;
     if (seconds > 1e9)
@@ -377,6 +436,11 @@ static void observe(int fam, const char *a, const char *b, double seconds)
         i++;
     atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->sum_ns, (uint64_t)llround(seconds * 1e9), memory_order_relaxed);
+}
+
+static void observe(int fam, const char *a, const char *b, double seconds)
+{
+    observe_series(&fams[fam], get(fam, a, b), seconds);
 }
 
 /* ---- recording API ---------------------------------------------------- */
@@ -394,12 +458,14 @@ void metrics_openemr(const char *route, int http_status, double seconds)
         snprintf(st, sizeof(st), "%d", http_status);
     else
         snprintf(st, sizeof(st), "error");
-    observe(F_OPENEMR_SECONDS, route, st, seconds);
+    /* the method and the path are two labels of the same "METHOD /path" */
+    observe_series(&fams[F_OPENEMR_SECONDS], get3(F_OPENEMR_SECONDS, route, route, st), seconds);
 }
 
 void metrics_openemr_error(const char *route, const char *code)
 {
-    count(F_OPENEMR_ERRORS, route, code);
+    atomic_fetch_add_explicit(&get3(F_OPENEMR_ERRORS, route, route, code)->count, 1,
+                              memory_order_relaxed);
 }
 
 void metrics_token_refresh(bool ok)
@@ -426,7 +492,40 @@ void metrics_limiter_wait(const char *prio_name, double seconds)
 
 void metrics_circuit(int state)
 {
-    set_gauge(get(F_CIRCUIT, NULL, NULL), state);
+    for (int i = 0; circuit_preset[i]; i++)
+        set_gauge(get(F_CIRCUIT, circuit_preset[i], NULL), i == state);
+}
+
+void metrics_health(bool ready, bool live)
+{
+    set_gauge(get(F_READY, NULL, NULL), ready);
+    set_gauge(get(F_LIVE, NULL, NULL), live);
+}
+
+void metrics_build_info(const char *version)
+{
+    set_gauge(get(F_BUILD_INFO, version && *version ? version : "unknown", NULL), 1);
+}
+
+void metrics_delivery_failure(const char *topic, const char *reason)
+{
+    char low[WORD_MAX];
+    size_t i = 0;
+    for (; reason && reason[i] && i + 1 < sizeof(low); i++)
+        low[i] = (reason[i] >= 'A' && reason[i] <= 'Z') ? (char)(reason[i] - 'A' + 'a') : reason[i];
+    low[i] = '\0';
+    count(F_DELIVERY_FAILURES, topic, i ? low : "unknown");
+}
+
+void metrics_redis_command(const char *command, size_t len, double seconds)
+{
+    char low[24];
+    size_t i = 0;
+    for (; command && i < len && i + 1 < sizeof(low); i++)
+        low[i] =
+            (command[i] >= 'A' && command[i] <= 'Z') ? (char)(command[i] - 'A' + 'a') : command[i];
+    low[i] = '\0';
+    observe(F_REDIS_SECONDS, i ? low : "unknown", NULL, seconds);
 }
 
 void metrics_lag(const char *topic, int32_t partition, int64_t lag)

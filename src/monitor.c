@@ -1,8 +1,11 @@
-/* monitor.c - health flags, token upkeep and gauges, once a second. */
+/* monitor.c - health flags, token upkeep and gauges, once a second; and
+ * the watchdog thread, which only reads flags (so a slow Redis or OpenEMR
+ * call of the monitor never starves systemd's watchdog). */
 #include "monitor.h"
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -15,13 +18,20 @@
 #include "metrics.h"
 #include "oauth.h"
 #include "openemr.h"
+#include "sdnotify.h"
+
+#define WATCHDOG_TICK_MS 200
 
 struct monitor {
     const struct sw_config *cfg;
     struct kafka *kafka;
-    pthread_t thread;
+    struct monitor_opts opts;
+    pthread_t thread, watchdog;
+    bool watchdog_started;
     atomic_bool stop;
     atomic_bool redis_ok, token_ok;
+    atomic_int circuit; /* enum fleet_circuit, -1 before Redis said */
+    atomic_bool stopping_sent;
 };
 
 /* The fleet's live replicas: {worker_id: alive_until_ms} in the cache,
@@ -99,8 +109,14 @@ static void *monitor_main(void *arg)
     else if (oe_client_new(m->cfg, f, NULL, NULL, &oe, err, sizeof(err)) != SW_OK)
         log_error("monitor", "openemr client: %s", err);
     while (!atomic_load(&m->stop)) {
+        if (m->opts.reload && *m->opts.reload) {
+            *m->opts.reload = 0;
+            monitor_reload(m->cfg, m->opts.config_path);
+        }
+        kafka_probe_brokers(m->kafka, 1000);
         bool redis = f && fleet_ping(f) == SW_OK;
-        atomic_store(&m->redis_ok, redis);
+        if (atomic_exchange(&m->redis_ok, redis) != redis)
+            log_info("monitor", "redis %s", redis ? "answers" : "does not answer: not ready");
         if (!redis)
             metrics_redis_error();
         if (redis && oe) {
@@ -110,7 +126,10 @@ static void *monitor_main(void *arg)
                 log_warn("monitor", "no valid OpenEMR token: %s", sw_err_str(e));
             token_warned = !ok;
             atomic_store(&m->token_ok, ok);
-            metrics_circuit((int)fleet_breaker_state(f));
+            int circuit = (int)fleet_breaker_state(f);
+            if (atomic_exchange(&m->circuit, circuit) != circuit)
+                log_info("monitor", "OpenEMR circuit %s", monitor_circuit_name(circuit));
+            metrics_circuit(circuit);
         }
         if (redis && m->cfg->oauth_revoke_on_shutdown)
             replicas_update(f, m->cfg->worker_id, true);
@@ -134,17 +153,142 @@ static void *monitor_main(void *arg)
     return NULL;
 }
 
-sw_err monitor_start(const struct sw_config *cfg, struct kafka *k, struct monitor **out)
+const char *monitor_circuit_name(int state)
+{
+    switch (state) {
+    case FLEET_CIRCUIT_CLOSED:
+        return "closed";
+    case FLEET_CIRCUIT_OPEN:
+        return "open";
+    case FLEET_CIRCUIT_HALF_OPEN:
+        return "half-open";
+    default:
+        return "unknown";
+    }
+}
+
+void monitor_readiness(void *opaque, struct http_readiness *r)
+{
+    struct monitor *m = opaque;
+    int circuit = atomic_load(&m->circuit);
+    r->kafka = kafka_is_ready(m->kafka);
+    r->broker = kafka_broker_ok(m->kafka);
+    r->redis = atomic_load(&m->redis_ok);
+    r->token = atomic_load(&m->token_ok);
+    r->circuit = monitor_circuit_name(circuit);
+    r->circuit_ok =
+        !(m->cfg->health_ready_requires_closed_circuit && circuit == FLEET_CIRCUIT_OPEN);
+    r->draining = kafka_is_draining(m->kafka);
+    r->auth = m->cfg->auth_allow_unsigned ? "DEVELOPMENT MODE: unsigned commands accepted" : NULL;
+    char theirs[32], ours[32];
+    r->token_key[0] = '\0';
+    if (oauth_token_key_mismatch(theirs, sizeof(theirs), ours, sizeof(ours)))
+        snprintf(r->token_key, sizeof(r->token_key),
+                 "mismatch: the fleet's token record is sealed with key id %s, this replica has %s",
+                 theirs, ours);
+}
+
+bool monitor_liveness(void *opaque, char *why, size_t whylen)
+{
+    struct monitor *m = opaque;
+    return kafka_liveness(m->kafka, (int64_t)m->cfg->health_stall_s * 1000, why, whylen);
+}
+
+static bool all_ready(const struct http_readiness *r)
+{
+    return r->kafka && r->broker && r->redis && r->token && r->circuit_ok && !r->draining &&
+           !r->token_key[0];
+}
+
+static void stopping(struct monitor *m)
+{
+    if (!atomic_exchange(&m->stopping_sent, true)) {
+        sdnotify_stopping();
+        sdnotify_status("draining in-flight commands");
+    }
+}
+
+/* systemd: READY=1 when the consumer first joins its group (what
+ * --ready-file marks), WATCHDOG=1 at a third of WatchdogSec= while the
+ * lanes and the consumer loop make progress (never while wedged: then
+ * systemd restarts us), STOPPING=1 when the drain begins, STATUS= on every
+ * change of readiness. */
+static void *watchdog_main(void *arg)
+{
+    struct monitor *m = arg;
+    int64_t usec = (int64_t)sdnotify_watchdog_usec();
+    int64_t every_ms = usec > 0 ? usec / 3000 : 0, last_ping = 0;
+    bool ready_sent = false, was_live = true;
+    char last_status[160] = "";
+    if (every_ms > 0 && every_ms < WATCHDOG_TICK_MS)
+        every_ms = WATCHDOG_TICK_MS;
+    while (!atomic_load(&m->stop)) {
+        struct http_readiness r;
+        char why[256] = "", status[160];
+        monitor_readiness(m, &r);
+        if (!ready_sent && r.kafka) {
+            sdnotify_ready();
+            ready_sent = true;
+        }
+        if (r.draining)
+            stopping(m);
+        bool live = monitor_liveness(m, why, sizeof(why));
+        metrics_health(all_ready(&r), live);
+        if (live != was_live) {
+            if (live)
+                log_info("monitor", "live again");
+            else
+                log_error("monitor", "not live: %s%s", why,
+                          every_ms ? "; the systemd watchdog is no longer fed" : "");
+            was_live = live;
+        }
+        int64_t now = clock_mono_ms(NULL);
+        if (live && every_ms > 0 && now - last_ping >= every_ms) {
+            sdnotify_watchdog();
+            last_ping = now;
+        }
+        if (!live)
+            snprintf(status, sizeof(status), "not live: %.120s", why);
+        else
+            snprintf(status, sizeof(status),
+                     "%s (kafka %s, broker %s, redis %s, token %s, circuit %s)",
+                     r.draining      ? "draining"
+                     : all_ready(&r) ? "ready"
+                                     : "not ready",
+                     r.kafka ? "ok" : "no", r.broker ? "ok" : "no", r.redis ? "ok" : "no",
+                     r.token ? "ok" : "no", r.circuit);
+        if (strcmp(status, last_status) != 0) {
+            if (ready_sent || r.draining)
+                sdnotify_status(status);
+            snprintf(last_status, sizeof(last_status), "%s", status);
+        }
+        clock_sleep_ms(NULL, WATCHDOG_TICK_MS);
+    }
+    return NULL;
+}
+
+sw_err monitor_start(const struct sw_config *cfg, struct kafka *k, const struct monitor_opts *opts,
+                     struct monitor **out)
 {
     struct monitor *m = calloc(1, sizeof(*m));
     if (!m)
         return SW_ERR_NOMEM;
     m->cfg = cfg;
     m->kafka = k;
+    if (opts)
+        m->opts = *opts;
+    atomic_init(&m->circuit, -1);
     if (pthread_create(&m->thread, NULL, monitor_main, m) != 0) {
         free(m);
         return SW_ERR_INTERNAL;
     }
+    if (pthread_create(&m->watchdog, NULL, watchdog_main, m) != 0) {
+        atomic_store(&m->stop, true);
+        pthread_join(m->thread, NULL);
+        free(m);
+        return SW_ERR_INTERNAL;
+    }
+    m->watchdog_started = true;
     *out = m;
     return SW_OK;
 }
@@ -153,39 +297,56 @@ void monitor_stop(struct monitor *m)
 {
     if (!m)
         return;
+    stopping(m); /* a drain too quick for the watchdog thread to see */
     atomic_store(&m->stop, true);
     pthread_join(m->thread, NULL);
+    if (m->watchdog_started)
+        pthread_join(m->watchdog, NULL);
     free(m);
 }
 
-bool monitor_redis_ok(void *m)
+/* ---- reload (SIGHUP) ---------------------------------------------------- */
+
+static void report_change(void *arg, const char *key, const char *was, const char *now)
 {
-    return atomic_load(&((struct monitor *)m)->redis_ok);
+    int *restart = arg;
+    if (!strcmp(key, "log.level"))
+        return; /* applied below, against the level in force */
+    log_warn("monitor", "reload: %s changed (%s -> %s); it takes effect after a restart", key, was,
+             now);
+    (*restart)++;
 }
 
-bool monitor_token_ok(void *m)
+void monitor_reload(const struct sw_config *running, const char *path)
 {
-    return atomic_load(&((struct monitor *)m)->token_ok);
-}
-
-bool monitor_kafka_ok(void *m)
-{
-    return kafka_is_ready(((struct monitor *)m)->kafka);
-}
-
-bool monitor_notes(void *opaque, char *buf, size_t len)
-{
-    const struct monitor *m = opaque;
-    char theirs[32], ours[32];
-    bool mismatch = oauth_token_key_mismatch(theirs, sizeof(theirs), ours, sizeof(ours));
-    int n = 0;
-    buf[0] = '\0';
-    if (m->cfg->auth_allow_unsigned)
-        n = snprintf(buf, len, "\"auth\":\"DEVELOPMENT MODE: unsigned commands accepted\"");
-    if (mismatch && n >= 0 && (size_t)n < len)
-        snprintf(buf + n, len - (size_t)n,
-                 "%s\"token_key\":\"mismatch: the fleet's token record is sealed with key id %s, "
-                 "this replica has %s\"",
-                 n ? "," : "", theirs, ours);
-    return !mismatch;
+    struct sw_config fresh;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *errs = open_memstream(&text, &len);
+    if (!errs)
+        return;
+    sw_err err = sw_config_load(&fresh, path, errs);
+    fclose(errs);
+    if (err != SW_OK) {
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+            log_error("monitor", "reload: %s", line);
+        log_error("monitor", "reload: %s does not load; nothing changed", path ? path : "config");
+        free(text);
+        sw_config_free(&fresh);
+        return;
+    }
+    free(text);
+    int restart = 0;
+    sw_config_diff(running, &fresh, report_change, &restart);
+    enum sw_log_level level = sw_log_level(), want = level;
+    sw_log_level_parse(fresh.log_level, &want);
+    if (want != level) {
+        sw_log_set_level(want);
+        /* whatever the new threshold, this line is written */
+        sw_log_write(SW_LOG_WARN, "monitor", "reload: log.level changed (%s -> %s); applied",
+                     sw_log_level_name(level), sw_log_level_name(want));
+    }
+    if (want == level && restart == 0)
+        log_info("monitor", "reload: %s re-read; nothing changed", path ? path : "config");
+    sw_config_free(&fresh);
 }

@@ -8,6 +8,7 @@
 struct entry {
     int64_t offset;
     bool done;
+    void *payload; /* offsets_done_release: held until the entry is at the head */
 };
 
 struct partition {
@@ -24,6 +25,7 @@ struct offsets {
     pthread_mutex_t lock;
     struct partition *list;
     int64_t next_generation;
+    void (*free_payload)(void *payload);
 };
 
 struct offsets *offsets_new(void)
@@ -36,12 +38,32 @@ struct offsets *offsets_new(void)
     return o;
 }
 
+void offsets_set_free(struct offsets *o, void (*free_payload)(void *payload))
+{
+    pthread_mutex_lock(&o->lock);
+    o->free_payload = free_payload;
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* Forgets a partition's entries, freeing the payloads they held. */
+static void clear(struct offsets *o, struct partition *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        struct entry *e = &p->ring[(p->head + i) % p->cap];
+        if (e->payload && o->free_payload)
+            o->free_payload(e->payload);
+        e->payload = NULL;
+    }
+    p->head = p->count = 0;
+}
+
 void offsets_destroy(struct offsets *o)
 {
     if (!o)
         return;
     for (struct partition *p = o->list, *next; p; p = next) {
         next = p->next;
+        clear(o, p);
         free(p->topic);
         free(p->ring);
         free(p);
@@ -76,7 +98,7 @@ void offsets_assign(struct offsets *o, const char *topic, int32_t partition)
     }
     p->assigned = true;
     p->generation = o->next_generation++;
-    p->head = p->count = 0;
+    clear(o, p);
 out:
     pthread_mutex_unlock(&o->lock);
 }
@@ -87,7 +109,7 @@ void offsets_revoke(struct offsets *o, const char *topic, int32_t partition)
     struct partition *p = find(o, topic, partition);
     if (p) {
         p->assigned = false;
-        p->head = p->count = 0;
+        clear(o, p);
     }
     pthread_mutex_unlock(&o->lock);
 }
@@ -111,7 +133,7 @@ int64_t offsets_add(struct offsets *o, const char *topic, int32_t partition, int
         p->cap = cap;
         p->head = 0;
     }
-    p->ring[(p->head + p->count) % p->cap] = (struct entry){offset, false};
+    p->ring[(p->head + p->count) % p->cap] = (struct entry){offset, false, NULL};
     p->count++;
     gen = p->generation;
 out:
@@ -119,30 +141,49 @@ out:
     return gen;
 }
 
-bool offsets_done(struct offsets *o, const char *topic, int32_t partition, int64_t generation,
-                  int64_t offset, int64_t *commit)
+int offsets_done_release(struct offsets *o, const char *topic, int32_t partition,
+                         int64_t generation, int64_t offset, void *payload,
+                         void (*release)(void *ctx, void *payload), void *ctx, int64_t *commit)
 {
-    bool moved = false;
+    int moved = -1;
     pthread_mutex_lock(&o->lock);
     struct partition *p = find(o, topic, partition);
     if (!p || !p->assigned || p->generation != generation)
         goto out;
+    moved = 0;
     for (size_t i = 0; i < p->count; i++) {
         struct entry *e = &p->ring[(p->head + i) % p->cap];
         if (e->offset == offset) {
             e->done = true;
+            e->payload = payload;
+            payload = NULL;
             break;
         }
     }
+    if (payload && o->free_payload) /* not in flight here: nothing to publish it after */
+        o->free_payload(payload);
     while (p->count > 0 && p->ring[p->head].done) {
-        *commit = p->ring[p->head].offset + 1;
+        struct entry *e = &p->ring[p->head];
+        if (e->payload && release)
+            release(ctx, e->payload);
+        else if (e->payload && o->free_payload)
+            o->free_payload(e->payload);
+        e->payload = NULL;
+        *commit = e->offset + 1;
         p->head = (p->head + 1) % p->cap;
         p->count--;
-        moved = true;
+        moved = 1;
     }
 out:
     pthread_mutex_unlock(&o->lock);
     return moved;
+}
+
+bool offsets_done(struct offsets *o, const char *topic, int32_t partition, int64_t generation,
+                  int64_t offset, int64_t *commit)
+{
+    return offsets_done_release(o, topic, partition, generation, offset, NULL, NULL, NULL,
+                                commit) == 1;
 }
 
 int offsets_pending(struct offsets *o, const char *topic, int32_t partition)

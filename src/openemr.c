@@ -313,7 +313,7 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
         }
     }
     if (err != SW_OK && !call->detail[0])
-        oe_detail(call, "%s %s: HTTP %ld (%s)", r->method, r->route ? r->route : "", resp.status,
+        oe_detail(call, "%s: HTTP %ld (%s)", r->route ? r->route : r->method, resp.status,
                   sw_err_str(err));
     http_response_free(&resp);
     free(body);

@@ -114,7 +114,7 @@ static sw_err cached_pair(struct oe_client *c, enum id_kind kind, bool from_uuid
 }
 
 static sw_err api_get(struct oe_client *c, struct oe_call *call, const char *path,
-                      const char *route, const char *patient_id, json_t **ans)
+                      const char *route, const char *patient_id, json_t **ans, long *statusp)
 {
     long status = 0;
     struct oe_req r = {.method = "GET",
@@ -125,6 +125,8 @@ static sw_err api_get(struct oe_client *c, struct oe_call *call, const char *pat
     sw_err err = oe_send(c, call, &r, ans, &status);
     if (err == SW_ERR_FORBIDDEN)
         oe_detail(call, "%s: OpenEMR refused it (ACL)", route);
+    if (statusp)
+        *statusp = status;
     return err;
 }
 
@@ -151,7 +153,7 @@ static sw_err numeric_of(struct oe_client *c, struct oe_call *call, enum id_kind
     free(e);
     sw_err err =
         api_get(c, call, path, patient ? "GET /api/patient/:uuid" : "GET /api/practitioner/:uuid",
-                patient ? uuid : NULL, &ans);
+                patient ? uuid : NULL, &ans, NULL);
     out[0] = '\0';
     if (err == SW_OK) {
         json_t *rec = record_of(ans);
@@ -195,7 +197,7 @@ static sw_err uuid_of(struct oe_client *c, struct oe_call *call, enum id_kind ki
     if (kind == ID_PATIENT) {
         /* No /api search takes a pid; the patient's own rows carry both. */
         snprintf(path, sizeof(path), "%s/patient/%s/appointment", oe_api_base(c), num);
-        err = api_get(c, call, path, "GET /api/patient/:pid/appointment", NULL, &ans);
+        err = api_get(c, call, path, "GET /api/patient/:pid/appointment", NULL, &ans, NULL);
         if (err == SW_OK) {
             json_t *d = json_object_get(ans, "data");
             json_array_foreach(json_is_array(d) ? d : ans, i, row)
@@ -208,7 +210,7 @@ static sw_err uuid_of(struct oe_client *c, struct oe_call *call, enum id_kind ki
         }
     } else {
         snprintf(path, sizeof(path), "%s/practitioner", oe_api_base(c));
-        err = api_get(c, call, path, "GET /api/practitioner", NULL, &ans);
+        err = api_get(c, call, path, "GET /api/practitioner", NULL, &ans, NULL);
         if (err == SW_OK) {
             json_t *d = json_object_get(ans, "data");
             json_array_foreach(json_is_array(d) ? d : ans, i, row)
@@ -342,12 +344,7 @@ static sw_err api_rows(struct oe_client *c, struct oe_call *call, const char *pa
                        const char *route, const char *patient_id, json_t **rows)
 {
     long status = 0;
-    struct oe_req r = {.method = "GET",
-                       .path = path,
-                       .patient_id = patient_id,
-                       .route = route,
-                       .idempotent = true};
-    sw_err err = oe_send(c, call, &r, rows, &status);
+    sw_err err = api_get(c, call, path, route, patient_id, rows, &status);
     if (err == SW_ERR_NOT_FOUND && status == 404 && (!*rows || json_is_array(*rows))) {
         json_decref(*rows);
         *rows = json_array(); /* empty result */

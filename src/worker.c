@@ -1,6 +1,7 @@
 /* worker.c - the handlers' context helpers (worker.h). */
 #include "worker.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -85,6 +86,23 @@ struct oe_call worker_write_call(const struct worker *w, const struct command *c
     call.before_send = cover_check;
     call.before_send_ctx = cover;
     return call;
+}
+
+sw_err worker_note(const struct worker *w, const struct command *c, json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return SW_ERR_NOMEM;
+    sw_err err =
+        store_idem_note(&w->store, c->request_id, w->owner, text, w->cfg->idempotency_lease_s);
+    free(text);
+    return err;
+}
+
+bool worker_write_unapplied(sw_err err)
+{
+    return err != SW_ERR_TIMEOUT && err != SW_ERR_SERVER && err != SW_ERR_BAD_ANSWER;
 }
 
 sw_err worker_keep_lease(const struct worker *w, const struct command *c)

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "lib"))
-from harness import Stack, local_day  # noqa: E402
+from harness import Stack  # noqa: E402
 
 
 def show(title, cmd, res):
@@ -36,7 +36,7 @@ def main():
             "find_patient", {"phone": "617-555-0101", "birthdate": "1980-04-12"})
     patient = r["result"]["matches"][0]["patient_id"]
     r = ask("Caller: 'I need a follow-up next week.'", "search_slots",
-            {"appointment_type": "follow_up", "from": local_day(3), "to": local_day(10),
+            {"appointment_type": "follow_up", "from": st.day(3), "to": st.day(10),
              "patient_id": patient, "limit": 3})
     slot = r["result"]["slots"][1]
     r = ask("Agent offers three times; the caller takes the second. The worker holds it.", "hold",
@@ -64,7 +64,7 @@ def main():
         d = e["data"]
         print("  %-24s appointment %-6s %s %s" % (e["type"], d.get("appointment_id", "-"),
                                                d.get("start", ""), d.get("confirmation_number", "")))
-    s = st.sim_stats()
+    s = st.stats()
     print("\nOpenEMR simulator saw %d requests (%s)." % (
         s["requests_total"], ", ".join("%s: %d" % kv for kv in sorted(s["routes"].items()))))
 

@@ -3,7 +3,8 @@
 # engine needed), every SCHED_* variable it sets maps to a real setting of
 # src/config.c (or a real librdkafka property for SCHED_KAFKA_*), no secret
 # travels as a value, the Dockerfile's runtime stage is small and non-root,
-# and the systemd unit is valid and hardened.
+# and the systemd unit is valid and hardened.  What more can run without a
+# Docker engine is tests/deploy/test_compose_local.py.
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
 PY=/usr/bin/python3
@@ -99,7 +100,8 @@ while read -r svc name value; do
     case $key in
     *password* | *secret* | *token_key* | *private_key*)
         case $key in
-        *_file | *.location) [[ $value == /run/secrets/* ]] || bad "$svc: $name should point into /run/secrets, is '$value'" ;;
+        *_file | *.location) [[ $value == /run/secrets/* || $value == /run/schedworker/* ]] ||
+            bad "$svc: $name should point into /run/secrets or /run/schedworker, is '$value'" ;;
         *) bad "$svc: $name carries a secret value in the environment" ;;
         esac
         ;;
@@ -126,17 +128,49 @@ e = s["openemr"]["environment"]
 assert str(e["OPENEMR_SETTING_rest_api"]) == "1" and str(e["OPENEMR_SETTING_rest_fhir_api"]) == "1", e
 assert any(v.startswith("mariadb") for v in img.values())
 assert any(v.startswith("redis") for v in img.values())
-init = " ".join(s["kafka-init"]["command"])
-for t, parts, ret in [("scheduling.commands.search", 6, None), ("scheduling.commands.book", 6, None),
-                      ("scheduling.commands.cancel", 6, None), ("scheduling.results", None, None),
-                      ("scheduling.events", None, "604800000"), ("scheduling.dlq", None, "2592000000"),
-                      ("scheduling.audit", None, "220752000000")]:
-    line = [l for l in init.splitlines() if l.strip().startswith("create " + t + " ")]
-    assert line, t
-    f = line[0].split()
-    if parts: assert f[2] == str(parts), (t, f)
-    if ret: assert f[3] == ret, (t, f)
 EOF
+
+# Topics: compose's kafka-init step creates exactly config/kafka-topics.conf's
+# topics, partitions and configs (the file tools/stack up --kafka apache
+# reads too).  Its script runs here with kafka-topics.sh stubbed out to
+# record its arguments, against the file it mounts.
+$PY - "$TMP/resolved.yml" "$TMP" <<'EOF' && ok "compose: kafka-init creates config/kafka-topics.conf's topics, as mounted" ||
+import os, subprocess, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+tmp = sys.argv[2]
+init = doc["services"]["kafka-init"]
+mounts = [v if isinstance(v, str) else "%s:%s" % (v["source"], v["target"]) for v in init.get("volumes", [])]
+src = [m.split(":")[0] for m in mounts if ":/etc/schedworker/kafka-topics.conf" in m]
+assert src and os.path.samefile(src[0], "config/kafka-topics.conf"), mounts
+script = init["command"][0].replace("$$", "$")
+assert "scheduling." not in script, "topic names are written in the compose file itself"
+stub = os.path.join(tmp, "kafka-topics.sh")
+with open(stub, "w") as f:
+    f.write('#!/bin/sh\n[ "$3" = --list ] || echo "$*" >>"%s/created"\n' % tmp)
+os.chmod(stub, 0o755)
+script = script.replace("/opt/kafka/bin/kafka-topics.sh", stub).replace(
+    "/etc/schedworker/kafka-topics.conf", "config/kafka-topics.conf")
+subprocess.run(init["entrypoint"] + [script], check=True)
+created = {}
+for line in open(os.path.join(tmp, "created")):
+    a = line.split()
+    t = a[a.index("--topic") + 1]
+    created[t] = (int(a[a.index("--partitions") + 1]),
+                  sorted(a[i + 1] for i, w in enumerate(a) if w == "--config"))
+want = {}
+for line in open("config/kafka-topics.conf"):
+    w = line.split("#", 1)[0].split()
+    if w:
+        want[w[0]] = (int(w[1]), sorted(w[2:]))
+assert len(want) == 7 and want["scheduling.commands.book"][0] == 6, want
+assert created == want, (created, want)
+EOF
+    bad "compose's kafka-init does not create config/kafka-topics.conf's topics"
+v_stack=$(tools/kafka-apache/fetch --version)
+grep -q "image: apache/kafka:$v_stack\$" docker-compose.yml &&
+    ! grep "image: apache/kafka:" docker-compose.yml | grep -vq "apache/kafka:$v_stack\$" &&
+    ok "compose runs the Apache Kafka version tools/stack runs ($v_stack)" ||
+    bad "compose's apache/kafka image is not tools/kafka-apache/pom.xml's version $v_stack"
 
 # ---- Dockerfile -----------------------------------------------------------------
 runtime=$(awk '/^FROM /{n++} n==2' Dockerfile)

@@ -6,7 +6,6 @@ gets its token; wrong state and a plain-http URL are refused."""
 
 import os
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -14,17 +13,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import BUILD, ROOT, Counter, Stack  # noqa: E402
+from harness import BIN, Stack, finish, free_port, run  # noqa: E402
 
-WORKER = os.path.join(ROOT, BUILD, "schedworker")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+WORKER = os.path.join(BIN, "schedworker")
 
 
 def write_conf(st, extra):
@@ -67,8 +58,8 @@ def test_register_then_login(st):
     assert login.returncode != 0, "a disabled client must not get a token: %s" % out
     assert not os.path.exists(refresh)
 
-    st.sim("POST", "/clients/%s/enable" % client_id, {})
-    grants = st.sim_stats()["token_grants"].get("authorization_code", 0)
+    st.admin("POST", "/clients/%s/enable" % client_id, {})
+    grants = st.stats()["token_grants"].get("authorization_code", 0)
     login = subprocess.Popen([WORKER, "auth", "login", "--config", conf, "--timeout", "20"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = read_url(login)
@@ -77,7 +68,7 @@ def test_register_then_login(st):
     out, err = login.communicate(timeout=30)
     assert login.returncode == 0, err
     assert stat.S_IMODE(os.stat(refresh).st_mode) == 0o600
-    assert st.sim_stats()["token_grants"].get("authorization_code", 0) == grants + 1
+    assert st.stats()["token_grants"].get("authorization_code", 0) == grants + 1
     with open(refresh) as f:
         token = f.read().strip()
     assert token and token not in out + err, "the refresh token is not printed"
@@ -116,10 +107,7 @@ def test_plain_http_refused(st):
 
 
 if __name__ == "__main__":
-    c = Counter()
     with Stack(replicas=0) as st:
         for t in (test_register_then_login, test_wrong_state_refused, test_plain_http_refused):
-            c.run(t, st)
-        if c.failed:
-            st.failed = True
-    c.finish()
+            run(t, st)
+    finish()

@@ -12,7 +12,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Counter, Stack, local_day  # noqa: E402
+from harness import Stack, epoch, finish, local_day, run  # noqa: E402
 
 PATIENTS = {}  # given name -> uuid
 PRACT = {}     # username -> uuid
@@ -27,11 +27,6 @@ def live(st, pract, start_epoch):
         if a.get("start_epoch") == start_epoch and a.get("puuid"):
             out.append(a)
     return out
-
-
-def epoch(rfc3339):
-    import datetime
-    return int(datetime.datetime.fromisoformat(rfc3339).timestamp())
 
 
 def book(st, patient, pract, start, type_="follow_up", **extra):
@@ -66,10 +61,10 @@ def test_book_and_duplicate(st, day):
 def test_booking_cost(st, day):
     # Ids are mapped and cached by the first booking; this one shows the
     # steady cost: the fresh conflict read and the create.
-    before = st.sim_stats()["requests_total"]
+    before = st.stats()["requests_total"]
     r = book(st, PATIENTS["John"], PRACT["aadams"], local_day(day, 13, 0))
     assert r["status"] == "ok", r
-    cost = st.sim_stats()["requests_total"] - before
+    cost = st.stats()["requests_total"] - before
     assert cost <= 2, "a booking cost %d OpenEMR requests (docs say 2)" % cost
 
 
@@ -218,7 +213,6 @@ def test_booking_rules(st, day):
 
 
 def main(fhir=False):
-    c = Counter()
     with Stack(replicas=2, fhir=fhir, extra_conf="hold.default_ttl_s = 60\n") as st:
         for p in st.patients():
             PATIENTS.setdefault(p["fname"], p["uuid"])
@@ -230,10 +224,8 @@ def main(fhir=False):
                  (test_reschedule_onto_taken_slot, 15), (test_cancel_and_waitlist_offer, 18),
                  (test_booking_rules, 19)]
         for t, day in tests:
-            c.run(t, st, day)
-        if c.failed:
-            st.failed = True
-    c.finish()
+            run(t, st, day)
+    finish()
 
 
 if __name__ == "__main__":

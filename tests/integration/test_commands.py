@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import schemas  # noqa: E402
-from harness import Counter, Stack, local_day  # noqa: E402
+from harness import Stack, finish, local_day, run  # noqa: E402
 
 JOHN = {"phone": "617-555-0101", "birthdate": "1980-04-12"}
 
@@ -96,28 +96,28 @@ def test_search_slots_and_cache(st):
     assert len(slots) == 3, slots
     days = {s["start"][:10] for s in slots}
     assert len(days) == 3, "slots spread across days: %s" % slots
-    before = st.sim_stats()["requests_total"]
+    before = st.stats()["requests_total"]
     r2 = st.call(cmd)
-    after = st.sim_stats()["requests_total"]
+    after = st.stats()["requests_total"]
     assert r2["status"] == "ok" and r2["result"]["slots"] == slots, r2
     assert after == before, "a repeated search cost %d OpenEMR requests" % (after - before)
 
 
 def test_deadline_passed(st):
-    before = st.sim_stats()["requests_total"]
+    before = st.stats()["requests_total"]
     r = st.call({"type": "find_patient", "payload": JOHN, "deadline": "2020-01-01T00:00:00Z"})
     assert r["status"] == "expired", r
-    assert st.sim_stats()["requests_total"] == before
+    assert st.stats()["requests_total"] == before
 
 
 def test_duplicate_request_id(st):
     cmd = {"type": "find_patient", "request_id": "dup-" + str(time.time()), "payload": JOHN}
     first = st.call(cmd)
-    before = st.sim_stats()["requests_total"]
+    before = st.stats()["requests_total"]
     st.send(cmd)
     res = st.results_for(cmd["request_id"], count=2)
     assert res[0] == res[1] == first, res
-    assert st.sim_stats()["requests_total"] == before, "a duplicate touched OpenEMR"
+    assert st.stats()["requests_total"] == before, "a duplicate touched OpenEMR"
 
 
 def test_audit_records(st):
@@ -129,13 +129,10 @@ def test_audit_records(st):
 
 
 if __name__ == "__main__":
-    c = Counter()
     with Stack(replicas=2) as st:
         for t in (test_find_patient, test_find_patient_several_and_none,
                   test_broken_json_dead_letter, test_invalid_command_gets_result_and_dead_letter,
                   test_search_slots_and_cache, test_deadline_passed, test_duplicate_request_id,
                   test_audit_records):
-            c.run(t, st)
-        if c.failed:
-            st.failed = True
-    c.finish()
+            run(t, st)
+    finish()

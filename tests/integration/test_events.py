@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import schemas  # noqa: E402
-from harness import Counter, Stack, local_day  # noqa: E402
+from harness import Stack, finish, local_day, run  # noqa: E402
 
 INTERVAL = 2
 LEASE = 3
@@ -55,7 +55,7 @@ def wait_events(st, pred, timeout, what):
 
 def front_desk_create(st, patient, pract, date_time, status="-", minutes=15):
     day, hm = date_time[:10], date_time[11:16]
-    return st.sim("POST", "/appointments", {
+    return st.admin("POST", "/appointments", {
         "pid": PATIENTS[patient]["pid"], "pc_aid": PRACT[pract]["id"], "pc_catid": 5,
         "pc_eventDate": day, "pc_startTime": hm, "pc_duration": minutes * 60,
         "pc_title": "Office Visit", "pc_hometext": "front desk", "pc_apptstatus": status,
@@ -133,7 +133,7 @@ def test_outside_create_edit_delete(st, day):
     assert booked[0]["data"]["patient_id"] == PATIENTS["Wei"]["uuid"], booked
     assert booked[0]["data"]["practitioner_id"] == PRACT["bbaker"]["uuid"], booked
 
-    st.sim("POST", "/appointments/%s" % row["pc_eid"], {"pc_startTime": "09:30"})
+    st.admin("POST", "/appointments/%s" % row["pc_eid"], {"pc_startTime": "09:30"})
     t0 = time.time()
     changed = wait_events(st, for_appt(ids, "appointment.changed"), 2 * INTERVAL + 1,
                           "appointment.changed")
@@ -142,7 +142,7 @@ def test_outside_create_edit_delete(st, day):
     assert d["caused_by"] == "external", d
     assert d.get("previous_start") and d["previous_start"] != d["start"], d
 
-    st.sim("DELETE", "/appointments/%s" % row["pc_eid"])
+    st.admin("DELETE", "/appointments/%s" % row["pc_eid"])
     t0 = time.time()
     removed = wait_events(st, for_appt(ids, "appointment.removed"), 2 * INTERVAL + 1,
                           "appointment.removed")
@@ -211,7 +211,7 @@ def test_failover(st, day):
         assert len({e["id"] for e in ev}) == 1, "reported twice: %s" % ev
         assert [e["type"] for e in ev][:1] == ["appointment.booked"], ev
     # the new leader sees edits too
-    st.sim("POST", "/appointments/%s" % post["pc_eid"], {"pc_apptstatus": "x"})
+    st.admin("POST", "/appointments/%s" % post["pc_eid"], {"pc_apptstatus": "x"})
     wait_events(st, for_appt(ids_of(post), "appointment.cancelled"), 2 * INTERVAL + 1,
                 "appointment.cancelled from the new leader")
     st.stack("start-worker", str(old))
@@ -228,7 +228,7 @@ def test_outside_cancel_offers_waitlist(st, day):
         "practitioner_id": PRACT["aadams"]["uuid"]}})
     assert w["status"] == "ok", w
     wid = w["result"]["waitlist_id"]
-    st.sim("POST", "/appointments/%s" % row["pc_eid"], {"pc_apptstatus": "x"})
+    st.admin("POST", "/appointments/%s" % row["pc_eid"], {"pc_apptstatus": "x"})
     offers = wait_events(st, lambda e: e["type"] == "waitlist.offered" and
                          e["data"].get("waitlist_id") == wid, 2 * INTERVAL + 2,
                          "waitlist.offered")
@@ -301,7 +301,7 @@ def audit_counts(st):
 
 def sim_counts(st):
     out = {}
-    for k, n in st.sim_stats()["routes"].items():
+    for k, n in st.stats()["routes"].items():
         if "(" in k:
             continue  # faults and resets: no request reached a handler
         method, path = k.split(" ", 1)
@@ -318,7 +318,7 @@ def test_audit_covers_patient_requests(st, _day):
                                                       "birthdate": "1962-01-15"}})
     assert r["status"] in ("ok", "not_found"), r
     before = sim_counts(st)
-    assert before, "no patient routes in the simulator's stats: %s" % st.sim_stats()["routes"]
+    assert before, "no patient routes in the simulator's stats: %s" % st.stats()["routes"]
     end = time.time() + 20
     while True:
         have = audit_counts(st)
@@ -372,7 +372,6 @@ def test_own_writes_never_external(st, _day):
 
 
 def main(fhir=False):
-    c = Counter()
     with Stack(replicas=2, fhir=fhir, extra_conf=CONF) as st:
         for p in st.patients():
             PATIENTS.setdefault(p["fname"], {"uuid": p["uuid"], "pid": p["pid"]})
@@ -386,10 +385,8 @@ def main(fhir=False):
                  (test_audit_covers_patient_requests, 0),
                  (test_own_writes_never_external, 0)]
         for t, day in tests:
-            c.run(t, st, day)
-        if c.failed:
-            st.failed = True
-    c.finish()
+            run(t, st, day)
+    finish()
 
 
 if __name__ == "__main__":

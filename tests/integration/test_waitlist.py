@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Counter, Stack, local_day  # noqa: E402
+from harness import Stack, finish, local_day, run  # noqa: E402
 
 CONF = "poller.interval_s = 2\npoller.lease_s = 3\nwaitlist.offer_ttl_s = 10\n"
 
@@ -61,9 +61,6 @@ def test_offer_passes_on(st):
 
 
 if __name__ == "__main__":
-    c = Counter()
     with Stack(replicas=1, extra_conf=CONF) as st:
-        c.run(test_offer_passes_on, st)
-        if c.failed:
-            st.failed = True
-    c.finish()
+        run(test_offer_passes_on, st)
+    finish()

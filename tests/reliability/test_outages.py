@@ -11,7 +11,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Counter, Stack, local_day  # noqa: E402
+from harness import Stack, finish, local_day, run  # noqa: E402
 
 HOURS = [8, 9, 10, 11, 13, 14, 15, 16]
 CTX = {}
@@ -37,7 +37,7 @@ def commands(tag, day, n):
 
 
 def posts(st):
-    return sum(v for k, v in st.sim_stats()["routes"].items() if k.startswith(("POST", "DELETE",
+    return sum(v for k, v in st.stats()["routes"].items() if k.startswith(("POST", "DELETE",
                                                                                   "PUT")))
 
 
@@ -90,7 +90,7 @@ def test_redis_restart(st):
         st.send(c)
     check_all_answered(st, before, 60)
     st.stack("stop-redis")
-    writes0, total0 = posts(st), st.sim_stats()["requests_total"]
+    writes0, total0 = posts(st), st.stats()["requests_total"]
     during = commands("redis-down", 8, 12)
     for c in during:
         st.send(c)
@@ -100,7 +100,7 @@ def test_redis_restart(st):
         reader.poll(0.5)
     answered = [m["headers"].get("request_id") for m in reader.messages
                 if m["headers"].get("request_id", "").startswith("redis-down")]
-    writes1, total1 = posts(st), st.sim_stats()["requests_total"]
+    writes1, total1 = posts(st), st.stats()["requests_total"]
     print("redis down 8s: %d answers, OpenEMR writes %d -> %d, requests %d -> %d" % (
         len(answered), writes0, writes1, total0, total1))
     assert writes1 == writes0, "OpenEMR writes while Redis was down"
@@ -135,16 +135,13 @@ def test_broker_down(st):
 
 
 def main():
-    c = Counter()
-    with Stack(replicas=2, kafka_args="--brokers 3") as st:
+    with Stack(replicas=2, brokers=3) as st:
         practs = {p["username"]: p["uuid"] for p in st.practitioners()}
         CTX["docs"] = [practs[u] for u in ("aadams", "bbaker", "cchen")]
         CTX["patients"] = [p["uuid"] for p in st.patients()]
-        c.run(test_redis_restart, st)
-        c.run(test_broker_down, st)
-        if c.failed:
-            st.failed = True
-    c.finish()
+        run(test_redis_restart, st)
+        run(test_broker_down, st)
+    finish()
 
 
 if __name__ == "__main__":

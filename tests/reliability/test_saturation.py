@@ -59,8 +59,8 @@ def scenario(st):
             "start": local_day(d, h, 0), "appointment_type": "follow_up"}})
     # interleave: a booking every ~6 searches
     cmds.sort(key=lambda c: hash(json.dumps(c)) % 1000)
-    st.sim("POST", "/faults", {"latency_ms": {"min": 100, "max": 300}})
-    st.sim("POST", "/stats/reset")
+    st.admin("POST", "/faults", {"latency_ms": {"min": 100, "max": 300}})
+    st.admin("POST", "/stats/reset")
     t0 = time.time()
     rids = []
     for c in cmds:
@@ -76,14 +76,14 @@ def scenario(st):
     answered = set()
     end = t0 + 150
     while time.time() < end:
-        s = st.sim_stats()
+        s = st.stats()
         series.append((time.time() - t0, s["requests_total"], s["in_flight"]))
         reader.poll(0.5)
         answered = {m["headers"].get("request_id") for m in reader.messages}
         if all(r in answered for r in rids):
             break
-    stats = st.sim_stats()
-    st.sim("POST", "/faults", {})
+    stats = st.stats()
+    st.admin("POST", "/faults", {})
     flood_s = time.time() - t0
     statuses = {}
     for m in reader.messages:
@@ -130,9 +130,9 @@ def concurrency_phase(st):
     practs = {p["username"]: p["uuid"] for p in st.practitioners()}
     docs = [practs[u] for u in ("aadams", "bbaker", "cchen")]
     patients = [p["uuid"] for p in st.patients()]
-    st.sim("POST", "/faults", {"latency_ms": {"min": 800, "max": 1200}})
+    st.admin("POST", "/faults", {"latency_ms": {"min": 800, "max": 1200}})
     time.sleep(1.5)  # the first flood's cached days expire
-    st.sim("POST", "/stats/reset")
+    st.admin("POST", "/stats/reset")
     rids = []
     for i in range(60):
         d = 2 + i % 30
@@ -156,8 +156,8 @@ def concurrency_phase(st):
         answered = {m["headers"].get("request_id") for m in reader.messages}
         if all(r in answered for r in rids):
             break
-    stats = st.sim_stats()
-    st.sim("POST", "/faults", {})
+    stats = st.stats()
+    st.admin("POST", "/faults", {})
     print("slow flood: %d requests in %.0fs, max_rps_1s %d, max_concurrency %d" % (
         stats["requests_total"], time.time() - t0, stats["max_rps_1s"],
         stats["max_concurrency"]), flush=True)

@@ -15,44 +15,31 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import schemas  # noqa: E402
+from harness import BIN, expect, finish  # noqa: E402
 
 KINDS = {"results-": "result", "event-": "event", "audit-": "audit"}
 
 
 def main():
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-    build = os.environ.get("BUILD", "build")
-    art = os.path.join(root, build, "test-artifacts") if not os.path.isabs(build) \
-        else os.path.join(build, "test-artifacts")
+    art = os.path.join(BIN, "test-artifacts")
     files = sorted(glob.glob(os.path.join(art, "*.json")))
-    if not files:
-        print("FAIL: no files in %s; run the unit tests (test_command, test_events) first" % art)
-        return 1
+    expect(files, "files in %s (the unit tests test_command and test_events write them)" % art)
     counts = dict.fromkeys(KINDS.values(), 0)
-    failed = 0
     for path in files:
         name = os.path.basename(path)
         kind = next((k for p, k in KINDS.items() if name.startswith(p)), None)
-        if kind is None:
-            print("FAIL: %s: no schema for this name (results-, event-, audit-)" % name)
-            failed += 1
+        if not expect(kind, "%s: a schema for this name (results-, event-, audit-)" % name):
             continue
         counts[kind] += 1
         with open(path, "rb") as f:
             problems = schemas.check_message(kind, f.read())
-        if problems:
-            failed += 1
-            print("FAIL: %s against %s.schema.json:" % (name, kind))
-            for p in problems:
-                print("    " + p)
+        for p in problems:
+            print("    " + p)
+        expect(not problems, "%s against %s.schema.json" % (name, kind))
     for kind, n in counts.items():
-        if n == 0:
-            print("FAIL: no %s sample in %s" % (kind, art))
-            failed += 1
-    print("%d files checked (%s), %d failed" % (
-        len(files), ", ".join("%s %d" % kv for kv in counts.items()), failed))
-    return 1 if failed else 0
+        expect(n > 0, "%d %s samples" % (n, kind))
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

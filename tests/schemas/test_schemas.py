@@ -6,23 +6,16 @@ sample results, events and audit records, good and bad, so the result and
 event schemas are proven to reject what the contract forbids."""
 
 import glob
-import json
 import os
 import sys
 from urllib.parse import urljoin
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import schemas  # noqa: E402
+from harness import expect, finish  # noqa: E402
 from jsonschema import Draft202012Validator  # noqa: E402
 
 ROOT = schemas.ROOT
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 # ---- the schemas themselves ---------------------------------------------------
@@ -34,9 +27,9 @@ for kind in schemas.kinds():
     except Exception as e:  # noqa: BLE001
         good = False
         print("   ", e)
-    check(good and s.get("$schema") == "https://json-schema.org/draft/2020-12/schema",
-          "%s is a valid 2020-12 schema" % kind)
-    check(s.get("$id", "").endswith("/" + kind + ".schema.json"), "%s has a matching $id" % kind)
+    expect(good and s.get("$schema") == "https://json-schema.org/draft/2020-12/schema",
+           "%s is a valid 2020-12 schema" % kind)
+    expect(s.get("$id", "").endswith("/" + kind + ".schema.json"), "%s has a matching $id" % kind)
 
 
 def refs(node):
@@ -59,59 +52,59 @@ for kind in schemas.kinds():
             v.resolver.resolve(urljoin(schemas.SCHEMAS[kind]["$id"], r))
         except Exception as e:  # noqa: BLE001
             bad.append("%s (%s)" % (r, e))
-    check(not bad, "every $ref of %s resolves %s" % (kind, bad or ""))
+    expect(not bad, "every $ref of %s resolves %s" % (kind, bad or ""))
 
 commands = sorted(k.split("/", 1)[1] for k in schemas.kinds() if k.startswith("commands/"))
-check(commands == sorted(["search_slots", "find_patient", "list_appointments", "hold",
+expect(commands == sorted(["search_slots", "find_patient", "list_appointments", "hold",
                           "release_hold", "book", "cancel", "reschedule", "join_waitlist",
                           "leave_waitlist"]), "one schema per command: %s" % commands)
-check(sorted(schemas.SCHEMAS["common"]["$defs"]["command_type"]["enum"]) == commands,
-      "the envelope's type enum names exactly the command schemas")
+expect(sorted(schemas.SCHEMAS["common"]["$defs"]["command_type"]["enum"]) == commands,
+       "the envelope's type enum names exactly the command schemas")
 
 asyncapi = open(os.path.join(ROOT, "schemas", "asyncapi.yaml"), encoding="utf-8").read()
-check(asyncapi.startswith("asyncapi: 3.0.0") or "\nasyncapi: 3.0.0" in asyncapi,
-      "asyncapi.yaml is AsyncAPI 3.0")
+expect(asyncapi.startswith("asyncapi: 3.0.0") or "\nasyncapi: 3.0.0" in asyncapi,
+       "asyncapi.yaml is AsyncAPI 3.0")
 for topic in ["scheduling.commands.search", "scheduling.commands.book",
               "scheduling.commands.cancel", "scheduling.results", "scheduling.events",
               "scheduling.dlq", "scheduling.audit"]:
-    check("address: %s" % topic in asyncapi, "asyncapi describes %s" % topic)
+    expect("address: %s" % topic in asyncapi, "asyncapi describes %s" % topic)
 envelope_refs = set(refs(schemas.SCHEMAS["envelope"]))
 for kind in schemas.kinds():
     if kind.startswith("commands/"):
-        check(kind + ".schema.json" in envelope_refs, "the envelope references %s" % kind)
+        expect(kind + ".schema.json" in envelope_refs, "the envelope references %s" % kind)
     elif kind != "common":
-        check("./%s.schema.json" % kind in asyncapi, "asyncapi references %s" % kind)
+        expect("./%s.schema.json" % kind in asyncapi, "asyncapi references %s" % kind)
 try:
     import yaml  # python3-yaml, when installed
 except ImportError:
     yaml = None
 if yaml:
     doc = yaml.safe_load(asyncapi)
-    check(doc["asyncapi"] == "3.0.0" and len(doc["channels"]) == 7
-          and all(op["channel"]["$ref"].split("/")[-1] in doc["channels"]
+    expect(doc["asyncapi"] == "3.0.0" and len(doc["channels"]) == 7
+           and all(op["channel"]["$ref"].split("/")[-1] in doc["channels"]
                   for op in doc["operations"].values()),
-          "asyncapi.yaml parses; 7 channels; every operation names one")
+           "asyncapi.yaml parses; 7 channels; every operation names one")
 
 # ---- the message table ----------------------------------------------------------
 valid = sorted(glob.glob(os.path.join(ROOT, "tests", "data", "valid", "*.json")))
 invalid = sorted(glob.glob(os.path.join(ROOT, "tests", "data", "invalid", "*.json")))
-check(len(valid) >= 15, "%d valid examples (15+)" % len(valid))
-check(len(invalid) >= 15, "%d invalid examples (15+)" % len(invalid))
+expect(len(valid) >= 15, "%d valid examples (15+)" % len(valid))
+expect(len(invalid) >= 15, "%d invalid examples (15+)" % len(invalid))
 seen_types = set()
 for path in valid:
     with open(path, "rb") as f:
         raw = f.read()
     errs = schemas.check_message("envelope", raw)
-    check(not errs, "valid/%s passes %s" % (os.path.basename(path), errs or ""))
+    expect(not errs, "valid/%s passes %s" % (os.path.basename(path), errs or ""))
     if not errs:
         seen_types.add(schemas.load_message(raw)["type"])
-check(seen_types == set(commands), "valid examples cover every command type (missing: %s)"
-      % sorted(set(commands) - seen_types))
+expect(seen_types == set(commands), "valid examples cover every command type (missing: %s)"
+       % sorted(set(commands) - seen_types))
 for path in invalid:
     with open(path, "rb") as f:
         raw = f.read()
     errs = schemas.check_message("envelope", raw)
-    check(bool(errs), "invalid/%s fails: %s" % (os.path.basename(path), errs[:1]))
+    expect(bool(errs), "invalid/%s fails: %s" % (os.path.basename(path), errs[:1]))
 
 # ---- results, events, audit -------------------------------------------------------
 T = "2026-03-02T09:00:00-05:00"
@@ -177,9 +170,9 @@ bad_results = {
 }
 for name, obj in good_results.items():
     errs = schemas.errors("result", obj)
-    check(not errs, "result: %s passes %s" % (name, errs or ""))
+    expect(not errs, "result: %s passes %s" % (name, errs or ""))
 for name, obj in bad_results.items():
-    check(not schemas.is_valid("result", obj), "result: %s fails" % name)
+    expect(not schemas.is_valid("result", obj), "result: %s fails" % name)
 
 
 def ev(type_, data, **kw):
@@ -220,30 +213,28 @@ bad_events = {
 }
 for name, obj in good_events.items():
     errs = schemas.errors("event", obj)
-    check(not errs, "event: %s passes %s" % (name, errs or ""))
+    expect(not errs, "event: %s passes %s" % (name, errs or ""))
 for name, obj in bad_events.items():
-    check(not schemas.is_valid("event", obj), "event: %s fails" % name)
+    expect(not schemas.is_valid("event", obj), "event: %s fails" % name)
 
 audit = {"time": T, "who": {"worker_id": "worker-1", "client_id": "sched-worker"},
          "what": {"method": "GET", "route": "/apis/default/fhir/Patient", "patient_id": "42",
                   "request_id": "req-1", "command_type": "find_patient"},
          "outcome": {"result": "success", "http_status": 200, "duration_ms": 12}}
-check(not schemas.errors("audit", audit), "audit: a full record passes %s"
-      % (schemas.errors("audit", audit) or ""))
-check(not schemas.is_valid("audit", dict(audit, who={"worker_id": "worker-1"})),
-      "audit: a record without client_id fails")
-check(not schemas.is_valid("audit", dict(audit, patient_name="Ana")),
-      "audit: a record with a patient name fails")
-check(not schemas.is_valid("audit", dict(audit, outcome={"result": "ok", "http_status": 200})),
-      "audit: an unknown outcome fails")
+expect(not schemas.errors("audit", audit), "audit: a full record passes %s"
+       % (schemas.errors("audit", audit) or ""))
+expect(not schemas.is_valid("audit", dict(audit, who={"worker_id": "worker-1"})),
+       "audit: a record without client_id fails")
+expect(not schemas.is_valid("audit", dict(audit, patient_name="Ana")),
+       "audit: a record with a patient name fails")
+expect(not schemas.is_valid("audit", dict(audit, outcome={"result": "ok", "http_status": 200})),
+       "audit: an unknown outcome fails")
 
 dlq = {"dlq_reason_code": "bad_json", "dlq_reason": "not valid JSON",
        "dlq_source_topic": "scheduling.commands.search", "dlq_source_partition": "2",
        "dlq_source_offset": "17", "dlq_time": T}
-check(schemas.is_valid("dlq-headers", dlq), "dlq headers: a full set passes")
-check(not schemas.is_valid("dlq-headers", {k: v for k, v in dlq.items() if k != "dlq_reason"}),
-      "dlq headers: a set without the reason fails")
+expect(schemas.is_valid("dlq-headers", dlq), "dlq headers: a full set passes")
+expect(not schemas.is_valid("dlq-headers", {k: v for k, v in dlq.items() if k != "dlq_reason"}),
+       "dlq headers: a set without the reason fails")
 
-print()
-print("%d failure(s)" % len(failures) if failures else "PASS")
-sys.exit(1 if failures else 0)
+finish()

@@ -1,36 +1,54 @@
 #!/usr/bin/python3
-"""Contract tests: the admin surface (stats, calendar edits, faults, reset)
-and the simulator's process contract (ready line, SIGTERM, throughput)."""
+"""Contract tests: the admin surface (stats, clock, calendar edits, faults,
+reset) and the simulator's process contract (ready line, SIGTERM, default
+thread pool, throughput)."""
 import http.client
-import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
 
-from simlib import API, FHIR, PATIENT_JOHN, SIM_BIN, ROOT, WORKER_SCOPE, Sim, main, req
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (API, FHIR, PATIENT_JOHN, SIM_BIN, WORKER_SCOPE, Calendar, Sim,  # noqa: E402
+                     SimTestCase, main, req)
+
+FLEET_CONCURRENCY = 5  # limiter.concurrency: the default stack must be able to see more
 
 
-class AdminTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sim = Sim("--threads", "8").__enter__()
+def concurrent_gets(sim, n, path=FHIR + "/metadata"):
+    """n requests started 50 ms apart, each held 600 ms by injected latency."""
+    sim.admin_post("/faults", {"latency_ms": {"min": 600, "max": 600}})
+    results = []
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.stop()
+    def one():
+        results.append(sim.get(path).status)
+
+    threads = []
+    for _ in range(n):
+        t = threading.Thread(target=one)
+        t.start()
+        threads.append(t)
+        time.sleep(0.05)
+    for t in threads:
+        t.join(15)
+    sim.admin_post("/faults", {})
+    return results
+
+
+class AdminTest(SimTestCase):
+    SIM_ARGS = ("--threads", "8")
 
     def setUp(self):
-        self.assertEqual(self.sim.admin_post("/reset").status, 200)
-        self.tok = self.sim.user_token()
+        super().setUp()
         self.sim.admin_post("/stats/reset")
 
     def burst(self, n, path=FHIR + "/metadata"):
-        u = urllib.parse.urlsplit(self.sim.base)
+        u = urllib.parse.urlsplit(self.sim.base_url)
         t0 = time.monotonic()
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
         for _ in range(n):
@@ -68,22 +86,21 @@ class AdminTest(unittest.TestCase):
     def test_max_concurrency_counts_requests_in_progress(self):
         self.burst(5)  # sequential: never more than one at once
         self.assertEqual(self.sim.admin_get("/stats")["max_concurrency"], 1)
-        self.sim.admin_post("/faults", {"latency_ms": {"min": 500, "max": 500}})
-        results = []
-
-        def one():
-            results.append(self.sim.get(FHIR + "/metadata").status)
-
-        threads = []
-        for _ in range(4):
-            t = threading.Thread(target=one)
-            t.start()
-            threads.append(t)
-            time.sleep(0.05)
-        for t in threads:
-            t.join(10)
+        results = concurrent_gets(self.sim, 4)
         self.assertEqual(results, [200] * 4)
         self.assertEqual(self.sim.admin_get("/stats")["max_concurrency"], 4)
+
+    def test_clock_names_day_0_its_zone_and_the_time(self):
+        t0 = time.time()
+        c = self.sim.admin_get("/clock")
+        self.assertEqual(set(c), {"today", "tz", "now"})
+        self.assertEqual(c["tz"], "America/New_York")
+        self.assertLessEqual(abs(c["now"] - t0), 2)
+        rows = self.sim.admin_get("/appointments")
+        cal = Calendar.of_clock(c)
+        # the seed's day 3 (Baker's whole-day vacation) is the calendar's day 3
+        vacation = [r for r in rows if r["pc_catid"] == "4"]
+        self.assertEqual([r["pc_eventDate"] for r in vacation], [cal.date(3).isoformat()])
 
     def test_fault_429_with_retry_after(self):
         self.sim.admin_post("/faults", {"rate_429": 1.0, "retry_after": 2})
@@ -152,7 +169,7 @@ class AdminTest(unittest.TestCase):
                                      {"pc_apptstatus": "x"}).json()
         self.assertEqual(edited["pc_apptstatus"], "x")
         self.assertGreater(edited["pc_time_epoch"], row["pc_time_epoch"])
-        r = req("DELETE", self.sim.admin + "/appointments/" + row["pc_eid"])
+        r = req("DELETE", self.sim.admin_url + "/appointments/" + row["pc_eid"])
         self.assertEqual(r.status, 200)
         self.assertEqual(self.sim.get(API + "/appointment/" + row["pc_eid"],
                                       token=self.tok).status, 404)
@@ -183,6 +200,28 @@ class ProcessTest(unittest.TestCase):
         self.assertEqual(s.proc.wait(5), 0)
         s.stop()
 
+    def test_default_pool_serves_more_than_the_fleet_budget_at_once(self):
+        """The default simulator (what tools/stack starts) must be able to see
+        a fleet break its budget of 5 in flight: 8 concurrent requests are
+        all in progress at once, and max_concurrency says 8."""
+        with Sim() as s:
+            s.admin_post("/stats/reset")
+            results = concurrent_gets(s, 8)
+            stats = s.admin_get("/stats")
+        self.assertEqual(results, [200] * 8)
+        self.assertEqual(stats["max_concurrency"], 8)
+        self.assertGreater(stats["max_concurrency"], FLEET_CONCURRENCY)
+
+    def test_day_0_is_fixed_at_start(self):
+        with Sim("--today", "2027-03-12") as s:  # a Friday; EST until Sunday 14 March
+            self.assertEqual(s.admin_get("/clock")["today"], "2027-03-12")
+            self.assertEqual(s.admin_post("/reset").status, 200)
+            self.assertEqual(s.admin_get("/clock")["today"], "2027-03-12")
+            days = sorted({r["pc_eventDate"] for r in s.admin_get("/appointments")
+                           if r["pc_catid"] == "2"})  # In Office: every weekday 0..20
+        self.assertEqual(days[:3], ["2027-03-12", "2027-03-15", "2027-03-16"])
+        self.assertEqual(len(days), 21)
+
     def test_bad_flag_exits_nonzero(self):
         r = subprocess.run([SIM_BIN, "--threads", "zero"], capture_output=True, timeout=5)
         self.assertNotEqual(r.returncode, 0)
@@ -199,7 +238,7 @@ class ProcessTest(unittest.TestCase):
                 with open(cfg, "w") as f:
                     f.write('header = "Authorization: Bearer %s"\n' % tok)
                     for _ in range(n):
-                        f.write('url = "%s%s"\noutput = "/dev/null"\n' % (s.base, path))
+                        f.write('url = "%s%s"\noutput = "/dev/null"\n' % (s.base_url, path))
                 t0 = time.monotonic()
                 subprocess.run(["curl", "-s", "-K", cfg], check=True, timeout=60)
                 rates[name] = n / (time.monotonic() - t0)

@@ -1,29 +1,21 @@
 #!/usr/bin/python3
 """Contract tests: the standard API (/apis/default/api) answers as OpenEMR's."""
-import unittest
+import os
+import sys
 
-from simlib import API, DR_ADAMS, PATIENT_JOHN, Sim, main, no_quirks, req
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import API, DR_ADAMS, PATIENT_JOHN, SimTestCase, main, no_quirks, req  # noqa: E402
 
 GOOD = {"pc_catid": "5", "pc_title": "Office Visit", "pc_duration": "900",
         "pc_hometext": "CONF-TEST1", "pc_apptstatus": "-", "pc_eventDate": "2026-12-15",
         "pc_startTime": "09:00", "pc_facility": "3", "pc_billing_location": "3", "pc_aid": "5"}
 
 
-class ApiTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # the kind contract: every occurrence a row, no ACL, validation 400
-        # (test_fidelity.py: each of these as OpenEMR 7.0.3 and 8 do it)
-        cls.sim = Sim(*no_quirks("recurring-base-row-only", "acl", "validation-200"),
-                      today="2026-12-07").__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.stop()
-
-    def setUp(self):
-        self.assertEqual(self.sim.admin_post("/reset").status, 200)
-        self.tok = self.sim.user_token()
+class ApiTest(SimTestCase):
+    # the kind contract: every occurrence a row, no ACL, validation 400
+    # (test_fidelity.py: each of these as OpenEMR 7.0.3 and 8 do it)
+    SIM_ARGS = no_quirks("recurring-base-row-only", "acl", "validation-200")
+    TODAY = "2026-12-07"
 
     def get(self, path):
         return self.sim.get(API + path, token=self.tok)
@@ -145,16 +137,17 @@ class ApiTest(unittest.TestCase):
 
     def test_delete_is_hard_and_says_record_deleted_even_if_missing(self):
         eid = self.create().json()["id"]
-        r = req("DELETE", self.sim.base + API + "/patient/1/appointment/%d" % eid, token=self.tok)
+        r = req("DELETE", self.sim.base_url + API + "/patient/1/appointment/%d" % eid,
+                token=self.tok)
         self.assertEqual((r.status, r.json()), (200, {"message": "record deleted"}))
         self.assertEqual(self.get("/appointment/%d" % eid).status, 404)
         self.assertFalse(any(a["pc_eid"] == str(eid) for a in self.sim.admin_get("/appointments")))
-        r = req("DELETE", self.sim.base + API + "/patient/1/appointment/987654", token=self.tok)
+        r = req("DELETE", self.sim.base_url + API + "/patient/1/appointment/987654", token=self.tok)
         self.assertEqual((r.status, r.json()), (200, {"message": "record deleted"}))
 
     def test_no_put_or_patch_route(self):
         for m in ("PUT", "PATCH"):
-            r = req(m, self.sim.base + API + "/patient/1/appointment/1", token=self.tok,
+            r = req(m, self.sim.base_url + API + "/patient/1/appointment/1", token=self.tok,
                     body={"pc_apptstatus": "x"})
             self.assertEqual(r.status, 404, m)
             self.assertIn(b"Route not found", r.body)

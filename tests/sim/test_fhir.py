@@ -1,30 +1,24 @@
 #!/usr/bin/python3
 """Contract tests: the FHIR read/search surface answers as OpenEMR's."""
 import datetime
+import os
+import sys
 import time
-import unittest
 import urllib.parse
 
-from simlib import DR_ADAMS, DR_DIAZ_NO_NPI, FHIR, PATIENT_JOHN, Sim, main, no_quirks
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (DR_ADAMS, DR_DIAZ_NO_NPI, FHIR, PATIENT_JOHN, SimTestCase, main,  # noqa: E402
+                     no_quirks)
 
 TODAY = "2026-12-07"  # a Monday, in EST (-05:00)
 
 
-class FhirTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # the kind contract: every occurrence a row, no ACL, repeated date=
-        # ANDed and matched on the start time (test_fidelity.py: OpenEMR's)
-        cls.sim = Sim(*no_quirks("recurring-base-row-only", "acl", "repeated-query-last-wins",
-                                 "fhir-date-is-event-date"), today=TODAY).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.stop()
-
-    def setUp(self):
-        self.assertEqual(self.sim.admin_post("/reset").status, 200)
-        self.tok = self.sim.user_token()
+class FhirTest(SimTestCase):
+    # the kind contract: every occurrence a row, no ACL, repeated date=
+    # ANDed and matched on the start time (test_fidelity.py: OpenEMR's)
+    SIM_ARGS = no_quirks("recurring-base-row-only", "acl", "repeated-query-last-wins",
+                         "fhir-date-is-event-date")
+    TODAY = TODAY
 
     def search(self, resource, **params):
         items = []

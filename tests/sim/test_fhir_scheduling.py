@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Contract tests: the seed's FHIR scheduling surface (--fhir-scheduling)."""
-import unittest
+import os
+import sys
 import urllib.parse
 
-from simlib import API, DR_ADAMS, DR_BAKER, FHIR, PATIENT_JOHN, Sim, main, req
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import API, DR_ADAMS, DR_BAKER, FHIR, PATIENT_JOHN, SimTestCase, main, req  # noqa: E402
 
 TODAY = "2026-12-07"  # Monday; seed day 1 = Tue 2026-12-08, day 3 = Thu 2026-12-10 (EST)
 CONF = {"system": "urn:schedworker:confirmation", "value": "CONF-ZZ9XY"}
@@ -19,18 +21,9 @@ def new_appt(start, end, practitioner=DR_ADAMS, patient=PATIENT_JOHN, **extra):
     return a
 
 
-class FhirSchedulingTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sim = Sim("--fhir-scheduling", today=TODAY).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.stop()
-
-    def setUp(self):
-        self.assertEqual(self.sim.admin_post("/reset").status, 200)
-        self.tok = self.sim.user_token()
+class FhirSchedulingTest(SimTestCase):
+    SIM_ARGS = ("--fhir-scheduling",)
+    TODAY = TODAY
 
     def bundle(self, path, params):
         r = self.sim.get(FHIR + path + "?" + urllib.parse.urlencode(params), token=self.tok)
@@ -102,7 +95,7 @@ class FhirSchedulingTest(unittest.TestCase):
         a = self.create(body).json()
         self.assertEqual(self.create(body).status, 409)
         a["status"] = "cancelled"
-        r = req("PUT", self.sim.base + FHIR + "/Appointment/" + a["id"], body=a, token=self.tok)
+        r = req("PUT", self.sim.base_url + FHIR + "/Appointment/" + a["id"], body=a, token=self.tok)
         self.assertEqual((r.status, r.json()["status"]), (200, "cancelled"))
         self.assertIn("14:00", [s["start"][11:16] for s in self.slots("2026-12-08")])
         self.assertEqual(self.create(body).status, 201)
@@ -123,7 +116,7 @@ class FhirSchedulingTest(unittest.TestCase):
         self.assertEqual((r.status, r.json()["resourceType"]), (400, "OperationOutcome"))
         r = self.create(new_appt("2026-12-08T15:00:00", "2026-12-08T14:00:00"))
         self.assertEqual((r.status, r.json()["resourceType"]), (400, "OperationOutcome"))
-        r = req("PUT", self.sim.base + FHIR + "/Appointment/nope",
+        r = req("PUT", self.sim.base_url + FHIR + "/Appointment/nope",
                 body=new_appt("2026-12-08T15:00:00", "2026-12-08T15:15:00"), token=self.tok)
         self.assertEqual((r.status, r.json()["resourceType"]), (404, "OperationOutcome"))
 

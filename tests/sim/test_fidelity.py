@@ -7,13 +7,16 @@ for both profiles and, where the quirk can be switched off, against the
 kind simulator too (the mode tools/stack still runs the worker in)."""
 import datetime
 import json
+import os
 import subprocess
+import sys
 import time
 import unittest
 import urllib.parse
 
-from simlib import (API, DR_ADAMS, DR_DIAZ_NO_NPI, FHIR, PATIENT_JOHN, SIM_BIN, TOKEN,
-                    WORKER_SCOPE, Sim, main, no_quirks, req)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (API, DR_ADAMS, DR_DIAZ_NO_NPI, FHIR, PATIENT_JOHN, SIM_BIN,  # noqa: E402
+                     TOKEN, WORKER_SCOPE, Sim, main, no_quirks, req)
 
 TODAY = "2026-12-07"  # a Monday, EST (-05:00); seed day 1 = Tue 2026-12-08
 PROFILES = ("7.0.3", "8")

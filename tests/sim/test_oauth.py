@@ -4,12 +4,14 @@ import base64
 import hashlib
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 import urllib.parse
 
-from simlib import API, FHIR, TOKEN, Sim, main, no_quirks
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import API, FHIR, TOKEN, Sim, SimTestCase, main, no_quirks  # noqa: E402
 
 AUTHZ = "/oauth2/default/authorize"
 REDIRECT = "http://127.0.0.1/callback"
@@ -22,18 +24,10 @@ def pkce_pair():
     return verifier, challenge
 
 
-class OAuthTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # failed assertions all 401 (8.x answers most with 400: test_fidelity.py)
-        cls.sim = Sim(*no_quirks("assertion-400")).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.stop()
-
-    def setUp(self):
-        self.assertEqual(self.sim.admin_post("/reset").status, 200)
+class OAuthTest(SimTestCase):
+    # failed assertions all 401 (8.x answers most with 400: test_fidelity.py)
+    SIM_ARGS = no_quirks("assertion-400")
+    USER_TOKEN = False
 
     # ---- password grant ----
     def test_password_grant_issues_bearer_refresh_and_id_token(self):
@@ -143,7 +137,7 @@ class OAuthTest(unittest.TestCase):
         self.assertEqual(r.json()["error"], "invalid_client")
 
     def test_assertion_aud_must_be_exact_token_url(self):
-        r, _ = self.sim.system_grant({"aud": self.sim.base + "/oauth2/default/token/"})
+        r, _ = self.sim.system_grant({"aud": self.sim.base_url + "/oauth2/default/token/"})
         self.assertEqual(r.status, 401)
 
     def test_assertion_iss_and_sub_must_be_client_id(self):

@@ -519,6 +519,111 @@ static void test_environment_wins(void **state)
     clear_env();
 }
 
+/* An unknown SCHED_* variable is an error naming the closest real one;
+ * SCHED_KAFKA_* (librdkafka), SCHED_TEST_* (the suite's) and SCHED_TOKEN_KEY
+ * are not settings but pass. */
+static void test_environment_unknown(void **state)
+{
+    (void)state;
+    clear_env();
+    setenv("SCHED_OPENEMR_BASEURL", "https://typo.example", 1);
+    setenv("SCHED_LOG_LEVL", "debug", 1);
+    setenv("SCHED_COMPLETELY_UNRELATED_THING_HERE", "1", 1);
+    setenv("SCHED_KAFKA_SESSION_TIMEOUT_MS", "7000", 1);
+    setenv("SCHED_TEST_KAFKA", "apache", 1);
+    setenv("SCHED_TOKEN_KEY", "00", 1);
+    struct loaded l = {0};
+    load_text(&l, NULL);
+    assert_int_equal(l.rc, SW_ERR_CONFIG);
+    assert_non_null(strstr(
+        l.errs,
+        "env SCHED_OPENEMR_BASEURL: no such setting; did you mean SCHED_OPENEMR_BASE_URL?\n"));
+    assert_non_null(
+        strstr(l.errs, "env SCHED_LOG_LEVL: no such setting; did you mean SCHED_LOG_LEVEL?\n"));
+    assert_non_null(strstr(l.errs, "env SCHED_COMPLETELY_UNRELATED_THING_HERE: no such setting ("));
+    assert_int_equal(count_lines(l.errs), 3); /* the passthrough ones are not reported */
+    assert_string_equal(kafka_prop(&l.cfg, "session.timeout.ms"), "7000");
+    loaded_free(&l);
+    clear_env();
+    setenv("SCHED_TEST_KAFKA", "apache", 1);
+    setenv("SCHED_TOKEN_KEY", "00", 1);
+    setenv("SCHED_SIGN_KEY_FILE", "/x/auth.keys", 1); /* a signing client's, not ours */
+    setenv("SCHED_SIGN_KEY_ID", "stack-agent", 1);
+    memset(&l, 0, sizeof(l));
+    load_text(&l, NULL);
+    if (l.rc != SW_OK)
+        fail_msg("%s", l.errs);
+    loaded_free(&l);
+    clear_env();
+}
+
+/* Log levels in any case; stored in lower case. */
+static void test_log_level_case(void **state)
+{
+    (void)state;
+    clear_env();
+    setenv("SCHED_LOG_LEVEL", "INFO", 1);
+    struct loaded l = {0};
+    load_text(&l, "log.level = Debug\n");
+    if (l.rc != SW_OK)
+        fail_msg("%s", l.errs);
+    assert_string_equal(l.cfg.log_level, "info"); /* the environment wins, lower-cased */
+    loaded_free(&l);
+    clear_env();
+    memset(&l, 0, sizeof(l));
+    load_text(&l, "log.level = WARN\n");
+    assert_int_equal(l.rc, SW_OK);
+    assert_string_equal(l.cfg.log_level, "warn");
+    loaded_free(&l);
+    memset(&l, 0, sizeof(l));
+    load_text(&l, "log.level = loud\n");
+    assert_int_equal(l.rc, SW_ERR_CONFIG);
+    assert_non_null(strstr(l.errs, "log.level: expected debug, info, warn or error"));
+    loaded_free(&l);
+}
+
+struct change {
+    char lines[1024];
+};
+
+static void on_change(void *arg, const char *key, const char *was, const char *now)
+{
+    struct change *c = arg;
+    size_t n = strlen(c->lines);
+    snprintf(c->lines + n, sizeof(c->lines) - n, "%s: %s -> %s\n", key, was, now);
+}
+
+/* What SIGHUP reports: every setting that differs, and nothing else. */
+static void test_diff(void **state)
+{
+    (void)state;
+    clear_env();
+    struct loaded a = {0}, b = {0};
+    load_text(&a, "log.level = info\nworker.threads = 4\nkafka.linger.ms = 5\n");
+    load_text(&b, "log.level = debug\nworker.threads = 4\nkafka.linger.ms = 7\n"
+                  "kafka.client.id = x\nclinic.hours = mon 09:00-10:00\n"
+                  "type.routine.duration_minutes = 50\n");
+    assert_int_equal(a.rc, SW_OK);
+    assert_int_equal(b.rc, SW_OK);
+    struct change c = {""};
+    int n = sw_config_diff(&a.cfg, &a.cfg, on_change, &c);
+    assert_int_equal(n, 0);
+    assert_string_equal(c.lines, "");
+    n = sw_config_diff(&a.cfg, &b.cfg, on_change, &c);
+    assert_string_equal(c.lines, "log.level: info -> debug\n"
+                                 "clinic.hours: (hours) -> (new hours)\n"
+                                 "kafka.linger.ms: 5 -> 7\n"
+                                 "kafka.client.id: (unset) -> x\n"
+                                 "type.*: (appointment types) -> (changed)\n");
+    assert_int_equal(n, 5);
+    c.lines[0] = '\0';
+    n = sw_config_diff(&b.cfg, &a.cfg, on_change, &c);
+    assert_non_null(strstr(c.lines, "kafka.client.id: x -> (unset)\n"));
+    assert_int_equal(n, 5);
+    loaded_free(&a);
+    loaded_free(&b);
+}
+
 /* ---- sw_config_set ------------------------------------------------------------ */
 
 static void test_config_set(void **state)
@@ -678,7 +783,9 @@ int main(void)
         cmocka_unit_test(test_checks_after_load), cmocka_unit_test(test_environment_wins),
         cmocka_unit_test(test_config_set),        cmocka_unit_test(test_hours_parse),
         cmocka_unit_test(test_read_secret_file),  cmocka_unit_test(test_reference),
-        cmocka_unit_test(test_line_edges),        cmocka_unit_test(test_reply_allowlist),
+        cmocka_unit_test(test_line_edges),        cmocka_unit_test(test_environment_unknown),
+        cmocka_unit_test(test_log_level_case),    cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_reply_allowlist),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -56,7 +56,7 @@ static void test_event_envelope(void **state)
     json_t *o = build("appointment.booked", "req-book-1", "77", &f, "event-booked.json");
     assert_string_equal(str(o, "specversion"), "1.0");
     assert_string_equal(str(o, "type"), "appointment.booked");
-    assert_string_equal(str(o, "source"), "/schedworker/worker-1");
+    assert_string_equal(str(o, "source"), "/schedworker/schedworker"); /* the group's, fleet-wide */
     assert_string_equal(str(o, "subject"), "77");
     assert_string_equal(str(o, "time"), "2026-03-02T09:00:00-05:00");
     assert_string_equal(str(o, "datacontenttype"), "application/json");
@@ -185,8 +185,8 @@ static void test_event_types(void **state)
         assert_string_equal(str(o, "type"), cases[i].type);
         assert_string_equal(str(o, "subject"), cases[i].subject);
         bool external = !strcmp(cases[i].f.caused_by, "external");
-        assert_string_equal(str(o, "source"),
-                            external ? "/schedworker/poller" : "/schedworker/worker-1");
+        (void)external; /* one source for the whole fleet, whoever emitted it */
+        assert_string_equal(str(o, "source"), "/schedworker/schedworker");
         assert_string_equal(str(json_object_get(o, "data"), "caused_by"), cases[i].f.caused_by);
         json_decref(o);
     }
@@ -278,6 +278,34 @@ static void test_audit_shape(void **state)
     assert_true(sw_config_set(&cfg, "oauth.client_id", "client-abc", err, sizeof(err)));
 }
 
+/* The source is the fleet's: the consumer group's name, or events.source;
+ * never the replica's id. */
+static void test_event_source(void **state)
+{
+    (void)state;
+    char err[256];
+    struct event_fields f = {.caused_by = "worker", .appointment_id = "77"};
+    assert_true(sw_config_set(&cfg, "kafka.group.id", "clinic-a", err, sizeof(err)));
+    json_t *o = build("appointment.booked", "r", "77", &f, NULL);
+    assert_string_equal(str(o, "source"), "/schedworker/clinic-a");
+    const char *id1 = str(o, "id");
+    char keep[40];
+    snprintf(keep, sizeof keep, "%s", id1);
+    json_decref(o);
+    assert_true(sw_config_set(&cfg, "worker.id", "worker-2", err, sizeof(err)));
+    o = build("appointment.booked", "r", "77", &f, NULL);
+    assert_string_equal(str(o, "source"), "/schedworker/clinic-a"); /* another replica: same */
+    assert_string_equal(str(o, "id"), keep);                        /* and the same id */
+    json_decref(o);
+    assert_true(sw_config_set(&cfg, "events.source", "urn:clinic-a:scheduling", err, sizeof(err)));
+    o = build("appointment.booked", "r", "77", &f, NULL);
+    assert_string_equal(str(o, "source"), "urn:clinic-a:scheduling");
+    json_decref(o);
+    assert_true(sw_config_set(&cfg, "events.source", "", err, sizeof(err)));
+    assert_true(sw_config_set(&cfg, "kafka.group.id", "schedworker", err, sizeof(err)));
+    assert_true(sw_config_set(&cfg, "worker.id", "worker-1", err, sizeof(err)));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -303,8 +331,11 @@ int main(void)
     setenv("TZ", "America/New_York", 1);
     tzset();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_event_envelope), cmocka_unit_test(test_event_ids),
-        cmocka_unit_test(test_event_types),    cmocka_unit_test(test_event_caused_by_default),
+        cmocka_unit_test(test_event_envelope),
+        cmocka_unit_test(test_event_source),
+        cmocka_unit_test(test_event_ids),
+        cmocka_unit_test(test_event_types),
+        cmocka_unit_test(test_event_caused_by_default),
         cmocka_unit_test(test_audit_shape),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -61,41 +61,51 @@ static long request(int port, const char *method, const char *path, struct body 
     return status;
 }
 
-static atomic_bool kafka_up, redis_up, token_up;
+static atomic_bool kafka_up, broker_up, redis_up, token_up, draining, live_ok;
+static atomic_int circuit; /* 0 closed, 1 open (counts against readiness), 2 half-open */
+static atomic_bool dev_mode, key_mismatch; /* the command check's and the token key's notes */
 
-static bool kafka_cb(void *o)
+static void ready_cb(void *o, struct http_readiness *r)
 {
     assert_ptr_equal(o, &kafka_up);
-    return atomic_load(&kafka_up);
-}
-static bool redis_cb(void *o)
-{
-    (void)o;
-    return atomic_load(&redis_up);
-}
-static bool token_cb(void *o)
-{
-    (void)o;
-    return atomic_load(&token_up);
+    static const char *const names[] = {"closed", "open", "half-open"};
+    r->kafka = atomic_load(&kafka_up);
+    r->broker = atomic_load(&broker_up);
+    r->redis = atomic_load(&redis_up);
+    r->token = atomic_load(&token_up);
+    r->circuit = names[atomic_load(&circuit)];
+    r->circuit_ok = atomic_load(&circuit) != 1;
+    r->draining = atomic_load(&draining);
+    r->auth = atomic_load(&dev_mode) ? "DEVELOPMENT MODE" : NULL;
+    if (atomic_load(&key_mismatch))
+        snprintf(r->token_key, sizeof(r->token_key), "mismatch: key id \"a\" vs b");
 }
 
-static atomic_bool notes_ready;
-static bool notes_cb(void *o, char *buf, size_t len)
+static bool live_cb(void *o, char *why, size_t n)
 {
     (void)o;
-    snprintf(buf, len, "\"auth\":\"development mode\"");
-    return atomic_load(&notes_ready);
+    if (!atomic_load(&live_ok))
+        snprintf(why, n, "lane 3 has run one command for 9000 ms without \"progress\"");
+    return atomic_load(&live_ok);
 }
+
+#define READY_BODY(ready, kafka, broker, redis, token, circ, drain)                                \
+    "{\"ready\":" ready ",\"kafka\":" kafka ",\"broker\":" broker ",\"redis\":" redis              \
+    ",\"token\":" token ",\"circuit\":\"" circ "\",\"draining\":" drain "}\n"
 
 static void test_endpoints(void **state)
 {
     (void)state;
-    struct http_checks checks = {kafka_cb, redis_cb, token_cb, &kafka_up};
+    struct http_checks checks = {ready_cb, live_cb, &kafka_up};
     struct http_server *srv = NULL;
     char err[256] = "";
     atomic_store(&kafka_up, false);
+    atomic_store(&broker_up, true);
     atomic_store(&redis_up, true);
     atomic_store(&token_up, false);
+    atomic_store(&draining, false);
+    atomic_store(&circuit, 0);
+    atomic_store(&live_ok, true);
     metrics_reset();
 
     assert_int_equal(http_server_start("127.0.0.1:0", &checks, &srv, err, sizeof err), SW_OK);
@@ -105,37 +115,62 @@ static void test_endpoints(void **state)
 
     struct body b;
     char ct[128];
+    assert_int_equal(request(port, NULL, "/healthz", &b, ct, sizeof ct), 200);
+    assert_string_equal(ct, "application/json");
+    assert_string_equal(b.data, "{\"live\":true}\n");
+    atomic_store(&live_ok, false); /* a wedged lane: not live, and the reason says why */
+    assert_int_equal(request(port, NULL, "/healthz", &b, NULL, 0), 503);
+    assert_string_equal(b.data, "{\"live\":false,\"reason\":\"lane 3 has run one command for 9000 "
+                                "ms without \\\"progress\\\"\"}\n");
+    atomic_store(&live_ok, true);
     assert_int_equal(request(port, NULL, "/healthz", &b, NULL, 0), 200);
-    assert_string_equal(b.data, "ok\n");
 
     assert_int_equal(request(port, NULL, "/readyz", &b, ct, sizeof ct), 503);
     assert_string_equal(ct, "application/json");
     assert_string_equal(b.data,
-                        "{\"ready\":false,\"kafka\":false,\"redis\":true,\"token\":false}\n");
+                        READY_BODY("false", "false", "true", "true", "false", "closed", "false"));
     atomic_store(&kafka_up, true);
     assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 503);
     assert_string_equal(b.data,
-                        "{\"ready\":false,\"kafka\":true,\"redis\":true,\"token\":false}\n");
+                        READY_BODY("false", "true", "true", "true", "false", "closed", "false"));
     atomic_store(&token_up, true);
     assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 200);
-    assert_string_equal(b.data, "{\"ready\":true,\"kafka\":true,\"redis\":true,\"token\":true}\n");
+    assert_string_equal(b.data,
+                        READY_BODY("true", "true", "true", "true", "true", "closed", "false"));
     atomic_store(&redis_up, false); /* Redis goes away: not ready again */
     assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 503);
     assert_non_null(strstr(b.data, "\"redis\":false"));
     atomic_store(&redis_up, true);
-    http_server_stop(srv);
-
-    /* notes: shown as further members, and able to make it not ready */
-    checks.notes = notes_cb;
-    assert_int_equal(http_server_start("127.0.0.1:0", &checks, &srv, err, sizeof err), SW_OK);
-    port = http_server_port(srv);
-    atomic_store(&notes_ready, true);
+    atomic_store(&broker_up, false); /* the brokers are gone */
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 503);
+    assert_non_null(strstr(b.data, "\"ready\":false,\"kafka\":true,\"broker\":false"));
+    atomic_store(&broker_up, true);
+    atomic_store(&circuit, 2); /* half-open probes OpenEMR: still ready */
     assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 200);
-    assert_string_equal(b.data, "{\"ready\":true,\"kafka\":true,\"redis\":true,\"token\":true,"
-                                "\"auth\":\"development mode\"}\n");
-    atomic_store(&notes_ready, false);
+    assert_non_null(strstr(b.data, "\"circuit\":\"half-open\""));
+    atomic_store(&circuit, 1);
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 503);
+    assert_string_equal(b.data,
+                        READY_BODY("false", "true", "true", "true", "true", "open", "false"));
+    atomic_store(&circuit, 0);
+    atomic_store(&draining, true); /* SIGTERM: no longer ready while it drains */
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 503);
+    assert_string_equal(b.data,
+                        READY_BODY("false", "true", "true", "true", "true", "closed", "true"));
+    assert_int_equal(request(port, NULL, "/healthz", &b, NULL, 0), 200); /* but alive */
+    atomic_store(&draining, false);
+    /* development mode is said, and still ready; a token key that does not
+     * open the fleet's record is said, and not ready */
+    atomic_store(&dev_mode, true);
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 200);
+    assert_non_null(strstr(b.data, ",\"draining\":false,\"auth\":\"DEVELOPMENT MODE\"}\n"));
+    atomic_store(&key_mismatch, true);
     assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 503);
     assert_non_null(strstr(b.data, "\"ready\":false"));
+    assert_non_null(strstr(b.data, ",\"token_key\":\"mismatch: key id \\\"a\\\" vs b\"}\n"));
+    atomic_store(&dev_mode, false);
+    atomic_store(&key_mismatch, false);
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 200);
 
     metrics_command("book", "ok", 0.1);
     metrics_command("book", "ok", 0.1);

@@ -185,6 +185,77 @@ static void test_destroy_drains(void **state)
     record_free(rec);
 }
 
+/* Liveness: a lane whose item neither finishes nor beats is stalled after
+ * the stall time; one that beats is not; idle lanes never are. */
+struct stall {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int mode;     /* 0 block silently, 1 beat while blocked */
+    bool release; /* let the item finish */
+    bool running;
+};
+
+static void stall_run(void *state, void *item)
+{
+    (void)state;
+    struct stall *s = item;
+    pthread_mutex_lock(&s->lock);
+    s->running = true;
+    pthread_cond_broadcast(&s->cond);
+    while (!s->release) {
+        pthread_mutex_unlock(&s->lock);
+        if (s->mode == 1)
+            lanes_beat();
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_stalled(void **state)
+{
+    (void)state;
+    struct lanes_ops ops = {NULL, stall_run, NULL, NULL};
+    struct lanes *l = lanes_new(3, &ops);
+    assert_non_null(l);
+    int64_t idle = -1;
+    assert_int_equal(lanes_stalled(l, now_ms() + 100000, 1000, &idle), -1); /* all idle */
+    assert_int_equal(idle, 0);
+    for (int mode = 0; mode < 2; mode++) {
+        struct stall s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, mode, false, false};
+        lanes_submit(l, 1, &s); /* lane 1 */
+        pthread_mutex_lock(&s.lock);
+        while (!s.running)
+            pthread_cond_wait(&s.cond, &s.lock);
+        pthread_mutex_unlock(&s.lock);
+        struct timespec ts = {0, 300 * 1000000L};
+        nanosleep(&ts, NULL);
+        int lane = lanes_stalled(l, now_ms(), 200, &idle);
+        if (mode == 0) {
+            assert_int_equal(lane, 1); /* busy 300 ms without progress */
+            assert_true(idle >= 200);
+        } else {
+            assert_int_equal(lane, -1); /* beating: progress */
+        }
+        assert_int_equal(lanes_stalled(l, now_ms(), 60000, NULL), -1); /* under the limit */
+        pthread_mutex_lock(&s.lock);
+        s.release = true;
+        pthread_mutex_unlock(&s.lock);
+        nanosleep(&ts, NULL);
+        assert_int_equal(lanes_stalled(l, now_ms() + 100000, 200, NULL), -1); /* done: idle */
+    }
+    lanes_beat(); /* not a lane thread: nothing happens */
+    lanes_destroy(l);
+}
+
 static void test_hash(void **state)
 {
     (void)state;
@@ -201,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_lanes_run_in_parallel),
         cmocka_unit_test(test_destroy_drains),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_stalled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

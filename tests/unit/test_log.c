@@ -146,8 +146,23 @@ static void test_threshold(void **state)
     enum sw_log_level lvl;
     assert_true(sw_log_level_parse("warn", &lvl));
     assert_int_equal(lvl, SW_LOG_WARN);
-    assert_false(sw_log_level_parse("WARN", &lvl));
+    lvl = SW_LOG_DEBUG;
+    assert_true(sw_log_level_parse("WARN", &lvl)); /* any case: SCHED_LOG_LEVEL=WARN */
+    assert_int_equal(lvl, SW_LOG_WARN);
+    assert_true(sw_log_level_parse("Error", &lvl));
+    assert_int_equal(lvl, SW_LOG_ERROR);
+    assert_string_equal(sw_log_level_name(lvl), "error");
     assert_false(sw_log_level_parse("trace", &lvl));
+    assert_false(sw_log_level_parse("", &lvl));
+
+    /* the threshold changes while running (SIGHUP) */
+    sw_log_init(SW_LOG_WARN, NULL);
+    sw_log_set_level(SW_LOG_DEBUG);
+    assert_int_equal(sw_log_level(), SW_LOG_DEBUG);
+    assert_true(sw_log_enabled(SW_LOG_DEBUG));
+    sw_log_set_level(SW_LOG_ERROR);
+    assert_false(sw_log_enabled(SW_LOG_WARN));
+    sw_log_init(SW_LOG_INFO, NULL);
 }
 
 static void test_context(void **state)

@@ -125,7 +125,11 @@ static void test_fixed_series_and_gauges(void **state)
     assert_int_equal(value_of(t, "schedworker_bookings_total"), 0);
     assert_int_equal(value_of(t, "schedworker_token_refreshes_total{result=\"failure\"}"), 0);
     assert_int_equal(value_of(t, "schedworker_slot_cache_requests_total{result=\"stale\"}"), 0);
-    assert_int_equal(value_of(t, "schedworker_circuit_state"), 0);
+    /* the circuit is one gauge per state, all 0 until the state is known */
+    assert_int_equal(value_of(t, "schedworker_circuit_state{state=\"closed\"}"), 0);
+    assert_int_equal(value_of(t, "schedworker_circuit_state{state=\"open\"}"), 0);
+    assert_int_equal(value_of(t, "schedworker_circuit_state{state=\"half-open\"}"), 0);
+    assert_null(strstr(t, "\nschedworker_circuit_state ")); /* no unlabelled series */
     free(t);
 
     metrics_booking(false);
@@ -138,6 +142,11 @@ static void test_fixed_series_and_gauges(void **state)
     metrics_cache("miss");
     metrics_cache("hit");
     metrics_circuit(2);
+    metrics_build_info("v1.2-3-gabc123-dirty");
+    metrics_delivery_failure("scheduling.results", "_MSG_TIMED_OUT");
+    metrics_delivery_failure("scheduling.results", "_MSG_TIMED_OUT");
+    metrics_redis_command("EVALSHA", 7, 0.0003);
+    metrics_redis_command("GET", 3, 0.02);
     metrics_in_flight(7);
     metrics_redis_error();
     metrics_dead_letter("bad_json");
@@ -155,24 +164,41 @@ static void test_fixed_series_and_gauges(void **state)
     assert_int_equal(value_of(t, "schedworker_token_refreshes_total{result=\"failure\"}"), 2);
     assert_int_equal(value_of(t, "schedworker_slot_cache_requests_total{result=\"hit\"}"), 2);
     assert_int_equal(value_of(t, "schedworker_slot_cache_requests_total{result=\"miss\"}"), 1);
-    assert_int_equal(value_of(t, "schedworker_circuit_state"), 2);
+    assert_int_equal(value_of(t, "schedworker_circuit_state{state=\"half-open\"}"), 1);
+    assert_int_equal(value_of(t, "schedworker_circuit_state{state=\"closed\"}"), 0);
+    assert_int_equal(value_of(t, "schedworker_circuit_state{state=\"open\"}"), 0);
+    assert_int_equal(value_of(t, "schedworker_build_info{version=\"v1.2-3-gabc123-dirty\"}"), 1);
+    assert_int_equal(value_of(t, "schedworker_kafka_delivery_failures_total{topic=\"scheduling."
+                                 "results\",reason=\"_msg_timed_out\"}"),
+                     2);
+    assert_int_equal(value_of(t, "schedworker_redis_command_duration_seconds_bucket{command="
+                                 "\"evalsha\",le=\"0.0005\"}"),
+                     1);
+    assert_int_equal(value_of(t, "schedworker_redis_command_duration_seconds_bucket{command="
+                                 "\"evalsha\",le=\"0.00025\"}"),
+                     0);
+    assert_int_equal(
+        value_of(t, "schedworker_redis_command_duration_seconds_count{command=\"get\"}"), 1);
     assert_int_equal(value_of(t, "schedworker_in_flight_commands"), 7);
     assert_int_equal(value_of(t, "schedworker_redis_errors_total"), 1);
     assert_int_equal(value_of(t, "schedworker_dead_letters_total{reason=\"bad_json\"}"), 1);
-    assert_int_equal(value_of(t, "schedworker_openemr_request_duration_seconds_count{route=\"GET "
-                                 "/fhir/Patient\",status=\"200\"}"),
+    /* the method is its own label; the route is the path alone */
+    assert_int_equal(value_of(t, "schedworker_openemr_request_duration_seconds_count{method="
+                                 "\"GET\",route=\"/fhir/Patient\",status=\"200\"}"),
                      1);
     assert_int_equal(
-        value_of(t, "schedworker_openemr_request_duration_seconds_bucket{route=\"POST "
+        value_of(t, "schedworker_openemr_request_duration_seconds_bucket{method=\"POST\",route=\""
                     "/apis/default/api/patient/:id/appointment\",status=\"error\",le=\"2.5\"}"),
         0);
     assert_int_equal(
-        value_of(t, "schedworker_openemr_request_duration_seconds_bucket{route=\"POST "
+        value_of(t, "schedworker_openemr_request_duration_seconds_bucket{method=\"POST\",route=\""
                     "/apis/default/api/patient/:id/appointment\",status=\"error\",le=\"5\"}"),
         1);
-    assert_int_equal(value_of(t, "schedworker_openemr_errors_total{route=\"POST "
+    assert_int_equal(value_of(t, "schedworker_openemr_errors_total{method=\"POST\",route=\""
                                  "/apis/default/api/patient/:id/appointment\",code=\"timeout\"}"),
                      1);
+    assert_null(strstr(t, "route=\"GET "));
+    assert_null(strstr(t, "route=\"POST "));
     assert_int_equal(
         value_of(t, "schedworker_limiter_wait_seconds_bucket{priority=\"write\",le=\"0.005\"}"), 1);
     assert_int_equal(

@@ -184,12 +184,78 @@ static void test_destroy_null(void **state)
     offsets_destroy(NULL);
 }
 
+/* offsets_done_release: payloads come out in offset order, only once
+ * every earlier offset is finished; a revocation frees the held ones. */
+static int64_t released[16];
+static int n_released, n_freed;
+
+static void release_cb(void *ctx, void *payload)
+{
+    (void)ctx;
+    released[n_released++] = *(int64_t *)payload;
+    free(payload);
+}
+
+static void free_cb(void *payload)
+{
+    n_freed++;
+    free(payload);
+}
+
+static int64_t *boxed(int64_t v)
+{
+    int64_t *p = malloc(sizeof(*p));
+    assert_non_null(p);
+    *p = v;
+    return p;
+}
+
+static void test_release_in_order(void **state)
+{
+    (void)state;
+    struct offsets *o = offsets_new();
+    offsets_set_free(o, free_cb);
+    n_released = n_freed = 0;
+    offsets_assign(o, T, 0);
+    int64_t gen = 0, commit = -1;
+    for (int64_t off = 10; off < 14; off++)
+        gen = offsets_add(o, T, 0, off);
+    /* 12 and 11 finish first: held */
+    assert_int_equal(offsets_done_release(o, T, 0, gen, 12, boxed(12), release_cb, NULL, &commit),
+                     0);
+    assert_int_equal(offsets_done_release(o, T, 0, gen, 11, boxed(11), release_cb, NULL, &commit),
+                     0);
+    assert_int_equal(n_released, 0);
+    /* 10 finishes: 10, 11, 12 come out in that order; commit 13 */
+    assert_int_equal(offsets_done_release(o, T, 0, gen, 10, boxed(10), release_cb, NULL, &commit),
+                     1);
+    assert_int_equal(n_released, 3);
+    assert_int_equal(released[0], 10);
+    assert_int_equal(released[1], 11);
+    assert_int_equal(released[2], 12);
+    assert_int_equal(commit, 13);
+    /* a stale generation keeps its payload the caller's */
+    int64_t *stale = boxed(13);
+    assert_int_equal(offsets_done_release(o, T, 0, gen + 100, 13, stale, release_cb, NULL, &commit),
+                     -1);
+    free(stale);
+    /* 14 arrives and finishes while 13 runs; the revocation frees it unpublished */
+    offsets_add(o, T, 0, 14);
+    assert_int_equal(offsets_done_release(o, T, 0, gen, 14, boxed(14), release_cb, NULL, &commit),
+                     0);
+    offsets_revoke(o, T, 0);
+    assert_int_equal(n_freed, 1);
+    assert_int_equal(n_released, 3);
+    offsets_destroy(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_out_of_order),        cmocka_unit_test(test_partitions_apart),
         cmocka_unit_test(test_revoke_and_reassign), cmocka_unit_test(test_growth),
         cmocka_unit_test(test_concurrent_done),     cmocka_unit_test(test_destroy_null),
+        cmocka_unit_test(test_release_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,12 +1,13 @@
 /* admin.c - the test-only admin surface (separate port, no auth): stats,
- * the stored calendar, front-desk edits that bypass OAuth (each bumps
- * pc_time), faults, token expiry/revocation, client enabling, reset. */
+ * the clock, the stored calendar, front-desk edits that bypass OAuth (each
+ * bumps pc_time), faults, token expiry/revocation, client enabling, reset. */
 #include "sim.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void not_found(struct sim_resp *r)
 {
@@ -241,6 +242,14 @@ void admin_handle(struct sim_req *q, struct sim_resp *r)
         resp_json(r, 200, profile_json(&sim->opts.profile));
     } else if (get && strcmp(p, "/stats") == 0) {
         resp_json(r, 200, stats_json(sim));
+    } else if (get && strcmp(p, "/clock") == 0) {
+        /* the seed's day 0, its zone and this process's clock: tests derive
+         * their days from the first two and compare the clock with theirs */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        resp_json(r, 200,
+                  json_pack("{s:s,s:s,s:f}", "today", sim->opts.today, "tz", sim->opts.tz, "now",
+                            (double)now.tv_sec + now.tv_nsec / 1e9));
     } else if (post && strcmp(p, "/stats/reset") == 0) {
         stats_reset(sim);
         resp_json(r, 200, json_pack("{s:b}", "ok", 1));

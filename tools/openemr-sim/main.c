@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct sim sim;
@@ -114,7 +115,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
-    *o = (struct sim_opts){.access_lifetime = 3600, .system_lifetime = 300, .threads = 4};
+    *o = (struct sim_opts){.access_lifetime = 3600, .system_lifetime = 300, .threads = 16};
     snprintf(o->listen_host, sizeof(o->listen_host), "127.0.0.1");
     snprintf(o->admin_host, sizeof(o->admin_host), "127.0.0.1");
     snprintf(o->tz, sizeof(o->tz), "America/New_York");
@@ -243,6 +244,12 @@ int main(int argc, char **argv)
     if (setup_tz(sim.opts.tz) < 0) {
         log_error("sim", "unknown time zone %s", sim.opts.tz);
         return 2;
+    }
+    if (!sim.opts.today[0]) { /* day 0 is fixed at start: a reset after midnight keeps it */
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(sim.opts.today, sizeof(sim.opts.today), "%Y-%m-%d", &tm);
     }
     bool own_cert_dir = sim.opts.tls && !sim.opts.cert_dir[0];
     if (own_cert_dir) {

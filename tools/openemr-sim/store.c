@@ -416,9 +416,29 @@ static int add_event(struct sim_store *st, json_t *ev, const char *date, long ai
     return 0;
 }
 
-/* An event row of the seed: "day" (offset from today) or "days": [from, to]
- * with optional "weekdays": true (skip Sat/Sun) or "skip_weekend": true
- * (move a Sat/Sun day to the Monday after); "aid": a user id or "all". */
+/* Day d of the seed's calendar (tm at noon): d weekdays (Monday to Friday)
+ * after today, or before it when d < 0; day 0 is today itself.  Tests
+ * derive their days the same way (tests/lib/harness.py, Calendar), so a
+ * test's "day 5" is the seed's "day 5" whatever the weekday of today. */
+static void seed_day(time_t today, long d, struct tm *tm)
+{
+    localtime_r(&today, tm);
+    for (long n = 0; n != d;) {
+        tm->tm_mday += d > 0 ? 1 : -1;
+        tm->tm_hour = 12; /* noon: safe from DST edges */
+        tm->tm_isdst = -1;
+        time_t t = mktime(tm);
+        localtime_r(&t, tm);
+        if (tm->tm_wday != 0 && tm->tm_wday != 6)
+            n += d > 0 ? 1 : -1;
+    }
+}
+
+/* An event row of the seed: "day" (a weekday offset from today, see
+ * seed_day) or "days": [from, to] with optional "weekdays": true (skip
+ * Sat/Sun) or "skip_weekend": true (move a Sat/Sun day to the Monday
+ * after); both only matter for day 0 on a weekend.  "aid": a user id or
+ * "all". */
 static int load_event(struct sim_store *st, json_t *ev, time_t today)
 {
     long from = get_long(ev, "day", 0), to = from;
@@ -432,16 +452,11 @@ static int load_event(struct sim_store *st, json_t *ev, time_t today)
     bool all = json_is_string(json_object_get(ev, "aid"));
     for (long d = from; d <= to; d++) {
         struct tm tm;
-        localtime_r(&today, &tm);
-        tm.tm_mday += (int)d;
-        tm.tm_hour = 12; /* noon: safe from DST edges */
-        tm.tm_isdst = -1;
-        time_t t = mktime(&tm);
-        localtime_r(&t, &tm);
+        seed_day(today, d, &tm);
         if (to_monday && (tm.tm_wday == 0 || tm.tm_wday == 6)) {
             tm.tm_mday += tm.tm_wday == 6 ? 2 : 1;
             tm.tm_isdst = -1;
-            t = mktime(&tm);
+            time_t t = mktime(&tm);
             localtime_r(&t, &tm);
         }
         if (weekdays && (tm.tm_wday == 0 || tm.tm_wday == 6))

@@ -68,6 +68,8 @@ struct sw_config {
     /* topics */
     char *topic_search, *topic_book, *topic_cancel;
     char *topic_results, *topic_events, *topic_dlq, *topic_audit;
+    char *topic_reply_allowlist; /* comma separated */
+    char *topic_reply_prefix;
     int max_message_bytes;
 
     /* kafka.* passthrough */
@@ -152,7 +154,8 @@ struct sw_config {
     bool health_ready_requires_closed_circuit;
     char *events_source;
     char *auth_keys_file;
-    bool auth_require_signed_writes;
+    bool auth_allow_unsigned; /* development only: unsigned commands pass */
+    int auth_max_skew_s;      /* the replay window: |now - x-signed-at| */
 };
 
 /* Fills cfg with every default, then reads path (NULL: defaults only), then
@@ -173,6 +176,12 @@ const struct sw_type_rule *sw_config_type(const struct sw_config *cfg, const cha
 
 /* The working hours of a practitioner (its override, or the clinic's). */
 const struct sw_hours *sw_config_hours(const struct sw_config *cfg, const char *practitioner_id);
+
+/* May a result go to this topic (a command's reply_to)?  Yes for
+ * topics.results, the names in topics.reply_allowlist and those under
+ * topics.reply_prefix; never for the command, events, audit or dead-letter
+ * topics, whatever the lists say. */
+bool sw_config_reply_allowed(const struct sw_config *cfg, const char *topic);
 
 /* practitioner.ID.user_id: OpenEMR's user id of a practitioner id, and the
  * practitioner id of a user id; NULL when not configured. */

@@ -107,6 +107,21 @@ sw_err fleet_idem_finish(struct fleet *f, const char *request_id, const char *ow
  * attempt's (left alone). */
 sw_err fleet_idem_abandon(struct fleet *f, const char *request_id, const char *owner);
 
+/* ---- replay guard of signed commands (key: the signature's digest) -- */
+
+enum fleet_replay {
+    FLEET_REPLAY_NEW,   /* never seen (claimed for who, if asked) */
+    FLEET_REPLAY_SAME,  /* claimed before by the same message (who): a redelivery */
+    FLEET_REPLAY_OTHER, /* claimed by another message: a replay */
+};
+
+/* Looks up, and with claim sets (SET EX ttl_s, if absent), the record of a
+ * signature: digest is its hex SHA-256 (auth_check.digest), who names the
+ * Kafka message carrying it ("topic/partition/offset").  Nothing is written
+ * unless claim is true and the signature is new. */
+sw_err fleet_replay_claim(struct fleet *f, const char *digest, const char *who, int ttl_s,
+                          bool claim, enum fleet_replay *out);
+
 /* ---- fleet-wide rate limit ------------------------------------------ */
 
 enum fleet_priority { FLEET_PRIO_WRITE = 0, FLEET_PRIO_READ = 1, FLEET_PRIO_BACKGROUND = 2 };
@@ -143,18 +158,27 @@ enum fleet_circuit fleet_breaker_state(struct fleet *f);
 
 /* ---- shared OAuth token (opaque, already encrypted blobs) ------------ */
 
-/* The fleet's current token record (whatever the oauth module stored),
- * or SW_ERR_NOT_FOUND.  *blob is malloc'd. */
-sw_err fleet_token_get(struct fleet *f, const char *name, char **blob, size_t *len);
+/* What the fleet knows of its token record besides the sealed blob. */
+struct fleet_token_meta {
+    long long version; /* counts the stores; 0: never stored */
+    char key_id[24];   /* id of the key that sealed it (tokencrypt_key_id); "" if not known */
+};
+
+/* The fleet's current token record (whatever the oauth module stored) and
+ * its metadata (meta may be NULL), read together; SW_ERR_NOT_FOUND when
+ * there is none (meta still filled).  *blob is malloc'd. */
+sw_err fleet_token_get(struct fleet *f, const char *name, char **blob, size_t *len,
+                       struct fleet_token_meta *meta);
 /* Takes the refresh lock (SET NX PX) for ttl_ms; SW_ERR_BUSY if held. */
 sw_err fleet_token_lock(struct fleet *f, const char *name, const char *owner, int ttl_ms);
-/* Writes a new record, only while we hold the lock, and releases it; the
- * previous record is kept under a second key so a replica that dies after
- * OpenEMR rotated the refresh token but before this write cannot happen
- * unnoticed (see oauth.c for the protocol).  The previous record reads as
- * fleet_token_get(f, "NAME:prev", ...). */
-sw_err fleet_token_put(struct fleet *f, const char *name, const char *owner, const char *blob,
-                       size_t len);
+/* Compare-and-set: writes a new record, sealed with key_id, as version
+ * expect + 1, only if the record is still version expect (the one its
+ * writer read; 0 for none); SW_ERR_BUSY and nothing written otherwise.
+ * Releases the lock if owner holds it.  The previous record is kept under
+ * a second key (fleet_token_get(f, "NAME:prev", ...)); see oauth.c for the
+ * protocol. */
+sw_err fleet_token_put(struct fleet *f, const char *name, const char *owner, long long expect,
+                       const char *key_id, const char *blob, size_t len);
 sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner);
 
 /* ---- generic JSON cache (slot days, reference data, id maps) --------- */

@@ -8,7 +8,9 @@
  *   GET /readyz   200 when every readiness check passes, else 503; the body
  *                 is JSON either way: {"ready":false,"kafka":true,
  *                 "broker":true,"redis":false,"token":true,
- *                 "circuit":"closed","draining":false}
+ *                 "circuit":"closed","draining":false}, plus "auth":"..."
+ *                 in development mode and "token_key":"..." when the token
+ *                 key does not open the fleet's token record
  * Anything else is 404 (unknown path) or 405 (a method other than GET/HEAD).
  * The server runs its own thread and binds only the given address. */
 #ifndef SW_HTTP_SERVER_H
@@ -20,7 +22,7 @@
 #include "errors.h"
 
 /* What /readyz reports.  Ready when kafka, broker, redis and token hold,
- * circuit_ok holds and the worker is not draining. */
+ * circuit_ok holds, the worker is not draining and token_key is empty. */
 struct http_readiness {
     bool kafka;          /* in the consumer group */
     bool broker;         /* a Kafka broker answers */
@@ -29,6 +31,9 @@ struct http_readiness {
     const char *circuit; /* "closed", "open", "half-open" or "unknown" (static) */
     bool circuit_ok;     /* false when the circuit's state makes the worker unready */
     bool draining;       /* SIGTERM: finishing in-flight commands, taking no new */
+    const char *auth;    /* NULL, or what to say of the command check (development mode) */
+    char token_key[160]; /* "", or why this replica's token key does not open the
+                            fleet's token record (then not ready) */
 };
 
 /* The checks, called from the server's thread on every request (so they

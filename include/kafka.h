@@ -39,8 +39,12 @@ struct kmsg {
     char request_id[129]; /* from the headers, "" if absent */
     char reply_to[250];
     char correlation_id[129];
-    char signature[160]; /* "x-signature" header (HMAC), "" if absent */
-    char producer[64];   /* "x-producer" header, "" if absent */
+    /* the signature's headers (auth.h), "" if absent */
+    char key_id[65];     /* x-key-id */
+    char signed_at[24];  /* x-signed-at */
+    char signature[80];  /* x-signature */
+    char replay_of[160]; /* dlq_replayed_from */
+    bool header_trouble; /* one of the signed headers repeated, too long or holding NUL */
 };
 
 struct kheader {

@@ -35,6 +35,7 @@ enum key_id {
     KEY_TOKEN,
     KEY_TOKEN_PREV,
     KEY_TOKEN_LOCK,
+    KEY_TOKEN_META,
     KEY_LIMIT_TAT,
     KEY_LIMIT_PERMITS,
     KEY_LIMIT_BACKOFF,
@@ -47,6 +48,7 @@ enum key_id {
     KEY_WAIT,
     KEY_WAITLIST,
     KEY_CONFIRMATION_CLAIM,
+    KEY_REPLAY,
     KEY_CACHE, /* the space of fleet_cache_*() */
     KEY_LOCK,  /* the space of fleet_lock() */
     KEY_LEASE, /* the space of fleet_lease() */

@@ -36,9 +36,15 @@ void sw_log_set_context(const char *topic, int32_t partition, int64_t offset,
                         const char *request_id);
 void sw_log_clear_context(void);
 
-/* Never let this string reach a log line (tokens, secrets). Copies it;
- * keeps the most recent few dozen. Strings shorter than 8 bytes are ignored. */
-void sw_log_add_secret(const char *secret);
+/* Never let this string reach a log line.  Two kinds, both copied, both
+ * ignoring strings shorter than 8 bytes:
+ *  - sw_log_add_secret: a long-lived secret (a password, a client secret, a
+ *    key, a token read from a file), kept for the process's life (up to 256
+ *    distinct ones: false when that is full, or out of memory);
+ *  - sw_log_add_rotating_secret: a secret that is replaced as time goes on
+ *    (issued access and refresh tokens): the most recent 64 are kept. */
+bool sw_log_add_secret(const char *secret);
+void sw_log_add_rotating_secret(const char *secret);
 
 void sw_log_write(enum sw_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -34,7 +34,9 @@ sw_err monitor_start(const struct sw_config *cfg, struct kafka *k, const struct 
 /* Sends STOPPING=1 if not yet sent, stops and joins both threads. */
 void monitor_stop(struct monitor *m);
 
-/* For /readyz and /healthz (struct http_checks); thread-safe. */
+/* For /readyz and /healthz (struct http_checks); thread-safe.  Readiness
+ * includes development mode (auth.allow_unsigned, said, still ready) and a
+ * token record sealed with another key than ours (not ready). */
 void monitor_readiness(void *m, struct http_readiness *out);
 bool monitor_liveness(void *m, char *why, size_t whylen);
 bool monitor_redis_ok(void *m);

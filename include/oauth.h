@@ -58,6 +58,13 @@ bool oauth_has_valid_token(struct oauth *o);
  * record; for the last replica's shutdown. */
 sw_err oauth_logout(struct oauth *o);
 
+/* Whether the fleet's token record was last seen sealed with another key
+ * than this process's (then no replica of this process writes it, and it
+ * has no token): the record's key id into theirs and ours into ours
+ * (tokencrypt_key_id; either buffer may be of size 0).  Process-wide and
+ * thread-safe, for /readyz. */
+bool oauth_token_key_mismatch(char *theirs, size_t tlen, char *ours, size_t olen);
+
 /* The last failure cannot be cured by retrying (TLS verification). */
 bool oauth_failure_permanent(const struct oauth *o);
 

@@ -21,6 +21,13 @@ sw_err tokencrypt_new(const struct sw_config *cfg, struct tokencrypt **out, char
 sw_err tokencrypt_new_key(const unsigned char key[32], struct tokencrypt **out);
 void tokencrypt_destroy(struct tokencrypt *tc);
 
+/* The key's id: 16 hex digits of SHA-256("schedworker token key id v1\0"
+ * || key), into out (17 bytes with the NUL).  Names the key in logs and in
+ * the token record's metadata without revealing anything of it, so a
+ * replica can tell "sealed with another key" from "damaged". */
+#define TOKENCRYPT_KEY_ID_LEN 16
+void tokencrypt_key_id(const struct tokencrypt *tc, char out[TOKENCRYPT_KEY_ID_LEN + 1]);
+
 /* A 32-byte key for another purpose, derived from the token key
  * (HMAC-SHA256(key, label)): each purpose gets its own key, and every
  * replica the same one. */

@@ -53,6 +53,47 @@ static bool fail(struct parser *p, const char *code, const char *fmt, ...)
     return false;
 }
 
+/* What a message may quote of its input.  Parse errors reach the logs, the
+ * dead letter's dlq_reason header and the invalid result, so they name a
+ * field only when it looks like one (ASCII letters, digits and '_', not
+ * starting with a digit, at most 32 bytes), and never quote free input: a token pasted into the
+ * wrong place must not be copied to a log line.  Else "(a name not shown)". */
+static const char *shown_name(const char *s)
+{
+    size_t n = strlen(s);
+    bool ok = n >= 1 && n <= 32 &&
+              strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n &&
+              !(s[0] >= '0' && s[0] <= '9');
+    return ok ? s : "(a name not shown)";
+}
+
+/* jansson's reason for a parse failure, without its text (which quotes the
+ * input near the error). */
+static const char *json_reason(const json_error_t *e)
+{
+    switch (json_error_code(e)) {
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_premature_end_of_input:
+        return "the message ends early";
+    case json_error_end_of_input_expected:
+        return "more after the JSON value";
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return "a NUL character";
+    case json_error_duplicate_key:
+        return "a key given twice";
+    case json_error_numeric_overflow:
+        return "a number out of range";
+    case json_error_stack_overflow:
+        return "nested too deeply";
+    case json_error_out_of_memory:
+        return "out of memory";
+    default:
+        return "a syntax error";
+    }
+}
+
 /* A string field of 1..cap-1 bytes (no NUL inside) copied into out. */
 static bool get_str(struct parser *p, const char *key, bool required, char *out, size_t cap)
 {
@@ -85,9 +126,12 @@ static bool get_time(struct parser *p, const char *key, bool required, int64_t *
         return false;
     if (!buf[0])
         return true;
-    if (timeutil_parse_rfc3339(buf, out) != SW_OK)
+    if (timeutil_parse_rfc3339(buf, out) != SW_OK) {
+        /* quoted only when it is made of what a time is made of */
+        bool timeish = strspn(buf, "0123456789-:T.tZz+ ") == strlen(buf);
         return fail(p, "bad_time", "%s%s must be an RFC 3339 time with an offset, got \"%s\"",
-                    p->where, key, buf);
+                    p->where, key, timeish ? buf : "(text not shown)");
+    }
     return true;
 }
 
@@ -422,7 +466,7 @@ static bool parse_payload(struct parser *p, struct command *c)
     json_object_foreach(p->obj, key, v)
     {
         if (!field_named(fields, key))
-            return fail(p, "unknown_field", "%s%s is not a field of %s", p->where, key,
+            return fail(p, "unknown_field", "%s%s is not a field of %s", p->where, shown_name(key),
                         types[c->type].name);
     }
     for (const struct field *f = fields; f->name; f++)
@@ -521,7 +565,7 @@ sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
 
     json_t *root = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        fail(&p, "bad_json", "not valid JSON: %s (at byte %d)", jerr.text, jerr.position);
+        fail(&p, "bad_json", "not valid JSON: %s at byte %d", json_reason(&jerr), jerr.position);
         return SW_ERR_INVALID;
     }
     bool ok = false;
@@ -554,7 +598,7 @@ sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
         for (size_t i = 0; i < sizeof(envelope_keys) / sizeof(envelope_keys[0]); i++)
             known |= !strcmp(envelope_keys[i], key);
         if (!known) {
-            fail(&p, "unknown_field", "%s is not an envelope field", key);
+            fail(&p, "unknown_field", "%s is not an envelope field", shown_name(key));
             goto out;
         }
     }
@@ -565,7 +609,7 @@ sw_err command_parse(const char *bytes, size_t len, struct command *cmd,
         !get_str(&p, "reply_to", false, cmd->reply_to, sizeof(cmd->reply_to)))
         goto out;
     if (!cmd_type_parse(type, &cmd->type)) {
-        fail(&p, "unknown_type", "unknown command type \"%s\"", type);
+        fail(&p, "unknown_type", "unknown command type \"%s\"", shown_name(type));
         goto out;
     }
     if (!topic_name_ok(cmd->reply_to, strlen(cmd->reply_to))) {

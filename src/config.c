@@ -53,6 +53,11 @@ static const struct setting settings[] = {
     STR("topics.events", topic_events, "scheduling.events", "CloudEvents change notifications."),
     STR("topics.dlq", topic_dlq, "scheduling.dlq", "Dead letters."),
     STR("topics.audit", topic_audit, "scheduling.audit", "HIPAA audit records."),
+    STR("topics.reply_allowlist", topic_reply_allowlist, "",
+        "Further topics a command may name as reply_to, comma separated (besides topics.results)."),
+    STR("topics.reply_prefix", topic_reply_prefix, "scheduling.results.",
+        "A reply_to starting with this is allowed too (empty: none). The command, events, audit "
+        "and dead-letter topics never are."),
     INT("topics.max_message_bytes", max_message_bytes, "65536", 256, 16777216,
         "Commands larger than this are dead-lettered unread."),
 
@@ -183,9 +188,13 @@ static const struct setting settings[] = {
         "CloudEvents source of every event, the same on every replica (default "
         "/schedworker/<kafka.group.id>)."),
     STR("auth.keys_file", auth_keys_file, "",
-        "Producer HMAC keys, one `producer = hexkey` per line."),
-    BOOL("auth.require_signed_writes", auth_require_signed_writes, "false",
-         "Reject book/cancel commands without a valid HMAC."),
+        "Producer keys, one `key_id = role hexsecret` per line (role: agent, reader, operator); "
+        "required unless auth.allow_unsigned."),
+    INT("auth.max_skew_s", auth_max_skew_s, "300", 5, 3600,
+        "A command signed longer ago (or further ahead) than this is refused."),
+    BOOL("auth.allow_unsigned", auth_allow_unsigned, "false",
+         "DEVELOPMENT ONLY: accept commands that carry no signature (logged loudly, shown on "
+         "/readyz)."),
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -510,6 +519,76 @@ static int finish(struct sw_config *cfg, FILE *errs)
     return 1;
 }
 
+/* The topics a result never goes to. */
+static bool never_reply(const struct sw_config *cfg, const char *topic, size_t n)
+{
+    const char *const never[] = {cfg->topic_search, cfg->topic_book,  cfg->topic_cancel,
+                                 cfg->topic_events, cfg->topic_audit, cfg->topic_dlq};
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+        if (strlen(never[i]) == n && !strncmp(never[i], topic, n))
+            return true;
+    return false;
+}
+
+/* Does the comma-separated list hold topic (blanks around names ignored)? */
+static bool list_has(const char *list, const char *topic)
+{
+    size_t tl = strlen(topic);
+    for (const char *p = list; *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ",");
+        size_t k = n;
+        while (k > 0 && (p[k - 1] == ' ' || p[k - 1] == '\t'))
+            k--;
+        if (k && k == tl && !strncmp(p, topic, k))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+bool sw_config_reply_allowed(const struct sw_config *cfg, const char *topic)
+{
+    size_t n = topic ? strlen(topic) : 0;
+    if (n == 0 || never_reply(cfg, topic, n))
+        return false;
+    if (!strcmp(topic, cfg->topic_results) || list_has(cfg->topic_reply_allowlist, topic))
+        return true;
+    size_t pl = strlen(cfg->topic_reply_prefix);
+    return pl > 0 && n > pl && !strncmp(topic, cfg->topic_reply_prefix, pl);
+}
+
+/* Neither list may open a way to a topic that is never a reply topic. */
+static int check_reply_lists(const struct sw_config *cfg, const char *where, FILE *errs)
+{
+    int errors = 0;
+    const char *const never[] = {cfg->topic_search, cfg->topic_book,  cfg->topic_cancel,
+                                 cfg->topic_events, cfg->topic_audit, cfg->topic_dlq};
+    size_t pl = strlen(cfg->topic_reply_prefix);
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        if (list_has(cfg->topic_reply_allowlist, never[i])) {
+            fprintf(errs, "%s: topics.reply_allowlist names %s, which is never a reply topic\n",
+                    where, never[i]);
+            errors++;
+        }
+        if (pl && !strncmp(never[i], cfg->topic_reply_prefix, pl)) {
+            fprintf(errs,
+                    "%s: topics.reply_prefix \"%s\" would allow %s, which is never a reply "
+                    "topic\n",
+                    where, cfg->topic_reply_prefix, never[i]);
+            errors++;
+        }
+    }
+    if (never_reply(cfg, cfg->topic_results, strlen(cfg->topic_results))) {
+        fprintf(errs,
+                "%s: topics.results must differ from the command, events, audit and dlq "
+                "topics\n",
+                where);
+        errors++;
+    }
+    return errors;
+}
+
 static int check(const struct sw_config *cfg, const char *where, FILE *errs)
 {
     int errors = 0;
@@ -534,6 +613,7 @@ static int check(const struct sw_config *cfg, const char *where, FILE *errs)
         fprintf(errs, "%s: no appointment types\n", where);
         errors++;
     }
+    errors += check_reply_lists(cfg, where, errs);
     return errors;
 }
 

@@ -46,9 +46,12 @@ static int read_kafka(struct sw_config *cfg, FILE *errs)
     return errors;
 }
 
-/* SCHED_* variables that are no setting but are read by the worker. */
+/* SCHED_* variables that are no setting but are read by the worker or its
+ * tools. */
 static const char *const other_known[] = {
-    "SCHED_TOKEN_KEY", /* tokencrypt.c: the token key itself, over oauth.token_key_file */
+    "SCHED_TOKEN_KEY",     /* tokencrypt.c: the token key itself, over oauth.token_key_file */
+    "SCHED_SIGN_KEY_FILE", /* a client's signing keys (tools/sign, loadgen; tools/stack exports) */
+    "SCHED_SIGN_KEY_ID",   /* and the key id it signs with */
 };
 
 /* Levenshtein distance of a and b (short strings), for "did you mean". */

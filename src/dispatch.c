@@ -126,12 +126,18 @@ void dispatch_lane_fini(void *lane_state)
 
 static void record_command(struct lane *l, const char *type, const char *status);
 
+/* Where a result goes: the command's reply_to (body, else header) when
+ * the configuration allows it as a reply topic (sw_config_reply_allowed),
+ * else topics.results.  Never the events, audit, dead-letter or command
+ * topics, whatever a command names. */
 static const char *reply_topic(const struct lane *l, const char *body_reply_to)
 {
-    if (body_reply_to && body_reply_to[0])
-        return body_reply_to;
-    if (l->in->reply_to[0])
-        return l->in->reply_to;
+    const char *want = body_reply_to && body_reply_to[0] ? body_reply_to : l->in->reply_to;
+    if (want[0] && sw_config_reply_allowed(l->cfg, want))
+        return want;
+    if (want[0])
+        log_warn("dispatch", "reply_to is not an allowed reply topic; answering on %s",
+                 l->cfg->topic_results);
     return l->cfg->topic_results;
 }
 
@@ -189,29 +195,48 @@ static void reject_message(struct lane *l, struct outbox *out, struct cmd_parse_
     record_command(l, err->type, "invalid");
 }
 
-/* An unsigned or wrongly signed write: a dead letter, and a `rejected`
- * result if the request_id can be read (parsing has no side effect). */
+/* A command whose signature does not prove its sender, or whose key may
+ * not send it here: a dead letter and a log line, nothing else.  Its bytes
+ * are not parsed and nobody is answered: an answer would let anyone who
+ * can produce to a command topic put a result under another caller's
+ * request_id (and would tell a prober what passed). */
 static void reject_unauthorized(struct lane *l, struct outbox *out, struct cmd_parse_error *perr)
 {
+    dead_letter(l, out, perr->code, perr->message); /* which logs it, once */
+}
+
+/* A signed command naming a reply_to results may not go to: answered
+ * `invalid` on topics.results and dead-lettered, before anything runs.
+ * (A command that does not parse goes on to the parse error's answer,
+ * which reply_topic() keeps on topics.results too.) */
+static bool reply_to_refused(struct lane *l, struct outbox *out)
+{
+    const struct sw_config *cfg = l->cfg;
     struct command cmd;
     struct cmd_parse_error ignored;
-    dead_letter(l, out, perr->code, perr->message);
-    log_warn("dispatch", "unauthorized write command from producer \"%.60s\"", l->in->producer);
-    bool parsed = l->in->len <= (size_t)l->cfg->max_message_bytes &&
-                  command_parse(l->in->value, l->in->len, &cmd, &ignored) == SW_OK;
-    if (!parsed)
-        return; /* no type to answer with: the dead letter says it all */
-    const char *rid = cmd.request_id;
+    if (l->in->len > (size_t)cfg->max_message_bytes ||
+        command_parse(l->in->value, l->in->len, &cmd, &ignored) != SW_OK)
+        return false;
+    const char *want = cmd.reply_to[0] ? cmd.reply_to : l->in->reply_to;
+    if (!want[0] || sw_config_reply_allowed(cfg, want))
+        return false;
+    dead_letter(l, out, "reply_to_not_allowed",
+                "reply_to names a topic results may not go to; nothing was done");
     struct result r;
     result_init(&r, &cmd);
-    result_fail(&r, RES_REJECTED, "unauthorized", "%s", perr->message);
+    result_fail(&r, RES_INVALID, "reply_to_not_allowed",
+                "reply_to must be %s, a topic named in topics.reply_allowlist or one starting with "
+                "the reply prefix; nothing was done.",
+                cfg->topic_results);
     r.processed_at_ms = clock_now_ms(NULL);
     char *json = result_serialize(&r);
     if (json)
-        publish_result(l, out, reply_topic(l, cmd.reply_to), rid, rid, json);
-    record_command(l, cmd_type_name(cmd.type), "rejected");
+        publish_result(l, out, cfg->topic_results,
+                       cmd.session_id[0] ? cmd.session_id : cmd.request_id, cmd.request_id, json);
+    record_command(l, cmd_type_name(cmd.type), "invalid");
     free(json);
     result_clear(&r);
+    return true;
 }
 
 static const char *topic_of(const struct sw_config *cfg, enum cmd_type t)
@@ -236,23 +261,104 @@ static void record_command(struct lane *l, const char *type, const char *status)
     metrics_command(type, status, (double)(now - since) / 1000.0);
 }
 
-/* Write topics take only commands signed by a producer the config names
- * (HMAC over the exact bytes), checked before anything else is read. */
-static bool authorized(struct lane *l, struct cmd_parse_error *perr)
+enum admission {
+    ADMITTED, /* go on */
+    REFUSED,  /* answered or dead-lettered here: done */
+    RECHECK,  /* Redis did not answer the replay guard: run again later */
+};
+
+static enum auth_topic auth_topic_of(const struct sw_config *cfg, const char *topic)
+{
+    if (!strcmp(topic, cfg->topic_search))
+        return AUTH_TOPIC_SEARCH;
+    if (!strcmp(topic, cfg->topic_book))
+        return AUTH_TOPIC_BOOK;
+    if (!strcmp(topic, cfg->topic_cancel))
+        return AUTH_TOPIC_CANCEL;
+    return AUTH_TOPIC_OTHER;
+}
+
+static void refuse(struct cmd_parse_error *perr, const char *code, const char *key_id,
+                   const char *reason)
+{
+    memset(perr, 0, sizeof(*perr));
+    snprintf(perr->code, sizeof(perr->code), "%s", code);
+    if (key_id && key_id[0])
+        snprintf(perr->message, sizeof(perr->message), "key %s: %s", key_id, reason);
+    else
+        snprintf(perr->message, sizeof(perr->message), "%s", reason);
+}
+
+/* Every command is signed (auth.h), checked before anything else is read:
+ * the signature over the value and the headers that change its meaning,
+ * the key's role on this topic, the replay window, and the replay guard (a
+ * signature is good for one Kafka message: the guard's record, written
+ * only for a good signature, is the one Redis write before this returns
+ * ADMITTED).  A redelivery of a message admitted before (same topic,
+ * partition and offset) passes even when its time is out of the window.
+ * With auth.allow_unsigned (development only) a message with no signature
+ * headers at all passes too; a signed one is still checked. */
+static enum admission authorized(struct lane *l, struct cmd_parse_error *perr)
 {
     const struct sw_config *cfg = l->cfg;
-    if (!cfg->auth_require_signed_writes || (strcmp(l->in->topic, cfg->topic_book) != 0 &&
-                                             strcmp(l->in->topic, cfg->topic_cancel) != 0))
-        return true;
-    char reason[160];
-    if (auth_verify(l->shared->keys, l->in->producer[0] ? l->in->producer : NULL,
-                    l->in->signature[0] ? l->in->signature : NULL, l->in->value, l->in->len, reason,
-                    sizeof(reason)) == SW_OK)
-        return true;
-    memset(perr, 0, sizeof(*perr));
-    snprintf(perr->code, sizeof(perr->code), "unauthorized");
-    snprintf(perr->message, sizeof(perr->message), "command rejected: %s", reason);
-    return false;
+    const struct kmsg *in = l->in;
+    struct auth_msg m = {in->topic,     in->request_id, in->reply_to, in->correlation_id,
+                         in->replay_of, in->value,      in->len};
+    struct auth_check ck;
+    auth_verify(l->shared->keys, &m, in->key_id, in->signed_at, in->signature, in->header_trouble,
+                auth_topic_of(cfg, in->topic), clock_now_ms(NULL), cfg->auth_max_skew_s, &ck);
+    switch (ck.verdict) {
+    case AUTH_UNSIGNED:
+        if (cfg->auth_allow_unsigned) {
+            auth_count_unsigned();
+            return ADMITTED;
+        }
+        refuse(perr, "unauthenticated", NULL, ck.reason);
+        return REFUSED;
+    case AUTH_UNAUTHENTICATED:
+        refuse(perr, "unauthenticated", NULL, ck.reason);
+        return REFUSED;
+    case AUTH_FORBIDDEN:
+        refuse(perr, "forbidden", ck.key_id, ck.reason);
+        return REFUSED;
+    case AUTH_OK:
+        break;
+    }
+    if (!l->fleet && !lane_connect(l))
+        return RECHECK;
+    char who[320];
+    snprintf(who, sizeof(who), "%s/%d/%lld", in->topic, (int)in->partition, (long long)in->offset);
+    enum fleet_replay seen;
+    if (fleet_replay_claim(l->fleet, ck.digest, who, 2 * cfg->auth_max_skew_s + 3600, !ck.stale,
+                           &seen) != SW_OK) {
+        log_warn("dispatch", "redis (replay guard): %s", fleet_errstr(l->fleet));
+        metrics_redis_error();
+        return RECHECK;
+    }
+    if (seen == FLEET_REPLAY_SAME)
+        return ADMITTED; /* this very message again: a redelivery */
+    if (seen == FLEET_REPLAY_OTHER) {
+        refuse(perr, "unauthenticated", ck.key_id,
+               "replayed: another message carried this signature first");
+        return REFUSED;
+    }
+    if (ck.stale) {
+        refuse(perr, "unauthenticated", ck.key_id, ck.reason);
+        return REFUSED;
+    }
+    return ADMITTED;
+}
+
+/* The admission of one message: its signature, then its reply_to. */
+static enum admission admit(struct lane *l, struct outbox *out)
+{
+    struct cmd_parse_error perr;
+    enum admission a = authorized(l, &perr);
+    if (a == REFUSED)
+        reject_unauthorized(l, out, &perr);
+    else if (a == ADMITTED && reply_to_refused(l, out))
+        a = REFUSED;
+    return a;
 }
 
 /* The outputs of a command besides its result (audit records, events), as
@@ -369,8 +475,13 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     l->w.out = out;
     result_init(&res, NULL);
 
-    if (!authorized(l, &perr)) {
-        reject_unauthorized(l, out, &perr);
+    switch (admit(l, out)) {
+    case ADMITTED:
+        break;
+    case RECHECK:
+        outcome = HANDLER_RETRY; /* no replay guard without Redis: wait */
+        goto out;
+    case REFUSED:
         goto out;
     }
     if (in->len > (size_t)cfg->max_message_bytes) {
@@ -428,7 +539,7 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         goto out;
     }
 
-    command_digest(&cmd, in->producer, digest);
+    command_digest(&cmd, in->key_id, digest); /* the key id the signature proved */
     if (fleet_idem_begin(l->fleet, cmd.request_id, owner, digest, cfg->idempotency_lease_s, &rec) !=
         SW_OK) {
         log_warn("dispatch", "redis: %s", fleet_errstr(l->fleet));

@@ -98,14 +98,20 @@ static enum MHD_Result answer_ready(struct http_server *srv, struct MHD_Connecti
     struct http_readiness r = {true, true, true, true, "unknown", true, false};
     if (srv->checks.ready)
         srv->checks.ready(srv->checks.opaque, &r);
-    bool ready = r.kafka && r.broker && r.redis && r.token && r.circuit_ok && !r.draining;
-    char circuit[64], body[256];
+    bool ready =
+        r.kafka && r.broker && r.redis && r.token && r.circuit_ok && !r.draining && !r.token_key[0];
+    char circuit[64], auth[128], token_key[256], body[768];
     json_text(circuit, sizeof(circuit), r.circuit ? r.circuit : "unknown");
+    json_text(auth, sizeof(auth), r.auth ? r.auth : "");
+    json_text(token_key, sizeof(token_key), r.token_key);
     int n = snprintf(body, sizeof(body),
                      "{\"ready\":%s,\"kafka\":%s,\"broker\":%s,\"redis\":%s,\"token\":%s,"
-                     "\"circuit\":\"%s\",\"draining\":%s}\n",
+                     "\"circuit\":\"%s\",\"draining\":%s%s%s%s%s%s%s}\n",
                      tf(ready), tf(r.kafka), tf(r.broker), tf(r.redis), tf(r.token), circuit,
-                     tf(r.draining));
+                     tf(r.draining), auth[0] ? ",\"auth\":\"" : "", auth, auth[0] ? "\"" : "",
+                     token_key[0] ? ",\"token_key\":\"" : "", token_key, token_key[0] ? "\"" : "");
+    if (n < 0 || (size_t)n >= sizeof(body))
+        n = (int)strlen(body);
     return reply(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", body,
                  (size_t)n, MHD_RESPMEM_MUST_COPY);
 }

@@ -375,6 +375,11 @@ static void set_paused(struct kafka *k, bool pause)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* The headers a command may carry, every one of them part of its signature
+ * (auth.h signs request_id, reply_to, correlation_id and dlq_replayed_from;
+ * the rest are the signature's own).  One that is repeated, too long or
+ * holds NUL sets header_trouble and is left out, so nothing downstream can
+ * read another copy of a header than the one the signature covers. */
 static void read_headers(const rd_kafka_message_t *rkm, struct kmsg *in)
 {
     static const struct {
@@ -384,8 +389,10 @@ static void read_headers(const rd_kafka_message_t *rkm, struct kmsg *in)
         {"request_id", offsetof(struct kmsg, request_id), sizeof(in->request_id)},
         {"reply_to", offsetof(struct kmsg, reply_to), sizeof(in->reply_to)},
         {"correlation_id", offsetof(struct kmsg, correlation_id), sizeof(in->correlation_id)},
+        {"x-key-id", offsetof(struct kmsg, key_id), sizeof(in->key_id)},
+        {"x-signed-at", offsetof(struct kmsg, signed_at), sizeof(in->signed_at)},
         {"x-signature", offsetof(struct kmsg, signature), sizeof(in->signature)},
-        {"x-producer", offsetof(struct kmsg, producer), sizeof(in->producer)},
+        {"dlq_replayed_from", offsetof(struct kmsg, replay_of), sizeof(in->replay_of)},
     };
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
@@ -393,12 +400,19 @@ static void read_headers(const rd_kafka_message_t *rkm, struct kmsg *in)
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
         const void *v;
         size_t n;
-        if (rd_kafka_header_get_last(hdrs, wanted[i].name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            v && n < wanted[i].size && !memchr(v, '\0', n)) {
-            char *dst = (char *)in + wanted[i].off;
-            memcpy(dst, v, n);
-            dst[n] = '\0';
+        if (rd_kafka_header_get_last(hdrs, wanted[i].name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            continue;
+        if (rd_kafka_header_get(hdrs, 1, wanted[i].name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            in->header_trouble = true; /* a second one: which did the signer mean? */
+            continue;
         }
+        if (!v || n >= wanted[i].size || memchr(v, '\0', n)) {
+            in->header_trouble = n > 0;
+            continue;
+        }
+        char *dst = (char *)in + wanted[i].off;
+        memcpy(dst, v, n);
+        dst[n] = '\0';
     }
 }
 

@@ -13,14 +13,21 @@
 
 #include "clock.h"
 
-#define MAX_SECRETS 32
+/* Two sets: long-lived secrets (passwords, client secrets, keys, a seed
+ * token file) are kept for the process's life, so no number of token
+ * refreshes pushes them out; rotating ones (issued tokens) in a ring of the
+ * most recent ones, so a long run does not grow without bound. */
+#define MAX_LONG_LIVED 256
+#define MAX_ROTATING   64
 
 static atomic_int threshold = SW_LOG_INFO; /* changed at run time by a reload */
 static char worker[64];
 
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *secrets[MAX_SECRETS];
-static unsigned secrets_next;
+static char *long_lived[MAX_LONG_LIVED];
+static unsigned n_long_lived;
+static char *rotating[MAX_ROTATING];
+static unsigned rotating_next;
 
 struct log_context {
     bool set;
@@ -86,20 +93,60 @@ void sw_log_clear_context(void)
     ctx.set = false;
 }
 
-void sw_log_add_secret(const char *secret)
+static bool known_secret(const char *secret)
+{
+    for (unsigned i = 0; i < n_long_lived; i++)
+        if (!strcmp(long_lived[i], secret))
+            return true;
+    for (unsigned i = 0; i < MAX_ROTATING; i++)
+        if (rotating[i] && !strcmp(rotating[i], secret))
+            return true;
+    return false;
+}
+
+bool sw_log_add_secret(const char *secret)
+{
+    bool ok = true;
+    if (!secret || strlen(secret) < 8)
+        return true;
+    pthread_mutex_lock(&secrets_lock);
+    if (!known_secret(secret)) {
+        char *copy = n_long_lived < MAX_LONG_LIVED ? strdup(secret) : NULL;
+        if (copy)
+            long_lived[n_long_lived++] = copy;
+        ok = copy != NULL;
+    }
+    pthread_mutex_unlock(&secrets_lock);
+    return ok;
+}
+
+void sw_log_add_rotating_secret(const char *secret)
 {
     if (!secret || strlen(secret) < 8)
         return;
     pthread_mutex_lock(&secrets_lock);
-    for (unsigned i = 0; i < MAX_SECRETS; i++) {
-        if (secrets[i] && strcmp(secrets[i], secret) == 0)
-            goto out;
+    if (!known_secret(secret)) {
+        unsigned slot = rotating_next++ % MAX_ROTATING;
+        if (rotating[slot])
+            explicit_bzero(rotating[slot], strlen(rotating[slot]));
+        free(rotating[slot]);
+        rotating[slot] = strdup(secret);
     }
-    unsigned slot = secrets_next++ % MAX_SECRETS;
-    free(secrets[slot]);
-    secrets[slot] = strdup(secret);
-out:
     pthread_mutex_unlock(&secrets_lock);
+}
+
+/* The length of the registered secret that in[0..avail) begins with, or
+ * (cut) of the secret whose beginning in runs out in; 0 if none. */
+static size_t secret_at(const char *in, size_t avail, bool cut, const char *secret)
+{
+    if (!secret || secret[0] != in[0])
+        return 0;
+    size_t n = strlen(secret);
+    if (avail >= n && memcmp(in, secret, n) == 0)
+        return n;
+    if (avail < n && cut && memcmp(in, secret, avail) == 0)
+        return avail;
+    return 0;
 }
 
 #define REDACTED "[redacted]"
@@ -113,15 +160,10 @@ static size_t redact(const char *in, size_t len, bool cut, char *out, size_t cap
     pthread_mutex_lock(&secrets_lock);
     for (size_t i = 0; i < len && o < cap;) {
         size_t hit = 0;
-        for (unsigned s = 0; s < MAX_SECRETS && !hit; s++) {
-            if (!secrets[s] || secrets[s][0] != in[i])
-                continue;
-            size_t n = strlen(secrets[s]), avail = len - i;
-            if (avail >= n && memcmp(in + i, secrets[s], n) == 0)
-                hit = n;
-            else if (avail < n && cut && memcmp(in + i, secrets[s], avail) == 0)
-                hit = avail;
-        }
+        for (unsigned s = 0; s < n_long_lived && !hit; s++)
+            hit = secret_at(in + i, len - i, cut, long_lived[s]);
+        for (unsigned s = 0; s < MAX_ROTATING && !hit; s++)
+            hit = secret_at(in + i, len - i, cut, rotating[s]);
         if (hit) {
             size_t r = sizeof(REDACTED) - 1 < cap - o ? sizeof(REDACTED) - 1 : cap - o;
             memcpy(out + o, REDACTED, r);

@@ -92,10 +92,15 @@ static int run(const char *path, const char *ready_file)
         log_error("main", "%s", err);
         goto out;
     }
-    if (cfg.auth_require_signed_writes && !keys) {
-        log_error("main", "auth.require_signed_writes is set but auth.keys_file names no keys");
+    if (!keys && !cfg.auth_allow_unsigned) {
+        log_error("main", "auth.keys_file is not set: every command must be signed (set it; "
+                          "auth.allow_unsigned = true is for development only)");
         goto out;
     }
+    if (cfg.auth_allow_unsigned)
+        log_error("main", "DEVELOPMENT MODE: auth.allow_unsigned is on, so anyone who can write to "
+                          "a command topic can read and change patients' appointments; never run "
+                          "this with real patient data");
     struct dispatch_shared shared = {&cfg, keys, {0}};
     struct tokencrypt *tc = NULL;
     err[0] = '\0';

@@ -10,11 +10,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "fleet.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "oauth.h"
 #include "openemr.h"
 #include "sdnotify.h"
 
@@ -77,6 +79,22 @@ static int replicas_update(struct fleet *f, const char *id, bool alive)
     return others;
 }
 
+/* Development mode (auth.allow_unsigned) says so every minute, with how
+ * many unsigned commands it let through. */
+#define DEV_MODE_EVERY_MS 60000
+
+static void dev_mode_warning(const struct sw_config *cfg, int64_t *next)
+{
+    int64_t now = clock_now_ms(NULL);
+    if (!cfg->auth_allow_unsigned || now < *next)
+        return;
+    *next = now + DEV_MODE_EVERY_MS;
+    log_error("monitor",
+              "DEVELOPMENT MODE (auth.allow_unsigned): %llu unsigned commands accepted in the last "
+              "minute; anyone who can write to a command topic can read and change appointments",
+              (unsigned long long)auth_unsigned_taken());
+}
+
 static void *monitor_main(void *arg)
 {
     struct monitor *m = arg;
@@ -84,6 +102,7 @@ static void *monitor_main(void *arg)
     struct oe_client *oe = NULL;
     char err[256];
     bool token_warned = false;
+    int64_t dev_next = clock_now_ms(NULL) + DEV_MODE_EVERY_MS;
 
     if (fleet_new(m->cfg, &f, err, sizeof(err)) != SW_OK)
         log_error("monitor", "redis: %s", err);
@@ -114,6 +133,7 @@ static void *monitor_main(void *arg)
         }
         if (redis && m->cfg->oauth_revoke_on_shutdown)
             replicas_update(f, m->cfg->worker_id, true);
+        dev_mode_warning(m->cfg, &dev_next);
         metrics_in_flight(kafka_in_flight(m->kafka));
         kafka_report_lag(m->kafka);
         for (int i = 0; i < 10 && !atomic_load(&m->stop); i++)
@@ -159,6 +179,13 @@ void monitor_readiness(void *opaque, struct http_readiness *r)
     r->circuit_ok =
         !(m->cfg->health_ready_requires_closed_circuit && circuit == FLEET_CIRCUIT_OPEN);
     r->draining = kafka_is_draining(m->kafka);
+    r->auth = m->cfg->auth_allow_unsigned ? "DEVELOPMENT MODE: unsigned commands accepted" : NULL;
+    char theirs[32], ours[32];
+    r->token_key[0] = '\0';
+    if (oauth_token_key_mismatch(theirs, sizeof(theirs), ours, sizeof(ours)))
+        snprintf(r->token_key, sizeof(r->token_key),
+                 "mismatch: the fleet's token record is sealed with key id %s, this replica has %s",
+                 theirs, ours);
 }
 
 bool monitor_liveness(void *opaque, char *why, size_t whylen)
@@ -169,7 +196,8 @@ bool monitor_liveness(void *opaque, char *why, size_t whylen)
 
 static bool all_ready(const struct http_readiness *r)
 {
-    return r->kafka && r->broker && r->redis && r->token && r->circuit_ok && !r->draining;
+    return r->kafka && r->broker && r->redis && r->token && r->circuit_ok && !r->draining &&
+           !r->token_key[0];
 }
 
 static void stopping(struct monitor *m)

@@ -3,31 +3,50 @@
  *
  * Refresh protocol.  The record in Redis (sealed with tokencrypt) holds
  * the access token, the refresh token, the expiry, the lifetime and a
- * fingerprint of the seed refresh token file it came from.  A replica
+ * fingerprint of the seed refresh token file it came from; beside it the
+ * fleet keeps its version and the id of the key that sealed it.  A replica
  * refreshes when less than min(oauth.refresh_margin_s, lifetime / 4)
  * remains, or when OpenEMR answered 401 to the current token:
  *   1. it takes the fleet token lock (fleet_token_lock, ttl > one request);
- *   2. re-reads the record: if another replica refreshed meanwhile, uses it;
+ *   2. re-reads the record (and its version): if another replica refreshed
+ *      meanwhile, uses it;
  *   3. before presenting a refresh token R it writes a "spend" marker
- *      (fingerprint of R) to the fleet cache;
- *   4. runs the grant, then writes the new record (new access token, NEW
- *      refresh token, expiry) with fleet_token_put, which also releases the
- *      lock; then clears the marker.
+ *      (fingerprint of R) to the fleet cache, and presents nothing if that
+ *      write fails;
+ *   4. runs the grant, then stores the new record (new access token, NEW
+ *      refresh token, expiry) with fleet_token_put: compare-and-set on the
+ *      version it read, which also releases the lock; then clears the
+ *      marker.  If OpenEMR gave no answer (timeout, no connection) the
+ *      marker becomes "unanswered" instead.
  * Replicas that find the lock held keep using the old token while it is
  * still valid, or poll the record (every 100 ms, up to ~2 s) for the new one.
  *
+ * When the store fails (Redis refused or lost the write), the rotated token
+ * lives only in this process: it is used from memory, and the store is
+ * retried (at most once a second, on the next token use) with the same
+ * expected version, until it lands or another replica's newer record wins
+ * (the version moved: that record is used, ours dropped).  Meanwhile the
+ * marker still names R, so no replica presents R again.
+ *
+ * A record that does not open with our key (the fleet runs with another
+ * oauth.token_key_file, or the record is damaged) is never overwritten:
+ * this replica has no token, reports it (oauth_token_key_mismatch, so
+ * /readyz says not ready) and logs both key ids.
+ *
  * Guarantees when a replica dies mid-refresh:
  *  - before OpenEMR rotated: the record's refresh token is still good; the
- *    lock expires and the next replica refreshes normally.
- *  - after OpenEMR rotated but before the put: the record's refresh token
- *    is spent and the new one is lost.  The spend marker says so, so the next
- *    replica does not present the spent token again; it falls back to the
+ *    lock expires and the next replica refreshes normally (unless the
+ *    marker was written: then as below).
+ *  - after OpenEMR rotated but before the store: the record's refresh token
+ *    is spent and the new one is lost.  The spend marker says so, so no
+ *    replica presents the spent token again; the next one falls back to the
  *    configured grant (password: a new password grant; client_credentials:
- *    a new assertion) or to oauth.refresh_token_file if it holds a token the
- *    fleet has not seeded from yet.  Only with grant = refresh_token and no
- *    new seed file is the possibly spent token presented once more (it may
- *    not have reached OpenEMR); if OpenEMR refuses it, oauth_token() returns
- *    SW_ERR_TOKEN and an operator must run `schedworker auth login`.
+ *    a new assertion) or to oauth.refresh_token_file if it holds a token
+ *    the fleet has not seeded from yet.  With grant = refresh_token and no
+ *    new seed file, oauth_token() returns SW_ERR_TOKEN and an operator must
+ *    run `schedworker auth login`.  Only a token whose marker says
+ *    "unanswered" (its grant got no answer at all) is presented once more,
+ *    as a last resort.
  *  - the access token in the record stays usable until its expiry in every
  *    case, so requests keep working while any of this happens.
  * Not guaranteed: if Redis loses the record (flush, failover without
@@ -39,6 +58,8 @@
 #include "oauth.h"
 #include "oauth_internal.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +77,8 @@
 #define WAIT_OTHERS_MS 2000
 #define POLL_MS        100
 #define SPEND_TTL_S    (90 * 86400)
+#define RETRY_STORE_MS 1000
+#define UNANSWERED     " unanswered"
 
 struct oauth {
     const struct sw_config *cfg;
@@ -66,10 +89,59 @@ struct oauth {
     char name[48];
     char owner[96];
     struct oa_token cur;
-    bool rejected;        /* cur.access got a 401 */
-    char after_401[48];   /* fingerprint of the token taken after a 401 */
-    int64_t after_401_at; /* when */
+    bool rejected;                          /* cur.access got a 401 */
+    char after_401[48];                     /* fingerprint of the token taken after a 401 */
+    int64_t after_401_at;                   /* when */
+    char key_id[TOKENCRYPT_KEY_ID_LEN + 1]; /* of our token key */
+    long long version;                      /* of the record last read */
+    bool mismatch;                          /* that record is not ours to open */
+    struct oa_token unsaved;                /* rotated, not yet stored (Redis failed) */
+    long long unsaved_base;                 /* the version it replaces */
+    bool has_unsaved;
+    int64_t unsaved_tried_ms;
 };
+
+/* ---- a record sealed with another key ------------------------------------ */
+
+/* Process-wide: every thread's struct oauth reads the same record with the
+ * same key, and the monitor reports it on /readyz. */
+static pthread_mutex_t mismatch_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool mismatch_on;
+static char mismatch_theirs[24], mismatch_ours[24];
+
+static void note_mismatch(struct oauth *o, bool on, const char *theirs)
+{
+    o->mismatch = on;
+    pthread_mutex_lock(&mismatch_mu);
+    bool was = mismatch_on;
+    mismatch_on = on;
+    if (on) {
+        snprintf(mismatch_theirs, sizeof(mismatch_theirs), "%s", theirs[0] ? theirs : "unknown");
+        snprintf(mismatch_ours, sizeof(mismatch_ours), "%s", o->key_id);
+    }
+    pthread_mutex_unlock(&mismatch_mu);
+    if (on && !was)
+        log_error(MOD,
+                  "the fleet's token record does not open with this replica's token key: it was "
+                  "sealed with key id %s, this replica has key id %s (oauth.token_key_file or "
+                  "SCHED_TOKEN_KEY); not ready, and the record is left alone: give every replica "
+                  "the fleet's key",
+                  theirs[0] ? theirs : "unknown (an older record, or damaged)", o->key_id);
+    else if (!on && was)
+        log_info(MOD, "the fleet's token record opens with this replica's key again");
+}
+
+bool oauth_token_key_mismatch(char *theirs, size_t tlen, char *ours, size_t olen)
+{
+    pthread_mutex_lock(&mismatch_mu);
+    bool on = mismatch_on;
+    if (on && tlen)
+        snprintf(theirs, tlen, "%s", mismatch_theirs);
+    if (on && olen)
+        snprintf(ours, olen, "%s", mismatch_ours);
+    pthread_mutex_unlock(&mismatch_mu);
+    return on;
+}
 
 static bool tok_valid(const struct oa_token *t, int64_t now)
 {
@@ -103,23 +175,38 @@ static const char *grant_name(enum sw_grant g)
 
 /* ---- the record in Redis ------------------------------------------------ */
 
+/* Reads the record and its version.  SW_ERR_NOT_FOUND: none (or an
+ * emptied one); SW_ERR_UNAVAILABLE: it does not open with our key (never
+ * to be overwritten: see note_mismatch); Redis errors as they come. */
 static sw_err record_read(struct oauth *o, struct oa_token *t)
 {
     char *blob = NULL, *plain = NULL;
     size_t len = 0, plen = 0;
     json_t *j = NULL;
+    struct fleet_token_meta meta;
     memset(t, 0, sizeof(*t));
     if (!o->fleet)
         return SW_ERR_NOT_FOUND;
-    sw_err err = fleet_token_get(o->fleet, o->name, &blob, &len);
-    if (err != SW_OK)
+    sw_err err = fleet_token_get(o->fleet, o->name, &blob, &len, &meta);
+    if (err != SW_OK && err != SW_ERR_NOT_FOUND)
         return err;
-    err = tokencrypt_open(o->tc, blob, len, &plain, &plen);
+    o->version = meta.version;
+    if (err == SW_ERR_NOT_FOUND) {
+        note_mismatch(o, false, "");
+        return err;
+    }
+    err = meta.key_id[0] && strcmp(meta.key_id, o->key_id) != 0
+              ? SW_ERR_INVALID
+              : tokencrypt_open(o->tc, blob, len, &plain, &plen);
     free(blob);
     if (err != SW_OK) {
-        log_error(MOD, "token record in Redis cannot be opened (wrong key or damaged)");
-        return SW_ERR_NOT_FOUND;
+        note_mismatch(o, true, meta.key_id);
+        snprintf(o->ep.errstr, sizeof(o->ep.errstr),
+                 "the fleet's token record is sealed with another key (key id %s, ours %s)",
+                 meta.key_id[0] ? meta.key_id : "unknown", o->key_id);
+        return SW_ERR_UNAVAILABLE;
     }
+    note_mismatch(o, false, "");
     j = json_loadb(plain, plen, 0, NULL);
     oa_secret_free(plain);
     const char *a = json_string_value(json_object_get(j, "access_token"));
@@ -133,15 +220,18 @@ static sw_err record_read(struct oauth *o, struct oa_token *t)
         snprintf(t->seed, sizeof(t->seed), "%s", seed);
     json_decref(j);
     if (t->access)
-        sw_log_add_secret(t->access);
+        sw_log_add_rotating_secret(t->access);
     if (t->refresh)
-        sw_log_add_secret(t->refresh);
+        sw_log_add_rotating_secret(t->refresh);
     return t->access || t->refresh ? SW_OK : SW_ERR_NOT_FOUND;
 }
 
-/* Writes the record and releases the lock. */
-static sw_err record_put(struct oauth *o, const struct oa_token *t)
+/* Writes the record as version base + 1 if it is still version base
+ * (SW_ERR_BUSY otherwise), and releases the lock. */
+static sw_err record_put(struct oauth *o, const struct oa_token *t, long long base)
 {
+    if (o->mismatch)
+        return SW_ERR_UNAVAILABLE; /* not ours to overwrite */
     json_t *j =
         json_pack("{s:s?, s:s?, s:I, s:I, s:s, s:s}", "access_token", t->access, "refresh_token",
                   t->refresh, "expires_at", (json_int_t)t->expires_at, "lifetime",
@@ -156,7 +246,9 @@ static sw_err record_put(struct oauth *o, const struct oa_token *t)
     sw_err err = tokencrypt_seal(o->tc, text, strlen(text), &blob);
     oa_secret_free(text);
     if (err == SW_OK)
-        err = fleet_token_put(o->fleet, o->name, o->owner, blob, strlen(blob));
+        err = fleet_token_put(o->fleet, o->name, o->owner, base, o->key_id, blob, strlen(blob));
+    if (err == SW_OK)
+        o->version = base + 1;
     free(blob);
     return err;
 }
@@ -166,28 +258,52 @@ static void spend_key(const struct oauth *o, char *buf, size_t len)
     key_oauth_spend(buf, len, o->name);
 }
 
-/* A refresh token whose spend marker is set may already be spent. */
-static bool maybe_spent(struct oauth *o, const char *refresh)
+enum spend {
+    SPEND_NONE,       /* never presented, as far as the fleet knows */
+    SPEND_PRESENTED,  /* presented: it may have been rotated, never present it again */
+    SPEND_UNANSWERED, /* presented, but OpenEMR never answered: one more try is safe-ish */
+};
+
+/* What the spend marker says of refresh (PRESENTED when Redis cannot say:
+ * a token is never presented on a guess). */
+static enum spend spend_state(struct oauth *o, const char *refresh)
 {
     char key[96], fp[48], *val = NULL;
-    if (!o->fleet || !refresh || jwt_sha256_b64(refresh, fp, sizeof(fp)) != SW_OK)
-        return false;
+    if (!o->fleet || !refresh)
+        return SPEND_NONE;
+    if (jwt_sha256_b64(refresh, fp, sizeof(fp)) != SW_OK)
+        return SPEND_PRESENTED;
     spend_key(o, key, sizeof(key));
-    if (fleet_cache_get(o->fleet, key, &val) != SW_OK)
-        return false;
-    bool spent = val && !strcmp(val, fp);
+    sw_err err = fleet_cache_get(o->fleet, key, &val);
+    if (err == SW_ERR_NOT_FOUND)
+        return SPEND_NONE;
+    enum spend s = SPEND_PRESENTED;
+    if (err == SW_OK) {
+        size_t n = strlen(fp);
+        if (strncmp(val, fp, n) != 0)
+            s = SPEND_NONE; /* the marker names another token */
+        else if (!strcmp(val + n, UNANSWERED))
+            s = SPEND_UNANSWERED;
+    }
     free(val);
-    return spent;
+    return s;
 }
 
-static void mark_spending(struct oauth *o, const char *refresh)
+/* Writes the marker for refresh (suffix "" or UNANSWERED); false if it
+ * could not be written.  Without a fleet there is nobody to warn. */
+static bool mark_spend(struct oauth *o, const char *refresh, const char *suffix)
 {
-    char key[96], fp[48];
-    if (!o->fleet || jwt_sha256_b64(refresh, fp, sizeof(fp)) != SW_OK)
-        return;
+    char key[96], fp[48], val[64];
+    if (!o->fleet)
+        return true;
+    if (jwt_sha256_b64(refresh, fp, sizeof(fp)) != SW_OK)
+        return false;
+    snprintf(val, sizeof(val), "%s%s", fp, suffix);
     spend_key(o, key, sizeof(key));
-    if (fleet_cache_put(o->fleet, key, fp, SPEND_TTL_S) != SW_OK)
-        log_warn(MOD, "could not write the refresh spend marker: %s", fleet_errstr(o->fleet));
+    if (fleet_cache_put(o->fleet, key, val, SPEND_TTL_S) == SW_OK)
+        return true;
+    log_warn(MOD, "could not write the refresh spend marker: %s", fleet_errstr(o->fleet));
+    return false;
 }
 
 static void clear_spending(struct oauth *o)
@@ -201,11 +317,19 @@ static void clear_spending(struct oauth *o)
 
 /* ---- grants ------------------------------------------------------------- */
 
-/* The refresh grant, with the spend marker written first (see above). */
+/* The refresh grant, with the spend marker written first (see above):
+ * SW_ERR_REDIS, and nothing presented, when the marker cannot be written. */
 static sw_err grant_refresh(struct oauth *o, const char *refresh, struct oa_token *out)
 {
-    mark_spending(o, refresh);
-    return oa_grant_refresh(&o->ep, refresh, out);
+    if (!mark_spend(o, refresh, "")) {
+        snprintf(o->ep.errstr, sizeof(o->ep.errstr),
+                 "the refresh spend marker could not be written; not presenting the token");
+        return SW_ERR_REDIS;
+    }
+    sw_err err = oa_grant_refresh(&o->ep, refresh, out);
+    if (err == SW_ERR_TIMEOUT || err == SW_ERR_CONNECT || err == SW_ERR_SERVER)
+        mark_spend(o, refresh, UNANSWERED); /* best effort: else it stays "presented" */
+    return err;
 }
 
 /* The refresh token file's token, if it is one the fleet has not used. */
@@ -217,11 +341,11 @@ static char *unused_seed(struct oauth *o, const struct oa_token *rec, char *fp, 
         return NULL;
     char *seed = sw_read_secret_file(path);
     if (!seed || !seed[0] || jwt_sha256_b64(seed, fp, fplen) != SW_OK || !strcmp(fp, rec->seed) ||
-        maybe_spent(o, seed)) {
+        spend_state(o, seed) != SPEND_NONE) {
         oa_secret_free(seed);
         return NULL;
     }
-    sw_log_add_secret(seed);
+    sw_log_add_secret(seed); /* a file's token: kept for the process's life */
     return seed;
 }
 
@@ -233,19 +357,19 @@ static sw_err run_grant(struct oauth *o, const struct oa_token *rec, struct oa_t
     if (o->cfg->grant == SW_GRANT_CLIENT_CREDENTIALS)
         return oa_grant_client_credentials(&o->ep, out);
 
-    bool spent = rec->refresh && maybe_spent(o, rec->refresh);
-    if (rec->refresh && !spent) {
+    enum spend spent = rec->refresh ? spend_state(o, rec->refresh) : SPEND_NONE;
+    if (rec->refresh && spent == SPEND_NONE) {
         err = grant_refresh(o, rec->refresh, out);
         if (err == SW_OK) {
             memcpy(out->seed, rec->seed, sizeof(out->seed));
             return SW_OK;
         }
         if (err != SW_ERR_TOKEN)
-            return err; /* transport trouble: the token may be fine */
+            return err; /* transport or Redis trouble: the token may be fine */
         log_warn(MOD, "refresh token refused (%s); trying the next grant", o->ep.errstr);
-    } else if (spent) {
-        log_warn(MOD, "the fleet's refresh token may have been spent by a replica that died "
-                      "mid-refresh; not presenting it again");
+    } else if (spent == SPEND_PRESENTED) {
+        log_warn(MOD, "the fleet's refresh token was presented by a replica that did not store "
+                      "what it got (it died, or Redis failed); never presenting it again");
     }
     char *seed = unused_seed(o, rec, fp, sizeof(fp));
     if (seed) {
@@ -262,7 +386,7 @@ static sw_err run_grant(struct oauth *o, const struct oa_token *rec, struct oa_t
     snprintf(out->seed, sizeof(out->seed), "%s", rec->seed);
     if (o->cfg->grant == SW_GRANT_PASSWORD)
         return oa_grant_password(&o->ep, out);
-    if (spent) { /* last resort: it may never have reached OpenEMR */
+    if (spent == SPEND_UNANSWERED) { /* last resort: it may never have reached OpenEMR */
         err = grant_refresh(o, rec->refresh, out);
         if (err == SW_OK)
             return SW_OK;
@@ -278,6 +402,69 @@ static void adopt(struct oauth *o, const struct oa_token *t)
 {
     oa_token_copy(&o->cur, t);
     o->rejected = false;
+}
+
+static void unsaved_clear(struct oauth *o)
+{
+    oa_token_clear(&o->unsaved);
+    o->has_unsaved = false;
+}
+
+/* After a successful grant: the new record as version base + 1.  When
+ * Redis fails the token stays in memory (o->cur) and in o->unsaved, and
+ * retry_unsaved() stores it later; the spend marker keeps everyone else
+ * from presenting the refresh token it replaced. */
+static void store_rotated(struct oauth *o, const struct oa_token *t, long long base)
+{
+    sw_err err = record_put(o, t, base);
+    if (err == SW_OK) {
+        unsaved_clear(o);
+        clear_spending(o);
+        log_info(MOD, "refreshed the fleet token (%s), valid %llds", grant_name(o->cfg->grant),
+                 (long long)t->lifetime);
+        return;
+    }
+    char why[256];
+    snprintf(why, sizeof(why), "%s", fleet_errstr(o->fleet));
+    fleet_token_unlock(o->fleet, o->name, o->owner);
+    if (err == SW_ERR_BUSY) {
+        /* our lock ran out and another replica stored a record first: that
+         * one is the fleet's; ours is used here until it expires */
+        log_warn(MOD, "another replica stored the fleet token first; keeping its record");
+        unsaved_clear(o);
+        return;
+    }
+    oa_token_copy(&o->unsaved, t);
+    o->unsaved_base = base;
+    o->has_unsaved = true;
+    o->unsaved_tried_ms = clock_now_ms(o->clock);
+    log_error(MOD,
+              "could not store the refreshed token for the fleet (%s): using it from memory and "
+              "retrying the store",
+              why);
+}
+
+/* Stores a rotated token a failed write left in memory (at most once per
+ * RETRY_STORE_MS unless now): true when nothing is left unsaved. */
+static bool retry_unsaved(struct oauth *o, bool now)
+{
+    if (!o->has_unsaved)
+        return true;
+    int64_t t = clock_now_ms(o->clock);
+    if (!now && t - o->unsaved_tried_ms < RETRY_STORE_MS)
+        return false;
+    o->unsaved_tried_ms = t;
+    sw_err err = record_put(o, &o->unsaved, o->unsaved_base);
+    if (err == SW_OK) {
+        clear_spending(o);
+        log_info(MOD, "stored the refreshed fleet token that a Redis failure had left in memory");
+    } else if (err == SW_ERR_BUSY) {
+        log_warn(MOD, "a newer fleet token record was stored meanwhile; dropping the unsaved one");
+    } else {
+        return false;
+    }
+    unsaved_clear(o);
+    return true;
 }
 
 /* bad: the access token OpenEMR refused (NULL for a timed refresh). */
@@ -301,12 +488,14 @@ static sw_err refresh_fleet(struct oauth *o, const char *bad, int64_t deadline_m
         err = fleet_token_lock(o->fleet, o->name, o->owner, lock_ttl);
         if (err == SW_OK) {
             oa_token_clear(&rec);
-            sw_err rerr = record_read(o, &rec);
+            /* a rotation still unsaved goes first: it is the newest token */
+            sw_err rerr = retry_unsaved(o, true) ? record_read(o, &rec) : SW_ERR_REDIS;
             if (rerr != SW_OK && rerr != SW_ERR_NOT_FOUND) {
                 fleet_token_unlock(o->fleet, o->name, o->owner);
                 err = rerr;
                 goto cleanup;
             }
+            long long base = o->version;
             if (tok_fresh(o, &rec, clock_now_s(o->clock)) && !same(rec.access, bad)) {
                 adopt(o, &rec); /* someone else refreshed meanwhile */
                 fleet_token_unlock(o->fleet, o->name, o->owner);
@@ -319,18 +508,7 @@ static sw_err refresh_fleet(struct oauth *o, const char *bad, int64_t deadline_m
                 goto cleanup;
             }
             adopt(o, &fresh);
-            sw_err perr = record_put(o, &fresh);
-            if (perr != SW_OK) {
-                /* the new refresh token lives only here now; the spend marker
-                 * stays, so the next refresher falls back (see above) */
-                log_error(MOD, "could not store the refreshed token for the fleet: %s",
-                          fleet_errstr(o->fleet));
-                fleet_token_unlock(o->fleet, o->name, o->owner);
-            } else {
-                clear_spending(o);
-                log_info(MOD, "refreshed the fleet token (%s), valid %llds",
-                         grant_name(o->cfg->grant), (long long)fresh.lifetime);
-            }
+            store_rotated(o, &fresh, base);
             goto cleanup;
         }
         if (err != SW_ERR_BUSY)
@@ -362,13 +540,17 @@ sw_err oauth_token(struct oauth *o, int64_t deadline_ms, char *buf, size_t bufle
 {
     int64_t now = clock_now_s(o->clock);
     sw_err err = SW_OK;
+    retry_unsaved(o, false);
     if (!(o->rejected || !tok_fresh(o, &o->cur, now))) {
         goto copy;
     }
     char *bad = o->rejected && o->cur.access ? strdup(o->cur.access) : NULL;
     struct oa_token rec = {0};
-    if (record_read(o, &rec) == SW_OK && tok_fresh(o, &rec, now) && !same(rec.access, bad)) {
+    sw_err rerr = record_read(o, &rec);
+    if (rerr == SW_OK && tok_fresh(o, &rec, now) && !same(rec.access, bad)) {
         adopt(o, &rec);
+    } else if (o->mismatch) {
+        err = rerr; /* a record we cannot open: never refresh over it */
     } else {
         err = refresh_fleet(o, bad, deadline_ms);
         if (err == SW_OK && bad && o->cur.access &&
@@ -440,11 +622,12 @@ sw_err oauth_logout(struct oauth *o)
     if (!what)
         goto cleanup;
     err = oa_logout(&o->ep, what);
-    if (o->fleet && fleet_token_lock(o->fleet, o->name, o->owner, 5000) == SW_OK) {
+    if (o->fleet && !o->mismatch && fleet_token_lock(o->fleet, o->name, o->owner, 5000) == SW_OK) {
         struct oa_token empty = {0};
-        if (record_put(o, &empty) != SW_OK)
+        if (record_put(o, &empty, o->version) != SW_OK)
             fleet_token_unlock(o->fleet, o->name, o->owner);
     }
+    unsaved_clear(o);
     oa_token_clear(&o->cur);
 cleanup:
     oa_token_clear(&rec);
@@ -478,6 +661,10 @@ sw_err oauth_new_opts(const struct sw_config *cfg, struct fleet *fleet, struct h
         err = SW_ERR_CONFIG;
         goto fail;
     }
+    tokencrypt_key_id(o->tc, o->key_id);
+    static atomic_bool key_logged;
+    if (!atomic_exchange(&key_logged, true))
+        log_info(MOD, "the fleet's token record is sealed with token key id %s", o->key_id);
     snprintf(o->name, sizeof(o->name), "%s", grant_name(cfg->grant));
     snprintf(o->owner, sizeof(o->owner), "%s:%d:%p", cfg->worker_id ? cfg->worker_id : "w",
              (int)getpid(), (void *)o);
@@ -518,6 +705,7 @@ void oauth_destroy(struct oauth *o)
     if (!o)
         return;
     oa_token_clear(&o->cur);
+    oa_token_clear(&o->unsaved);
     tokencrypt_destroy(o->tc);
     oa_endpoint_fini(&o->ep);
     free(o);

@@ -124,9 +124,9 @@ static sw_err token_post(struct oa_endpoint *e, const char *const *form, bool as
     }
     if (exp <= 0)
         exp = 3600;
-    sw_log_add_secret(a);
+    sw_log_add_rotating_secret(a);
     if (r)
-        sw_log_add_secret(r);
+        sw_log_add_rotating_secret(r);
     out->access = strdup(a);
     out->refresh = r ? strdup(r) : NULL;
     out->expires_at = clock_now_s(e->clock) + exp;

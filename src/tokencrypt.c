@@ -1,6 +1,7 @@
 /* tokencrypt.c - AES-256-GCM sealing of token records (see tokencrypt.h). */
 #include "tokencrypt.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,26 @@ sw_err tokencrypt_new(const struct sw_config *cfg, struct tokencrypt **out, char
     sw_err err = tokencrypt_new_key(key, out);
     explicit_bzero(key, sizeof(key));
     return err;
+}
+
+void tokencrypt_key_id(const struct tokencrypt *tc, char out[TOKENCRYPT_KEY_ID_LEN + 1])
+{
+    static const char label[] = "schedworker token key id v1"; /* with its NUL */
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[32];
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(ctx, label, sizeof(label)) == 1 &&
+              EVP_DigestUpdate(ctx, tc->key, sizeof(tc->key)) == 1 &&
+              EVP_DigestFinal_ex(ctx, md, &n) == 1;
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < TOKENCRYPT_KEY_ID_LEN / 2; i++) {
+        out[2 * i] = ok ? digits[md[i] >> 4] : '0';
+        out[2 * i + 1] = ok ? digits[md[i] & 15] : '0';
+    }
+    out[TOKENCRYPT_KEY_ID_LEN] = '\0';
+    OPENSSL_cleanse(md, sizeof(md));
 }
 
 sw_err tokencrypt_derive(const struct tokencrypt *tc, const char *label, unsigned char out[32])

@@ -13,7 +13,8 @@
 #     webserver.*.pem).  The CA certificate, and nothing secret, goes to
 #     $CA_DIR/ca.pem for the workers' openemr.ca_file.
 #  2. The secrets nobody needs to choose: the token encryption key, the Redis
-#     password, the OpenEMR API user's password.  Files root-owned, group
+#     password, the OpenEMR API user's password, and the producers' signing
+#     keys (auth_keys: an agent key and an operator key, docs/security.md).  Files root-owned, group
 #     $WORKER_GID (the worker image's), mode 0440; the Redis password also in
 #     $REDIS_DIR for the redis container alone.
 #
@@ -82,6 +83,15 @@ for s in token_key:32 oauth_password:24; do
         say "$name made"
     fi
 done
+if [ -s "$SECRETS_DIR/auth_keys" ]; then
+    say "auth_keys kept"
+else
+    { echo "# key id = role secret (docs/security.md); sign with tools/agent --sign"
+      echo "compose-agent = agent $(openssl rand -hex 32)"
+      echo "compose-operator = operator $(openssl rand -hex 32)"; } |
+        put "$SECRETS_DIR" auth_keys "$WORKER_GID"
+    say "auth_keys made"
+fi
 if [ ! -s "$SECRETS_DIR/redis_password" ]; then
     openssl rand -hex 24 | put "$SECRETS_DIR" redis_password "$WORKER_GID"
     say "redis_password made"

@@ -238,6 +238,9 @@ def test_init_tls_and_secrets():
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o440, name
         assert re.fullmatch(r"[0-9a-f]{48,64}", open(path).read().strip()), name
     assert len(open(os.path.join(d["secrets"], "token_key")).read().strip()) == 64
+    keys = os.path.join(d["secrets"], "auth_keys")  # the producers' signing keys
+    assert stat.S_IMODE(os.stat(keys).st_mode) == 0o440
+    assert re.search(r"(?m)^compose-agent = agent [0-9a-f]{64}$", open(keys).read())
     assert open(os.path.join(d["redis"], "redis_password")).read() == \
         open(os.path.join(d["secrets"], "redis_password")).read()
     before = {n: open(os.path.join(d["secrets"], n)).read() for n in os.listdir(d["secrets"])}
@@ -422,6 +425,7 @@ def test_worker_as_compose_runs_it(st):
             time.sleep(0.5)
         assert '"ready":true' in h.stdout, h.stdout
         a = subprocess.run([os.path.join(ROOT, "tools", "agent"), "-b", st.brokers, "--raw",
+                            "--sign", os.path.join(d["secrets"], "auth_keys"), "compose-agent",
                             "find_patient", "phone=617-555-0300", "birthdate=2015-03-03"],
                            capture_output=True, text=True, timeout=60,
                            env=dict(os.environ, BUILD=BUILD))

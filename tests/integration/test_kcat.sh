@@ -15,13 +15,21 @@ trap 'tools/stack down >/dev/null 2>&1' EXIT
 eval "$(tools/stack up --replicas 2)" || { echo "FAIL stack up"; exit 1; }
 pids=$(cat "$STACK_DIR"/pids/*.pid | awk '{print $1}')
 
+# send KEY JSON: one command on the search topic, signed as an outside
+# client signs (build/sign with the stack's exported key: docs/security.md)
+send() {
+    local h
+    printf '%s' "$2" >"$STACK_DIR/msg"
+    mapfile -t h < <("$BUILD/sign" --topic scheduling.commands.search <"$STACK_DIR/msg")
+    [ ${#h[@]} = 3 ] || { echo "FAIL sign"; exit 1; }
+    kcat -P -b "$KAFKA_BROKERS" -t scheduling.commands.search ${1:+-k "$1"} "${h[@]/#/-H}" \
+        "$STACK_DIR/msg"
+}
 rid="kcat-$$-$RANDOM"
-echo "{\"type\":\"find_patient\",\"request_id\":\"$rid\",\"payload\":{\"phone\":\"(617) 555-0101\",\"birthdate\":\"1980-04-12\"}}" |
-    kcat -P -b "$KAFKA_BROKERS" -t scheduling.commands.search -k caller-1
-echo '{"type": "find_patient", "request_id": ' | kcat -P -b "$KAFKA_BROKERS" -t scheduling.commands.search
+send caller-1 "{\"type\":\"find_patient\",\"request_id\":\"$rid\",\"payload\":{\"phone\":\"(617) 555-0101\",\"birthdate\":\"1980-04-12\"}}"
+send "" '{"type": "find_patient", "request_id": '
 rid2="kcat-after-$$"
-echo "{\"type\":\"find_patient\",\"request_id\":\"$rid2\",\"payload\":{\"phone\":\"617 555 0102\",\"birthdate\":\"1975-09-30\"}}" |
-    kcat -P -b "$KAFKA_BROKERS" -t scheduling.commands.search -k caller-2
+send caller-2 "{\"type\":\"find_patient\",\"request_id\":\"$rid2\",\"payload\":{\"phone\":\"617 555 0102\",\"birthdate\":\"1975-09-30\"}}"
 
 results=""
 for _ in $(seq 1 40); do

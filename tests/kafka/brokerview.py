@@ -160,6 +160,7 @@ def send_to(st, tp, command):
     returns its request_id."""
     command = dict(command)
     command.setdefault("request_id", "k-%d-%d" % (os.getpid(), time.time_ns()))
-    st.producer.produce(tp[0], json.dumps(command).encode(), key=command["request_id"],
-                        partition=tp[1])
+    raw = json.dumps(command).encode()
+    st.producer.produce(tp[0], raw, key=command["request_id"], partition=tp[1],
+                        headers=st.sign(tp[0], raw))
     return command["request_id"]

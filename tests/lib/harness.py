@@ -37,6 +37,8 @@ profile without editing tests:
 
 import base64
 import datetime
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -825,7 +827,8 @@ class Stack(SimAdmin):
         st.readers, st.failed, st._failed_before = {}, False, REPORT.failed
         st.dir = os.environ["STACK_DIR"]
         st.env = {k: os.environ[k] for k in ("KAFKA_BROKERS", "REDIS_URL", "SIM_ADMIN_URL",
-                                             "OPENEMR_BASE_URL", "STACK_DIR") if k in os.environ}
+                                             "OPENEMR_BASE_URL", "STACK_DIR",
+                                             "SCHED_SIGN_KEY_FILE", "SCHED_SIGN_KEY_ID") if k in os.environ}
         st._connect()
         return st
 
@@ -932,8 +935,27 @@ class Stack(SimAdmin):
         return lines
 
     # ---- Kafka ----
-    def send(self, command, key=None, topic=None, raw=None, headers=None):
-        """Produces a command (dict) or raw bytes; returns its request_id."""
+    def sign(self, topic, value, headers=None, key_id=None, signed_at=None):
+        """headers (a list of pairs or a dict) plus the signature headers for
+        value on topic: docs/security.md's scheme, with the stack's keys file
+        (key_id defaults to the stack's agent key)."""
+        hs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        key_id = key_id or self.env["SCHED_SIGN_KEY_ID"]
+        with open(self.env["SCHED_SIGN_KEY_FILE"]) as f:
+            keys = {k.strip(): v.split()[1] for k, v in
+                    (l.split("=", 1) for l in f if "=" in l and not l.startswith("#"))}
+        at = str(int(time.time() * 1000) if signed_at is None else signed_at)
+        last = {k: (v.decode() if isinstance(v, bytes) else v or "") for k, v in hs}
+        lines = ["schedworker-v1", key_id, at, topic] + [last.get(h, "") for h in (
+            "request_id", "reply_to", "correlation_id", "dlq_replayed_from")]
+        mac = hmac.new(bytes.fromhex(keys[key_id]), ("\n".join(lines) + "\n").encode() + value,
+                       hashlib.sha256).hexdigest()
+        return hs + [("x-key-id", key_id.encode()), ("x-signed-at", at.encode()),
+                     ("x-signature", ("v1=" + mac).encode())]
+
+    def send(self, command, key=None, topic=None, raw=None, headers=None, sign=True):
+        """Produces a command (dict) or raw bytes, signed unless sign is
+        false; returns its request_id."""
         if raw is None:
             command = dict(command)
             command.setdefault("request_id", "t-" + uuid.uuid4().hex)
@@ -942,6 +964,8 @@ class Stack(SimAdmin):
             rid = command["request_id"]
         else:
             rid = None
+        if sign:
+            headers = self.sign(topic, raw, headers)
         self.producer.produce(topic, raw, key=key, headers=headers)
         self.producer.flush(10)
         return rid

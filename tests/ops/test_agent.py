@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """tools/agent, an operator's terminal client (issue 17, ask 8), against the
-local stack with auth.require_signed_writes: a read command by FIELD=VALUE
-prints its ok result (exit 0); an unsigned book is rejected (exit 1, the
-result printed); the same book signed with --sign (through build/sign) is
-booked; --file sends a whole envelope; sending a request_id again answers
-from the idempotency record; with no worker running it gives up after
---timeout (exit 3)."""
+local stack, where every command must be signed: a read command by
+FIELD=VALUE, signed with the key tools/stack exports, prints its ok result
+(exit 0); an unsigned book gets no answer (exit 3) and is dead-lettered;
+the same book signed with --sign (through build/sign) is booked; --file
+sends a whole envelope; sending a request_id again answers from the
+idempotency record; with no worker running it gives up after --timeout
+(exit 3)."""
 
 import json
 import os
@@ -17,12 +18,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import BUILD, ROOT, Report, Stack, local_day  # noqa: E402
 
 AGENT = os.path.join(ROOT, "tools", "agent")
-KEYHEX = "6b" * 32
 
 
-def agent(st, *args, timeout=60):
+def agent(st, *args, timeout=60, signing=True):
+    """tools/agent with the stack's exported signing key (signing) or none."""
+    env = dict(os.environ, BUILD=BUILD)
+    if signing:
+        env.update({k: st.env[k] for k in ("SCHED_SIGN_KEY_FILE", "SCHED_SIGN_KEY_ID")})
     p = subprocess.run([AGENT, "-b", st.brokers] + list(args), capture_output=True, text=True,
-                       timeout=timeout, env=dict(os.environ, BUILD=BUILD))
+                       timeout=timeout, env=env)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -31,7 +35,7 @@ def test_read(st):
     assert rc == 0, (rc, out, err)
     r = json.loads(out)
     assert r["status"] == "ok" and r["result"]["matches"], r
-    assert "sent find_patient agent-" in err, err
+    assert "sent find_patient agent-" in err and "signed as stack-agent" in err, err
 
 
 def test_signed_write(st):
@@ -45,18 +49,19 @@ def test_signed_write(st):
     book = ["book", "patient_id=" + patient["Wei"]["uuid"],
             "practitioner_id=" + pract["aadams"]["uuid"], "start=" + slot["start"],
             "appointment_type=follow_up"]
-    rc, out, err = agent(st, *book)
-    r = json.loads(out)
-    assert rc == 1 and r["status"] == "rejected" and r["error"]["code"] == "unauthorized", (
-        rc, out, err)
-    rc, out, err = agent(st, "--sign", st.keyfile, "voice-agent", "--request-id", "agent-t-1",
-                         *book)
+    rc, out, err = agent(st, "--timeout", "5", "--request-id", "agent-t-0", *book, signing=False)
+    assert rc == 3 and not out and "unsigned" in err, (rc, out, err)
+    st.readers["dlq"].wait_for(lambda m: m["headers"].get("dlq_reason_code") == "unauthenticated"
+                               and b"agent-t-0" in m["value"], 20, "its dead letter")
+    keyfile = st.env["SCHED_SIGN_KEY_FILE"]
+    rc, out, err = agent(st, "--sign", keyfile, "stack-agent", "--request-id", "agent-t-1", *book,
+                         signing=False)
     r = json.loads(out)
     assert rc == 0 and r["status"] == "ok" and r["result"]["confirmation_number"], (out, err)
-    assert "signed as voice-agent" in err, err
+    assert "signed as stack-agent" in err, err
     # the same request_id again: the first result, not a second booking
-    rc, out2, _ = agent(st, "--sign", st.keyfile, "voice-agent", "--request-id", "agent-t-1",
-                        *book)
+    rc, out2, _ = agent(st, "--sign", keyfile, "stack-agent", "--request-id", "agent-t-1", *book,
+                        signing=False)
     assert rc == 0 and json.loads(out2)["result"] == r["result"], (out, out2)
     mine = [a for a in st.appointments() if a.get("puuid") == patient["Wei"]["uuid"]
             and a.get("pc_eventDate") == slot["start"][:10]
@@ -89,11 +94,6 @@ def test_timeout(st):
 def main():
     c = Report()
     st = Stack(replicas=1)
-    st.keyfile = os.path.join(st.dir, "producers.keys")
-    with open(st.keyfile, "w") as f:
-        f.write("voice-agent = %s\n" % KEYHEX)
-    os.chmod(st.keyfile, 0o600)
-    st.extra_conf = "auth.require_signed_writes = true\nauth.keys_file = %s\n" % st.keyfile
     with st:
         for t in (test_read, test_signed_write, test_file, test_timeout):
             c.run(t, st)

@@ -122,9 +122,9 @@ def test_filters(env):
 def test_replay_signed(env):
     keys = os.path.join(env.tmp, "keys")
     with open(keys, "w") as f:
-        f.write("voice-agent = %s\n" % KEYHEX)
+        f.write("ops-1 = operator %s\n" % KEYHEX)
     os.chmod(keys, 0o600)
-    rc, out, err = replay(env, "--reason", "processing_failed", "--sign", keys, "voice-agent")
+    rc, out, err = replay(env, "--reason", "processing_failed", "--sign", keys, "ops-1")
     print(out, err)
     assert "2 sent, 0 skipped, 2 not matching" in out, out
     got = read_all(env, "scheduling.commands.book")
@@ -138,13 +138,22 @@ def test_replay_signed(env):
     assert h["reply_to"] == ["agent.replies"] and h["x-note"] == [ODD], h
     assert not [k for k in h if k.startswith("dlq_") and k != "dlq_replayed_from"], h
     assert h["dlq_replayed_from"] == ["%s/0/1" % DLQ], h
-    want = subprocess.run([os.path.join(ROOT, BUILD, "sign"), keys, "voice-agent"],
-                          input=env.book, capture_output=True).stdout.decode().strip()
-    assert h["x-producer"] == ["voice-agent"] and h["x-signature"] == [want], h
+    # an operator's signature over the replay (docs/security.md): the key id,
+    # the time, the topic, the signed headers (dlq_replayed_from included)
+    assert h["x-key-id"] == ["ops-1"] and h["x-signed-at"][0].isdigit(), h
+    at = h["x-signed-at"][0]
+    want = subprocess.run([os.path.join(ROOT, BUILD, "sign"), "--keys", keys, "--key-id", "ops-1",
+                           "--topic", "scheduling.commands.book", "--request-id", "r-42",
+                           "--reply-to", "agent.replies", "--correlation-id", "call-1",
+                           "--replay-of", "%s/0/1" % DLQ, "--at", at],
+                          input=env.book, capture_output=True).stdout.decode()
+    assert "x-signature=%s\n" % h["x-signature"][0] in want, (want, h)
     # the signer is the worker's: HMAC-SHA256 as openssl computes it
+    signing_input = ("schedworker-v1\nops-1\n%s\nscheduling.commands.book\nr-42\n"
+                     "agent.replies\ncall-1\n%s/0/1\n" % (at, DLQ)).encode() + env.book
     ossl = subprocess.run(["openssl", "dgst", "-sha256", "-mac", "HMAC", "-macopt",
-                           "hexkey:" + KEYHEX], input=env.book, capture_output=True)
-    assert ossl.stdout.decode().split("= ")[-1].strip() == want
+                           "hexkey:" + KEYHEX], input=signing_input, capture_output=True)
+    assert "v1=" + ossl.stdout.decode().split("= ")[-1].strip() == h["x-signature"][0]
     s = read_all(env, "scheduling.commands.search")
     assert len(s) == 1 and s[0].value() == env.search and s[0].key() is None, s
     assert not read_all(env, "scheduling.commands.cancel"), "filtered out, yet sent"

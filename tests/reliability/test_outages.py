@@ -119,8 +119,9 @@ def test_broker_down(st):
     t0 = time.time()
     cmds = commands("broker-down", 12, 16)
     for c in cmds:
-        st.producer.produce("scheduling.commands." + ("book" if c["type"] == "book" else "search"),
-                            json.dumps(c).encode(), key=c["request_id"])
+        topic = "scheduling.commands." + ("book" if c["type"] == "book" else "search")
+        raw = json.dumps(c).encode()
+        st.producer.produce(topic, raw, key=c["request_id"], headers=st.sign(topic, raw))
     st.producer.poll(0)
     while time.time() < t0 + 10:
         st.readers["results"].poll(0.5)

@@ -65,8 +65,9 @@ def scenario(st):
     rids = []
     for c in cmds:
         c["request_id"] = "sat-" + uuid.uuid4().hex[:16]
-        st.producer.produce("scheduling.commands." + ("book" if c["type"] == "book" else "search"),
-                            json.dumps(c).encode(), key=c["request_id"])
+        topic = "scheduling.commands." + ("book" if c["type"] == "book" else "search")
+        raw = json.dumps(c).encode()
+        st.producer.produce(topic, raw, key=c["request_id"], headers=st.sign(topic, raw))
         rids.append(c["request_id"])
     st.producer.flush(10)
     print("flooded %d commands in %.1fs" % (len(cmds), time.time() - t0), flush=True)
@@ -143,8 +144,9 @@ def concurrency_phase(st):
                 "patient_id": patients[i % len(patients)], "practitioner_id": docs[i % 3],
                 "start": local_day(30 + i // 24, HOURS[(i // 3) % len(HOURS)], 0),
                 "appointment_type": "follow_up"}}
-        st.producer.produce("scheduling.commands." + ("book" if c["type"] == "book" else "search"),
-                            json.dumps(c).encode(), key=c["request_id"])
+        topic = "scheduling.commands." + ("book" if c["type"] == "book" else "search")
+        raw = json.dumps(c).encode()
+        st.producer.produce(topic, raw, key=c["request_id"], headers=st.sign(topic, raw))
         rids.append(c["request_id"])
     st.producer.flush(10)
     t0 = time.time()

@@ -500,6 +500,50 @@ static void test_huge_and_deep(void **state)
     free(unk);
 }
 
+/* A parse error never quotes free input (it reaches logs and the dead
+ * letter's headers): a token-like string in a broken message, a key, a
+ * type or a time is left out; the reason and the byte position stay. */
+static void test_parse_error_quotes_no_input(void **state)
+{
+    (void)state;
+#define TOKEN "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.SIG-9f8e7d6c"
+    static const struct {
+        const char *json, *code, *says;
+    } cases[] = {
+        {"{\"type\":\"book\",\"request_id\":\"r\",\"auth\": Bearer " TOKEN "}", "bad_json",
+         "a syntax error at byte "},
+        {"{\"type\":\"book\",\"note\":\"" TOKEN, "bad_json", "the message ends early at byte "},
+        {"{\"a\":1} " TOKEN, "bad_json", "more after the JSON value at byte "},
+        {"{\"type\":\"find_patient\",\"request_id\":\"r\",\"" TOKEN "\":1,\"payload\":{}}",
+         "unknown_field", "(a name not shown) is not an envelope field"},
+        {"{\"type\":\"find_patient\",\"request_id\":\"r\",\"payload\":{\"" TOKEN "\":1}}",
+         "unknown_field", "payload.(a name not shown) is not a field"},
+        {"{\"type\":\"eyJhbGci.SIG-9f8e7d6c\",\"request_id\":\"r\",\"payload\":{}}", "unknown_type",
+         "(a name not shown)"},
+        {"{\"type\":\"list_appointments\",\"request_id\":\"r\",\"payload\":{\"patient_id\":"
+         "\"1\",\"from\":\"" TOKEN "\"}}",
+         "bad_time", "got \"(text not shown)\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct command cmd;
+        struct cmd_parse_error err;
+        assert_int_equal(parse_str(cases[i].json, &cmd, &err), SW_ERR_INVALID);
+        if (strcmp(err.code, cases[i].code) || !strstr(err.message, cases[i].says))
+            fail_msg("case %zu: %s: %s", i, err.code, err.message);
+        assert_null(strstr(err.message, "eyJ"));
+        assert_null(strstr(err.message, "SIG-9f8e"));
+    }
+    /* a time that looks like one is still quoted, to help the caller */
+    struct command cmd;
+    struct cmd_parse_error err;
+    assert_int_equal(parse_str("{\"type\":\"list_appointments\",\"request_id\":\"r\",\"payload\":{"
+                               "\"patient_id\":\"1\",\"from\":\"2026-13-01T09:00:00Z\"}}",
+                               &cmd, &err),
+                     SW_ERR_INVALID);
+    assert_non_null(strstr(err.message, "2026-13-01T09:00:00Z"));
+#undef TOKEN
+}
+
 /* A key of multi-byte characters longer than the message buffer: the
  * invalid result must still carry an error object (valid UTF-8). */
 static void test_parse_error_message_utf8(void **state)
@@ -675,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_nasty_bytes),
         cmocka_unit_test(test_huge_and_deep),
         cmocka_unit_test(test_parse_error_message_utf8),
+        cmocka_unit_test(test_parse_error_quotes_no_input),
         cmocka_unit_test(test_fields_per_type),
         cmocka_unit_test(test_digest),
         cmocka_unit_test(test_type_names),

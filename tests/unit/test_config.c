@@ -172,7 +172,10 @@ static void test_defaults(void **state)
     assert_int_equal(c->waitlist_offer_ttl_s, 900);
     assert_string_equal(c->http_listen, "127.0.0.1:9464");
     assert_string_equal(c->auth_keys_file, "");
-    assert_false(c->auth_require_signed_writes);
+    assert_false(c->auth_allow_unsigned);
+    assert_int_equal(c->auth_max_skew_s, 300);
+    assert_string_equal(c->topic_reply_prefix, "scheduling.results.");
+    assert_string_equal(c->topic_reply_allowlist, "");
 
     /* appointment types and librdkafka defaults */
     assert_int_equal(c->n_types, 4);
@@ -207,7 +210,7 @@ static const char sample[] =
     "clinic.hours = mon-thu 07:30-16:00, fri 07:30-12:00   # short Friday\n"
     "oauth.grant = password\n"
     "openemr.surface = fhir-scheduling\n"
-    "auth.require_signed_writes = yes\n"
+    "auth.allow_unsigned = yes\n"
     "kafka.security.protocol = SASL_SSL\n"
     "kafka.group.id = other-group\n"
     "type.dental.duration_minutes = 40\n"
@@ -237,7 +240,7 @@ static void test_sample_file(void **state)
     assert_int_equal(c->clinic_hours.close_min[6], 0);
     assert_int_equal(c->grant, SW_GRANT_PASSWORD);
     assert_int_equal(c->surface, SW_SURFACE_FHIR_SCHEDULING);
-    assert_true(c->auth_require_signed_writes);
+    assert_true(c->auth_allow_unsigned);
     assert_string_equal(kafka_prop(c, "security.protocol"), "SASL_SSL");
     assert_string_equal(kafka_prop(c, "group.id"), "other-group");
     int groups = 0;
@@ -376,6 +379,57 @@ static void test_checks_after_load(void **state)
     loaded_free(&l);
 }
 
+/* reply_to: the results topic, the allowlist and the prefix pass; the
+ * command, events, audit and dead-letter topics never do, and a list or
+ * prefix that would let one through is a configuration error. */
+static void test_reply_allowlist(void **state)
+{
+    (void)state;
+    struct loaded l = {0};
+    load_text(&l, "topics.reply_allowlist = agent.replies, other.team.inbox ,\n");
+    if (l.rc != SW_OK)
+        fail_msg("refused: %s", l.errs);
+    const struct sw_config *c = &l.cfg;
+    assert_true(sw_config_reply_allowed(c, "scheduling.results"));
+    assert_true(sw_config_reply_allowed(c, "scheduling.results.agent-7"));
+    assert_true(sw_config_reply_allowed(c, "agent.replies"));
+    assert_true(sw_config_reply_allowed(c, "other.team.inbox"));
+    assert_false(sw_config_reply_allowed(c, "scheduling.results.")); /* the bare prefix */
+    assert_false(sw_config_reply_allowed(c, "agent.replies.x"));
+    assert_false(sw_config_reply_allowed(c, "agent.replie"));
+    assert_false(sw_config_reply_allowed(c, "billing.invoices"));
+    assert_false(sw_config_reply_allowed(c, ""));
+    assert_false(sw_config_reply_allowed(c, NULL));
+    const char *never[] = {"scheduling.events",        "scheduling.audit",
+                           "scheduling.dlq",           "scheduling.commands.search",
+                           "scheduling.commands.book", "scheduling.commands.cancel"};
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+        assert_false(sw_config_reply_allowed(c, never[i]));
+    loaded_free(&l);
+
+    static const char *const bad[][2] = {
+        {"topics.reply_allowlist = a.b, scheduling.events\n", "scheduling.events"},
+        {"topics.reply_allowlist = scheduling.dlq\n", "scheduling.dlq"},
+        {"topics.reply_prefix = scheduling.\n", "would allow"},
+        {"topics.reply_prefix = \"\"\ntopics.results = scheduling.audit\n", "topics.results"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&l, 0, sizeof(l));
+        load_text(&l, bad[i][0]);
+        assert_int_equal(l.rc, SW_ERR_CONFIG);
+        if (!strstr(l.errs, bad[i][1]))
+            fail_msg("%s: %s", bad[i][0], l.errs);
+        loaded_free(&l);
+    }
+    /* an empty prefix allows only the named topics */
+    memset(&l, 0, sizeof(l));
+    load_text(&l, "topics.reply_prefix = \"\"\n");
+    assert_int_equal(l.rc, SW_OK);
+    assert_false(sw_config_reply_allowed(&l.cfg, "scheduling.results.agent-7"));
+    assert_true(sw_config_reply_allowed(&l.cfg, "scheduling.results"));
+    loaded_free(&l);
+}
+
 /* A NUL byte inside a line is refused (the line after it still counts);
  * the list of type fields in the message comes from the fields table; a
  * path that cannot be read as a file is an error, not an empty config. */
@@ -493,6 +547,8 @@ static void test_environment_unknown(void **state)
     clear_env();
     setenv("SCHED_TEST_KAFKA", "apache", 1);
     setenv("SCHED_TOKEN_KEY", "00", 1);
+    setenv("SCHED_SIGN_KEY_FILE", "/x/auth.keys", 1); /* a signing client's, not ours */
+    setenv("SCHED_SIGN_KEY_ID", "stack-agent", 1);
     memset(&l, 0, sizeof(l));
     load_text(&l, NULL);
     if (l.rc != SW_OK)
@@ -729,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_read_secret_file),  cmocka_unit_test(test_reference),
         cmocka_unit_test(test_line_edges),        cmocka_unit_test(test_environment_unknown),
         cmocka_unit_test(test_log_level_case),    cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_reply_allowlist),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -354,6 +354,49 @@ static void test_idempotency(void **state)
 
 /* ---- token ---------------------------------------------------------------------- */
 
+/* The replay guard: a look writes nothing; a claim is the first message's;
+ * the same message again is a redelivery, another one a replay; the record
+ * expires. */
+static void test_replay_guard(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-replay:");
+    struct fleet *f = open_fleet(&cfg);
+    enum fleet_replay seen;
+    const char *d = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/5", 60, false, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_NEW);
+    redisReply *r = raw_cmd("EXISTS t-replay:replay:%s", d);
+    assert_int_equal(r->integer, 0); /* looking wrote nothing */
+    freeReplyObject(r);
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/5", 60, true, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_NEW);
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/5", 60, true, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_SAME);
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/5", 60, false, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_SAME);
+    assert_int_equal(fleet_replay_claim(f, d, "t/0/6", 60, true, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_OTHER);
+    assert_int_equal(fleet_replay_claim(f, d, "t/1/5", 60, false, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_OTHER);
+    r = raw_cmd("GET t-replay:replay:%s", d);
+    assert_string_equal(r->str, "t/0/5"); /* the first claim stays */
+    freeReplyObject(r);
+    r = raw_cmd("TTL t-replay:replay:%s", d);
+    assert_true(r->integer > 50 && r->integer <= 60);
+    freeReplyObject(r);
+    assert_int_equal(fleet_replay_claim(f, "e3", "t/0/7", 1, true, &seen), SW_OK);
+    msleep(1100);
+    assert_int_equal(fleet_replay_claim(f, "e3", "t/0/8", 1, false, &seen), SW_OK);
+    assert_int_equal(seen, FLEET_REPLAY_NEW);
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
+/* The token record: compare-and-set on its version (a store that read an
+ * older version writes nothing), the key id beside it, the previous
+ * record kept, the lock released by a put and expiring by itself. */
 static void test_token(void **state)
 {
     (void)state;
@@ -362,35 +405,47 @@ static void test_token(void **state)
     struct fleet *a = open_fleet(&cfg), *b = open_fleet(&cfg);
     char *blob = NULL;
     size_t len = 0;
-    const char v1[] = "enc\0rypted-1", v2[] = "enc\0rypted-2";
-    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len), SW_ERR_NOT_FOUND);
-    assert_int_equal(fleet_token_put(a, "oauth", "A", v1, sizeof(v1)), SW_ERR_BUSY);
-    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len), SW_ERR_NOT_FOUND);
+    struct fleet_token_meta meta;
+    const char v1[] = "enc\0rypted-1", v2[] = "enc\0rypted-2", v3[] = "enc\0rypted-3";
+    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len, &meta), SW_ERR_NOT_FOUND);
+    assert_int_equal(meta.version, 0);
+    assert_string_equal(meta.key_id, "");
 
     assert_int_equal(fleet_token_lock(a, "oauth", "A", 5000), SW_OK);
     assert_int_equal(fleet_token_lock(b, "oauth", "B", 5000), SW_ERR_BUSY);
-    assert_int_equal(fleet_token_put(b, "oauth", "B", v2, sizeof(v2)), SW_ERR_BUSY);
     assert_int_equal(fleet_token_unlock(b, "oauth", "B"), SW_ERR_BUSY);
-    assert_int_equal(fleet_token_put(a, "oauth", "A", v1, sizeof(v1)), SW_OK);
-    assert_int_equal(fleet_token_get(b, "oauth", &blob, &len), SW_OK);
+    /* a store that expects a version the record is not at writes nothing */
+    assert_int_equal(fleet_token_put(b, "oauth", "B", 3, "kB", v2, sizeof(v2)), SW_ERR_BUSY);
+    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len, NULL), SW_ERR_NOT_FOUND);
+    assert_int_equal(fleet_token_put(a, "oauth", "A", 0, "kA", v1, sizeof(v1)), SW_OK);
+    assert_int_equal(fleet_token_get(b, "oauth", &blob, &len, &meta), SW_OK);
     assert_int_equal(len, sizeof(v1));
     assert_memory_equal(blob, v1, sizeof(v1));
+    assert_int_equal(meta.version, 1);
+    assert_string_equal(meta.key_id, "kA");
     free(blob);
-    /* put released the lock */
+    /* put released A's lock */
     assert_int_equal(fleet_token_lock(b, "oauth", "B", 5000), SW_OK);
-    assert_int_equal(fleet_token_put(b, "oauth", "B", v2, sizeof(v2)), SW_OK);
-    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len), SW_OK);
+    /* two writers that both read version 1: the first wins, the second is refused */
+    assert_int_equal(fleet_token_put(b, "oauth", "B", 1, "kA", v2, sizeof(v2)), SW_OK);
+    assert_int_equal(fleet_token_put(a, "oauth", "A", 1, "kA", v3, sizeof(v3)), SW_ERR_BUSY);
+    assert_int_equal(fleet_token_get(a, "oauth", &blob, &len, &meta), SW_OK);
     assert_memory_equal(blob, v2, sizeof(v2));
+    assert_int_equal(meta.version, 2);
     free(blob);
     /* the previous record is kept under NAME:prev */
-    assert_int_equal(fleet_token_get(a, "oauth:prev", &blob, &len), SW_OK);
+    assert_int_equal(fleet_token_get(a, "oauth:prev", &blob, &len, NULL), SW_OK);
     assert_int_equal(len, sizeof(v1));
     assert_memory_equal(blob, v1, sizeof(v1));
     free(blob);
+    /* a put by someone else leaves a held lock alone */
+    assert_int_equal(fleet_token_lock(b, "oauth", "B", 5000), SW_OK);
+    assert_int_equal(fleet_token_put(a, "oauth", "A", 2, "kA", v3, sizeof(v3)), SW_OK);
+    assert_int_equal(fleet_token_lock(a, "oauth", "A", 5000), SW_ERR_BUSY);
+    assert_int_equal(fleet_token_unlock(b, "oauth", "B"), SW_OK);
     /* unlock and a lock that expires by itself */
     assert_int_equal(fleet_token_lock(a, "oauth", "A", 100), SW_OK);
     msleep(150);
-    assert_int_equal(fleet_token_put(a, "oauth", "A", v1, sizeof(v1)), SW_ERR_BUSY);
     assert_int_equal(fleet_token_lock(b, "oauth", "B", 5000), SW_OK);
     assert_int_equal(fleet_token_unlock(b, "oauth", "B"), SW_OK);
     assert_int_equal(fleet_token_lock(a, "oauth", "A", 5000), SW_OK);
@@ -529,9 +584,9 @@ static void test_key_space(void **state)
     char name[128];
     assert_int_equal(begin(f, "r1", "A", 30, &st, NULL, NULL), SW_OK);
     assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
-    assert_int_equal(fleet_token_put(f, "password", "A", "one", 3), SW_OK);
+    assert_int_equal(fleet_token_put(f, "password", "A", 0, "k", "one", 3), SW_OK);
     assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
-    assert_int_equal(fleet_token_put(f, "password", "A", "two", 3), SW_OK);
+    assert_int_equal(fleet_token_put(f, "password", "A", 1, "k", "two", 3), SW_OK);
     assert_int_equal(fleet_token_lock(f, "password", "A", 5000), SW_OK);
     assert_true(key_day(name, sizeof(name), "P1", "2026-12-01"));
     assert_int_equal(fleet_cache_put(f, name, "{}", 60), SW_OK);
@@ -551,6 +606,8 @@ static void test_key_space(void **state)
     snprintf(w.patient_id, sizeof(w.patient_id), "pat1");
     snprintf(w.appointment_type, sizeof(w.appointment_type), "checkup");
     assert_int_equal(fleet_waitlist_add(f, &w), SW_OK);
+    enum fleet_replay replay;
+    assert_int_equal(fleet_replay_claim(f, "ab12", "t/0/1", 60, true, &replay), SW_OK);
 
     bool seen[KEY_COUNT] = {false};
     int keys = 0;
@@ -571,22 +628,15 @@ static void test_key_space(void **state)
         keys++;
     }
     freeReplyObject(r);
-    const enum key_id expected[] = {KEY_IDEM,
-                                    KEY_TOKEN,
-                                    KEY_TOKEN_PREV,
-                                    KEY_TOKEN_LOCK,
-                                    KEY_DAY,
-                                    KEY_CACHE,
-                                    KEY_LOCK_BOOK_PRACTITIONER,
-                                    KEY_LEASE_POLLER,
-                                    KEY_CONFIRMATION_CLAIM,
-                                    KEY_LIMIT_TAT,
-                                    KEY_LIMIT_PERMITS,
-                                    KEY_LIMIT_BACKOFF,
-                                    KEY_BREAKER,
-                                    KEY_HOLD,
-                                    KEY_HOLDS,
-                                    KEY_WAIT,
+    const enum key_id expected[] = {KEY_IDEM,          KEY_TOKEN,
+                                    KEY_TOKEN_PREV,    KEY_TOKEN_LOCK,
+                                    KEY_TOKEN_META,    KEY_DAY,
+                                    KEY_CACHE,         KEY_LOCK_BOOK_PRACTITIONER,
+                                    KEY_LEASE_POLLER,  KEY_CONFIRMATION_CLAIM,
+                                    KEY_REPLAY,        KEY_LIMIT_TAT,
+                                    KEY_LIMIT_PERMITS, KEY_LIMIT_BACKOFF,
+                                    KEY_BREAKER,       KEY_HOLD,
+                                    KEY_HOLDS,         KEY_WAIT,
                                     KEY_WAITLIST};
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
         if (!seen[expected[i]])
@@ -603,8 +653,8 @@ int main(void)
         cmocka_unit_test(test_url_parsing),         cmocka_unit_test(test_auth_acl_user),
         cmocka_unit_test(test_now_and_cache),       cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_idempotency_fencing), cmocka_unit_test(test_token),
-        cmocka_unit_test(test_locks_and_leases),    cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_key_space),
+        cmocka_unit_test(test_locks_and_leases),    cmocka_unit_test(test_replay_guard),
+        cmocka_unit_test(test_reconnect),           cmocka_unit_test(test_key_space),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

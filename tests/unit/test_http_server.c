@@ -63,6 +63,7 @@ static long request(int port, const char *method, const char *path, struct body 
 
 static atomic_bool kafka_up, broker_up, redis_up, token_up, draining, live_ok;
 static atomic_int circuit; /* 0 closed, 1 open (counts against readiness), 2 half-open */
+static atomic_bool dev_mode, key_mismatch; /* the command check's and the token key's notes */
 
 static void ready_cb(void *o, struct http_readiness *r)
 {
@@ -75,6 +76,9 @@ static void ready_cb(void *o, struct http_readiness *r)
     r->circuit = names[atomic_load(&circuit)];
     r->circuit_ok = atomic_load(&circuit) != 1;
     r->draining = atomic_load(&draining);
+    r->auth = atomic_load(&dev_mode) ? "DEVELOPMENT MODE" : NULL;
+    if (atomic_load(&key_mismatch))
+        snprintf(r->token_key, sizeof(r->token_key), "mismatch: key id \"a\" vs b");
 }
 
 static bool live_cb(void *o, char *why, size_t n)
@@ -155,6 +159,18 @@ static void test_endpoints(void **state)
                         READY_BODY("false", "true", "true", "true", "true", "closed", "true"));
     assert_int_equal(request(port, NULL, "/healthz", &b, NULL, 0), 200); /* but alive */
     atomic_store(&draining, false);
+    /* development mode is said, and still ready; a token key that does not
+     * open the fleet's record is said, and not ready */
+    atomic_store(&dev_mode, true);
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 200);
+    assert_non_null(strstr(b.data, ",\"draining\":false,\"auth\":\"DEVELOPMENT MODE\"}\n"));
+    atomic_store(&key_mismatch, true);
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 503);
+    assert_non_null(strstr(b.data, "\"ready\":false"));
+    assert_non_null(strstr(b.data, ",\"token_key\":\"mismatch: key id \\\"a\\\" vs b\"}\n"));
+    atomic_store(&dev_mode, false);
+    atomic_store(&key_mismatch, false);
+    assert_int_equal(request(port, NULL, "/readyz", &b, NULL, 0), 200);
 
     metrics_command("book", "ok", 0.1);
     metrics_command("book", "ok", 0.1);

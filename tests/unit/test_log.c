@@ -223,6 +223,31 @@ static void test_secret_never_printed(void **state)
     free(out);
 }
 
+/* Long-lived secrets (the client secret, a password) stay redacted after
+ * any number of token refreshes; the rotating set keeps the recent tokens
+ * and lets the oldest go (it is bounded). */
+static void test_long_lived_secrets_outlive_rotation(void **state)
+{
+    (void)state;
+    sw_log_init(SW_LOG_DEBUG, "w-4");
+    assert_true(sw_log_add_secret("long-lived-client-secret-1"));
+    assert_true(sw_log_add_secret("long-lived-client-secret-1")); /* once is enough */
+    char tok[64];
+    for (int i = 0; i < 1000; i++) { /* 500 refreshes: access + refresh each */
+        snprintf(tok, sizeof(tok), "rotating-token-%06d", i);
+        sw_log_add_rotating_secret(tok);
+    }
+    capture_begin();
+    log_info("auth", "secret long-lived-client-secret-1 and " SECRET2);
+    log_info("auth", "newest rotating-token-000999 oldest rotating-token-000000");
+    char *out = capture_end();
+    assert_null(strstr(out, "long-lived-client-secret-1"));
+    assert_null(strstr(out, SECRET2)); /* registered by an earlier test: still there */
+    assert_null(strstr(out, "rotating-token-000999"));
+    assert_non_null(strstr(out, "rotating-token-000000")); /* gone from the ring */
+    free(out);
+}
+
 /* A secret that straddles the end of the 2 KB message buffer must not leak
  * its beginning either. */
 static void test_secret_at_truncation(void **state)
@@ -347,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_context),
         cmocka_unit_test(test_secret_never_printed),
         cmocka_unit_test(test_secret_at_truncation),
+        cmocka_unit_test(test_long_lived_secrets_outlive_rotation),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_nasty_messages),
     };

@@ -52,6 +52,16 @@ static void test_round_trip(void **state)
     struct tokencrypt *other = NULL;
     assert_int_equal(tokencrypt_new_key(key, &other), SW_OK);
     assert_int_equal(tokencrypt_open(other, b1, strlen(b1), &plain, &n), SW_ERR_INVALID);
+    /* key ids: 16 hex digits, one per key, not the key itself */
+    char id1[TOKENCRYPT_KEY_ID_LEN + 1], id2[TOKENCRYPT_KEY_ID_LEN + 1], again[sizeof(id1)];
+    tokencrypt_key_id(tc, id1);
+    tokencrypt_key_id(other, id2);
+    tokencrypt_key_id(tc, again);
+    assert_int_equal(strlen(id1), 16);
+    assert_int_equal(strspn(id1, "0123456789abcdef"), 16);
+    assert_string_equal(id1, again);
+    assert_string_not_equal(id1, id2);
+    assert_null(strstr("0707070707070707", id1));
     tokencrypt_destroy(other);
     free(b1);
     free(b2);

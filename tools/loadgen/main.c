@@ -44,6 +44,10 @@
  * Output: a progress line per second on stderr; at the end one JSON line
  * on stdout {"sent","received","throughput","p50_ms","p90_ms","p99_ms",
  * "max_ms","status_counts":{...},...} and a readable summary on stderr.
+ * Commands are signed (auth.h) with $SCHED_SIGN_KEY_FILE's key
+ * $SCHED_SIGN_KEY_ID (its first agent key if unset), as tools/stack
+ * exports them; unsigned without them.
+ *
  * Exit 0 if every counted command got its result, 3 if some did not,
  * 1 on a setup error, 2 on bad usage. */
 #include <errno.h>
@@ -59,6 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "command.h"
 #include "config.h"
 #include "kafka.h"
@@ -118,6 +123,13 @@ struct state {
 };
 
 static volatile sig_atomic_t stop_flag;
+
+/* Signing (auth.h), as the voice agent signs: the keys file and key id of
+ * $SCHED_SIGN_KEY_FILE and $SCHED_SIGN_KEY_ID (tools/stack exports both);
+ * without them commands go unsigned (for kafka-echo, or a development
+ * worker). */
+static struct auth_keys *sign_keys;
+static const char *sign_key_id;
 
 static void on_signal(int sig)
 {
@@ -887,13 +899,33 @@ static bool send_one(struct state *st, rd_kafka_t *producer, struct generator *g
         st->sent_warm++;
     }
     pthread_mutex_unlock(&st->mu);
+    struct auth_headers sig = {{0}};
+    if (sign_keys) {
+        struct auth_msg m = {g->topic, rid, NULL, NULL, NULL, value, strlen(value)};
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        if (auth_sign(sign_keys, sign_key_id, &m, at_ms, &sig) != SW_OK) {
+            fprintf(stderr, "loadgen: cannot sign with key \"%s\"\n", sign_key_id);
+            free(value);
+            return false;
+        }
+    }
     for (;;) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
+        rd_kafka_header_add(hdrs, "request_id", -1, rid, -1);
+        if (sign_keys) {
+            rd_kafka_header_add(hdrs, AUTH_HEADER_KEY_ID, -1, sig.key_id, -1);
+            rd_kafka_header_add(hdrs, AUTH_HEADER_SIGNED_AT, -1, sig.signed_at, -1);
+            rd_kafka_header_add(hdrs, AUTH_HEADER_SIGNATURE, -1, sig.signature, -1);
+        }
         rd_kafka_resp_err_t err = rd_kafka_producev(
             producer, RD_KAFKA_V_TOPIC(g->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
             RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(value, strlen(value)),
-            RD_KAFKA_V_HEADER("request_id", rid, -1), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (!err)
             break;
+        rd_kafka_headers_destroy(hdrs); /* only a produced message owns them */
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || stop_flag) {
             fprintf(stderr, "loadgen: produce: %s\n", rd_kafka_err2str(err));
             free(value);
@@ -936,6 +968,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "loadgen: --brokers: %s\n", err);
             goto out_cfg;
         }
+    }
+    const char *kf = getenv("SCHED_SIGN_KEY_FILE");
+    if (kf && *kf) {
+        char err[512];
+        if (auth_keys_load(kf, &sign_keys, err, sizeof(err)) != SW_OK) {
+            fprintf(stderr, "loadgen: %s\n", err);
+            goto out_cfg;
+        }
+        sign_key_id = getenv("SCHED_SIGN_KEY_ID");
+        if (!sign_key_id || !*sign_key_id)
+            sign_key_id = auth_keys_first(sign_keys, AUTH_ROLE_AGENT);
     }
     if (!generator_init(&gen, &o, &cfg))
         goto out_clients;
@@ -1048,6 +1091,7 @@ out_clients:
 out_cfg:
     generator_fini(&gen);
     sw_config_free(&cfg);
+    auth_keys_destroy(sign_keys);
     for (int i = 0; i < MAX_CHUNKS; i++)
         free(st.chunks[i]);
     free(st.lat_ms);

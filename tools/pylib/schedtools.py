@@ -2,8 +2,8 @@
 client settings they take from the command line, and signing a command.
 
 Signing is one function, sign_headers(), which calls build/sign (the C tool
-over src/auth.c): the tools never compute a signature themselves, so they
-follow the worker's scheme whatever it becomes."""
+over src/auth.c's auth_sign(); the scheme is docs/security.md's): the tools
+never compute a signature themselves."""
 
 import os
 import subprocess
@@ -19,17 +19,41 @@ def sign_program():
     return prog
 
 
-def sign_headers(keyfile, producer, value, headers=()):
-    """The headers that sign value (bytes) as producer with a key of
-    keyfile: today x-producer and x-signature, the HMAC that build/sign
-    prints.  headers (the message's other headers) are passed for a scheme
-    that covers them too."""
-    del headers  # the current scheme signs the value alone
-    p = subprocess.run([sign_program(), keyfile, producer], input=value, capture_output=True,
-                       timeout=30)
+SIGNATURE_HEADERS = ("x-key-id", "x-signed-at", "x-signature")
+# the headers the signature covers, and build/sign's option for each
+SIGNED = (("request_id", "--request-id"), ("reply_to", "--reply-to"),
+          ("correlation_id", "--correlation-id"), ("dlq_replayed_from", "--replay-of"))
+
+
+def sign_keys(keyfile=None, key_id=None):
+    """(keyfile, key_id) from the arguments, else $SCHED_SIGN_KEY_FILE and
+    $SCHED_SIGN_KEY_ID (what tools/stack exports); (None, None) if none."""
+    keyfile = keyfile or os.environ.get("SCHED_SIGN_KEY_FILE")
+    key_id = key_id or os.environ.get("SCHED_SIGN_KEY_ID")
+    return (keyfile, key_id) if keyfile else (None, None)
+
+
+def sign_headers(keyfile, key_id, topic, value, headers=()):
+    """headers (the message's other headers, (name, bytes) pairs) with any
+    old signature dropped and the signature of value (bytes) on topic added:
+    x-key-id, x-signed-at, x-signature as build/sign prints them (key_id
+    None: the keys file's first agent key).  Every header the scheme signs
+    must be in headers already."""
+    hs = [(k, v) for k, v in headers if k not in SIGNATURE_HEADERS]
+    argv = [sign_program(), "--keys", keyfile, "--topic", topic]
+    if key_id:
+        argv += ["--key-id", key_id]
+    for name, opt in SIGNED:
+        v = header(hs, name)
+        if v is not None:
+            argv += [opt, v]
+    p = subprocess.run(argv, input=value, capture_output=True, timeout=30)
     if p.returncode != 0:
         raise SystemExit("signing failed: %s" % p.stderr.decode(errors="replace").strip())
-    return [("x-producer", producer.encode()), ("x-signature", p.stdout.strip())]
+    for line in p.stdout.decode().splitlines():
+        k, v = line.split("=", 1)
+        hs.append((k, v.encode()))
+    return hs
 
 
 def kafka_config(brokers, props=(), prop_files=()):

@@ -5,7 +5,9 @@
  * "Patient/u", "U" (upper case), "u" and, on OpenEMR, the patient's pid are
  * one patient; an id the EHR cannot resolve is answered, never passed on
  * raw: invalid for a form the contract does not accept, not_found for a
- * number nobody has, unavailable when OpenEMR cannot say now. */
+ * number nobody has, unavailable when OpenEMR cannot say now.  Reads that
+ * return a patient's appointments take no numeric pid (pids can be walked;
+ * see canon.c). */
 #ifndef SW_CANON_H
 #define SW_CANON_H
 

@@ -32,6 +32,23 @@ sw_err canon_id(const struct worker *w, struct oe_call *call, enum id_kind kind,
     }
 }
 
+/* A read that returns a patient's appointments (list_appointments, a
+ * search leaving out the patient's busy times) takes no numeric pid: pids
+ * are counted 1, 2, 3..., so walking them would read every patient's
+ * calendar; the patient_id find_patient returns (a uuid) cannot be guessed.
+ * Writes accept the number OpenEMR's screens show. */
+static sw_err no_number(const char *field, const char *id, struct result *r)
+{
+    char norm[ID_MAX];
+    enum id_form form;
+    if (ids_normalize(ID_PATIENT, id, norm, &form) == SW_OK && form == ID_FORM_NUMERIC) {
+        result_fail(r, RES_INVALID, "numeric_patient_id",
+                    "%s must be the patient_id find_patient returned, not a number.", field);
+        return SW_ERR_INVALID;
+    }
+    return SW_OK;
+}
+
 /* An optional id: "" stays "". */
 static sw_err opt(const struct worker *w, struct oe_call *call, enum id_kind kind,
                   const char *field, char id[ID_MAX], struct result *r)
@@ -48,6 +65,8 @@ sw_err canon_command(const struct worker *w, struct oe_call *call, struct comman
         for (int i = 0; i < c->u.search.n_practitioners && !err; i++)
             err = canon_id(w, call, ID_PRACTITIONER, "practitioner_id",
                            c->u.search.practitioners[i], r);
+        if (!err && c->u.search.patient_id[0])
+            err = no_number("patient_id", c->u.search.patient_id, r);
         if (!err)
             err = opt(w, call, ID_PATIENT, "patient_id", c->u.search.patient_id, r);
         /* the same practitioner named twice is searched once */
@@ -61,7 +80,9 @@ sw_err canon_command(const struct worker *w, struct oe_call *call, struct comman
                 }
         break;
     case CMD_LIST_APPOINTMENTS:
-        err = canon_id(w, call, ID_PATIENT, "patient_id", c->u.list.patient_id, r);
+        err = no_number("patient_id", c->u.list.patient_id, r);
+        if (!err)
+            err = canon_id(w, call, ID_PATIENT, "patient_id", c->u.list.patient_id, r);
         break;
     case CMD_HOLD:
         err = opt(w, call, ID_PRACTITIONER, "practitioner_id", c->u.hold.practitioner_id, r);

@@ -10,6 +10,9 @@ Tests of the lead's controls (asks 3 and 5 of issue 19) are here too; two of
 them wait for the lead (skipped: SEC_RUN_LEAD=1 runs them)."""
 
 import json
+import uuid
+import hashlib
+import hmac
 import os
 import re
 import signal
@@ -345,13 +348,17 @@ def test_request_id_reuse_preempts_booking(st):
 
 
 def test_numeric_patient_id_walk(st):
-    """list_appointments for patient ids 1..5 (OpenEMR's numeric pids): no
-    appointment of anyone is listed."""
-    needs_lead("the lead's canonicalisation resolves numeric pids (docs/invariants.md 1), so "
-               "the walk still lists appointments; the lead decides")
-    for pid in ("1", "2", "3", "4", "5"):
+    """list_appointments (and a search leaving out a patient's time) for
+    patient ids 1..5 (OpenEMR's numeric pids): refused unread, OpenEMR not
+    asked; the patient_id find_patient returns (a uuid) is the only key."""
+    snap = Snapshot(st)
+    for pid in ("1", "2", "03", "Patient/4", "5"):
         r = st.call(command("list_appointments", {"patient_id": pid}))
-        assert r["status"] != "ok" or not r["result"].get("appointments"), r
+        assert r["status"] == "invalid" and r["error"]["code"] == "numeric_patient_id", r
+    r = st.call(command("search_slots", {"appointment_type": "routine", "patient_id": "1",
+                                         "from": local_day(6, 8, 0), "to": local_day(6, 17, 0)}))
+    assert r["status"] == "invalid" and r["error"]["code"] == "numeric_patient_id", r
+    snap.check(results=6, keys=["replay:"], what="numeric pid walk")
 
 
 def test_signed_cancel_of_provider_event(st):
@@ -382,11 +389,38 @@ def test_cancel_and_reschedule_need_the_patient(st):
                for a in again), again
 
 
+def confirmation(token_key, request_id, k):
+    """The k-th confirmation number of a request (src/confirmation.c), from
+    the fleet's token key: written here from its description, not its code."""
+    key = hmac.new(token_key, b"schedworker confirmation numbers v1", hashlib.sha256).digest()
+    mac = hmac.new(key, b"schedworker confirmation v1\0" + request_id.encode() + b"\0" +
+                   str(k).encode(), hashlib.sha256).digest()
+    payload = mac[0] << 16 | mac[1] << 8 | mac[2]
+    alphabet = "0123456789HKRWXY"
+    for _ in range(17):
+        v = [(payload >> (4 * (5 - i))) & 0xF for i in range(6)]
+        check = (17 - sum((i + 1) * x for i, x in enumerate(v)) % 17) % 17 * 5 % 17
+        if check < 16:
+            s = "".join(alphabet[x] for x in v + [check])
+            return s[:3] + "-" + s[3:]
+        payload = (payload + 1) & 0xFFFFFF
+    raise AssertionError("no code")
+
+
 def test_confirmation_numbers_unpredictable(st):
     """Confirmation numbers come from a keyed derivation of the request_id
-    (issue 14): two fleets with different keys never agree on one."""
-    needs_lead("the lead's test of the keyed derivation")
-    raise AssertionError("the lead's test: see docs/threat-model.md (confirmation numbers)")
+    (issue 14): recomputed here from the fleet's key they match, from any
+    other key they do not, so knowing a request_id tells nothing."""
+    rid = "rt-conf-" + uuid.uuid4().hex
+    r = st.call(command("book", {"patient_id": john(st)["uuid"], "practitioner_id": CTX["pract"],
+                                 "start": local_day(10, 9, 0), "appointment_type": "routine"},
+                        request_id=rid))
+    assert r["status"] == "ok", r
+    got = r["result"]["confirmation_number"]
+    fleet_key = bytes.fromhex(open(os.path.join(st.dir, "token.key")).read().strip())
+    assert got in [confirmation(fleet_key, rid, k) for k in range(8)], got
+    others = {confirmation(os.urandom(32), rid, 0) for _ in range(20)}
+    assert got not in others or len(others) < 20, (got, others)
 
 
 # ---- the metrics port, logs, dead letters, Redis ---------------------------------------

@@ -96,14 +96,15 @@ static int setup(void **state)
     fake_emr_init(&e->fe);
     fake_emr_alias(&e->fe, ID_PATIENT, "42", PT_UUID);
     fake_emr_alias(&e->fe, ID_PRACTITIONER, "7", PR_UUID);
-    e->w = (struct worker){.cfg = &e->cfg,
-                           .clock = &e->clk.clock,
-                           .store = e->fs.store,
-                           .emr = e->fe.emr,
-                           .out = &e->out,
-                           .owner = "replica-1",
-                           .fence = 1,
-                           .confirm_key = (const unsigned char *)"0123456789abcdef0123456789abcdef"};
+    e->w =
+        (struct worker){.cfg = &e->cfg,
+                        .clock = &e->clk.clock,
+                        .store = e->fs.store,
+                        .emr = e->fe.emr,
+                        .out = &e->out,
+                        .owner = "replica-1",
+                        .fence = 1,
+                        .confirm_key = (const unsigned char *)"0123456789abcdef0123456789abcdef"};
     fake_store_lease(&e->fs, "replica-1", 1);
     *state = e;
     return 0;
@@ -135,7 +136,7 @@ static void test_canon_command(void **state)
     parse(&c, "{\"type\":\"search_slots\",\"request_id\":\"s\",\"payload\":{\"appointment_type\":"
               "\"follow_up\",\"from\":\"2026-12-03T08:00:00-05:00\",\"to\":"
               "\"2026-12-03T17:00:00-05:00\",\"practitioner_id\":[\"7\",\"Practitioner/" PR_UUID
-              "\",\"" PR_UUID "\"],\"patient_id\":\"0042\"}}");
+              "\",\"" PR_UUID "\"],\"patient_id\":\"Patient/" PT_UUID "\"}}");
     result_init(&r, &c);
     assert_int_equal(canon_command(&e->w, &call, &c, &r), SW_OK);
     assert_int_equal(c.u.search.n_practitioners, 1); /* three names, one practitioner */
@@ -144,8 +145,10 @@ static void test_canon_command(void **state)
     result_clear(&r);
 
     /* a number nobody has: not_found, never passed on raw */
-    parse(&c, "{\"type\":\"list_appointments\",\"request_id\":\"l\",\"payload\":{\"patient_id\":"
-              "\"43\"}}");
+    parse(&c,
+          "{\"type\":\"join_waitlist\",\"request_id\":\"l\",\"payload\":{\"patient_id\":"
+          "\"43\",\"appointment_type\":\"follow_up\",\"earliest\":\"2026-12-03T08:00:00-05:00\","
+          "\"latest\":\"2026-12-04T08:00:00-05:00\"}}");
     result_init(&r, &c);
     assert_int_equal(canon_command(&e->w, &call, &c, &r), SW_ERR_NOT_FOUND);
     assert_int_equal(r.status, RES_NOT_FOUND);
@@ -160,10 +163,35 @@ static void test_canon_command(void **state)
     assert_string_equal(r.error_code, "bad_id");
     result_clear(&r);
 
+    /* reads of a patient's calendar take no number: a pid walk reads nothing */
+    for (const char *const *pid = (const char *const[]){"42", "0042", "Patient/42", NULL}; *pid;
+         pid++) {
+        char json[200];
+        snprintf(json, sizeof(json),
+                 "{\"type\":\"list_appointments\",\"request_id\":\"l\",\"payload\":{"
+                 "\"patient_id\":\"%s\"}}",
+                 *pid);
+        parse(&c, json);
+        result_init(&r, &c);
+        int calls = fake_emr_total_calls(&e->fe);
+        assert_int_equal(canon_command(&e->w, &call, &c, &r), SW_ERR_INVALID);
+        assert_string_equal(r.error_code, "numeric_patient_id");
+        assert_int_equal(fake_emr_total_calls(&e->fe), calls); /* OpenEMR not asked */
+        result_clear(&r);
+    }
+    parse(&c, "{\"type\":\"list_appointments\",\"request_id\":\"l\",\"payload\":{\"patient_id\":"
+              "\"Patient/" PT_UUID "\"}}");
+    result_init(&r, &c);
+    assert_int_equal(canon_command(&e->w, &call, &c, &r), SW_OK);
+    assert_string_equal(c.u.list.patient_id, PT_UUID);
+    result_clear(&r);
+
     /* OpenEMR cannot say now: unavailable */
     fake_emr_fail(&e->fe, FE_RESOLVE, SW_ERR_TIMEOUT, 1, false, false);
-    parse(&c, "{\"type\":\"list_appointments\",\"request_id\":\"l\",\"payload\":{\"patient_id\":"
-              "\"42\"}}");
+    parse(&c,
+          "{\"type\":\"join_waitlist\",\"request_id\":\"l\",\"payload\":{\"patient_id\":"
+          "\"42\",\"appointment_type\":\"follow_up\",\"earliest\":\"2026-12-03T08:00:00-05:00\","
+          "\"latest\":\"2026-12-04T08:00:00-05:00\"}}");
     result_init(&r, &c);
     assert_int_equal(canon_command(&e->w, &call, &c, &r), SW_ERR_TIMEOUT);
     assert_int_equal(r.status, RES_UNAVAILABLE);

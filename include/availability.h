@@ -20,8 +20,12 @@
  *               buffer_minutes on both sides: a slot ending exactly
  *               buffer minutes before an appointment is free, one minute
  *               later is not.
- *       blocks  provider events (lunch, vacation, meeting, out of office)
- *               and the patient's own appointments with anyone.  Taken
+ *       blocks  provider events (lunch, vacation, meeting, out of office),
+ *               clinic-wide days (Holidays, Closed), the configured
+ *               breaks and closures of the practitioner (break.*, see
+ *               rules.h: OpenEMR hands out a recurring event only on its
+ *               first date) and the patient's own appointments with
+ *               anyone.  Taken
  *               as-is: the buffer is rest between two patients, so a visit
  *               may end when lunch starts, and the patient needs only not
  *               to be in two places at once.
@@ -65,6 +69,10 @@ struct av_request {
     size_t n_appts;
     const struct av_interval *blocks; /* not widened */
     size_t n_blocks;
+    /* Configured breaks and closures: those of cfg (NULL: none) that
+     * concern practitioner_id (rules_breaks_each), blocks too. */
+    const struct sw_config *cfg;
+    const char *practitioner_id;
 
     bool use_server_free; /* FHIR scheduling surface */
     const struct av_interval *server_free;

@@ -14,8 +14,10 @@
 #include <stdio.h>
 
 #include "errors.h"
+#include "recurrence.h"
 
 #define SW_MAX_TYPES              8
+#define SW_MAX_BREAKS             32
 #define SW_MAX_PRACTITIONER_HOURS 32
 #define SW_MAX_KAFKA_PROPS        64
 
@@ -42,6 +44,19 @@ struct sw_practitioner {
     bool has_hours;
     struct sw_hours hours; /* replaces clinic.hours when has_hours */
     char user_id[24];      /* OpenEMR's numeric user id (pc_aid), "" unknown */
+};
+
+/* break.NAME.*: a recurring break or closure (config_breaks.c).  OpenEMR's
+ * API gives a recurring calendar event as its first date only, so the
+ * worker repeats them from here, as it takes working hours from
+ * clinic.hours. */
+struct sw_break {
+    char name[32];
+    char practitioner_id[64]; /* "": the whole clinic */
+    struct recur_rule when;
+    int start_min, end_min; /* local wall clock; 0-1440: all day (a closure) */
+    int category;           /* pc_catid of the OpenEMR events it stands for; 0: any */
+    bool has_time, has_repeat;
 };
 
 struct sw_kafka_prop {
@@ -121,6 +136,8 @@ struct sw_config {
     int n_types;
     struct sw_practitioner practitioners[SW_MAX_PRACTITIONER_HOURS];
     int n_practitioners;
+    struct sw_break breaks[SW_MAX_BREAKS];
+    int n_breaks;
 
     /* fleet (Redis-shared state) */
     int slot_cache_ttl_s;
@@ -190,6 +207,12 @@ const char *sw_config_practitioner_of_user(const struct sw_config *cfg, const ch
 
 /* Parses "mon-fri 08:00-17:00, sat 09:00-12:00" into hours. */
 bool sw_hours_parse(const char *text, struct sw_hours *out, char *err, size_t errlen);
+
+/* The repeat grammar of break.NAME.repeat ("every day", "every 2 weeks",
+ * "mon,wed,fri", "2nd tue of every month", "last fri of every 3 months",
+ * "once", ...; docs/configuration.md) into out's kind, unit, interval,
+ * nth, weekday and weekdays (its dates are left alone). */
+bool sw_repeat_parse(const char *text, struct recur_rule *out, char *err, size_t errlen);
 
 /* Calls each(arg, key, was, now) for every setting whose value differs
  * between two loaded configurations (kafka.* one by one; appointment

@@ -35,6 +35,13 @@ const char *sw_config_default_kafka(size_t i, const char **value);
 bool sw_config_set_kafka(struct sw_config *cfg, const char *key, const char *value, char *err,
                          size_t errlen);
 
+/* break.NAME.FIELD (config_breaks.c): rest is "NAME.FIELD". */
+bool sw_breaks_set(struct sw_config *cfg, const char *rest, const char *value, char *err,
+                   size_t errlen);
+/* Every break complete and coherent; prints each problem as
+ * "where: break.NAME: ..." and returns how many. */
+int sw_breaks_check(const struct sw_config *cfg, const char *where, FILE *errs);
+
 /* The file and the environment over cfg; each returns the number of
  * problems it printed to errs. */
 int sw_config_read_file(struct sw_config *cfg, const char *path, FILE *errs);

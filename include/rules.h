@@ -56,6 +56,34 @@ sw_err rules_day_hours(const struct sw_hours *hours, struct tu_date d, int64_t *
 sw_err rules_check_booking(const struct sw_type_rule *type, const struct sw_hours *hours,
                            int slot_minutes, int64_t now, int64_t start, char *msg, size_t msglen);
 
+/* ---- configured breaks and closures (break.*, config.h) ----
+ *
+ * A break falls on a local date when its recurrence does (recurrence.h);
+ * that day it lasts from its start to its end wall time, as instants: a
+ * wall time in a spring-forward gap is the instant the gap ends (as opening
+ * hours), a repeated one its first occurrence (so a break over the
+ * fall-back hour covers both), all day is the whole local day. */
+
+/* Does b concern this practitioner (a clinic-wide break concerns all)? */
+bool rules_break_applies(const struct sw_break *b, const char *practitioner_id);
+
+/* b's occurrence on date d as [*start, *end); SW_ERR_NOT_FOUND if b does
+ * not fall on d. */
+sw_err rules_break_on(const struct sw_break *b, struct tu_date d, int64_t *start, int64_t *end);
+
+/* Calls each(arg, start, end, b) for every occurrence of a break of the
+ * practitioner that overlaps [from, to), date by date and in the
+ * configuration's order within a date; stops at the first
+ * error each returns (and returns it). */
+typedef sw_err (*rules_break_fn)(void *arg, int64_t start, int64_t end, const struct sw_break *b);
+sw_err rules_breaks_each(const struct sw_config *cfg, const char *practitioner_id, int64_t from,
+                         int64_t to, rules_break_fn each, void *arg);
+
+/* SW_ERR_REJECTED when [start, end) overlaps a break of the practitioner
+ * (msg names it), SW_OK otherwise. */
+sw_err rules_check_breaks(const struct sw_config *cfg, const char *practitioner_id, int64_t start,
+                          int64_t end, char *msg, size_t msglen);
+
 /* The configured type of an existing appointment: by its type name (may be
  * NULL or ""), else by category and length, else by length alone; NULL
  * when none fits. */

@@ -1,6 +1,7 @@
 /* availability.c - free slots of one practitioner (see availability.h). */
 #include "availability.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,17 +63,47 @@ static size_t merge(struct av_interval *iv, size_t n)
     return out;
 }
 
-static sw_err busy_build(const struct av_request *req, struct busy *b)
+/* Appends one configured break to the busy list being built. */
+struct break_sink {
+    struct av_interval *iv;
+    size_t n, cap;
+};
+
+static sw_err add_break(void *arg, int64_t start, int64_t end, const struct sw_break *b)
 {
-    size_t total = req->n_appts + req->n_blocks, k = 0;
+    struct break_sink *s = arg;
+    (void)b;
+    if (s->n == s->cap) {
+        struct av_interval *p = vec_grow(s->iv, &s->cap, sizeof *p, s->n + 1, SIZE_MAX / 2);
+        if (!p)
+            return SW_ERR_NOMEM;
+        s->iv = p;
+    }
+    s->iv[s->n++] = (struct av_interval){start, end};
+    return SW_OK;
+}
+
+/* Busy time over [from, to): appointments widened, blocks as they are, and
+ * the configured breaks of those days. */
+static sw_err busy_build(const struct av_request *req, int64_t from, int64_t to, struct busy *b)
+{
+    struct break_sink s = {NULL, 0, 0};
     int64_t pad = (int64_t)req->buffer_minutes * 60;
     b->iv = NULL;
     b->n = b->at = 0;
+    sw_err err = rules_breaks_each(req->cfg, req->practitioner_id, from, to, add_break, &s);
+    if (err != SW_OK) {
+        free(s.iv);
+        return err;
+    }
+    size_t total = req->n_appts + req->n_blocks + s.n, k = s.n;
     if (total == 0)
         return SW_OK;
-    b->iv = malloc(total * sizeof *b->iv);
-    if (!b->iv)
+    b->iv = s.cap >= total ? s.iv : realloc(s.iv, total * sizeof *b->iv);
+    if (!b->iv) {
+        free(s.iv);
         return SW_ERR_NOMEM;
+    }
     for (size_t i = 0; i < req->n_appts; i++)
         if (req->appts[i].end > req->appts[i].start)
             b->iv[k++] = (struct av_interval){req->appts[i].start - pad, req->appts[i].end + pad};
@@ -210,7 +241,10 @@ static sw_err compute(const struct av_request *req, struct sink *s)
         err = rules_latest_start(req->type, req->now, &lim.latest);
     if (err != SW_OK)
         return err;
-    err = busy_build(req, &b);
+    /* Breaks of every day a candidate may touch: the range, cut to the
+     * booking window. */
+    int64_t hi = lim.latest + (int64_t)req->type->duration_min * 60;
+    err = busy_build(req, req->from, req->to < hi ? req->to : hi, &b);
     if (err != SW_OK)
         return err;
     if (req->use_server_free)
@@ -288,7 +322,15 @@ sw_err avail_check_free(const struct av_request *req, int64_t start, struct av_i
             return SW_ERR_CONFLICT;
         }
     }
-    return SW_OK;
+    struct break_sink s = {NULL, 0, 0};
+    sw_err err = rules_breaks_each(req->cfg, req->practitioner_id, start, end, add_break, &s);
+    if (err == SW_OK && s.n) {
+        if (clash)
+            *clash = s.iv[0];
+        err = SW_ERR_CONFLICT;
+    }
+    free(s.iv);
+    return err;
 }
 
 static bool overlaps(const struct av_slot *a, const struct av_slot *b)

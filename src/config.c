@@ -475,6 +475,8 @@ bool sw_config_set(struct sw_config *cfg, const char *key, const char *value, ch
         return set_type(cfg, key + 5, value, err, errlen);
     if (!strncmp(key, "practitioner.", 13))
         return set_practitioner(cfg, key + 13, value, err, errlen);
+    if (!strncmp(key, "break.", 6))
+        return sw_breaks_set(cfg, key + 6, value, err, errlen);
     for (size_t i = 0; i < N_SETTINGS; i++)
         if (!strcmp(settings[i].name, key))
             return set_setting(cfg, &settings[i], value, err, errlen);
@@ -614,6 +616,7 @@ static int check(const struct sw_config *cfg, const char *where, FILE *errs)
         errors++;
     }
     errors += check_reply_lists(cfg, where, errs);
+    errors += sw_breaks_check(cfg, where, errs);
     return errors;
 }
 

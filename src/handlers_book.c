@@ -217,6 +217,8 @@ static sw_err check_free(const struct worker *w, struct oe_call *call, const str
         .n_appts = pract.n_appts,
         .blocks = pract.blocks,
         .n_blocks = pract.n_blocks,
+        .cfg = w->cfg, /* configured breaks and closures */
+        .practitioner_id = b->practitioner_id,
     };
     err = avail_check_free(&req, b->start, NULL);
     if (err == SW_ERR_CONFLICT) {

@@ -89,7 +89,9 @@ enum outcome handle_hold(struct worker *w, const struct command *c, struct resul
                              .appts = busy.appts,
                              .n_appts = busy.n_appts,
                              .blocks = busy.blocks,
-                             .n_blocks = busy.n_blocks};
+                             .n_blocks = busy.n_blocks,
+                             .cfg = cfg, /* configured breaks and closures */
+                             .practitioner_id = h.practitioner_id};
     err = avail_check_free(&req, h.start, NULL);
     day_busy_clear(&busy);
     if (!err)

@@ -2,6 +2,9 @@
 #include "rules.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "recurrence.h"
 
 static void say(char *msg, size_t msglen, const char *fmt_text)
 {
@@ -173,6 +176,81 @@ sw_err rules_check_booking(const struct sw_type_rule *type, const struct sw_hour
     if (e == SW_OK && hours && slot_minutes > 0)
         e = rules_check_grid(hours, slot_minutes, start, msg, msglen);
     return e;
+}
+
+bool rules_break_applies(const struct sw_break *b, const char *practitioner_id)
+{
+    return !b->practitioner_id[0] ||
+           (practitioner_id && !strcmp(b->practitioner_id, practitioner_id));
+}
+
+sw_err rules_break_on(const struct sw_break *b, struct tu_date d, int64_t *start, int64_t *end)
+{
+    if (!timeutil_date_is_valid(d))
+        return SW_ERR_INVALID;
+    if (!recur_occurs(&b->when, timeutil_date_days(d)))
+        return SW_ERR_NOT_FOUND;
+    sw_err e = timeutil_local_bound(d, (int64_t)b->start_min * 60, start);
+    if (e == SW_OK)
+        e = timeutil_local_bound(d, (int64_t)b->end_min * 60, end);
+    return e;
+}
+
+sw_err rules_breaks_each(const struct sw_config *cfg, const char *practitioner_id, int64_t from,
+                         int64_t to, rules_break_fn each, void *arg)
+{
+    struct tu_date d, last;
+    if (!cfg || cfg->n_breaks == 0 || to <= from)
+        return SW_OK;
+    if (timeutil_local_date(from, &d) != SW_OK || timeutil_local_date(to - 1, &last) != SW_OK)
+        return SW_ERR_INVALID;
+    for (; timeutil_date_cmp(d, last) <= 0; d = timeutil_date_add(d, 1)) {
+        for (int i = 0; i < cfg->n_breaks; i++) {
+            const struct sw_break *b = &cfg->breaks[i];
+            int64_t s, e;
+            if (!rules_break_applies(b, practitioner_id))
+                continue;
+            sw_err err = rules_break_on(b, d, &s, &e);
+            if (err == SW_ERR_NOT_FOUND || (err == SW_OK && (e <= from || s >= to || e <= s)))
+                continue;
+            if (err == SW_OK)
+                err = each(arg, s, e, b);
+            if (err != SW_OK)
+                return err;
+        }
+    }
+    return SW_OK;
+}
+
+struct first_clash {
+    const struct sw_break *b;
+};
+
+static sw_err note_clash(void *arg, int64_t start, int64_t end, const struct sw_break *b)
+{
+    (void)start;
+    (void)end;
+    ((struct first_clash *)arg)->b = b;
+    return SW_ERR_CONFLICT; /* the first one is enough */
+}
+
+sw_err rules_check_breaks(const struct sw_config *cfg, const char *practitioner_id, int64_t start,
+                          int64_t end, char *msg, size_t msglen)
+{
+    struct first_clash c = {NULL};
+    char text[120];
+    sw_err e = rules_breaks_each(cfg, practitioner_id, start, end, note_clash, &c);
+    if (e == SW_OK)
+        return SW_OK;
+    if (e != SW_ERR_CONFLICT || !c.b) {
+        say(msg, msglen, "the configured breaks of that day cannot be computed");
+        return SW_ERR_INVALID;
+    }
+    bool all_day = c.b->start_min == 0 && c.b->end_min == 24 * 60;
+    snprintf(text, sizeof text, "%s (%s)",
+             all_day ? "no appointments that day" : "that time falls in a break", c.b->name);
+    say(msg, msglen, text);
+    return SW_ERR_REJECTED;
 }
 
 const struct sw_type_rule *rules_type_of(const struct sw_config *cfg, const char *type_name,

@@ -265,6 +265,8 @@ static sw_err practitioner_slots(const struct worker *w, const struct slot_query
         .n_appts = busy.n_appts,
         .blocks = busy.blocks,
         .n_blocks = busy.n_blocks,
+        .cfg = w->cfg, /* configured breaks and closures */
+        .practitioner_id = pract,
         .use_server_free = busy.has_free,
         .server_free = busy.free,
         .n_server_free = busy.n_free,

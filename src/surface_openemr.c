@@ -402,15 +402,36 @@ cleanup:
     return err;
 }
 
+/* A Holidays (6) or Closed (7) row: no provider (pc_aid 0) and no
+ * patient.  These categories are clinic-wide (sql/database.sql: pc_cattype
+ * 2) and close the clinic for every practitioner; FHIR names them by their
+ * appointmentType code only. */
+static bool clinic_wide(struct oe_appt *a)
+{
+    if (!strcmp(a->appointment_type, "holidays"))
+        a->category = 6;
+    else if (!strcmp(a->appointment_type, "closed"))
+        a->category = 7;
+    return !a->practitioner_id[0] && !a->patient_id[0];
+}
+
 static sw_err oemr_list_range(struct oe_client *c, struct oe_call *call,
                               const char *practitioner_id, int64_t from, int64_t to,
                               struct oe_appt **out, size_t *n)
 {
     char q[256];
     oe_fhir_date_query(from, to, q, sizeof(q));
-    sw_err err = oe_fhir_appt_search(c, call, q, NULL, practitioner_id, from, to, out, n);
-    if (err == SW_OK)
+    /* every row, then the practitioner's and the clinic-wide ones */
+    sw_err err = oe_fhir_appt_search(c, call, q, NULL, NULL, from, to, out, n);
+    size_t k = 0;
+    for (size_t i = 0; err == SW_OK && i < *n; i++)
+        if (clinic_wide(&(*out)[i]) || !practitioner_id ||
+            !strcmp((*out)[i].practitioner_id, practitioner_id))
+            (*out)[k++] = (*out)[i];
+    if (err == SW_OK) {
+        *n = k;
         map_eids(c, *out, *n);
+    }
     return err;
 }
 

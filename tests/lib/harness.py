@@ -411,6 +411,16 @@ def no_quirks(*names):
     return [a for n in names for a in ("--no-quirk", n)]
 
 
+def _sim_breaks_conf():
+    """config/openemr-sim.conf: the worker settings that mirror the seed's
+    recurring breaks (tools/stack appends the same file)."""
+    with open(os.path.join(ROOT, "config", "openemr-sim.conf")) as f:
+        return f.read()
+
+
+SIM_BREAKS_CONF = _sim_breaks_conf()
+
+
 def transition_args():
     """The simulator profile minus the quirks the worker does not survive yet
     (tools/openemr-sim/transition.args, shared with tools/stack)."""
@@ -680,7 +690,7 @@ class ClientStack(SimAdmin):
         for k, v in over.items():
             kv[k.replace("__", ".")] = v
         body = "".join('%s = "%s"\n' % (k, v) for k, v in kv.items())
-        return self.file("w%d.conf" % len(os.listdir(self.tmp)), body)
+        return self.file("w%d.conf" % len(os.listdir(self.tmp)), SIM_BREAKS_CONF + body)
 
     def _probe_cmd(self, cfg, args, repeat):
         cmd = [os.path.join(BIN, "oe-probe"), "-c", cfg]

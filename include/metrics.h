@@ -49,7 +49,9 @@
  *   kafka_delivery_failures_total{topic,reason}    counter, produce refused or
  *                                                  message not delivered
  *   redis_command_duration_seconds{command}        histogram, one round trip
- *   ready, live                                    gauges 1/0: /readyz, /healthz */
+ *   ready, live                                    gauges 1/0: /readyz, /healthz
+ *   unexplained_provider_events                    gauge, at the last check
+ *   unexplained_provider_events_total              counter, newly seen ones */
 #ifndef SW_METRICS_H
 #define SW_METRICS_H
 
@@ -118,6 +120,11 @@ void metrics_lag_forget(const char *topic, int32_t partition);
 
 /* Sets the number of commands being handled now. */
 void metrics_in_flight(int n);
+
+/* The last check of OpenEMR's provider events against the configuration
+ * (breakcheck.h): how many it could not explain, and how many of those it
+ * had not seen unexplained before. */
+void metrics_unexplained_events(int now_unexplained, int newly_seen);
 
 /* reason: the dlq_reason_code word ("bad_json", "too_large", ...). */
 void metrics_dead_letter(const char *reason);

@@ -13,7 +13,9 @@
  * cache of every day that changed and offers freed slots to the waitlist.
  * Events are delivered before the snapshot is written, and their ids come
  * from the appointment and its change, so a leader that dies in between
- * makes its successor publish the same ids again: consumers de-duplicate. */
+ * makes its successor publish the same ids again: consumers de-duplicate.
+ * The same rows go through breakcheck.h: provider events that the
+ * configured hours and breaks do not explain are logged and counted. */
 #ifndef SW_POLLER_H
 #define SW_POLLER_H
 

@@ -60,6 +60,8 @@ enum {
     F_REDIS_SECONDS,
     F_READY,
     F_LIVE,
+    F_UNEXPLAINED,
+    F_UNEXPLAINED_SEEN,
     F__COUNT
 };
 
@@ -178,6 +180,15 @@ static struct family fams[F__COUNT] = {
     [F_LIVE] = {"schedworker_live",
                 "1 while /healthz would answer 200; 0 while a lane or the consumer loop hangs.",
                 K_GAUGE},
+    [F_UNEXPLAINED] = {"schedworker_unexplained_provider_events",
+                       "Provider events in OpenEMR (In/Out Of Office, Lunch, Reserved) over the "
+                       "poller's horizon that the worker's hours and break.* settings do not "
+                       "explain, at the last check.",
+                       K_GAUGE},
+    [F_UNEXPLAINED_SEEN] = {"schedworker_unexplained_provider_events_total",
+                            "Provider events found unexplained by the configuration, each counted "
+                            "when a check first sees it.",
+                            K_COUNTER},
 };
 
 /* ---- label values ---------------------------------------------------- */
@@ -546,6 +557,13 @@ void metrics_lag_forget(const char *topic, int32_t partition)
 void metrics_in_flight(int n)
 {
     set_gauge(get(F_IN_FLIGHT, NULL, NULL), n);
+}
+
+void metrics_unexplained_events(int now_unexplained, int newly_seen)
+{
+    set_gauge(get(F_UNEXPLAINED, NULL, NULL), now_unexplained);
+    for (int i = 0; i < newly_seen; i++)
+        count(F_UNEXPLAINED_SEEN, NULL, NULL);
 }
 
 void metrics_dead_letter(const char *reason)

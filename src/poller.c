@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breakcheck.h"
 #include "clock.h"
 #include "daycache.h"
 #include "events.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "own_marks.h"
 #include "openemr.h"
 #include "timeutil.h"
@@ -30,6 +32,7 @@ struct poller {
     struct fleet *fleet;
     struct store store; /* over fleet */
     struct oe_client *oe;
+    struct breakcheck check; /* provider events the configuration does not explain */
 };
 
 static void produce_outbox(struct poller *p, struct outbox *out)
@@ -126,6 +129,10 @@ static void poll_once(struct poller *p)
         log_warn("poller", "listing OpenEMR failed: %s %s", sw_err_str(err), call.detail);
         goto done;
     }
+    /* The rows are at hand: do the configured hours and breaks explain the
+     * provider events among them? */
+    breakcheck_rows(cfg, appts, n, &p->check);
+    metrics_unexplained_events(p->check.unexplained, p->check.newly);
     err = fleet_cache_get(p->fleet, SNAPSHOT_KEY, &text);
     if (err == SW_ERR_REDIS)
         goto done;

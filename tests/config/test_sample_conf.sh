@@ -52,7 +52,7 @@ for key, default in rows.items():
               % (sample, in_sample[key][0], key, in_sample[key][1], default))
         bad += 1
 for key, (n, _) in in_sample.items():
-    if key in rows or re.match(r"^(kafka\..+|type\.[^.]+\.[a-z_]+|practitioner\..+\.(hours|user_id))$", key):
+    if key in rows or re.match(r"^(kafka\..+|type\.[^.]+\.[a-z_]+|practitioner\..+\.(hours|user_id)|break\.[^.]+\.[a-z]+)$", key):
         continue
     print("FAIL: %s:%d: %s is not a setting" % (sample, n, key))
     bad += 1

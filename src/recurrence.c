@@ -80,9 +80,12 @@ static bool every_months(const struct recur_rule *r, int64_t months, int64_t day
     int y, m, d;
     recur_civil(r->first, &y, &m, &d);
     int64_t cur = r->first;
-    /* Step while the day of the month may still roll over; each step is at
-     * least 28 days, so this ends by the date sought. */
-    while (d > 28 && cur < day) {
+    /* Step while the day of the month may still roll over.  A short month
+     * other than February comes within one cycle of months (12 steps); a
+     * 29th rolls over in the first common-year February the steps reach,
+     * within 2400 / months + 12 steps (a century year not divisible by
+     * 400 comes within 200 years): past that it never rolls over. */
+    for (int step = 0; d > 28 && cur < day && step < 2500; step++) {
         m += (int)months;
         cur = recur_days(y, m, d);
         recur_civil(cur, &y, &m, &d);

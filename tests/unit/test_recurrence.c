@@ -135,6 +135,14 @@ static void test_every_month_and_year_at_month_ends(void **state)
     r = rule(RECUR_EVERY, RECUR_YEAR, 1, "2026-12-25");
     expect("every year on 25 Dec", &r, (const char *[]){"2027-12-25", "2100-12-25", NULL},
            (const char *[]){"2027-12-24", "2025-12-25", NULL});
+    /* leap days every 4 years until 2100, which is no leap year */
+    r = rule(RECUR_EVERY, RECUR_MONTH, 48, "2004-02-29");
+    expect("every 48 months from 29 Feb 2004", &r,
+           (const char *[]){"2008-02-29", "2096-02-29", "2100-03-01", "2104-03-01", NULL},
+           (const char *[]){"2100-02-28", "2104-02-28", "2100-03-02", NULL});
+    r = rule(RECUR_EVERY, RECUR_YEAR, 1, "1900-01-31"); /* thousands of years on */
+    expect("every year on 31 Jan since 1900", &r, (const char *[]){"9000-01-31", NULL},
+           (const char *[]){"9000-02-03", NULL});
     r = rule(RECUR_EVERY, RECUR_YEAR, 1, "2026-01-31"); /* January always has a 31st */
     expect("every year on 31 Jan", &r, (const char *[]){"2099-01-31", NULL},
            (const char *[]){"2099-02-01", "2099-02-03", NULL});

@@ -354,14 +354,18 @@ int sw_breaks_check(const struct sw_config *cfg, const char *where, FILE *errs)
     int errors = 0;
     for (int i = 0; i < cfg->n_breaks; i++) {
         const struct sw_break *b = &cfg->breaks[i];
-        const char *why = !b->has_time ? "no time (set .time: HH:MM-HH:MM or all day)"
-                          : !b->has_repeat
-                              ? "no repeat (set .repeat: once, every day, mon-fri, ...)"
-                              : recur_check(&b->when);
-        if (why) {
+        const char *why = recur_check(&b->when);
+        if (!b->has_time)
+            fprintf(errs, "%s: break.%s: no time (set break.%s.time: HH:MM-HH:MM or all day)\n",
+                    where, b->name, b->name);
+        else if (!b->has_repeat)
+            fprintf(errs,
+                    "%s: break.%s: no repeat (set break.%s.repeat: once, every day, mon-fri, "
+                    "...)\n",
+                    where, b->name, b->name);
+        else if (why)
             fprintf(errs, "%s: break.%s: %s\n", where, b->name, why);
-            errors++;
-        }
+        errors += !b->has_time || !b->has_repeat || why;
     }
     return errors;
 }

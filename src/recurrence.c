@@ -186,7 +186,7 @@ const char *recur_check(const struct recur_rule *r)
     if (r->n_except < 0 || r->n_except > RECUR_MAX_EXCEPT)
         return "too many exception dates";
     if (r->first == RECUR_ALWAYS && needs_first(r))
-        return "this repeat needs a first date (the from setting): where the series starts "
+        return "this repeat needs a first date (from = YYYY-MM-DD): where the series starts "
                "decides its dates";
     if (r->first != RECUR_ALWAYS && r->until < r->first)
         return "the end date comes before the first date";

@@ -16,6 +16,7 @@
 #include "events.h"
 #include "keys.h"
 #include "log.h"
+#include "rules.h"
 
 #define OFFERS_KEY     key_name(KEY_WAITLIST_OFFERS)
 #define OFFERS_LOCK    key_name(KEY_LOCK_WAITLIST_OFFERS)
@@ -31,7 +32,11 @@ static bool matches(const struct sw_config *cfg, const struct fleet_wait *e, con
     const struct sw_type_rule *t = sw_config_type(cfg, e->appointment_type);
     if (!t || end - start < (int64_t)t->duration_min * 60)
         return false;
-    return start >= e->earliest && start + (int64_t)t->duration_min * 60 <= e->latest;
+    int64_t stop = start + (int64_t)t->duration_min * 60;
+    /* a cancelled appointment may have sat in a configured break or closure
+     * (booked in OpenEMR over lunch): that time is not offered either */
+    return start >= e->earliest && stop <= e->latest &&
+           rules_check_breaks(cfg, pract, start, stop, NULL, 0) == SW_OK;
 }
 
 static bool offered_before(json_t *offered, const char *waitlist_id)

@@ -14,8 +14,10 @@
 
 #include "availability.h"
 #include "config.h"
+#include "fake.h"
 #include "rules.h"
 #include "timeutil.h"
+#include "waitlist.h"
 
 static char tmpdir[] = "/tmp/test_breaks.XXXXXX";
 
@@ -401,6 +403,37 @@ static void test_availability_skips_breaks(void **state)
     unload(&l);
 }
 
+/* A cancelled appointment that sat in lunch (booked over it in OpenEMR) is
+ * not offered to the waitlist; one next to it is. */
+static void test_waitlist_offers_no_break(void **state)
+{
+    (void)state;
+    struct loaded l;
+    load(&l, "break.lunch.time = 12:00-13:00\nbreak.lunch.repeat = daily\n");
+    assert_int_equal(l.rc, SW_OK);
+    struct sw_manual_clock clk;
+    clock_manual_init(&clk, at("2026-12-01T10:00:00-05:00") * 1000);
+    struct fake_store fs;
+    fake_store_init(&fs, &clk.clock);
+    struct fleet_wait w = {.waitlist_id = "w1",
+                           .patient_id = "patient-1",
+                           .appointment_type = "follow_up",
+                           .earliest = at("2026-12-07T08:00:00-05:00"),
+                           .latest = at("2026-12-07T17:00:00-05:00")};
+    assert_int_equal(store_waitlist_add(&fs.store, &w), SW_OK);
+    struct outbox out = {0};
+    int64_t now = at("2026-12-01T10:00:00-05:00");
+    assert_false(waitlist_offer(&fs.store, &l.cfg, &out, "p1", at("2026-12-07T11:45:00-05:00"),
+                                at("2026-12-07T12:15:00-05:00"), "cancel-1", now));
+    assert_int_equal(out.n, 0);
+    assert_true(waitlist_offer(&fs.store, &l.cfg, &out, "p1", at("2026-12-07T11:30:00-05:00"),
+                               at("2026-12-07T12:00:00-05:00"), "cancel-2", now));
+    assert_int_equal(out.n, 1);
+    outbox_clear(&out);
+    fake_store_free(&fs);
+    unload(&l);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -426,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_instants_across_dst),
         cmocka_unit_test(test_whose_breaks_and_range),
         cmocka_unit_test(test_availability_skips_breaks),
+        cmocka_unit_test(test_waitlist_offers_no_break),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

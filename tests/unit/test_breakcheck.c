@@ -13,6 +13,7 @@
 
 #include "breakcheck.h"
 #include "fake.h"
+#include "metrics.h"
 #include "timeutil.h"
 
 static char tmpdir[] = "/tmp/test_breakcheck.XXXXXX";
@@ -165,6 +166,21 @@ static void test_disagreements_are_found_once(void **state)
     sw_config_free(&cfg);
 }
 
+/* What the poller exports after a check. */
+static void test_metrics(void **state)
+{
+    (void)state;
+    metrics_reset();
+    metrics_unexplained_events(3, 3);
+    metrics_unexplained_events(2, 1);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(metrics_render(&text, &len), SW_OK);
+    assert_non_null(strstr(text, "\nschedworker_unexplained_provider_events 2\n"));
+    assert_non_null(strstr(text, "\nschedworker_unexplained_provider_events_total 4\n"));
+    free(text);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -186,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_rows_are_explained),
         cmocka_unit_test(test_disagreements_are_found_once),
+        cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

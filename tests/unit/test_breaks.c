@@ -434,6 +434,33 @@ static void test_waitlist_offers_no_break(void **state)
     unload(&l);
 }
 
+static void note_key(void *arg, const char *key, const char *was, const char *now)
+{
+    (void)was;
+    (void)now;
+    if (!strcmp(key, "break.*"))
+        ++*(int *)arg;
+}
+
+/* SIGHUP: a changed break is a change (it takes effect after a restart). */
+static void test_reload_sees_breaks(void **state)
+{
+    (void)state;
+    struct loaded a, b, c;
+    load(&a, "break.lunch.time = 12:00-13:00\nbreak.lunch.repeat = daily\n");
+    load(&b, "break.lunch.time = 12:00-13:30\nbreak.lunch.repeat = daily\n");
+    load(&c, "break.lunch.time = 12:00-13:00\nbreak.lunch.repeat = daily\n");
+    int seen = 0;
+    sw_config_diff(&a.cfg, &b.cfg, note_key, &seen);
+    assert_int_equal(seen, 1);
+    seen = 0;
+    sw_config_diff(&a.cfg, &c.cfg, note_key, &seen);
+    assert_int_equal(seen, 0);
+    unload(&a);
+    unload(&b);
+    unload(&c);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -460,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_whose_breaks_and_range),
         cmocka_unit_test(test_availability_skips_breaks),
         cmocka_unit_test(test_waitlist_offers_no_break),
+        cmocka_unit_test(test_reload_sees_breaks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -140,7 +140,8 @@ bool sw_repeat_parse(const char *text, struct recur_rule *out, char *err, size_t
 {
     char buf[160], *w[12];
     int n = words(text, buf, sizeof(buf), w, 12);
-    struct recur_rule r = *out;
+    struct recur_rule r;
+    memcpy(&r, out, sizeof(r)); /* padding too: reloads compare breaks as bytes */
     static const struct {
         const char *word;
         enum recur_unit unit;
@@ -177,7 +178,7 @@ bool sw_repeat_parse(const char *text, struct recur_rule *out, char *err, size_t
                  text);
         return false;
     }
-    *out = r;
+    memcpy(out, &r, sizeof(r));
     return true;
 }
 

@@ -254,14 +254,18 @@ static void *poller_main(void *arg)
         return NULL;
     }
     p->store = store_of_fleet(p->fleet);
+    metrics_unexplained_events(0, 0); /* until this replica checks */
     int lease_ms = cfg->poller_lease_s * 1000;
     while (!atomic_load(&p->stop)) {
         bool leader = false;
         if (fleet_lease(p->fleet, key_name(KEY_LEASE_POLLER), cfg->worker_id, lease_ms, &leader) !=
             SW_OK)
             leader = false;
-        if (leader != was_leader)
+        if (leader != was_leader) {
             log_info("poller", leader ? "this replica polls OpenEMR now" : "no longer the poller");
+            metrics_unexplained_events(0, 0); /* the leader's checks count, not a former one's */
+            p->check.n_seen = 0;
+        }
         was_leader = leader;
         if (leader && clock_now_ms(NULL) >= next_poll) {
             poll_once(p);

@@ -402,10 +402,12 @@ cleanup:
     return err;
 }
 
-/* A Holidays (6) or Closed (7) row: no provider (pc_aid 0) and no
- * patient.  These categories are clinic-wide (sql/database.sql: pc_cattype
- * 2) and close the clinic for every practitioner; FHIR names them by their
- * appointmentType code only. */
+/* Whether a row belongs to the whole clinic: no provider (pc_aid 0) and
+ * no patient, as OpenEMR's Holidays (6) and Closed (7) days are
+ * (sql/database.sql: pc_cattype 2; src/Services/HolidayService.php writes
+ * pc_aid 0).  Such a row closes the clinic for every practitioner.  FHIR
+ * names those two categories by their appointmentType code only: the
+ * category is set from it. */
 static bool clinic_wide(struct oe_appt *a)
 {
     if (!strcmp(a->appointment_type, "holidays"))

@@ -94,6 +94,7 @@ struct sw_config {
     int openemr_timeout_ms;
     int openemr_max_response_bytes;
     int openemr_facility_id;
+    int openemr_max_search_rows; /* most rows one search may answer */
 
     /* oauth */
     enum sw_grant grant;
@@ -117,6 +118,7 @@ struct sw_config {
     int slot_minutes;
     int buffer_minutes;
     int search_limit_default;
+    char *clinic_practitioners; /* comma separated ids offered when none is named */
     struct sw_type_rule types[SW_MAX_TYPES];
     int n_types;
     struct sw_practitioner practitioners[SW_MAX_PRACTITIONER_HOURS];

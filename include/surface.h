@@ -34,6 +34,13 @@ struct oe_surface_ops {
                                    struct oe_appt *out);
     sw_err (*list_changed)(struct oe_client *c, struct oe_call *call, int64_t since, int64_t from,
                            int64_t to, struct oe_appt **out, size_t *n);
+    /* The practitioners this surface can name without FHIR Practitioner
+     * (refused without the admin/users ACL): adds their ids to list (a JSON
+     * array of strings, kept unique by oe_list_add). */
+    sw_err (*practitioners)(struct oe_client *c, struct oe_call *call, json_t *list);
+    /* Whether FHIR start/end are read as the clinic's wall-clock time (the
+     * real OpenEMR prints today's UTC offset, not the date's). */
+    bool fhir_wall_clock;
 };
 
 extern const struct oe_surface_ops oe_surface_openemr;
@@ -56,10 +63,22 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
                long *status);
 
 const struct sw_config *oe_cfg(const struct oe_client *c);
+const struct oe_surface_ops *oe_surface_of(const struct oe_client *c);
 struct fleet *oe_fleet(const struct oe_client *c);
 /* "/apis/<site>/fhir" and "/apis/<site>/api" */
 const char *oe_fhir_base(const struct oe_client *c);
 const char *oe_api_base(const struct oe_client *c);
+
+/* ---- refusals (ACL) ------------------------------------------------------
+ * OpenEMR refuses a route the user's ACL does not cover: 8.x with 403,
+ * 7.0.x with 401 and an empty body (RestConfig::authorization_check), which
+ * oe_send has already met once with a fresh token.  A refused route is
+ * remembered for the fleet (cache.reference_ttl_s) and not asked again. */
+bool oe_is_refusal(sw_err err, long status, const json_t *answer);
+bool oe_refused(struct oe_client *c, const char *what);
+void oe_mark_refused(struct oe_client *c, const char *what, const char *why);
+/* Appends id to a JSON array of strings unless it is there. */
+void oe_list_add(json_t *list, const char *id);
 
 /* Sets call->detail. */
 void oe_detail(struct oe_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -78,8 +97,15 @@ sw_err oe_appt_push(struct oe_appt **arr, size_t *n, size_t *cap, const struct o
 bool oe_api_row_parse(struct oe_client *c, json_t *row, struct oe_appt *a);
 
 /* ---- FHIR helpers shared by both surfaces (surface_fhir.c) -------------- */
-/* Parses a FHIR Appointment resource. */
+/* Parses a FHIR Appointment resource.  wall_clock: start, end and
+ * meta.lastUpdated are the clinic's wall-clock time whatever UTC offset
+ * they carry (the real OpenEMR's UtilsService::getLocalDateAsUTC prints
+ * today's offset for every date). */
 bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out);
+bool oe_fhir_appt_parse_as(json_t *res, bool wall_clock, struct oe_appt *out);
+/* An ISO 8601 time read as the clinic's wall clock: its offset, if any, is
+ * ignored. */
+sw_err oe_parse_wall_iso(const char *s, int64_t *out);
 /* Patient search by phone + birthdate, filtered here (digits compared). */
 sw_err oe_fhir_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
                              const char *birthdate, struct oe_patient **out, size_t *n);
@@ -88,7 +114,11 @@ sw_err oe_fhir_find_patients(struct oe_client *c, struct oe_call *call, const ch
 sw_err oe_fhir_appt_search(struct oe_client *c, struct oe_call *call, const char *query,
                            const char *patient_id, const char *practitioner_id, int64_t from,
                            int64_t to, struct oe_appt **out, size_t *n);
-/* The query "date=ge..&date=le.." for [from, to) in local dates. */
+/* The query for [from, to) in local dates: "date=ge<from's day>" only.
+ * OpenEMR keeps the last of a repeated query key (PHP's $_GET, read by
+ * HttpRestRequest::createFromGlobals), so "date=ge..&date=le.." would be
+ * "date=le..": one bound is sent and the other applied here, by
+ * oe_fhir_appt_search's overlap filter. */
 void oe_fhir_date_query(int64_t from, int64_t to, char *buf, size_t len);
 /* Copies the id after "Type/" of a reference. */
 void oe_ref_id(const char *ref, char *buf, size_t len);

@@ -88,6 +88,9 @@ static const struct setting settings[] = {
         "Larger answers are refused."),
     INT("openemr.facility_id", openemr_facility_id, "3", 1, INT_MAX,
         "pc_facility and pc_billing_location of new appointments."),
+    INT("openemr.max_search_rows", openemr_max_search_rows, "5000", 10, 1000000,
+        "Most rows one OpenEMR search may answer; a search answering more fails with "
+        "request_cap (OpenEMR does not page) instead of being read."),
 
     {"oauth.grant", K_GRANT, OFF(grant), "refresh_token", 0, 0,
      "refresh_token (after `schedworker auth login`), password, or client_credentials."},
@@ -128,6 +131,10 @@ static const struct setting settings[] = {
         "Free time kept around every appointment."),
     INT("clinic.search_limit", search_limit_default, "3", 1, 50,
         "Slots returned by search_slots when the command gives no limit."),
+    STR("clinic.practitioners", clinic_practitioners, "",
+        "Practitioner ids (comma separated) a search that names none looks at; empty: "
+        "OpenEMR's FHIR Practitioner list, or without the admin/users ACL the configured "
+        "practitioner.ID.* and the providers of /api appointment rows."),
 
     INT("cache.slot_ttl_s", slot_cache_ttl_s, "300", 1, 86400,
         "Lifetime of a cached practitioner day."),

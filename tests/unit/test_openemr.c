@@ -30,7 +30,55 @@ static void test_fhir_date_query(void **state)
     assert_int_equal(timeutil_parse_wall("2026-12-01", "00:00", &d0), SW_OK);
     assert_int_equal(timeutil_parse_wall("2026-12-02", "00:00", &d1), SW_OK);
     oe_fhir_date_query(d0, d1, q, sizeof(q));
-    assert_string_equal(q, "date=ge2026-12-01&date=le2026-12-01");
+    /* one key only (OpenEMR keeps the last of a repeated one): a day is eq */
+    assert_string_equal(q, "date=eq2026-12-01");
+    assert_int_equal(timeutil_parse_wall("2026-12-08", "00:00", &d1), SW_OK);
+    oe_fhir_date_query(d0 + 9 * 3600, d1, q, sizeof(q));
+    assert_string_equal(q, "date=ge2026-12-01"); /* the end is applied locally */
+    assert_null(strchr(q, '&'));
+}
+
+/* OpenEMR prints every FHIR time with the UTC offset of today
+ * (UtilsService::getLocalDateAsUTC): the openemr surface reads the wall
+ * clock and ignores the offset, on both sides of a DST change. */
+static void test_fhir_wall_clock_across_dst(void **state)
+{
+    (void)state;
+    int64_t t, want;
+    /* 2026-11-01 02:00 EDT -> EST.  Today EST (-05:00), the visit on
+     * 2026-10-30 08:30 EDT is printed 08:30-05:00. */
+    assert_int_equal(timeutil_parse_wall("2026-10-30", "08:30", &want), SW_OK);
+    assert_int_equal(oe_parse_wall_iso("2026-10-30T08:30:00-05:00", &t), SW_OK);
+    assert_int_equal(t, want);
+    assert_int_equal(timeutil_parse_iso8601("2026-10-30T08:30:00-05:00", &t), SW_OK);
+    assert_int_equal(t, want + 3600); /* what honouring the offset gives: an hour off */
+    /* today EDT (-04:00), a visit on 2026-11-03 08:30 EST printed 08:30-04:00 */
+    assert_int_equal(timeutil_parse_wall("2026-11-03", "08:30", &want), SW_OK);
+    assert_int_equal(oe_parse_wall_iso("2026-11-03T08:30:00-04:00", &t), SW_OK);
+    assert_int_equal(t, want);
+    assert_int_equal(oe_parse_wall_iso("2026-11-03T08:30:00Z", &t), SW_OK);
+    assert_int_equal(t, want);
+    assert_int_equal(oe_parse_wall_iso("2026-11-03T08:30:00.000+01:00", &t), SW_OK);
+    assert_int_equal(t, want);
+    assert_int_equal(oe_parse_wall_iso("2026-11-03", &t), SW_OK);
+    assert_int_not_equal(oe_parse_wall_iso("2026-11-03T08:3x", &t), SW_OK);
+    assert_int_not_equal(oe_parse_wall_iso(NULL, &t), SW_OK);
+
+    json_t *res = json_loads("{\"id\":\"a\",\"start\":\"2026-10-30T08:30:00-05:00\","
+                             "\"end\":\"2026-10-30T09:00:00-05:00\","
+                             "\"meta\":{\"lastUpdated\":\"2026-10-29T10:00:00-05:00\"}}",
+                             0, NULL);
+    struct oe_appt a;
+    assert_int_equal(timeutil_parse_wall("2026-10-30", "08:30", &want), SW_OK);
+    assert_true(oe_fhir_appt_parse_as(res, true, &a));
+    assert_int_equal(a.start, want);
+    assert_int_equal(a.end, want + 1800);
+    assert_int_equal(timeutil_parse_wall("2026-10-29", "10:00", &want), SW_OK);
+    assert_int_equal(a.updated, want);
+    assert_true(oe_fhir_appt_parse_as(res, false, &a)); /* the seed's surface: as printed */
+    assert_int_equal(timeutil_parse_wall("2026-10-30", "09:30", &want), SW_OK);
+    assert_int_equal(a.start, want);
+    json_decref(res);
 }
 
 static void test_fhir_appointment(void **state)
@@ -82,6 +130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fhir_date_query),
         cmocka_unit_test(test_fhir_appointment),
+        cmocka_unit_test(test_fhir_wall_clock_across_dst),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

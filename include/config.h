@@ -111,6 +111,7 @@ struct sw_config {
     char *oauth_token_key_file;
     int oauth_refresh_margin_s;
     bool oauth_revoke_on_shutdown;
+    bool oauth_check_scopes; /* against the server's discovery documents */
 
     /* clinic and booking rules */
     char *clinic_timezone;

@@ -9,7 +9,9 @@
   maps the practitioner without /api/practitioner, from appointment rows,
   and a search naming no practitioner still finds them (active-sql-string
   on: no "active=true" is sent);
-- openemr.max_search_rows: an answer with more rows is refused, not cut.
+- openemr.max_search_rows: an answer with more rows is refused, not cut;
+- server-scopes: a scope the server's discovery documents do not offer is
+  named before any login is tried.
 Dates are fixed by --today, never the machine's."""
 import os
 import sys
@@ -97,9 +99,28 @@ def test_search_rows_capped():
               % (r["err"], r.get("detail")))
 
 
+def test_refused_scope_named_before_login():
+    for profile in ("8", "7.0.3"):
+        with ClientStack(openemr=profile) as s:
+            cfg = s.config("password", oauth__scope="openid api:fhir user/Patient.read "
+                           "user/Slot.read")
+            r = s.probe1(cfg, "find-patients", "+1 (617) 555-0200", "1964-07-22")
+            check(r["err"] != "ok" and "user/Slot.read" in r["detail"]
+                  and "user/Patient.read" not in r["detail"],
+                  "%s: the scope OpenEMR does not offer is named (%s)" % (profile, r["detail"]))
+            routes = s.stats()["routes"]
+            check(not [k for k in routes if "token" in k],
+                  "%s: no login was tried with it (%s)" % (profile, sorted(routes)))
+            cfg = s.config("password")
+            r = s.probe1(cfg, "find-patients", "+1 (617) 555-0200", "1964-07-22")
+            check(r["err"] == "ok", "%s: the surface's own scopes pass the check (%s)"
+                  % (profile, r.get("detail")))
+
+
 run(test_fhir_time_before_the_dst_change_read_when_today_is_after)
 run(test_fhir_time_after_the_dst_change_read_when_today_is_before)
 run(test_booking_without_admin_users_8)
 run(test_booking_without_admin_users_7_0_3)
 run(test_search_rows_capped)
+run(test_refused_scope_named_before_login)
 finish()

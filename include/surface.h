@@ -41,6 +41,8 @@ struct oe_surface_ops {
     /* Whether FHIR start/end are read as the clinic's wall-clock time (the
      * real OpenEMR prints today's UTC offset, not the date's). */
     bool fhir_wall_clock;
+    /* The surface's own entries of the startup check (oe_check_access). */
+    void (*check_access)(struct oe_client *c, json_t *report);
 };
 
 extern const struct oe_surface_ops oe_surface_openemr;
@@ -80,6 +82,26 @@ void oe_mark_refused(struct oe_client *c, const char *what, const char *why);
 /* Appends id to a JSON array of strings unless it is there. */
 void oe_list_add(json_t *list, const char *id);
 
+/* ---- the startup check (oe_check_access) ----------------------------------- */
+/* Appends {"check", "ok", "needed", "detail"} to report. */
+void oe_report(json_t *report, const char *check, bool ok, bool needed, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* GETs path once and reports whether OpenEMR answers it: acl names the ACL
+ * the route needs; a refusal is remembered as refused_key (oe_refused);
+ * a 404 counts as answered when not_found_ok.  Returns the error of the
+ * request. */
+struct oe_check {
+    const char *check; /* its name in the report */
+    const char *path;
+    const char *route;       /* audit: the route template */
+    const char *patient_id;  /* audit: the patient id the path names, or NULL */
+    const char *acl;         /* the ACL the route needs */
+    const char *refused_key; /* remembered as refused under this (NULL: not) */
+    bool needed;             /* the worker cannot do without it */
+    bool not_found_ok;       /* a 404 (or 400) counts as answered */
+};
+sw_err oe_check_read(struct oe_client *c, json_t *report, const struct oe_check *k);
+
 /* Sets call->detail. */
 void oe_detail(struct oe_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -100,12 +122,18 @@ bool oe_api_row_parse(struct oe_client *c, json_t *row, struct oe_appt *a);
 /* Parses a FHIR Appointment resource.  wall_clock: start, end and
  * meta.lastUpdated are the clinic's wall-clock time whatever UTC offset
  * they carry (the real OpenEMR's UtilsService::getLocalDateAsUTC prints
- * today's offset for every date). */
+ * today's offset for every date); else as oe_parse_printed_iso. */
 bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out);
 bool oe_fhir_appt_parse_as(json_t *res, bool wall_clock, struct oe_appt *out);
 /* An ISO 8601 time read as the clinic's wall clock: its offset, if any, is
  * ignored. */
 sw_err oe_parse_wall_iso(const char *s, int64_t *out);
+/* An ISO 8601 time as printed, unless it carries the clinic's UTC offset of
+ * today where its own date has another: that is OpenEMR's mistake (the
+ * seed's scheduling surface serves OpenEMR's Appointment resources), read
+ * as the wall clock.  A server printing UTC or the date's own offset is
+ * read as printed. */
+sw_err oe_parse_printed_iso(const char *s, int64_t *out);
 /* Patient search by phone + birthdate, filtered here (digits compared). */
 sw_err oe_fhir_find_patients(struct oe_client *c, struct oe_call *call, const char *phone,
                              const char *birthdate, struct oe_patient **out, size_t *n);

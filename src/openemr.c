@@ -599,6 +599,102 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
     return SW_OK;
 }
 
+/* ---- the startup check ----------------------------------------------------- */
+
+void oe_report(json_t *report, const char *check, bool ok, bool needed, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    json_array_append_new(report, json_pack("{s:s, s:b, s:b, s:s}", "check", check, "ok", ok,
+                                            "needed", needed, "detail", detail));
+}
+
+sw_err oe_check_read(struct oe_client *c, json_t *report, const struct oe_check *k)
+{
+    struct oe_call call = {.deadline_ms = clock_now_ms(NULL) + c->cfg->openemr_timeout_ms * 2,
+                           .prio = FLEET_PRIO_BACKGROUND};
+    struct oe_req r = {.method = "GET",
+                       .path = k->path,
+                       .route = k->route,
+                       .patient_id = k->patient_id,
+                       .idempotent = true};
+    json_t *ans = NULL;
+    long status = 0;
+    sw_err err = oe_send(c, &call, &r, &ans, &status);
+    if (err == SW_OK || (k->not_found_ok && (err == SW_ERR_NOT_FOUND || err == SW_ERR_INVALID))) {
+        oe_report(report, k->check, true, k->needed, "answered (HTTP %ld)", status);
+    } else if (oe_is_refusal(err, status, ans)) {
+        oe_report(report, k->check, false, k->needed,
+                  "refused (HTTP %ld): the OpenEMR user lacks the %s ACL (or the token the "
+                  "scope)",
+                  status, k->acl);
+        if (k->refused_key)
+            oe_mark_refused(c, k->refused_key, k->check);
+    } else {
+        oe_report(report, k->check, false, k->needed, "%s (HTTP %ld): %s", sw_err_str(err), status,
+                  call.detail);
+    }
+    json_decref(ans);
+    return err;
+}
+
+sw_err oe_check_access(struct oe_client *c, json_t **report)
+{
+    char path[256];
+    *report = json_array();
+    if (!*report)
+        return SW_ERR_NOMEM;
+    /* the FHIR reads both surfaces make, with arguments that match no one */
+    snprintf(path, sizeof(path), "%s/Patient?birthdate=1900-01-01", c->fhir_base);
+    oe_check_read(c, *report,
+                  &(struct oe_check){.check = "FHIR Patient search",
+                                     .path = path,
+                                     .route = "GET /fhir/Patient",
+                                     .acl = "patients/demo",
+                                     .needed = true});
+    snprintf(path, sizeof(path), "%s/Appointment?date=eq1900-01-01", c->fhir_base);
+    oe_check_read(c, *report,
+                  &(struct oe_check){.check = "FHIR Appointment search",
+                                     .path = path,
+                                     .route = "GET /fhir/Appointment",
+                                     .acl = "patients/appt",
+                                     .needed = true});
+    if (c->ops->check_access)
+        c->ops->check_access(c, *report);
+    sw_err err = SW_OK;
+    size_t i;
+    json_t *e;
+    json_array_foreach(*report, i, e)
+    {
+        if (json_is_true(json_object_get(e, "needed")) && !json_is_true(json_object_get(e, "ok")))
+            err = SW_ERR_FORBIDDEN;
+    }
+    return err;
+}
+
+void oe_log_access(struct oe_client *c)
+{
+    json_t *report = NULL, *e;
+    size_t i;
+    sw_err err = oe_check_access(c, &report);
+    json_array_foreach(report, i, e)
+    {
+        const char *check = json_string_value(json_object_get(e, "check"));
+        const char *detail = json_string_value(json_object_get(e, "detail"));
+        if (json_is_true(json_object_get(e, "ok")))
+            log_info(MOD, "access check: %s: %s", check, detail);
+        else
+            log_warn(MOD, "access check: %s: %s%s", check, detail,
+                     json_is_true(json_object_get(e, "needed")) ? "" : " (the worker copes)");
+    }
+    log_info(MOD, "access check: %s",
+             err == SW_OK ? "every needed request answered" : "some needed request is refused");
+    json_decref(report);
+}
+
 sw_err oe_ensure_token(struct oe_client *c, int64_t deadline_ms)
 {
     char token[8192];

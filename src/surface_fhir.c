@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "surface.h"
@@ -96,6 +97,25 @@ sw_err oe_parse_wall_iso(const char *s, int64_t *out)
     return timeutil_parse_iso8601(local, out);
 }
 
+sw_err oe_parse_printed_iso(const char *s, int64_t *out)
+{
+    int64_t t, w;
+    sw_err err = timeutil_parse_iso8601(s, &t);
+    if (err != SW_OK || oe_parse_wall_iso(s, &w) != SW_OK || w == t) {
+        if (err == SW_OK)
+            *out = t;
+        return err;
+    }
+    /* printed offset P: t = wall - P; the date's own: w = wall - own */
+    time_t wt = (time_t)w, now = time(NULL);
+    struct tm own, today;
+    localtime_r(&wt, &own);
+    localtime_r(&now, &today);
+    long printed = own.tm_gmtoff + (long)(w - t);
+    *out = printed == today.tm_gmtoff && printed != own.tm_gmtoff ? w : t;
+    return SW_OK;
+}
+
 bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out)
 {
     return oe_fhir_appt_parse_as(res, false, out);
@@ -104,7 +124,7 @@ bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out)
 bool oe_fhir_appt_parse_as(json_t *res, bool wall_clock, struct oe_appt *out)
 {
     sw_err (*parse)(const char *, int64_t *) =
-        wall_clock ? oe_parse_wall_iso : timeutil_parse_iso8601;
+        wall_clock ? oe_parse_wall_iso : oe_parse_printed_iso;
     memset(out, 0, sizeof(*out));
     const char *id = json_string_value(json_object_get(res, "id"));
     const char *start = json_string_value(json_object_get(res, "start"));

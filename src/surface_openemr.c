@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "http.h"
 #include "ids.h"
 #include "keys.h"
@@ -770,6 +771,106 @@ static sw_err oemr_list_changed(struct oe_client *c, struct oe_call *call, int64
     return err;
 }
 
+/* ---- the startup check ----------------------------------------------------- */
+
+/* How one practitioner maps to OpenEMR's user id, and why not. */
+static void check_practitioner(struct oe_client *c, json_t *report, const char *id)
+{
+    char check[96], path[256], num[24] = "", why[256] = "";
+    struct oe_call call = {.deadline_ms = clock_now_ms(NULL) + oe_cfg(c)->openemr_timeout_ms * 2,
+                           .prio = FLEET_PRIO_BACKGROUND};
+    snprintf(check, sizeof(check), "practitioner %s", id);
+    const char *conf = sw_config_practitioner_user(oe_cfg(c), id);
+    if (conf) {
+        oe_report(report, check, true, true, "user id %s (practitioner.%s.user_id)", conf, id);
+        return;
+    }
+    if (!oe_refused(c, "practitioner-api")) {
+        json_t *ans = NULL;
+        long status = 0;
+        char *e = http_escape(id);
+        if (!e)
+            return;
+        snprintf(path, sizeof(path), "%s/practitioner/%s", oe_api_base(c), e);
+        free(e);
+        sw_err err = api_get(c, &call, path, "GET /api/practitioner/:uuid", NULL, &ans, &status);
+        if (err == SW_OK) {
+            json_text(json_object_get(record_of(ans), "id"), num, sizeof(num));
+            if (is_numeric(num)) {
+                learn(c, ID_PRACTITIONER, num, id);
+                oe_report(report, check, true, true, "user id %s (/api/practitioner)", num);
+                json_decref(ans);
+                return;
+            }
+        }
+        if (oe_is_refusal(err, status, ans)) {
+            snprintf(why, sizeof(why), "/api/practitioner refused: the user lacks admin/users");
+            oe_mark_refused(c, "practitioner-api",
+                            "GET /api/practitioner refused (the user lacks the admin/users "
+                            "ACL): provider ids come from practitioner.ID.user_id and "
+                            "appointment rows");
+        } else if (err == SW_ERR_NOT_FOUND || err == SW_ERR_INVALID)
+            snprintf(why, sizeof(why),
+                     "/api/practitioner finds no user with an NPI and a username for it");
+        else
+            snprintf(why, sizeof(why), "/api/practitioner: %s (HTTP %ld)", sw_err_str(err), status);
+        json_decref(ans);
+    } else {
+        snprintf(why, sizeof(why), "/api/practitioner refused: the user lacks admin/users");
+    }
+    call.detail[0] = '\0';
+    if (numeric_of(c, &call, ID_PRACTITIONER, id, num, sizeof(num)) == SW_OK)
+        oe_report(report, check, true, true, "user id %s from appointment rows (%s)", num, why);
+    else
+        oe_report(report, check, false, true, "%s; %s", why, call.detail);
+}
+
+#define NIL_UUID "00000000-0000-4000-8000-000000000000"
+
+static void oemr_check_access(struct oe_client *c, json_t *report)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/appointment/0", oe_api_base(c));
+    oe_check_read(c, report,
+                  &(struct oe_check){.check = "/api appointment read",
+                                     .path = path,
+                                     .route = "GET /api/appointment/:eid",
+                                     .acl = "patients/appt",
+                                     .needed = true,
+                                     .not_found_ok = true});
+    snprintf(path, sizeof(path), "%s/patient/" NIL_UUID, oe_api_base(c));
+    oe_check_read(c, report,
+                  &(struct oe_check){.check = "/api patient uuid -> pid",
+                                     .path = path,
+                                     .route = "GET /api/patient/:uuid",
+                                     .patient_id = NIL_UUID,
+                                     .acl = "patients/demo",
+                                     .needed = true,
+                                     .not_found_ok = true});
+    snprintf(path, sizeof(path), "%s/Practitioner?_id=" NIL_UUID, oe_fhir_base(c));
+    oe_check_read(c, report,
+                  &(struct oe_check){.check = "FHIR Practitioner (the practitioner list)",
+                                     .path = path,
+                                     .route = "GET /fhir/Practitioner",
+                                     .acl = "admin/users",
+                                     .refused_key = "fhir-practitioner"});
+    struct oe_call call = {.deadline_ms = clock_now_ms(NULL) + oe_cfg(c)->openemr_timeout_ms * 4,
+                           .prio = FLEET_PRIO_BACKGROUND};
+    char(*ids)[64] = NULL;
+    size_t n = 0;
+    sw_err err = oe_list_practitioners(c, &call, &ids, &n);
+    if (err != SW_OK)
+        oe_report(report, "practitioner list", false, true, "%s: %s", sw_err_str(err), call.detail);
+    else if (n == 0)
+        oe_report(report, "practitioner list", false, true,
+                  "no practitioner found: set clinic.practitioners and practitioner.ID.user_id");
+    else
+        oe_report(report, "practitioner list", true, true, "%zu practitioner(s)", n);
+    for (size_t i = 0; i < n; i++)
+        check_practitioner(c, report, ids[i]);
+    free(ids);
+}
+
 const struct oe_surface_ops oe_surface_openemr = {
     .name = "openemr",
     .resolve = oemr_resolve,
@@ -784,4 +885,5 @@ const struct oe_surface_ops oe_surface_openemr = {
     .list_changed = oemr_list_changed,
     .practitioners = oemr_practitioners,
     .fhir_wall_clock = true,
+    .check_access = oemr_check_access,
 };

@@ -19,7 +19,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import DR_BAKER, PATIENT_LINDA, ClientStack, check, finish, run  # noqa: E402
+from harness import (DR_BAKER, DR_DIAZ_NO_NPI, PATIENT_LINDA, ClientStack, check, finish,  # noqa: E402
+                     run)
 
 NY = ZoneInfo("America/New_York")
 
@@ -117,10 +118,41 @@ def test_refused_scope_named_before_login():
                   % (profile, r.get("detail")))
 
 
+def test_startup_check_names_what_is_missing():
+    with ClientStack(["--quirk", "acl"]) as s:
+        r = s.probe1(s.config("password"), "access-check")
+        by = {e["check"]: e for e in r["result"]}
+        check(r["err"] == "ok", "scheduler: every needed request answers (%s)" % r.get("detail"))
+        fp = by["FHIR Practitioner (the practitioner list)"]
+        check(not fp["ok"] and not fp["needed"] and "admin/users" in fp["detail"],
+              "scheduler: the missing admin/users ACL is named, and not needed (%s)"
+              % fp["detail"])
+        bk = by["practitioner " + DR_BAKER]
+        check(bk["ok"] and "user id 6" in bk["detail"] and "admin/users" in bk["detail"],
+              "scheduler: Dr Baker's user id comes from the rows (%s)" % bk["detail"])
+        cfg = s.config("password", oauth__username="clinicadmin",
+                       oauth__password_file=s.file("pw-admin", "clinicadmin-pass\n"),
+                       redis__prefix="admin:")
+        r = s.probe1(cfg, "access-check")
+        by = {e["check"]: e for e in r["result"]}
+        check(by["FHIR Practitioner (the practitioner list)"]["ok"],
+              "clinicadmin: FHIR Practitioner answers")
+        check(by["practitioner " + DR_BAKER]["detail"] == "user id 6 (/api/practitioner)",
+              "clinicadmin: Dr Baker maps through /api/practitioner")
+        check(DR_DIAZ_NO_NPI not in by.get("practitioner list", {}).get("detail", "") and
+              ("practitioner " + DR_DIAZ_NO_NPI) not in by,
+              "clinicadmin: FHIR Practitioner lists users with an NPI only")
+        r = s.probe1(cfg, "create", PATIENT_LINDA, DR_DIAZ_NO_NPI, s.calendar.epoch(3, 10),
+                     s.calendar.epoch(3, 10) + 1800, "routine", "NPI0001")
+        check(r["err"] == "ok", "clinicadmin: a provider without NPI maps from the rows (%s)"
+              % r.get("detail"))
+
+
 run(test_fhir_time_before_the_dst_change_read_when_today_is_after)
 run(test_fhir_time_after_the_dst_change_read_when_today_is_before)
 run(test_booking_without_admin_users_8)
 run(test_booking_without_admin_users_7_0_3)
 run(test_search_rows_capped)
 run(test_refused_scope_named_before_login)
+run(test_startup_check_names_what_is_missing)
 finish()

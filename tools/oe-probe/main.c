@@ -15,6 +15,7 @@
  *   find-confirmation CONFIRMATION PRACTITIONER FROM TO
  *   changed SINCE FROM TO
  *   practitioners                          the ids a search naming none looks at
+ *   access-check                           the startup check (oe_check_access)
  *   logout
  *   auth-url STATE                         PKCE verifier and authorize URL
  *   auth-exchange CODE VERIFIER FILE       code -> refresh token written to FILE
@@ -157,6 +158,8 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
             json_array_append_new(*result, json_string(ids[i]));
         free(ids);
         n = 0;
+    } else if (!strcmp(cmd, "access-check")) {
+        err = oe_check_access(c, result);
     } else if (!strcmp(cmd, "logout")) {
         err = oe_logout(c);
     } else {

@@ -167,9 +167,8 @@ static sw_err practitioner_from_rows(struct oe_client *c, struct oe_call *call, 
         err = cached_pair(c, ID_PRACTITIONER, true, uuid, out, len);
     if (err == SW_ERR_NOT_FOUND)
         oe_detail(call,
-                  "practitioner %s: no OpenEMR user id known (GET /api/practitioner needs the "
-                  "admin/users ACL and a user with an NPI and a username; no appointment row "
-                  "names this provider): set practitioner.%s.user_id",
+                  "no OpenEMR user id for %s (/api/practitioner: no admin/users ACL, or no "
+                  "NPI/username; no appointment row): set practitioner.%s.user_id",
                   uuid, uuid);
     return err;
 }

@@ -109,6 +109,7 @@ struct sw_config {
     int openemr_timeout_ms;
     int openemr_max_response_bytes;
     int openemr_facility_id;
+    int openemr_max_search_rows; /* most rows one search may answer */
 
     /* oauth */
     enum sw_grant grant;
@@ -125,6 +126,7 @@ struct sw_config {
     char *oauth_token_key_file;
     int oauth_refresh_margin_s;
     bool oauth_revoke_on_shutdown;
+    bool oauth_check_scopes; /* against the server's discovery documents */
 
     /* clinic and booking rules */
     char *clinic_timezone;
@@ -132,6 +134,7 @@ struct sw_config {
     int slot_minutes;
     int buffer_minutes;
     int search_limit_default;
+    char *clinic_practitioners; /* comma separated ids offered when none is named */
     struct sw_type_rule types[SW_MAX_TYPES];
     int n_types;
     struct sw_practitioner practitioners[SW_MAX_PRACTITIONER_HOURS];

@@ -64,6 +64,8 @@ enum key_id {
     KEY_MAP_PID,
     KEY_MAP_USER,
     KEY_PRACTITIONERS,
+    KEY_REFUSED,
+    KEY_MAP_SCANNED,
     KEY_POLLER_SNAPSHOT,
     KEY_WAITLIST_OFFERS,
     KEY_OFFER_TAKEN,
@@ -117,6 +119,8 @@ bool key_map_pid(char *buf, size_t len, const char *pid);
 bool key_map_user(char *buf, size_t len, const char *user_id);
 bool key_offer_taken(char *buf, size_t len, const char *hold_id);
 bool key_oauth_spend(char *buf, size_t len, const char *token_name);
+/* A route OpenEMR refused to the worker's user ("practitioner-api"). */
+bool key_refused(char *buf, size_t len, const char *what);
 
 /* ---- names for fleet_lock() ------------------------------------------- */
 

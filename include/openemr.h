@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "emr.h"
 #include "errors.h"
@@ -93,6 +95,15 @@ sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since,
  * for cfg->ref_cache_ttl_s.  *ids is malloc'd: n entries of 64 bytes. */
 sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**ids)[64],
                              size_t *n);
+
+/* The startup check: one read-only request of each kind the worker makes,
+ * and each practitioner's mapping to OpenEMR's user id; *report gets an
+ * array of {"check", "ok", "needed", "detail"} naming the ACL, NPI or
+ * username that is missing and what the worker does without it.  SW_OK
+ * when every needed check passed. */
+sw_err oe_check_access(struct oe_client *c, json_t **report);
+/* Runs oe_check_access and logs each entry (warnings for failures). */
+void oe_log_access(struct oe_client *c);
 
 /* Makes sure the fleet holds a fresh token, refreshing it once for the
  * whole fleet when less than the margin remains (the monitor thread calls

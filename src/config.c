@@ -88,17 +88,22 @@ static const struct setting settings[] = {
         "Larger answers are refused."),
     INT("openemr.facility_id", openemr_facility_id, "3", 1, INT_MAX,
         "pc_facility and pc_billing_location of new appointments."),
+    INT("openemr.max_search_rows", openemr_max_search_rows, "5000", 10, 1000000,
+        "Most rows one OpenEMR search may answer; a search answering more fails with "
+        "request_cap (OpenEMR does not page) instead of being read."),
 
     {"oauth.grant", K_GRANT, OFF(grant), "refresh_token", 0, 0,
      "refresh_token (after `schedworker auth login`), password, or client_credentials."},
     STR("oauth.client_id", oauth_client_id, "", "Registered client id."),
     STR("oauth.client_secret_file", oauth_client_secret_file, "",
         "File holding the client secret (confidential clients)."),
-    STR("oauth.scope", oauth_scope,
-        "openid offline_access api:oemr api:fhir user/appointment.read user/appointment.write "
-        "user/patient.read user/practitioner.read user/Appointment.read user/Appointment.write "
-        "user/Patient.read user/Practitioner.read",
-        "Scopes of the user token."),
+    STR("oauth.scope", oauth_scope, "",
+        "Scopes of the user token; empty: what openemr.surface uses (openemr: openid "
+        "offline_access api:oemr api:fhir user/Patient.read user/Appointment.read "
+        "user/Practitioner.read user/patient.read user/practitioner.read user/appointment.read "
+        "user/appointment.write; fhir-scheduling: openid offline_access api:fhir "
+        "user/Patient.read user/Practitioner.read user/Appointment.read "
+        "user/Appointment.write)."),
     STR("oauth.system_scope", oauth_system_scope,
         "openid api:fhir system/Appointment.read system/Patient.read system/Practitioner.read",
         "Scopes of the client_credentials token."),
@@ -119,6 +124,10 @@ static const struct setting settings[] = {
         "Refresh the shared token when less than this remains."),
     BOOL("oauth.revoke_on_shutdown", oauth_revoke_on_shutdown, "false",
          "Log out (revoke) the shared token when the last replica of the fleet stops."),
+    BOOL("oauth.check_scopes", oauth_check_scopes, "true",
+         "Before a grant that names scopes, a registration or a login, check each scope "
+         "against OpenEMR's discovery documents (scopes_supported) and stop, naming the "
+         "scopes it does not offer."),
 
     STR("clinic.timezone", clinic_timezone, "America/New_York", "IANA time zone of the clinic."),
     {"clinic.hours", K_HOURS, OFF(clinic_hours), "mon-fri 08:00-17:00", 0, 0,
@@ -128,6 +137,10 @@ static const struct setting settings[] = {
         "Free time kept around every appointment."),
     INT("clinic.search_limit", search_limit_default, "3", 1, 50,
         "Slots returned by search_slots when the command gives no limit."),
+    STR("clinic.practitioners", clinic_practitioners, "",
+        "Practitioner ids (comma separated) a search that names none looks at; empty: "
+        "OpenEMR's FHIR Practitioner list, or without the admin/users ACL the configured "
+        "practitioner.ID.* and the providers of /api appointment rows."),
 
     INT("cache.slot_ttl_s", slot_cache_ttl_s, "300", 1, 86400,
         "Lifetime of a cached practitioner day."),

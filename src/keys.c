@@ -90,6 +90,12 @@ static const struct key_def table[KEY_COUNT] = {
                       "numeric user id (pc_aid) -> practitioner uuid (never changes)"},
     [KEY_PRACTITIONERS] = {S_CACHE, "practitioners", "string", "openemr",
                            "EX cache.reference_ttl_s", "ids of the active practitioners (JSON)"},
+    [KEY_REFUSED] =
+        {S_CACHE, "refused:<what>", "string", "surface_openemr", "EX cache.reference_ttl_s",
+         "\"1\": OpenEMR refused this route to the worker's user (ACL): not asked again"},
+    [KEY_MAP_SCANNED] = {S_CACHE, "map:scanned", "string", "surface_openemr",
+                         "EX cache.reference_ttl_s",
+                         "\"1\": every /api appointment row was read for provider id pairs lately"},
     [KEY_POLLER_SNAPSHOT] = {S_CACHE, "poller:snapshot", "string", "poller", "EX 30 d",
                              "the appointments the change poller saw last (JSON)"},
     [KEY_WAITLIST_OFFERS] = {S_CACHE, "waitlist:offers", "string", "waitlist", "EX 7 d",
@@ -246,6 +252,11 @@ bool key_offer_taken(char *buf, size_t len, const char *hold_id)
 bool key_oauth_spend(char *buf, size_t len, const char *token_name)
 {
     return build1(buf, len, KEY_OAUTH_SPEND, token_name);
+}
+
+bool key_refused(char *buf, size_t len, const char *what)
+{
+    return build1(buf, len, KEY_REFUSED, what);
 }
 
 bool key_lock_book_practitioner(char *buf, size_t len, const char *practitioner_id)

@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "events.h"
 #include "fleet.h"
 #include "keys.h"
 #include "log.h"
@@ -95,18 +96,44 @@ static void dev_mode_warning(const struct sw_config *cfg, int64_t *next)
               (unsigned long long)auth_unsigned_taken());
 }
 
+/* The start-up access check reads patient routes (with arguments that match
+ * no one): audited like every such request. */
+static void audit_hook(void *opaque, const struct oe_audit *rec)
+{
+    struct monitor *m = opaque;
+    struct audit_fields a = {.method = rec->method,
+                             .route = rec->route,
+                             .patient_id = rec->patient_id,
+                             .offset = -1,
+                             .http_status = rec->http_status,
+                             .error_code = rec->outcome == SW_OK ? NULL : sw_err_str(rec->outcome),
+                             .at_ms = rec->at_ms,
+                             .duration_ms = -1};
+    char *text = audit_build(m->cfg, &a);
+    struct outbox out = {0};
+    if (m->kafka && text &&
+        outbox_add(&out, m->cfg->topic_audit, rec->patient_id, text, strlen(text))) {
+        for (int i = 0; i < out.n; i++)
+            kafka_produce(m->kafka, &out.items[i]); /* takes the strings */
+    } else {
+        log_error("monitor", "audit record could not be queued");
+    }
+    outbox_clear(&out);
+    free(text);
+}
+
 static void *monitor_main(void *arg)
 {
     struct monitor *m = arg;
     struct fleet *f = NULL;
     struct oe_client *oe = NULL;
     char err[256];
-    bool token_warned = false;
+    bool token_warned = false, access_checked = false;
     int64_t dev_next = clock_now_ms(NULL) + DEV_MODE_EVERY_MS;
 
     if (fleet_new(m->cfg, &f, err, sizeof(err)) != SW_OK)
         log_error("monitor", "redis: %s", err);
-    else if (oe_client_new(m->cfg, f, NULL, NULL, &oe, err, sizeof(err)) != SW_OK)
+    else if (oe_client_new(m->cfg, f, audit_hook, m, &oe, err, sizeof(err)) != SW_OK)
         log_error("monitor", "openemr client: %s", err);
     while (!atomic_load(&m->stop)) {
         if (m->opts.reload && *m->opts.reload) {
@@ -126,6 +153,10 @@ static void *monitor_main(void *arg)
                 log_warn("monitor", "no valid OpenEMR token: %s", sw_err_str(e));
             token_warned = !ok;
             atomic_store(&m->token_ok, ok);
+            if (ok && !access_checked) { /* once: say which ACL, NPI or username is missing */
+                access_checked = true;
+                oe_log_access(oe);
+            }
             int circuit = (int)fleet_breaker_state(f);
             if (atomic_exchange(&m->circuit, circuit) != circuit)
                 log_info("monitor", "OpenEMR circuit %s", monitor_circuit_name(circuit));

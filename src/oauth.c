@@ -57,6 +57,7 @@
  * access-token lifetime for the fleet). */
 #include "oauth.h"
 #include "oauth_internal.h"
+#include "scopes.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -99,6 +100,7 @@ struct oauth {
     long long unsaved_base;                 /* the version it replaces */
     bool has_unsaved;
     int64_t unsaved_tried_ms;
+    bool scopes_ok; /* the scopes were checked against the server's list */
 };
 
 /* ---- a record sealed with another key ------------------------------------ */
@@ -349,13 +351,36 @@ static char *unused_seed(struct oauth *o, const struct oa_token *rec, char *fp, 
     return seed;
 }
 
+/* Before the first grant that names scopes: are they all offered?  A
+ * refusal is permanent (the configuration must change); a server without
+ * discovery documents decides itself. */
+static sw_err check_scopes(struct oauth *o, const char *scope)
+{
+    bool checked = false;
+    if (o->scopes_ok || !o->cfg->oauth_check_scopes)
+        return SW_OK;
+    sw_err err =
+        scopes_verify(o->cfg, o->ep.http, scope, &checked, o->ep.errstr, sizeof(o->ep.errstr));
+    if (err == SW_ERR_CONFIG) {
+        o->ep.permanent = true;
+        log_error(MOD, "%s", o->ep.errstr);
+        return err;
+    }
+    if (!checked)
+        log_warn(MOD, "no discovery document lists OpenEMR's scopes: not checked");
+    o->scopes_ok = true;
+    return SW_OK;
+}
+
 /* Runs the configured grant given the fleet's record; out gets the new token. */
 static sw_err run_grant(struct oauth *o, const struct oa_token *rec, struct oa_token *out)
 {
     sw_err err = SW_ERR_TOKEN;
     char fp[48] = "";
-    if (o->cfg->grant == SW_GRANT_CLIENT_CREDENTIALS)
-        return oa_grant_client_credentials(&o->ep, out);
+    if (o->cfg->grant == SW_GRANT_CLIENT_CREDENTIALS) {
+        err = check_scopes(o, sw_scope_system(o->cfg));
+        return err ? err : oa_grant_client_credentials(&o->ep, out);
+    }
 
     enum spend spent = rec->refresh ? spend_state(o, rec->refresh) : SPEND_NONE;
     if (rec->refresh && spent == SPEND_NONE) {
@@ -384,8 +409,10 @@ static sw_err run_grant(struct oauth *o, const struct oa_token *rec, struct oa_t
             return err;
     }
     snprintf(out->seed, sizeof(out->seed), "%s", rec->seed);
-    if (o->cfg->grant == SW_GRANT_PASSWORD)
-        return oa_grant_password(&o->ep, out);
+    if (o->cfg->grant == SW_GRANT_PASSWORD) {
+        err = check_scopes(o, sw_scope_user(o->cfg));
+        return err ? err : oa_grant_password(&o->ep, out);
+    }
     if (spent == SPEND_UNANSWERED) { /* last resort: it may never have reached OpenEMR */
         err = grant_refresh(o, rec->refresh, out);
         if (err == SW_OK)

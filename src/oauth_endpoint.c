@@ -4,6 +4,7 @@
  * the logout.  It keeps no state between calls; the fleet refresh
  * protocol (oauth.c) decides which grant runs when. */
 #include "oauth_internal.h"
+#include "scopes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,7 +161,7 @@ sw_err oa_grant_password(struct oa_endpoint *e, struct oa_token *out)
                           "user_role",  "users",
                           "username",   e->cfg->oauth_username,
                           "password",   e->password,
-                          "scope",      e->cfg->oauth_scope,
+                          "scope",      sw_scope_user(e->cfg),
                           NULL};
     return token_post(e, form, true, out);
 }
@@ -180,7 +181,7 @@ sw_err oa_grant_client_credentials(struct oa_endpoint *e, struct oa_token *out)
                           "client_assertion",
                           jwt,
                           "scope",
-                          e->cfg->oauth_system_scope,
+                          sw_scope_system(e->cfg),
                           NULL};
     err = token_post(e, form, false, out);
     free(jwt);

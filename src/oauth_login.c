@@ -15,6 +15,18 @@
 
 #include "http_server.h"
 #include "jwt.h"
+#include "scopes.h"
+
+/* Before a registration or a login: every scope asked must be one the
+ * server offers (oauth.check_scopes). */
+static sw_err check_scopes(const struct sw_config *cfg, struct http_client *http, const char *scope,
+                           char *errstr, size_t errlen)
+{
+    bool checked = false;
+    if (!cfg->oauth_check_scopes)
+        return SW_OK;
+    return scopes_verify(cfg, http, scope, &checked, errstr, errlen);
+}
 
 struct prompt {
     FILE *out;
@@ -40,7 +52,8 @@ sw_err oauth_login_loopback(const struct sw_config *cfg, struct http_client *htt
     char *url = NULL, *code = NULL, *got_state = NULL;
     sw_err err;
     *refresh_token = NULL;
-    if ((err = oauth_pkce_new(verifier, sizeof(verifier), challenge, sizeof(challenge))) ||
+    if ((err = check_scopes(cfg, http, sw_scope_user(cfg), errstr, errlen)) ||
+        (err = oauth_pkce_new(verifier, sizeof(verifier), challenge, sizeof(challenge))) ||
         (err = jwt_random_b64(24, state, sizeof(state))) ||
         (err = oauth_authorize_url(cfg, state, challenge, &url)))
         goto cleanup;
@@ -78,7 +91,7 @@ sw_err oauth_authorize_url(const struct sw_config *cfg, const char *state, const
 {
     char *cid = http_escape(cfg->oauth_client_id ? cfg->oauth_client_id : "");
     char *redir = http_escape(cfg->oauth_redirect_uri);
-    char *scope = http_escape(cfg->oauth_scope);
+    char *scope = http_escape(sw_scope_user(cfg));
     char aud_raw[512];
     snprintf(aud_raw, sizeof(aud_raw), "%s/apis/%s/fhir", cfg->openemr_base_url, cfg->openemr_site);
     char *aud = http_escape(aud_raw);
@@ -122,8 +135,11 @@ sw_err oauth_register(const struct sw_config *cfg, struct http_client *http,
         jk = json_loads(jwks, 0, NULL);
     }
     char scope[1024];
-    snprintf(scope, sizeof(scope), "%s%s%s", cfg->oauth_scope, with_key ? " " : "",
-             with_key ? cfg->oauth_system_scope : "");
+    snprintf(scope, sizeof(scope), "%s%s%s", sw_scope_user(cfg), with_key ? " " : "",
+             with_key ? sw_scope_system(cfg) : "");
+    err = check_scopes(cfg, http, scope, errstr, errlen);
+    if (err != SW_OK)
+        goto cleanup;
     req = json_pack("{s:s, s:[s], s:s, s:s, s:s}", "application_type", "private", "redirect_uris",
                     cfg->oauth_redirect_uri, "client_name", client_name,
                     "token_endpoint_auth_method", "client_secret_post", "scope", scope);

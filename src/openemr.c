@@ -41,6 +41,11 @@ const struct sw_config *oe_cfg(const struct oe_client *c)
     return c->cfg;
 }
 
+const struct oe_surface_ops *oe_surface_of(const struct oe_client *c)
+{
+    return c->ops;
+}
+
 struct fleet *oe_fleet(const struct oe_client *c)
 {
     return c->fleet;
@@ -54,6 +59,39 @@ const char *oe_fhir_base(const struct oe_client *c)
 const char *oe_api_base(const struct oe_client *c)
 {
     return c->api_base;
+}
+
+bool oe_is_refusal(sw_err err, long status, const json_t *answer)
+{
+    return err == SW_ERR_FORBIDDEN || (err == SW_ERR_TOKEN && status == 401 && !answer);
+}
+
+bool oe_refused(struct oe_client *c, const char *what)
+{
+    char key[96], *v = NULL;
+    bool yes = c->fleet && key_refused(key, sizeof(key), what) &&
+               fleet_cache_get(c->fleet, key, &v) == SW_OK && v && !strcmp(v, "1");
+    free(v);
+    return yes;
+}
+
+void oe_mark_refused(struct oe_client *c, const char *what, const char *why)
+{
+    char key[96];
+    log_warn(MOD, "%s; not asked again for %ds (cache.reference_ttl_s)", why,
+             c->cfg->ref_cache_ttl_s);
+    if (c->fleet && key_refused(key, sizeof(key), what))
+        fleet_cache_put(c->fleet, key, "1", c->cfg->ref_cache_ttl_s);
+}
+
+void oe_list_add(json_t *list, const char *id)
+{
+    size_t i;
+    json_t *v;
+    if (!id || !*id || strlen(id) >= 64)
+        return;
+    json_array_foreach(list, i, v) if (!strcmp(json_string_value(v), id)) return;
+    json_array_append_new(list, json_string(id));
 }
 
 void oe_detail(struct oe_call *call, const char *fmt, ...)
@@ -445,15 +483,84 @@ sw_err oe_list_changed(struct oe_client *c, struct oe_call *call, int64_t since,
     return c->ops->list_changed(c, call, since, from, to, out, n);
 }
 
-/* Both surfaces list practitioners the same way: FHIR Practitioner (on the
- * real OpenEMR, users with an NPI only: a provider without one must be
- * named in the search).  Cached for the fleet. */
+/* Comma separated ids of clinic.practitioners. */
+static void add_words(json_t *list, const char *words)
+{
+    char id[64];
+    for (const char *p = words; p && *p;) {
+        p += strspn(p, ", \t");
+        size_t n = strcspn(p, ", \t");
+        if (n && n < sizeof(id)) {
+            memcpy(id, p, n);
+            id[n] = '\0';
+            oe_list_add(list, id);
+        }
+        p += n;
+    }
+}
+
+/* FHIR Practitioner, every user with an NPI: no "active=" (FHIR
+ * Practitioner's active is a TOKEN search compared with users.active as a
+ * string, so "active=true" matches no one: FhirPractitionerService::
+ * loadSearchParameters), the flag is read from each resource instead
+ * (FhirPractitionerService::parseOpenEMRRecord sets it from users.active). */
+static sw_err fhir_practitioners(struct oe_client *c, struct oe_call *call, json_t *list,
+                                 bool *refusal)
+{
+    char path[256];
+    json_t *answer = NULL, *e;
+    long status = 0;
+    size_t i;
+    snprintf(path, sizeof(path), "%s/Practitioner", oe_fhir_base(c));
+    struct oe_req req = {
+        .method = "GET", .path = path, .route = "GET /fhir/Practitioner", .idempotent = true};
+    sw_err err = oe_send(c, call, &req, &answer, &status);
+    *refusal = oe_is_refusal(err, status, answer);
+    if (err == SW_OK && !json_is_object(answer))
+        err = SW_ERR_BAD_ANSWER;
+    json_array_foreach(err == SW_OK ? json_object_get(answer, "entry") : NULL, i, e)
+    {
+        json_t *res = json_object_get(e, "resource");
+        if (!json_is_false(json_object_get(res, "active")))
+            oe_list_add(list, json_string_value(json_object_get(res, "id")));
+    }
+    json_decref(answer);
+    return err;
+}
+
+/* Where the list comes from, first that applies: clinic.practitioners;
+ * FHIR Practitioner; without the admin/users ACL that route needs
+ * (apis/routes/_rest_routes_fhir_r4_us_core_3_1_0.inc.php "GET
+ * /fhir/Practitioner"), the practitioner.ID.* settings and what the
+ * surface can see (oe_surface_ops.practitioners). */
+static sw_err fetch_practitioners(struct oe_client *c, struct oe_call *call, json_t *list)
+{
+    const struct sw_config *cfg = c->cfg;
+    bool refusal = false;
+    if (cfg->clinic_practitioners && cfg->clinic_practitioners[0]) {
+        add_words(list, cfg->clinic_practitioners);
+        return SW_OK;
+    }
+    if (!oe_refused(c, "fhir-practitioner")) {
+        sw_err err = fhir_practitioners(c, call, list, &refusal);
+        if (!refusal)
+            return err;
+        oe_mark_refused(c, "fhir-practitioner",
+                        "FHIR Practitioner refused (the user lacks the admin/users ACL): "
+                        "practitioners come from practitioner.ID.* and appointment rows");
+    }
+    call->detail[0] = '\0';
+    for (int i = 0; i < cfg->n_practitioners; i++)
+        oe_list_add(list, cfg->practitioners[i].practitioner_id);
+    return c->ops->practitioners ? c->ops->practitioners(c, call, list) : SW_OK;
+}
+
+/* Cached for the fleet (cache.reference_ttl_s). */
 sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**ids)[64], size_t *n)
 {
     const struct sw_config *cfg = oe_cfg(c);
-    json_t *list = NULL, *answer = NULL;
+    json_t *list = NULL;
     char *cached = NULL;
-    sw_err err;
 
     call_start(call);
     *ids = NULL;
@@ -464,25 +571,14 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
     }
     if (!json_is_array(list)) {
         json_decref(list);
-        char path[256];
-        long status = 0;
-        snprintf(path, sizeof(path), "%s/Practitioner?active=true", oe_fhir_base(c));
-        struct oe_req req = {
-            .method = "GET", .path = path, .route = "GET /fhir/Practitioner", .idempotent = true};
-        err = oe_send(c, call, &req, &answer, &status);
-        if (err)
-            return err;
         list = json_array();
-        size_t i;
-        json_t *e;
-        json_array_foreach(json_object_get(answer, "entry"), i, e)
-        {
-            const char *id =
-                json_string_value(json_object_get(json_object_get(e, "resource"), "id"));
-            if (id && strlen(id) < 64)
-                json_array_append_new(list, json_string(id));
+        if (!list)
+            return SW_ERR_NOMEM;
+        sw_err err = fetch_practitioners(c, call, list);
+        if (err) {
+            json_decref(list);
+            return err;
         }
-        json_decref(answer);
         char *text = json_dumps(list, JSON_COMPACT);
         if (text)
             fleet_cache_put(c->fleet, key_name(KEY_PRACTITIONERS), text, cfg->ref_cache_ttl_s);
@@ -501,6 +597,102 @@ sw_err oe_list_practitioners(struct oe_client *c, struct oe_call *call, char (**
     }
     json_decref(list);
     return SW_OK;
+}
+
+/* ---- the startup check ----------------------------------------------------- */
+
+void oe_report(json_t *report, const char *check, bool ok, bool needed, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    json_array_append_new(report, json_pack("{s:s, s:b, s:b, s:s}", "check", check, "ok", ok,
+                                            "needed", needed, "detail", detail));
+}
+
+sw_err oe_check_read(struct oe_client *c, json_t *report, const struct oe_check *k)
+{
+    struct oe_call call = {.deadline_ms = clock_now_ms(NULL) + c->cfg->openemr_timeout_ms * 2,
+                           .prio = FLEET_PRIO_BACKGROUND};
+    struct oe_req r = {.method = "GET",
+                       .path = k->path,
+                       .route = k->route,
+                       .patient_id = k->patient_id,
+                       .idempotent = true};
+    json_t *ans = NULL;
+    long status = 0;
+    sw_err err = oe_send(c, &call, &r, &ans, &status);
+    if (err == SW_OK || (k->not_found_ok && (err == SW_ERR_NOT_FOUND || err == SW_ERR_INVALID))) {
+        oe_report(report, k->check, true, k->needed, "answered (HTTP %ld)", status);
+    } else if (oe_is_refusal(err, status, ans)) {
+        oe_report(report, k->check, false, k->needed,
+                  "refused (HTTP %ld): the OpenEMR user lacks the %s ACL (or the token the "
+                  "scope)",
+                  status, k->acl);
+        if (k->refused_key)
+            oe_mark_refused(c, k->refused_key, k->check);
+    } else {
+        oe_report(report, k->check, false, k->needed, "%s (HTTP %ld): %s", sw_err_str(err), status,
+                  call.detail);
+    }
+    json_decref(ans);
+    return err;
+}
+
+sw_err oe_check_access(struct oe_client *c, json_t **report)
+{
+    char path[256];
+    *report = json_array();
+    if (!*report)
+        return SW_ERR_NOMEM;
+    /* the FHIR reads both surfaces make, with arguments that match no one */
+    snprintf(path, sizeof(path), "%s/Patient?birthdate=1900-01-01", c->fhir_base);
+    oe_check_read(c, *report,
+                  &(struct oe_check){.check = "FHIR Patient search",
+                                     .path = path,
+                                     .route = "GET /fhir/Patient",
+                                     .acl = "patients/demo",
+                                     .needed = true});
+    snprintf(path, sizeof(path), "%s/Appointment?date=eq1900-01-01", c->fhir_base);
+    oe_check_read(c, *report,
+                  &(struct oe_check){.check = "FHIR Appointment search",
+                                     .path = path,
+                                     .route = "GET /fhir/Appointment",
+                                     .acl = "patients/appt",
+                                     .needed = true});
+    if (c->ops->check_access)
+        c->ops->check_access(c, *report);
+    sw_err err = SW_OK;
+    size_t i;
+    json_t *e;
+    json_array_foreach(*report, i, e)
+    {
+        if (json_is_true(json_object_get(e, "needed")) && !json_is_true(json_object_get(e, "ok")))
+            err = SW_ERR_FORBIDDEN;
+    }
+    return err;
+}
+
+void oe_log_access(struct oe_client *c)
+{
+    json_t *report = NULL, *e;
+    size_t i;
+    sw_err err = oe_check_access(c, &report);
+    json_array_foreach(report, i, e)
+    {
+        const char *check = json_string_value(json_object_get(e, "check"));
+        const char *detail = json_string_value(json_object_get(e, "detail"));
+        if (json_is_true(json_object_get(e, "ok")))
+            log_info(MOD, "access check: %s: %s", check, detail);
+        else
+            log_warn(MOD, "access check: %s: %s%s", check, detail,
+                     json_is_true(json_object_get(e, "needed")) ? "" : " (the worker copes)");
+    }
+    log_info(MOD, "access check: %s",
+             err == SW_OK ? "every needed request answered" : "some needed request is refused");
+    json_decref(report);
 }
 
 sw_err oe_ensure_token(struct oe_client *c, int64_t deadline_ms)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "surface.h"
@@ -71,18 +72,66 @@ void oe_fhir_date_query(int64_t from, int64_t to, char *buf, size_t len)
     char d1[11], d2[11];
     timeutil_format_local_date(from, d1, sizeof(d1));
     timeutil_format_local_date(to > from ? to - 1 : to, d2, sizeof(d2));
-    snprintf(buf, len, "date=ge%s&date=le%s", d1, d2);
+    /* One key only: OpenEMR keeps the last of a repeated one.  A DATE
+     * search on pc_eventDate (FhirAppointmentService::loadSearchParameters)
+     * with eq is "BETWEEN day AND day" (SearchFieldStatementResolver::
+     * resolveDateField), so a one-day range is exact; a longer one asks
+     * from its first day on and the end is applied here. */
+    if (!strcmp(d1, d2))
+        snprintf(buf, len, "date=eq%s", d1);
+    else
+        snprintf(buf, len, "date=ge%s", d1);
+}
+
+sw_err oe_parse_wall_iso(const char *s, int64_t *out)
+{
+    char local[40];
+    if (!s || strlen(s) >= sizeof(local))
+        return SW_ERR_INVALID;
+    snprintf(local, sizeof(local), "%s", s);
+    /* the offset starts after the time ("T" at 10): Z, +hh:mm or -hh:mm */
+    if (strlen(local) > 11) {
+        char *p = local + 11 + strcspn(local + 11, "Zz+-");
+        *p = '\0';
+    }
+    return timeutil_parse_iso8601(local, out);
+}
+
+sw_err oe_parse_printed_iso(const char *s, int64_t *out)
+{
+    int64_t t, w;
+    sw_err err = timeutil_parse_iso8601(s, &t);
+    if (err != SW_OK || oe_parse_wall_iso(s, &w) != SW_OK || w == t) {
+        if (err == SW_OK)
+            *out = t;
+        return err;
+    }
+    /* printed offset P: t = wall - P; the date's own: w = wall - own */
+    time_t wt = (time_t)w, now = time(NULL);
+    struct tm own, today;
+    localtime_r(&wt, &own);
+    localtime_r(&now, &today);
+    long printed = own.tm_gmtoff + (long)(w - t);
+    *out = printed == today.tm_gmtoff && printed != own.tm_gmtoff ? w : t;
+    return SW_OK;
 }
 
 bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out)
 {
+    return oe_fhir_appt_parse_as(res, false, out);
+}
+
+bool oe_fhir_appt_parse_as(json_t *res, bool wall_clock, struct oe_appt *out)
+{
+    sw_err (*parse)(const char *, int64_t *) =
+        wall_clock ? oe_parse_wall_iso : oe_parse_printed_iso;
     memset(out, 0, sizeof(*out));
     const char *id = json_string_value(json_object_get(res, "id"));
     const char *start = json_string_value(json_object_get(res, "start"));
     const char *end = json_string_value(json_object_get(res, "end"));
-    if (!id || !start || timeutil_parse_iso8601(start, &out->start))
+    if (!id || !start || parse(start, &out->start))
         return false;
-    if (!end || timeutil_parse_iso8601(end, &out->end))
+    if (!end || parse(end, &out->end))
         out->end = out->start;
     /* An appointment that ends before it starts is not one: skipping it
      * beats treating its time as free (found by fuzz_openemr). */
@@ -121,7 +170,7 @@ bool oe_fhir_appt_parse(json_t *res, struct oe_appt *out)
     const char *upd =
         json_string_value(json_object_get(json_object_get(res, "meta"), "lastUpdated"));
     if (upd)
-        timeutil_parse_iso8601(upd, &out->updated);
+        parse(upd, &out->updated);
     out->provider_event = !out->patient_id[0] || oe_provider_category(out->category);
     return true;
 }
@@ -154,6 +203,18 @@ sw_err oe_fhir_appt_search(struct oe_client *c, struct oe_call *call, const char
         oe_detail(call, "Appointment search: not a Bundle");
         goto cleanup;
     }
+    size_t rows = json_array_size(bundle_entries(ans));
+    int cap_rows = oe_cfg(c)->openemr_max_search_rows;
+    if (cap_rows > 0 && rows > (size_t)cap_rows) {
+        /* OpenEMR does not page: a longer answer is refused, not cut (a
+         * cut list would show booked time as free). */
+        err = SW_ERR_CAPPED;
+        oe_detail(call,
+                  "Appointment search answered %zu rows, more than openemr.max_search_rows (%d)",
+                  rows, cap_rows);
+        goto cleanup;
+    }
+    bool wall = oe_surface_of(c)->fhir_wall_clock;
     json_array_foreach(bundle_entries(ans), i, e)
     {
         json_t *res = json_object_get(e, "resource");
@@ -161,7 +222,7 @@ sw_err oe_fhir_appt_search(struct oe_client *c, struct oe_call *call, const char
         const char *rt = json_string_value(json_object_get(res, "resourceType"));
         if (!rt || strcmp(rt, "Appointment"))
             continue; /* an OperationOutcome entry, or another resource */
-        if (!oe_fhir_appt_parse(res, &a)) {
+        if (!oe_fhir_appt_parse_as(res, wall, &a)) {
             /* Dropping it could make busy time look free: refuse the answer. */
             err = SW_ERR_BAD_ANSWER;
             oe_detail(call, "Appointment search: an entry without id, start or a sane end");
@@ -557,6 +618,32 @@ static sw_err fhir_resolve(struct oe_client *c, struct oe_call *call, enum id_ki
     return SW_OK;
 }
 
+/* Without FHIR Practitioner: the actor of every Schedule. */
+static sw_err fhir_practitioners(struct oe_client *c, struct oe_call *call, json_t *list)
+{
+    char path[256], id[64];
+    json_t *ans = NULL, *e, *a;
+    long status = 0;
+    size_t i, k;
+    snprintf(path, sizeof(path), "%s/Schedule", oe_fhir_base(c));
+    struct oe_req r = {
+        .method = "GET", .path = path, .route = "GET /fhir/Schedule", .idempotent = true};
+    sw_err err = oe_send(c, call, &r, &ans, &status);
+    json_array_foreach(err == SW_OK ? bundle_entries(ans) : NULL, i, e)
+    {
+        json_array_foreach(json_object_get(json_object_get(e, "resource"), "actor"), k, a)
+        {
+            const char *ref = json_string_value(json_object_get(a, "reference"));
+            if (ref && (!strncmp(ref, "Practitioner/", 13) || !strncmp(ref, "Person/", 7))) {
+                oe_ref_id(ref, id, sizeof(id));
+                oe_list_add(list, id);
+            }
+        }
+    }
+    json_decref(ans);
+    return err;
+}
+
 const struct oe_surface_ops oe_surface_fhir = {
     .name = "fhir-scheduling",
     .resolve = fhir_resolve,
@@ -569,4 +656,5 @@ const struct oe_surface_ops oe_surface_fhir = {
     .get = fhir_get,
     .find_by_confirmation = fhir_find_by_confirmation,
     .list_changed = fhir_list_changed,
+    .practitioners = fhir_practitioners,
 };

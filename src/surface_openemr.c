@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "http.h"
 #include "ids.h"
 #include "keys.h"
@@ -130,6 +131,48 @@ static sw_err api_get(struct oe_client *c, struct oe_call *call, const char *pat
     return err;
 }
 
+/* ---- provider ids without the admin/users ACL ------------------------------
+ *
+ * /api/practitioner and FHIR Practitioner need admin/users
+ * (apis/routes/_rest_routes_standard.inc.php "GET /api/practitioner/:pruuid",
+ * RestConfig::request_authorization_check), and /api/practitioner/:pruuid
+ * finds only users with an NPI and a username (PractitionerService's
+ * search).  Every /api appointment row carries the provider's user id and
+ * uuid (AppointmentService::search selects pce.pc_aid and providers.uuid AS
+ * pce_aid_uuid), and GET /api/appointment needs only patients/appt: one
+ * read of it learns every provider pair the calendar knows.  It is read at
+ * most once per cache.reference_ttl_s for the fleet (map:scanned). */
+static bool scanned_lately(struct oe_client *c)
+{
+    char *v = NULL;
+    bool yes = oe_fleet(c) &&
+               fleet_cache_get(oe_fleet(c), key_name(KEY_MAP_SCANNED), &v) == SW_OK && v &&
+               !strcmp(v, "1");
+    free(v);
+    return yes;
+}
+
+/* Reads every /api appointment row: learns each provider pair, adds each
+ * provider's uuid to uuids (may be NULL). */
+static sw_err scan_provider_rows(struct oe_client *c, struct oe_call *call, json_t *uuids);
+
+/* A provider's user id from the appointment rows (read once lately). */
+static sw_err practitioner_from_rows(struct oe_client *c, struct oe_call *call, const char *uuid,
+                                     char *out, size_t len)
+{
+    sw_err err = SW_OK;
+    if (!scanned_lately(c))
+        err = scan_provider_rows(c, call, NULL);
+    if (err == SW_OK)
+        err = cached_pair(c, ID_PRACTITIONER, true, uuid, out, len);
+    if (err == SW_ERR_NOT_FOUND)
+        oe_detail(call,
+                  "no OpenEMR user id for %s (/api/practitioner: no admin/users ACL, or no "
+                  "NPI/username; no appointment row): set practitioner.%s.user_id",
+                  uuid, uuid);
+    return err;
+}
+
 /* uuid -> numeric id, for /api paths and bodies. */
 static sw_err numeric_of(struct oe_client *c, struct oe_call *call, enum id_kind kind,
                          const char *uuid, char *out, size_t len)
@@ -142,8 +185,11 @@ static sw_err numeric_of(struct oe_client *c, struct oe_call *call, enum id_kind
     }
     if (cached_pair(c, kind, true, uuid, out, len) == SW_OK)
         return SW_OK;
+    if (kind == ID_PRACTITIONER && oe_refused(c, "practitioner-api"))
+        return practitioner_from_rows(c, call, uuid, out, len);
     char path[256];
     json_t *ans = NULL;
+    long status = 0;
     char *e = http_escape(uuid);
     if (!e)
         return SW_ERR_NOMEM;
@@ -153,8 +199,19 @@ static sw_err numeric_of(struct oe_client *c, struct oe_call *call, enum id_kind
     free(e);
     sw_err err =
         api_get(c, call, path, patient ? "GET /api/patient/:uuid" : "GET /api/practitioner/:uuid",
-                patient ? uuid : NULL, &ans, NULL);
+                patient ? uuid : NULL, &ans, &status);
     out[0] = '\0';
+    if (!patient && oe_is_refusal(err, status, ans)) {
+        json_decref(ans);
+        oe_mark_refused(c, "practitioner-api",
+                        "GET /api/practitioner refused (the user lacks the admin/users ACL): "
+                        "provider ids come from practitioner.ID.user_id and appointment rows");
+        return practitioner_from_rows(c, call, uuid, out, len);
+    }
+    if (!patient && (err == SW_ERR_NOT_FOUND || err == SW_ERR_INVALID)) {
+        json_decref(ans); /* no NPI or no username, or not a user: the rows may know it */
+        return practitioner_from_rows(c, call, uuid, out, len);
+    }
     if (err == SW_OK) {
         json_t *rec = record_of(ans);
         json_text(json_object_get(rec, patient ? "pid" : "id"), out, len);
@@ -168,11 +225,6 @@ static sw_err numeric_of(struct oe_client *c, struct oe_call *call, enum id_kind
         }
     } else if (err == SW_ERR_INVALID) {
         err = SW_ERR_NOT_FOUND; /* 8.x: an unknown uuid is a 400 with validationErrors */
-    } else if (err == SW_ERR_FORBIDDEN && !patient) {
-        oe_detail(call,
-                  "cannot map practitioner %s to OpenEMR's user id without the admin/users ACL: "
-                  "set practitioner.%s.user_id",
-                  uuid, uuid);
     }
     json_decref(ans);
     return err;
@@ -208,9 +260,20 @@ static sw_err uuid_of(struct oe_client *c, struct oe_call *call, enum id_kind ki
                 learn(c, ID_PATIENT, pid, puuid);
             }
         }
+    } else if (oe_refused(c, "practitioner-api")) {
+        err = scanned_lately(c) ? SW_OK : scan_provider_rows(c, call, NULL);
     } else {
+        long status = 0;
         snprintf(path, sizeof(path), "%s/practitioner", oe_api_base(c));
-        err = api_get(c, call, path, "GET /api/practitioner", NULL, &ans, NULL);
+        err = api_get(c, call, path, "GET /api/practitioner", NULL, &ans, &status);
+        if (oe_is_refusal(err, status, ans)) {
+            oe_mark_refused(c, "practitioner-api",
+                            "GET /api/practitioner refused (the user lacks the admin/users "
+                            "ACL): provider ids come from practitioner.ID.user_id and "
+                            "appointment rows");
+            call->detail[0] = '\0';
+            err = scan_provider_rows(c, call, NULL);
+        }
         if (err == SW_OK) {
             json_t *d = json_object_get(ans, "data");
             json_array_foreach(json_is_array(d) ? d : ans, i, row)
@@ -358,6 +421,36 @@ static sw_err api_rows(struct oe_client *c, struct oe_call *call, const char *pa
     if (err == SW_OK && !json_is_array(*rows) && !json_is_object(*rows))
         err = SW_ERR_BAD_ANSWER;
     return err;
+}
+
+static sw_err scan_provider_rows(struct oe_client *c, struct oe_call *call, json_t *uuids)
+{
+    char path[256];
+    json_t *rows = NULL, *row;
+    size_t i;
+    snprintf(path, sizeof(path), "%s/appointment", oe_api_base(c));
+    sw_err err = api_rows(c, call, path, "GET /api/appointment", NULL, &rows);
+    if (err == SW_ERR_FORBIDDEN)
+        oe_detail(call, "GET /api/appointment refused: the user lacks the patients/appt ACL");
+    json_array_foreach(err == SW_OK && json_is_array(rows) ? rows : NULL, i, row)
+    {
+        char aid[24], uuid[ID_MAX];
+        json_text(json_object_get(row, "pc_aid"), aid, sizeof(aid));
+        json_text(json_object_get(row, "pce_aid_uuid"), uuid, sizeof(uuid));
+        learn(c, ID_PRACTITIONER, aid, uuid);
+        if (uuids && is_numeric(aid) && strlen(uuid) == 36)
+            oe_list_add(uuids, uuid);
+    }
+    json_decref(rows);
+    if (err == SW_OK && oe_fleet(c))
+        fleet_cache_put(oe_fleet(c), key_name(KEY_MAP_SCANNED), "1", oe_cfg(c)->ref_cache_ttl_s);
+    return err;
+}
+
+/* Without FHIR Practitioner: every provider an appointment row names. */
+static sw_err oemr_practitioners(struct oe_client *c, struct oe_call *call, json_t *list)
+{
+    return scan_provider_rows(c, call, list);
 }
 
 static sw_err oemr_list_patient(struct oe_client *c, struct oe_call *call, const char *patient_id,
@@ -562,7 +655,7 @@ static sw_err eid_of(struct oe_client *c, struct oe_call *call, const char *id, 
         .method = "GET", .path = path, .route = "GET /fhir/Appointment/:id", .idempotent = true};
     sw_err err = oe_send(c, call, &r, &ans, &status);
     struct oe_appt a;
-    if (err == SW_OK && !oe_fhir_appt_parse(ans, &a))
+    if (err == SW_OK && !oe_fhir_appt_parse_as(ans, true, &a))
         err = SW_ERR_BAD_ANSWER;
     json_decref(ans);
     if (err != SW_OK)
@@ -700,6 +793,106 @@ static sw_err oemr_list_changed(struct oe_client *c, struct oe_call *call, int64
     return err;
 }
 
+/* ---- the startup check ----------------------------------------------------- */
+
+/* How one practitioner maps to OpenEMR's user id, and why not. */
+static void check_practitioner(struct oe_client *c, json_t *report, const char *id)
+{
+    char check[96], path[256], num[24] = "", why[256] = "";
+    struct oe_call call = {.deadline_ms = clock_now_ms(NULL) + oe_cfg(c)->openemr_timeout_ms * 2,
+                           .prio = FLEET_PRIO_BACKGROUND};
+    snprintf(check, sizeof(check), "practitioner %s", id);
+    const char *conf = sw_config_practitioner_user(oe_cfg(c), id);
+    if (conf) {
+        oe_report(report, check, true, true, "user id %s (practitioner.%s.user_id)", conf, id);
+        return;
+    }
+    if (!oe_refused(c, "practitioner-api")) {
+        json_t *ans = NULL;
+        long status = 0;
+        char *e = http_escape(id);
+        if (!e)
+            return;
+        snprintf(path, sizeof(path), "%s/practitioner/%s", oe_api_base(c), e);
+        free(e);
+        sw_err err = api_get(c, &call, path, "GET /api/practitioner/:uuid", NULL, &ans, &status);
+        if (err == SW_OK) {
+            json_text(json_object_get(record_of(ans), "id"), num, sizeof(num));
+            if (is_numeric(num)) {
+                learn(c, ID_PRACTITIONER, num, id);
+                oe_report(report, check, true, true, "user id %s (/api/practitioner)", num);
+                json_decref(ans);
+                return;
+            }
+        }
+        if (oe_is_refusal(err, status, ans)) {
+            snprintf(why, sizeof(why), "/api/practitioner refused: the user lacks admin/users");
+            oe_mark_refused(c, "practitioner-api",
+                            "GET /api/practitioner refused (the user lacks the admin/users "
+                            "ACL): provider ids come from practitioner.ID.user_id and "
+                            "appointment rows");
+        } else if (err == SW_ERR_NOT_FOUND || err == SW_ERR_INVALID)
+            snprintf(why, sizeof(why),
+                     "/api/practitioner finds no user with an NPI and a username for it");
+        else
+            snprintf(why, sizeof(why), "/api/practitioner: %s (HTTP %ld)", sw_err_str(err), status);
+        json_decref(ans);
+    } else {
+        snprintf(why, sizeof(why), "/api/practitioner refused: the user lacks admin/users");
+    }
+    call.detail[0] = '\0';
+    if (numeric_of(c, &call, ID_PRACTITIONER, id, num, sizeof(num)) == SW_OK)
+        oe_report(report, check, true, true, "user id %s from appointment rows (%s)", num, why);
+    else
+        oe_report(report, check, false, true, "%s; %s", why, call.detail);
+}
+
+#define NIL_UUID "00000000-0000-4000-8000-000000000000"
+
+static void oemr_check_access(struct oe_client *c, json_t *report)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/appointment/0", oe_api_base(c));
+    oe_check_read(c, report,
+                  &(struct oe_check){.check = "/api appointment read",
+                                     .path = path,
+                                     .route = "GET /api/appointment/:eid",
+                                     .acl = "patients/appt",
+                                     .needed = true,
+                                     .not_found_ok = true});
+    snprintf(path, sizeof(path), "%s/patient/" NIL_UUID, oe_api_base(c));
+    oe_check_read(c, report,
+                  &(struct oe_check){.check = "/api patient uuid -> pid",
+                                     .path = path,
+                                     .route = "GET /api/patient/:uuid",
+                                     .patient_id = NIL_UUID,
+                                     .acl = "patients/demo",
+                                     .needed = true,
+                                     .not_found_ok = true});
+    snprintf(path, sizeof(path), "%s/Practitioner?_id=" NIL_UUID, oe_fhir_base(c));
+    oe_check_read(c, report,
+                  &(struct oe_check){.check = "FHIR Practitioner (the practitioner list)",
+                                     .path = path,
+                                     .route = "GET /fhir/Practitioner",
+                                     .acl = "admin/users",
+                                     .refused_key = "fhir-practitioner"});
+    struct oe_call call = {.deadline_ms = clock_now_ms(NULL) + oe_cfg(c)->openemr_timeout_ms * 4,
+                           .prio = FLEET_PRIO_BACKGROUND};
+    char(*ids)[64] = NULL;
+    size_t n = 0;
+    sw_err err = oe_list_practitioners(c, &call, &ids, &n);
+    if (err != SW_OK)
+        oe_report(report, "practitioner list", false, true, "%s: %s", sw_err_str(err), call.detail);
+    else if (n == 0)
+        oe_report(report, "practitioner list", false, true,
+                  "no practitioner found: set clinic.practitioners and practitioner.ID.user_id");
+    else
+        oe_report(report, "practitioner list", true, true, "%zu practitioner(s)", n);
+    for (size_t i = 0; i < n; i++)
+        check_practitioner(c, report, ids[i]);
+    free(ids);
+}
+
 const struct oe_surface_ops oe_surface_openemr = {
     .name = "openemr",
     .resolve = oemr_resolve,
@@ -712,4 +905,7 @@ const struct oe_surface_ops oe_surface_openemr = {
     .get = oemr_get,
     .find_by_confirmation = oemr_find_by_confirmation,
     .list_changed = oemr_list_changed,
+    .practitioners = oemr_practitioners,
+    .fhir_wall_clock = true,
+    .check_access = oemr_check_access,
 };

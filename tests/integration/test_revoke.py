@@ -13,7 +13,9 @@ from harness import Stack, finish, run  # noqa: E402
 
 
 def token_works(st, token):
-    req = urllib.request.Request(st.env["OPENEMR_BASE_URL"] + "/apis/default/fhir/Practitioner",
+    # a route the worker's user may read (FHIR Practitioner needs admin/users)
+    req = urllib.request.Request(st.env["OPENEMR_BASE_URL"] +
+                                 "/apis/default/fhir/Patient?birthdate=1900-01-01",
                                  headers={"Authorization": "Bearer " + token})
     try:
         urllib.request.urlopen(req, timeout=10).read()

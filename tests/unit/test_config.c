@@ -132,8 +132,9 @@ static void test_defaults(void **state)
     assert_int_equal(c->grant, SW_GRANT_REFRESH_TOKEN);
     assert_string_equal(c->oauth_client_id, "");
     assert_string_equal(c->oauth_client_secret_file, "");
-    assert_non_null(strstr(c->oauth_scope, "api:oemr"));
-    assert_non_null(strstr(c->oauth_scope, "offline_access"));
+    assert_string_equal(c->oauth_scope, ""); /* the surface's own (scopes.c) */
+    assert_true(c->oauth_check_scopes);
+    assert_int_equal(c->openemr_max_search_rows, 5000);
     assert_non_null(strstr(c->oauth_system_scope, "system/Appointment.read"));
     assert_string_equal(c->oauth_username, "");
     assert_string_equal(c->oauth_password_file, "");

@@ -180,6 +180,7 @@ static void client_open(struct client *c, struct sw_manual_clock *m)
     set(&c->cfg, "oauth.client_id", "cid");
     set(&c->cfg, "oauth.username", "u@x");
     set(&c->cfg, "oauth.password_file", password_file);
+    set(&c->cfg, "oauth.check_scopes", "false"); /* this endpoint serves tokens only */
     if (http_client_new(&c->cfg, &c->http, err, sizeof(err)) != SW_OK)
         fail_msg("http_client_new: %s", err);
     struct oauth_options opts = {.clock = &m->clock};
@@ -407,6 +408,7 @@ static void replica_open(struct replica *r, struct sw_manual_clock *m, const cha
     set(&r->c.cfg, "oauth.client_id", "cid");
     set(&r->c.cfg, "oauth.username", "u@x");
     set(&r->c.cfg, "oauth.password_file", password_file);
+    set(&r->c.cfg, "oauth.check_scopes", "false");
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
     set(&r->c.cfg, "redis.url", url);
     set(&r->c.cfg, "redis.prefix", prefix);

@@ -14,6 +14,8 @@
  *   get APPOINTMENT
  *   find-confirmation CONFIRMATION PRACTITIONER FROM TO
  *   changed SINCE FROM TO
+ *   practitioners                          the ids a search naming none looks at
+ *   access-check                           the startup check (oe_check_access)
  *   logout
  *   auth-url STATE                         PKCE verifier and authorize URL
  *   auth-exchange CODE VERIFIER FILE       code -> refresh token written to FILE
@@ -148,6 +150,16 @@ static sw_err run(struct oe_client *c, const struct sw_config *cfg, struct oe_ca
         NEED(3);
         err = oe_list_changed(c, call, num(argv[1]), num(argv[2]), num(argv[3]), &arr, &n);
         *result = appts_json(arr, n);
+    } else if (!strcmp(cmd, "practitioners")) {
+        char(*ids)[64] = NULL;
+        err = oe_list_practitioners(c, call, &ids, &n);
+        *result = json_array();
+        for (size_t i = 0; err == SW_OK && i < n; i++)
+            json_array_append_new(*result, json_string(ids[i]));
+        free(ids);
+        n = 0;
+    } else if (!strcmp(cmd, "access-check")) {
+        err = oe_check_access(c, result);
     } else if (!strcmp(cmd, "logout")) {
         err = oe_logout(c);
     } else {

@@ -72,6 +72,7 @@ enum key_id {
     /* lock names */
     KEY_LOCK_BOOK_PRACTITIONER,
     KEY_LOCK_BOOK_PATIENT,
+    KEY_LOCK_APPOINTMENT,
     KEY_LOCK_WAITLIST_OFFERS,
     KEY_LOCK_REPLICAS,
     /* lease names */
@@ -122,6 +123,7 @@ bool key_oauth_spend(char *buf, size_t len, const char *token_name);
 
 bool key_lock_book_practitioner(char *buf, size_t len, const char *practitioner_id);
 bool key_lock_book_patient(char *buf, size_t len, const char *patient_id);
+bool key_lock_appointment(char *buf, size_t len, const char *appointment_id);
 
 /* ---- the table as docs/redis-keys.md shows it -------------------------- */
 

@@ -85,6 +85,13 @@ struct oe_call worker_write_call(const struct worker *w, const struct command *c
         cover->locks[cover->n_locks++] = locks[i];
     call.before_send = cover_check;
     call.before_send_ctx = cover;
+    /* The test knob freezes a first attempt after its guard, so that a
+     * takeover (fence 2 on) overtakes it and writes; the takeover is not
+     * paused, or nothing would ever be written. */
+    const char *match = w->cfg->test_pause_after_guard_match;
+    if (w->cfg->test_pause_after_guard_ms > 0 && w->fence == 1 &&
+        (!match || !*match || strstr(c->request_id, match)))
+        call.test_pause_ms = w->cfg->test_pause_after_guard_ms;
     return call;
 }
 

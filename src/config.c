@@ -151,7 +151,7 @@ static const struct setting settings[] = {
         "error request_cap."),
     INT("test.pause_after_guard_ms", test_pause_after_guard_ms, "0", 0, 600000,
         "For tests only: sleep between the pre-write lease check and the write, on a "
-        "command's first attempt only (a takeover is not paused)."),
+        "command's first attempt only, once per command and replica."),
     STR("test.pause_after_guard_match", test_pause_after_guard_match, "",
         "For tests only: pause only the writes of commands whose request_id contains this "
         "text (empty: every command)."),

@@ -167,9 +167,9 @@ class Ledger:
             if not missing or time.time() > end:
                 return missing
             now = time.time()
-            for r in missing:
-                if by.get(r) and now - self.last_sent[r] > resend_after and \
-                        resent.get(r, 0) < max_resends:
+            for r in missing:  # every send answered, each `unavailable`
+                if len(by.get(r, [])) >= self.sends[r] and \
+                        now - self.last_sent[r] > resend_after and resent.get(r, 0) < max_resends:
                     resent[r] = resent.get(r, 0) + 1
                     self.resends += 1
                     self.send(self.sent[r])

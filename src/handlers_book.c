@@ -184,6 +184,10 @@ static sw_err check_free(const struct worker *w, struct oe_call *call, const str
             struct oe_appt full = *a;
             if (!full.confirmation[0]) {
                 err = emr_get(&w->emr, call, a->id, &full);
+                if (err == SW_ERR_NOT_FOUND) { /* cancelled since the day's read: holds no time */
+                    err = SW_OK;
+                    continue;
+                }
                 if (err)
                     goto out;
             }

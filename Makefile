@@ -7,6 +7,7 @@
 #                   every release)
 #   make demo       start the embedded stack, run a sample conversation
 #   make bench      benchmarks (prints a table)
+#   make soak       long property and chaos runs (prints their figures)
 #   make SANITIZE=1 test   the same suite under ASan+UBSan
 #
 # Every src/*.c except main.c goes into build/libsched.a; each tools/NAME/
@@ -50,7 +51,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # into every unit test.
 FAKE_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/fake_*.c))
 
-.PHONY: all build-all deps test test-dates unit demo bench fuzz format format-check clean check-deps
+.PHONY: all build-all deps test test-dates unit demo bench fuzz soak format format-check clean check-deps
 all: $(WORKER) $(TOOLS)
 
 # V=1 shows the full commands.
@@ -144,7 +145,7 @@ fuzz: $(FUZZ_BINS)
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libjansson-dev libhiredis-dev libcmocka-dev libmicrohttpd-dev \
             libssl-dev redis-server kcat python3 python3-jsonschema python3-confluent-kafka \
-            python3-redis python3-yaml python3-cryptography docker-compose curl openssl \
+            python3-redis python3-yaml python3-cryptography python3-hypothesis docker-compose curl openssl \
             tzdata clang clang-format procps libclang-rt-14-dev faketime libtcmalloc-minimal4 \
             libsystemd-dev prometheus nodejs php-cli openjdk-17-jre-headless maven
 # Then the JavaScript test tools (the CloudEvents SDK, the AsyncAPI parser):
@@ -193,6 +194,17 @@ demo: check-deps
 
 bench: build-all
 	BUILD=$(BUILD) tools/bench
+
+# make soak [SOAK_EXAMPLES=300] [SOAK_SECONDS=300] [PROPS_SEED=N]: the
+# property tests with many more generated sequences (a random seed,
+# printed, unless PROPS_SEED is given), then the second chaos run for
+# longer; each prints its figures.  Not part of make test.
+SOAK_EXAMPLES ?= 300
+SOAK_SECONDS  ?= 300
+soak: build-all
+	BUILD=$(BUILD) PROPS_EXAMPLES=$(SOAK_EXAMPLES) PROPS_SEED=$${PROPS_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} \
+	    tests/property/test_booking_props.py
+	BUILD=$(BUILD) CHAOS2_SECONDS=$(SOAK_SECONDS) tests/reliability/test_chaos_pauses.py
 
 FORMAT_SRC = $(wildcard src/*.c include/*.h tools/*/*.c tools/*/*.h tests/unit/*.c tests/fuzz/*.c)
 format:

@@ -152,6 +152,7 @@ struct sw_config {
     int reconcile_settle_ms;
     int max_requests_per_command;
     int test_pause_after_guard_ms;
+    char *test_pause_after_guard_match;
     int hold_default_ttl_s;
     int hold_max_ttl_s;
     int limiter_rps;

@@ -40,4 +40,18 @@ sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const ch
                           const char *appointment_id, const struct cmd_patient *who,
                           struct oe_appt *out, struct result *r);
 
+/* How long a cancel or reschedule may hold its appointment's lock. */
+#define CONFIRM_LOCK_TTL_MS 20000
+
+/* Takes the lock of the appointment found (lock: its name, for the write's
+ * cover and the unlock) and reads the appointment again under it: another
+ * cancel or reschedule of it may have finished between the find and the
+ * lock, and OpenEMR's DELETE says "deleted" for any id, so without this
+ * two commands would both move (or cancel and move) one appointment and
+ * both answer ok.  SW_OK: locked, *a fresh (its confirmation kept).
+ * Otherwise not locked and r filled (SW_ERR_NOT_FOUND: gone; SW_ERR_EXPIRED:
+ * answered unavailable `busy`), except for SW_ERR_REDIS. */
+sw_err confirm_index_lock(const struct worker *w, struct oe_call *call, struct oe_appt *a,
+                          char *lock, size_t len, struct result *r);
+
 #endif

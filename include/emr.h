@@ -38,6 +38,7 @@ struct oe_call {
      * write must not happen).  NULL for reads. */
     sw_err (*before_send)(void *ctx);
     void *before_send_ctx;
+    int test_pause_ms; /* test.pause_after_guard_ms, when it applies to this write */
     /* out */
     int retry_after_s; /* set with SW_ERR_RATE_LIMITED */
     int requests;      /* OpenEMR requests this call made (counts) */

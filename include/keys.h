@@ -74,6 +74,7 @@ enum key_id {
     /* lock names */
     KEY_LOCK_BOOK_PRACTITIONER,
     KEY_LOCK_BOOK_PATIENT,
+    KEY_LOCK_APPOINTMENT,
     KEY_LOCK_WAITLIST_OFFERS,
     KEY_LOCK_REPLICAS,
     /* lease names */
@@ -126,6 +127,7 @@ bool key_refused(char *buf, size_t len, const char *what);
 
 bool key_lock_book_practitioner(char *buf, size_t len, const char *practitioner_id);
 bool key_lock_book_patient(char *buf, size_t len, const char *patient_id);
+bool key_lock_appointment(char *buf, size_t len, const char *appointment_id);
 
 /* ---- the table as docs/redis-keys.md shows it -------------------------- */
 

@@ -163,7 +163,11 @@ static const struct setting settings[] = {
         "Most OpenEMR requests one command may make; a command that needs more is answered "
         "error request_cap."),
     INT("test.pause_after_guard_ms", test_pause_after_guard_ms, "0", 0, 600000,
-        "For tests only: sleep between the pre-write lease check and the write."),
+        "For tests only: sleep between the pre-write lease check and the write, on a "
+        "command's first attempt only, once per command and replica."),
+    STR("test.pause_after_guard_match", test_pause_after_guard_match, "",
+        "For tests only: pause only the writes of commands whose request_id contains this "
+        "text (empty: every command)."),
     INT("hold.default_ttl_s", hold_default_ttl_s, "120", 5, 3600,
         "Hold lifetime when the command names none."),
     INT("hold.max_ttl_s", hold_max_ttl_s, "600", 5, 86400, "Longest hold a command may ask for."),

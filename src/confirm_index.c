@@ -114,6 +114,37 @@ static bool bookable_category(const struct sw_config *cfg, int category)
     return false;
 }
 
+sw_err confirm_index_lock(const struct worker *w, struct oe_call *call, struct oe_appt *a,
+                          char *lock, size_t len, struct result *r)
+{
+    if (!key_lock_appointment(lock, len, a->id)) {
+        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
+        return SW_ERR_NOT_FOUND; /* ids are at most 63 characters */
+    }
+    sw_err err = worker_lock_wait(w, call, lock, CONFIRM_LOCK_TTL_MS);
+    if (err == SW_ERR_EXPIRED)
+        result_fail(r, RES_UNAVAILABLE, "busy",
+                    "Another change to this appointment is in progress; try again.");
+    if (err)
+        return err;
+    struct oe_appt now;
+    err = emr_get(&w->emr, call, a->id, &now);
+    if (!err && (!now.patient_id[0] || strcmp(now.patient_id, a->patient_id)))
+        err = SW_ERR_NOT_FOUND; /* not the patient's any more: as if gone */
+    if (err) {
+        store_unlock(&w->store, lock, w->owner);
+        if (err == SW_ERR_NOT_FOUND)
+            result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
+        else
+            worker_fail_emr(r, err, call);
+        return err;
+    }
+    if (!now.confirmation[0])
+        snprintf(now.confirmation, sizeof(now.confirmation), "%s", a->confirmation);
+    *a = now;
+    return SW_OK;
+}
+
 sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const char *confirmation,
                           const char *appointment_id, const struct cmd_patient *who,
                           struct oe_appt *out, struct result *r)

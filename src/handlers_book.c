@@ -184,6 +184,10 @@ static sw_err check_free(const struct worker *w, struct oe_call *call, const str
             struct oe_appt full = *a;
             if (!full.confirmation[0]) {
                 err = emr_get(&w->emr, call, a->id, &full);
+                if (err == SW_ERR_NOT_FOUND) { /* cancelled since the day's read: holds no time */
+                    err = SW_OK;
+                    continue;
+                }
                 if (err)
                     goto out;
             }
@@ -509,14 +513,33 @@ enum outcome handle_book(struct worker *w, const struct command *c, struct resul
 
 /* Cancels the moved appointment under cover: SW_OK (also when it is gone
  * already), SW_ERR_BUSY (lease lost: not sent), or a failure. */
-static sw_err cancel_old(struct worker *w, const struct command *c, const struct oe_appt *old)
+static sw_err cancel_old(struct worker *w, const struct command *c, const struct oe_appt *old,
+                         const char *lock)
 {
     struct write_cover cover;
-    struct oe_call call = worker_write_call(w, c, &cover, NULL, 0);
+    const char *locks[1] = {lock};
+    struct oe_call call = worker_write_call(w, c, &cover, locks, 1);
     own_mark(&w->store, old);
     sw_err err = emr_cancel(&w->emr, &call, old->id, old->patient_id);
     return err == SW_ERR_NOT_FOUND ? SW_OK : err;
 }
+
+/* The old appointment's lock for an attempt taking over (the appointment
+ * may be gone already: no read).  SW_OK, or not locked with r filled. */
+static sw_err relock(const struct worker *w, const struct oe_call *call, const char *id, char *lock,
+                     size_t len, struct result *r)
+{
+    if (!key_lock_appointment(lock, len, id))
+        return SW_ERR_INVALID;
+    sw_err err = worker_lock_wait(w, call, lock, CONFIRM_LOCK_TTL_MS);
+    if (err == SW_ERR_EXPIRED)
+        result_fail(r, RES_UNAVAILABLE, "busy",
+                    "Another change to this appointment is in progress; try again.");
+    return err;
+}
+
+static enum outcome reschedule_locked(struct worker *w, const struct command *c, struct result *r,
+                                      const char *note, const struct note *np, const char *lock);
 
 enum outcome handle_reschedule(struct worker *w, const struct command *c, struct result *r,
                                const char *note)
@@ -524,20 +547,36 @@ enum outcome handle_reschedule(struct worker *w, const struct command *c, struct
     const struct cmd_reschedule *x = &c->u.reschedule;
     struct oe_call call = worker_call(w, c);
     struct note n;
+    char lock[128];
+    sw_err err;
     note_parse(note, &n);
-    struct oe_appt old;
     if (n.has_old) {
-        old = n.old; /* taking over: the old one may be gone already */
+        /* taking over: the old one may be gone already */
+        err = relock(w, &call, n.old.id, lock, sizeof(lock), r);
     } else {
-        sw_err err = confirm_index_find(w, &call, x->confirmation_number, x->appointment_id,
-                                        &x->who, &old, r);
-        if (err)
-            return err == SW_ERR_REDIS ? OUTCOME_RETRY : OUTCOME_ANSWER;
-        if (old.status == OE_APPT_CANCELLED) {
-            result_fail(r, RES_INVALID, "already_cancelled",
-                        "That appointment was cancelled; book a new one instead.");
-            return OUTCOME_ANSWER;
-        }
+        err = confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &x->who,
+                                 &n.old, r);
+        if (!err) /* one change of it at a time, and is it still there? */
+            err = confirm_index_lock(w, &call, &n.old, lock, sizeof(lock), r);
+    }
+    if (err)
+        return err == SW_ERR_REDIS ? OUTCOME_RETRY : worker_outcome(r, err);
+    enum outcome o = reschedule_locked(w, c, r, note, &n, lock);
+    store_unlock(&w->store, lock, w->owner);
+    return o;
+}
+
+/* The reschedule under its old appointment's lock (np->old: the appointment). */
+static enum outcome reschedule_locked(struct worker *w, const struct command *c, struct result *r,
+                                      const char *note, const struct note *np, const char *lock)
+{
+    const struct cmd_reschedule *x = &c->u.reschedule;
+    struct note n = *np;
+    struct oe_appt old = n.old;
+    if (!n.has_old && old.status == OE_APPT_CANCELLED) {
+        result_fail(r, RES_INVALID, "already_cancelled",
+                    "That appointment was cancelled; book a new one instead.");
+        return OUTCOME_ANSWER;
     }
     const struct sw_type_rule *type =
         rules_type_of(w->cfg, old.appointment_type, old.category, old.end - old.start);
@@ -567,7 +606,7 @@ enum outcome handle_reschedule(struct worker *w, const struct command *c, struct
     snprintf(n.made_id, sizeof(n.made_id), "%s", r->appointments[0].appointment_id);
     sw_err err = note_write(w, c, &n);
     if (!err)
-        err = cancel_old(w, c, &old);
+        err = cancel_old(w, c, &old, lock);
     if (err == SW_ERR_BUSY || err == SW_ERR_REDIS)
         return OUTCOME_RETRY; /* the next attempt finds the new one and cancels the old */
     if (err) {

@@ -15,6 +15,7 @@
 #include "daycache.h"
 #include "events.h"
 #include "handlers.h"
+#include "keys.h"
 #include "own_marks.h"
 #include "rules.h"
 #include "timeutil.h"
@@ -67,10 +68,11 @@ static enum outcome cancelled(struct worker *w, const struct command *c, const s
 
 /* The DELETE, under cover. */
 static enum outcome delete_appt(struct worker *w, const struct command *c, const struct oe_appt *a,
-                                struct result *r)
+                                const char *lock, struct result *r)
 {
     struct write_cover cover;
-    struct oe_call call = worker_write_call(w, c, &cover, NULL, 0);
+    const char *locks[1] = {lock};
+    struct oe_call call = worker_write_call(w, c, &cover, locks, 1);
     own_mark(&w->store, a);
     sw_err err = emr_cancel(&w->emr, &call, a->id, a->patient_id);
     if (!err || err == SW_ERR_NOT_FOUND)
@@ -83,35 +85,61 @@ static enum outcome delete_appt(struct worker *w, const struct command *c, const
     return OUTCOME_ANSWER;
 }
 
-enum outcome handle_cancel(struct worker *w, const struct command *c, struct result *r,
-                           const char *note)
+/* The cancel under the appointment's lock; noted: an earlier attempt
+ * noted a, else a was just found and read again under the lock. */
+static enum outcome cancel_locked(struct worker *w, const struct command *c, struct result *r,
+                                  struct oe_call *call, bool noted, const struct oe_appt *a,
+                                  const char *lock)
 {
-    const struct cmd_cancel *x = &c->u.cancel;
-    struct oe_call call = worker_call(w, c);
-    struct oe_appt a, now;
-    if (noted_cancel(note, &a)) {
+    struct oe_appt now;
+    if (noted) {
         /* An earlier attempt noted this appointment and may have sent the
          * DELETE: once that can no longer land, look and finish. */
         if (w->covered_until_ms &&
             w->now_store_ms < w->covered_until_ms + w->cfg->reconcile_settle_ms)
             return OUTCOME_RECONCILE;
-        sw_err err = emr_get(&w->emr, &call, a.id, &now);
+        sw_err err = emr_get(&w->emr, call, a->id, &now);
         if (err == SW_ERR_NOT_FOUND || (!err && now.status == OE_APPT_CANCELLED))
-            return cancelled(w, c, &a, r);
+            return cancelled(w, c, a, r);
         if (err)
             return err == SW_ERR_REDIS ? OUTCOME_RETRY : OUTCOME_RECONCILE;
-        return delete_appt(w, c, &a, r);
+        return delete_appt(w, c, a, lock, r);
     }
-    sw_err err =
-        confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &x->who, &a, r);
-    if (err)
-        return err == SW_ERR_REDIS ? OUTCOME_RETRY : OUTCOME_ANSWER;
-    if (a.status == OE_APPT_CANCELLED) {
+    if (a->status == OE_APPT_CANCELLED) {
         result_fail(r, RES_INVALID, "already_cancelled", "That appointment is already cancelled.");
         return OUTCOME_ANSWER;
     }
-    err = note_cancel(w, c, &a);
+    sw_err err = note_cancel(w, c, a);
     if (err)
         return worker_outcome(r, err);
-    return delete_appt(w, c, &a, r);
+    return delete_appt(w, c, a, lock, r);
+}
+
+enum outcome handle_cancel(struct worker *w, const struct command *c, struct result *r,
+                           const char *note)
+{
+    const struct cmd_cancel *x = &c->u.cancel;
+    struct oe_call call = worker_call(w, c);
+    struct oe_appt a;
+    char lock[128];
+    bool noted = noted_cancel(note, &a);
+    sw_err err;
+    if (noted) { /* the appointment's lock, no read: the next step reads */
+        err = key_lock_appointment(lock, sizeof(lock), a.id)
+                  ? worker_lock_wait(w, &call, lock, CONFIRM_LOCK_TTL_MS)
+                  : SW_ERR_INVALID;
+        if (err == SW_ERR_EXPIRED)
+            result_fail(r, RES_UNAVAILABLE, "busy",
+                        "Another change to this appointment is in progress; try again.");
+    } else {
+        err =
+            confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &x->who, &a, r);
+        if (!err) /* one change of it at a time, and is it still there? */
+            err = confirm_index_lock(w, &call, &a, lock, sizeof(lock), r);
+    }
+    if (err)
+        return err == SW_ERR_REDIS ? OUTCOME_RETRY : worker_outcome(r, err);
+    enum outcome o = cancel_locked(w, c, r, &call, noted, &a, lock);
+    store_unlock(&w->store, lock, w->owner);
+    return o;
 }

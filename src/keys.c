@@ -112,6 +112,8 @@ static const struct key_def table[KEY_COUNT] = {
                                     "one booking per practitioner at a time"},
     [KEY_LOCK_BOOK_PATIENT] = {S_LOCK, "book:patient:<patient_id>", "string", "handlers_book",
                                "PX 20 s", "one booking per patient at a time"},
+    [KEY_LOCK_APPOINTMENT] = {S_LOCK, "appointment:<appointment_id>", "string", "confirm_index",
+                              "PX 20 s", "one cancel or reschedule of an appointment at a time"},
     [KEY_LOCK_WAITLIST_OFFERS] = {S_LOCK, "waitlist:offers", "string", "waitlist", "PX 5 s",
                                   "changes to the open offers"},
     [KEY_LOCK_REPLICAS] = {S_LOCK, "replicas", "string", "monitor", "PX 2 s",
@@ -267,6 +269,11 @@ bool key_lock_book_practitioner(char *buf, size_t len, const char *practitioner_
 bool key_lock_book_patient(char *buf, size_t len, const char *patient_id)
 {
     return build1(buf, len, KEY_LOCK_BOOK_PATIENT, patient_id);
+}
+
+bool key_lock_appointment(char *buf, size_t len, const char *appointment_id)
+{
+    return build1(buf, len, KEY_LOCK_APPOINTMENT, appointment_id);
 }
 
 /* ---- the table for docs/redis-keys.md ------------------------------------ */

@@ -211,8 +211,8 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
     }
     if (call->before_send) { /* a write: only while the command's lease covers it */
         err = call->before_send(call->before_send_ctx);
-        if (!err && c->cfg->test_pause_after_guard_ms > 0)
-            clock_sleep_ms(NULL, c->cfg->test_pause_after_guard_ms);
+        if (!err && call->test_pause_ms > 0)
+            clock_sleep_ms(NULL, call->test_pause_ms);
         if (!err) /* a pause since the check (GC, SIGSTOP, the knob) is checked again */
             err = call->before_send(call->before_send_ctx);
         if (err) {

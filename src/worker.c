@@ -1,6 +1,8 @@
 /* worker.c - the handlers' context helpers (worker.h). */
 #include "worker.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +75,29 @@ static sw_err cover_check(void *ctx)
     return err;
 }
 
+/* test.pause_after_guard_ms: whether this write of c pauses.  Only a
+ * command's first attempt (fence 1), and only once per command in this
+ * process: an attempt that lost its lease in the pause lets go of the
+ * record (fence 1 again next time), and pausing again would never write. */
+static bool test_pause_applies(const struct worker *w, const struct command *c)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char paused[64][sizeof(c->request_id)];
+    static unsigned next;
+    const char *match = w->cfg->test_pause_after_guard_match;
+    if (w->cfg->test_pause_after_guard_ms <= 0 || w->fence != 1 ||
+        (match && *match && !strstr(c->request_id, match)))
+        return false;
+    bool first = true;
+    pthread_mutex_lock(&mu);
+    for (unsigned i = 0; i < 64 && first; i++)
+        first = strcmp(paused[i], c->request_id) != 0;
+    if (first)
+        snprintf(paused[next++ % 64], sizeof(paused[0]), "%s", c->request_id);
+    pthread_mutex_unlock(&mu);
+    return first;
+}
+
 struct oe_call worker_write_call(const struct worker *w, const struct command *c,
                                  struct write_cover *cover, const char *const *locks,
                                  size_t n_locks)
@@ -85,6 +110,10 @@ struct oe_call worker_write_call(const struct worker *w, const struct command *c
         cover->locks[cover->n_locks++] = locks[i];
     call.before_send = cover_check;
     call.before_send_ctx = cover;
+    /* The test knob freezes a first attempt after its guard, so that
+     * another attempt overtakes it and writes. */
+    if (test_pause_applies(w, c))
+        call.test_pause_ms = w->cfg->test_pause_after_guard_ms;
     return call;
 }
 

@@ -393,8 +393,15 @@ class SimAdmin:
 
     def _learn_calendar(self):
         """Reads the simulator's clock: its calendar becomes local_day()'s,
-        and its clock must be the test's."""
+        and its clock must be the test's.  Under SCHED_TEST_OPENEMR the
+        simulator must also be that profile (tests/profile-matrix relies on
+        it: a run that silently fell back to the default proves nothing)."""
         global CALENDAR
+        want = os.environ.get("SCHED_TEST_OPENEMR", "")
+        if want:
+            got = self.admin_get("/profile").get("openemr")
+            assert got == want, "SCHED_TEST_OPENEMR=%s but the simulator is OpenEMR %s" % (
+                want, got)
         t0 = time.time()
         c = self.clock()
         t1 = time.time()

@@ -20,6 +20,7 @@
 #include "confirmation.h"
 #include "fake.h"
 #include "handlers.h"
+#include "keys.h"
 #include "timeutil.h"
 
 #define PR  "pract-a"
@@ -235,6 +236,22 @@ static void test_book_patient_busy(void **state)
     handle_book(&e->w, &e->cmd, &e->r, NULL);
     assert_status(e, RES_CONFLICT, "patient_busy");
     assert_int_equal(e->fe.calls[FE_CREATE], 0);
+}
+
+/* The patient's own row at that very time, read without its comment, was
+ * cancelled by another command before the worker read it in full (found
+ * by tests/property: the booking was answered not_found): gone, it holds
+ * no time, and the booking goes ahead. */
+static void test_book_own_row_cancelled_meanwhile(void **state)
+{
+    struct env *e = *state;
+    fake_emr_add(&e->fe, PT, PR, thu(9, 0), thu(9, 30), 9, false);
+    fake_emr_fail(&e->fe, FE_GET, SW_ERR_NOT_FOUND, 1, false, false);
+    book_cmd(e, "r1", PT, PR, thu(9, 0), NULL);
+    assert_int_equal(handle_book(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_OK, NULL);
+    assert_int_equal(e->fe.calls[FE_GET], 1);
+    assert_int_equal(e->fe.calls[FE_CREATE], 1);
 }
 
 static void test_book_provider_event_and_cancelled_rows(void **state)
@@ -612,6 +629,65 @@ static void cancel_cmd(struct env *e, const char *rid, const char *by, const cha
             by, value, who);
 }
 
+/* Two changes of one appointment at once (tests/property found it: two
+ * reschedules and a cancel of one appointment, sent together, all answered
+ * ok, leaving two new appointments): each takes the appointment's lock and
+ * reads it again under it, so the later one finds it gone and writes
+ * nothing.  Here the re-read under the lock finds it gone, as it would
+ * after another command moved it between this one's find and its lock. */
+static void test_change_of_an_appointment_changed_meanwhile(void **state)
+{
+    struct env *e = *state;
+    char c1[CONFIRM_TEXT_LEN], id[64], lock[128];
+    snprintf(c1, sizeof(c1), "%s", code(7));
+    snprintf(id, sizeof(id), "%s", booked(e, PT, thu(9, 0), c1)->id);
+    int gets = e->fe.calls[FE_GET];
+    fake_emr_fail(&e->fe, FE_GET, SW_ERR_NOT_FOUND, 2, false, false);
+    reschedule_cmd(e, "r1", c1, thu(14, 0));
+    assert_int_equal(handle_reschedule(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_NOT_FOUND, "no_such_appointment");
+    assert_int_equal(e->fe.calls[FE_GET] - gets, 2); /* the find's read, then the one locked */
+    assert_int_equal(e->fe.calls[FE_CREATE], 0);
+    assert_int_equal(e->fe.calls[FE_CANCEL], 0);
+    assert_true(key_lock_appointment(lock, sizeof(lock), id));
+    assert_false(fake_store_locked(&e->fs, lock)); /* released */
+
+    fake_emr_fail(&e->fe, FE_GET, SW_ERR_NOT_FOUND, 2, false, false);
+    cancel_cmd(e, "c1", "confirmation_number", c1, "\"patient_id\":\"" PT "\"");
+    assert_int_equal(handle_cancel(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_NOT_FOUND, "no_such_appointment");
+    assert_int_equal(e->fe.calls[FE_CANCEL], 0);
+    assert_int_equal(events_of(e, "appointment.cancelled"), 0);
+    assert_false(fake_store_locked(&e->fs, lock));
+
+    /* unchanged meanwhile: the reschedule moves it, its DELETE covered by the lock */
+    reschedule_cmd(e, "r2", c1, thu(14, 0));
+    assert_int_equal(handle_reschedule(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_OK, NULL);
+    assert_null(fake_emr_find(&e->fe, id));
+    assert_false(fake_store_locked(&e->fs, lock));
+}
+
+/* While another command changes the appointment (its lock is held), a
+ * cancel or reschedule waits, and answers `busy` without a write. */
+static void test_change_waits_for_the_appointment_lock(void **state)
+{
+    struct env *e = *state;
+    char c1[CONFIRM_TEXT_LEN], lock[128];
+    snprintf(c1, sizeof(c1), "%s", code(7));
+    struct oe_appt *a = booked(e, PT, thu(9, 0), c1);
+    assert_true(key_lock_appointment(lock, sizeof(lock), a->id));
+    assert_int_equal(store_lock(&e->fs.store, lock, "someone", 60000), SW_OK);
+    cancel_cmd(e, "c1", "confirmation_number", c1, "\"patient_id\":\"" PT "\"");
+    assert_int_equal(handle_cancel(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_UNAVAILABLE, "busy");
+    reschedule_cmd(e, "r1", c1, thu(14, 0));
+    assert_int_equal(handle_reschedule(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+    assert_status(e, RES_UNAVAILABLE, "busy");
+    assert_int_equal(e->fe.calls[FE_CANCEL] + e->fe.calls[FE_CREATE], 0);
+    assert_non_null(fake_emr_find(&e->fe, a->id));
+}
+
 static void test_cancel(void **state)
 {
     struct env *e = *state;
@@ -929,6 +1005,7 @@ int main(void)
         T(test_book_slot_taken),
         T(test_book_buffer),
         T(test_book_patient_busy),
+        T(test_book_own_row_cancelled_meanwhile),
         T(test_book_provider_event_and_cancelled_rows),
         T(test_book_holds),
         T(test_book_rules),
@@ -943,6 +1020,8 @@ int main(void)
         T(test_reschedule),
         T(test_reschedule_taken_over_after_the_cancel),
         T(test_reschedule_failures_keep_the_old),
+        T(test_change_of_an_appointment_changed_meanwhile),
+        T(test_change_waits_for_the_appointment_lock),
         T(test_cancel),
         T(test_cancel_only_bookable_appointments),
         T(test_cancel_failures),

@@ -83,6 +83,7 @@ static void test_builders_follow_the_table(void **state)
         {key_oauth_spend, KEY_OAUTH_SPEND, "<grant>"},
         {key_lock_book_practitioner, KEY_LOCK_BOOK_PRACTITIONER, "<practitioner_id>"},
         {key_lock_book_patient, KEY_LOCK_BOOK_PATIENT, "<patient_id>"},
+        {key_lock_appointment, KEY_LOCK_APPOINTMENT, "<appointment_id>"},
     };
     char k[256];
     for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {

@@ -9,6 +9,8 @@
 #ifndef SW_DISPATCH_H
 #define SW_DISPATCH_H
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "kafka.h"
 
@@ -20,6 +22,15 @@ struct dispatch_shared {
     const struct auth_keys *keys;  /* producer HMAC keys; NULL if none configured */
     unsigned char confirm_key[32]; /* keys confirmation numbers (confirm_derive) */
 };
+
+/* A command every earlier holder died or hung on is set aside as poison
+ * (dead-lettered and answered) rather than take the next replica down too.
+ * One that noted an OpenEMR write first gets POISON_TAKEOVERS more chances
+ * to find it: answering "could not process" when the booking was made is
+ * a lie (the handler's takeover path looks the write up before anything
+ * else).  takeovers: holders that lost the lease without answering. */
+#define POISON_TAKEOVERS 3
+bool dispatch_is_poison(int takeovers, bool noted_write);
 
 /* opaque is a struct dispatch_shared that outlives the lanes. */
 void *dispatch_lane_init(void *opaque, int lane);

@@ -33,8 +33,6 @@ static const handler_fn handlers[CMD__COUNT] = {
     [CMD_LEAVE_WAITLIST] = handle_leave_waitlist,
 };
 
-/* Takeovers of one command after which it is dead-lettered as poison. */
-#define POISON_TAKEOVERS 3
 
 /* What one lane (handler thread) owns: its connections, the handlers'
  * context over them, and the message being handled. */
@@ -459,6 +457,11 @@ static void answer_unstored(struct lane *l, struct outbox *out, const struct com
     finish(l, out, c, r, false);
 }
 
+bool dispatch_is_poison(int takeovers, bool noted_write)
+{
+    return takeovers > (noted_write ? 2 * POISON_TAKEOVERS : POISON_TAKEOVERS);
+}
+
 enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, int attempt,
                                      struct outbox *out)
 {
@@ -584,12 +587,14 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
      * message (it may crash the worker).  Bounded: dead-letter it and
      * answer, rather than take the next replica down too.  Hand-overs on
      * purpose (a write to reconcile) are not counted. */
-    if (rec.state == FLEET_IDEM_TAKEOVER && rec.takeovers > POISON_TAKEOVERS) {
+    if (rec.state == FLEET_IDEM_TAKEOVER && dispatch_is_poison(rec.takeovers, rec.note != NULL)) {
         dead_letter(l, out, "poison",
                     "the command was taken over too often: its handlers kept dying");
         result_fail(&res, RES_ERROR, "poison_message",
-                    "The worker could not process this request; it was set aside for the "
-                    "operators.");
+                    rec.note ? "The worker could not finish this request and cannot tell whether "
+                               "OpenEMR made the change; it was set aside for the operators."
+                             : "The worker could not process this request; it was set aside for "
+                               "the operators.");
         if (!finish(l, out, &cmd, &res, true))
             outcome = HANDLER_RETRY;
         goto out;

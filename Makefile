@@ -2,7 +2,9 @@
 #
 #   make            build the worker and the tools
 #   make test       build everything and run every test (installs deps if missing),
-#                   the date-sensitive ones also at one date of tests/date-matrix
+#                   the integration suite also against OpenEMR 7.0.3
+#                   (tests/profile-matrix), the date-sensitive ones also at
+#                   one date of tests/date-matrix
 #   make test-dates the date-sensitive tests at every date of the matrix (before
 #                   every release)
 #   make demo       start the embedded stack, run a sample conversation
@@ -183,7 +185,7 @@ unit: build-all
 # under SANITIZE=1: ASan must come first in a process, libfaketime too).
 TEST_DATE ?= $(if $(filter 1,$(SANITIZE)),,spring-dst-friday)
 test: build-all
-	BUILD=$(BUILD) TEST_DATES=$(TEST_DATE) tests/run-all $(UNIT_BINS)
+	BUILD=$(BUILD) TEST_DATES=$(TEST_DATE) TEST_PROFILES=all tests/run-all $(UNIT_BINS)
 
 test-dates: build-all
 	BUILD=$(BUILD) TEST_DATES=all TEST_ONLY_DATES=1 tests/run-all $(UNIT_BINS)

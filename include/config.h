@@ -137,6 +137,7 @@ struct sw_config {
     int limiter_rps;
     int limiter_concurrency;
     int limiter_permit_ttl_ms;
+    int limiter_write_share;
     int retry_base_ms;
     int retry_max_attempts;
     int breaker_failures;

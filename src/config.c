@@ -159,6 +159,10 @@ static const struct setting settings[] = {
         "Fleet-wide OpenEMR requests in flight."),
     INT("limiter.permit_ttl_ms", limiter_permit_ttl_ms, "30000", 100, 600000,
         "A permit of a dead holder frees itself after this."),
+    INT("limiter.write_share", limiter_write_share, "20", 0, 90,
+        "Percent of limiter.rps and of limiter.concurrency kept for writes (book, cancel, "
+        "reschedule, hold...): reads and background requests together never use more than the "
+        "rest; 0: no share kept (writes still go first when they wait)."),
     INT("retry.base_ms", retry_base_ms, "1000", 1, 60000,
         "First retry delay (doubles, with jitter)."),
     INT("retry.max_attempts", retry_max_attempts, "4", 1, 20,

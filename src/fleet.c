@@ -274,6 +274,7 @@ sw_err fleet_new_opts(const struct sw_config *cfg, const struct fleet_options *o
     f->limiter_rps = cfg->limiter_rps > 0 ? cfg->limiter_rps : 1;
     f->limiter_concurrency = cfg->limiter_concurrency > 0 ? cfg->limiter_concurrency : 1;
     f->limiter_permit_ttl_ms = cfg->limiter_permit_ttl_ms > 0 ? cfg->limiter_permit_ttl_ms : 30000;
+    f->limiter_write_share = cfg->limiter_write_share;
     f->breaker_failures = cfg->breaker_failures > 0 ? cfg->breaker_failures : 1;
     f->breaker_open_s = cfg->breaker_open_s > 0 ? cfg->breaker_open_s : 1;
     f->idem_keep_s = cfg->idempotency_ttl_s > 0 ? cfg->idempotency_ttl_s : 604800;

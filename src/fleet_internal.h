@@ -42,6 +42,7 @@ struct fleet {
     int limiter_rps;
     int limiter_concurrency;
     int limiter_permit_ttl_ms;
+    int limiter_write_share; /* percent of rate and permits reads may not take */
     int breaker_failures;
     int breaker_open_s;
     int idem_keep_s; /* life of an in-progress idempotency record */

@@ -60,6 +60,7 @@ struct sw_config {
     /* worker */
     char *worker_id;
     int worker_threads;
+    bool reads_any_lane;
     int max_in_flight;
     char *log_level;
     int shutdown_grace_s;

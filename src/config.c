@@ -33,6 +33,9 @@ static const struct setting settings[] = {
         "Name of this replica in logs, audit and locks (default: host-pid)."),
     INT("worker.threads", worker_threads, "8", 1, 256,
         "Handler threads; commands of one Kafka key always run on the same one."),
+    BOOL("worker.reads_any_lane", reads_any_lane, "true",
+         "Read-only commands (topics.search) run on whichever handler thread is free, not on "
+         "their key's: they need no order, and one busy key no longer queues them."),
     INT("worker.max_in_flight", max_in_flight, "2000", 1, 100000,
         "Commands consumed but not yet answered; above this the consumer pauses (a safety valve "
         "for overload)."),

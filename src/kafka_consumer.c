@@ -442,6 +442,14 @@ static void submit(struct kafka *k, rd_kafka_message_t *rkm)
         return;
     }
     atomic_fetch_add(&k->in_flight, 1);
+    /* Read-only commands need no order (only topics.search carries them:
+     * dispatch refuses any other command there): any free lane.  The
+     * offset tracker still stores an offset only once everything before
+     * it is done, whatever lane ran it. */
+    if (k->cfg->reads_any_lane && !strcmp(j->in.topic, k->cfg->topic_search)) {
+        lanes_submit_any(k->lanes, j);
+        return;
+    }
     /* One key, one lane: its commands keep their order.  No key: the
      * partition decides (order within a partition is kept as well). */
     uint64_t h = rkm->key_len ? lanes_hash(rkm->key, rkm->key_len)

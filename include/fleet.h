@@ -190,6 +190,19 @@ sw_err fleet_cache_get(struct fleet *f, const char *key, char **value);
 sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int ttl_s);
 sw_err fleet_cache_del(struct fleet *f, const char *key);
 
+/* Read-ahead for one command: the cache values of cache_keys (logical
+ * keys) and the live holds of practitioners over [from, to) are asked for
+ * together, and go out with the next command this connection sends (the
+ * idempotency check), in one round trip.  fleet_cache_get() and
+ * fleet_holds_list() answer from them (holds: for a range inside
+ * [from, to)) until fleet_prefetch_clear(); a write through this fleet to
+ * a prefetched key or to holds forgets it.  Best effort: whatever is not
+ * prefetched is read as before.  Not connected: nothing is done. */
+void fleet_prefetch(struct fleet *f, const char *const *cache_keys, size_t n_keys,
+                    const char *const *practitioners, size_t n_practitioners, int64_t from,
+                    int64_t to);
+void fleet_prefetch_clear(struct fleet *f);
+
 /* ---- holds ------------------------------------------------------------ */
 
 struct fleet_hold {

@@ -164,8 +164,9 @@ static const struct setting settings[] = {
         "A permit of a dead holder frees itself after this."),
     INT("limiter.write_share", limiter_write_share, "20", 0, 90,
         "Percent of limiter.rps and of limiter.concurrency kept for writes (book, cancel, "
-        "reschedule, hold...): reads and background requests together never use more than the "
-        "rest; 0: no share kept (writes still go first when they wait)."),
+        "reschedule, hold...): while writes come in, reads and background requests together use "
+        "at most the rest of the rate, and always leave that share of the permits; 0: no share "
+        "kept (writes still go first when they wait)."),
     INT("retry.base_ms", retry_base_ms, "1000", 1, 60000,
         "First retry delay (doubles, with jitter)."),
     INT("retry.max_attempts", retry_max_attempts, "4", 1, 20,
@@ -225,6 +226,11 @@ static const char *const default_kafka[][2] = {
     {"heartbeat.interval.ms", "1000"},
     /* a rebalance moves only the partitions that change owner */
     {"partition.assignment.strategy", "cooperative-sticky"},
+    /* a bounded prefetch: under a flood librdkafka would otherwise fetch
+     * ahead up to 100,000 messages (64 MB), which a back-pressure pause
+     * throws away and fetches again; RSS stays bounded too */
+    {"queued.min.messages", "1000"},
+    {"queued.max.messages.kbytes", "2048"},
 };
 
 const struct setting *sw_config_setting(size_t i)

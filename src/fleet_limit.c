@@ -38,15 +38,18 @@
  * free and a background request one more (see below), so a write always
  * finds room quickly when the fleet is busy with searches.
  *
- * Share kept for writes (limiter.write_share, percent S): reads and
+ * Share kept for writes (limiter.write_share, percent S): while writes are
+ * about (one asked within the last second: P limit:writes), reads and
  * background requests together pass a second GCRA, P limit:tat:reads, with
- * interval T * 100 / (100 - S), so they never take more than (100 - S) %
- * of the rate, and they leave ceil(concurrency * S / 100) permits free
+ * interval T * 100 / (100 - S), so they take at most (100 - S) % of the
+ * rate; and they always leave ceil(concurrency * S / 100) permits free
  * (background one more).  A flood of uncached searches therefore cannot
- * fill the budget: a booking that arrives finds a rate slot within about
- * one T and a permit at once.  The price: with reads alone, S % of the
- * budget stays unused.  S = 0 keeps no share (the old behaviour: reads
- * leave 1 permit and background 2 when concurrency >= 3).
+ * fill the budget while bookings come in: a booking finds a rate slot
+ * within about one T and a permit at once.  With no write about, reads
+ * may use the whole rate (nothing is kept for writes nobody makes; the
+ * first write of a quiet spell gets the next slot through the waiting
+ * marks below).  S = 0 keeps no share (reads leave 1 permit and
+ * background 2 when concurrency >= 3).
  *
  * Waiting: on top of the share, a refused write records itself for a short
  * while (LIMIT_WAITER_TTL_MS, refreshed at every poll) in
@@ -73,7 +76,7 @@
 #define LIMIT_SURE_MAX_MS    1000 /* longest sleep for a wait known exactly */
 #define LIMIT_WAITER_TTL_MS  250  /* a waiting write/read marks itself this long */
 
-/* KEYS tat, permits, backoff, waiting:0, waiting:1, tat:reads
+/* KEYS tat, permits, backoff, waiting:0, waiting:1, tat:reads, writes
  * ARGV prio, permit id, interval_us, concurrency, permit_ttl_ms,
  *      waiter_ttl_ms, deadline_ms (0 none), longest sure sleep (ms),
  *      reads' interval_us (0: no share), permits kept for writes
@@ -115,12 +118,16 @@ local interval = tonumber(ARGV[3])\n\
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n\
 local rate_wait = 0\n\
 if tat > now_us then rate_wait = (tat - now_us) / 1000 end\n\
--- reads and background: also their share of the rate\n\
+-- reads and background: also their share of the rate, while writes are\n\
+-- about (a write asked within the last second: KEYS[7])\n\
 local rinterval = tonumber(ARGV[9])\n\
 local rtat = 0\n\
+local writes = false\n\
+if prio == 0 and rinterval > 0 then redis.call('SET', KEYS[7], '1', 'PX', 1000) end\n\
 if prio >= 1 and rinterval > 0 then\n\
+  writes = redis.call('EXISTS', KEYS[7]) == 1\n\
   rtat = tonumber(redis.call('GET', KEYS[6]) or '0')\n\
-  if rtat > now_us then rate_wait = math.max(rate_wait, (rtat - now_us) / 1000) end\n\
+  if writes and rtat > now_us then rate_wait = math.max(rate_wait, (rtat - now_us) / 1000) end\n\
 end\n\
 \n\
 -- 3. priority: yield to more urgent waiters\n\
@@ -151,8 +158,10 @@ if rate_wait > 0 then return refuse(rate_wait, 1) end\n\
 redis.call('SET', KEYS[1], fmt(math.max(tat, now_us) + interval),\n\
            'PX', math.ceil(interval / 1000) + 1000)\n\
 if prio >= 1 and rinterval > 0 then\n\
-  redis.call('SET', KEYS[6], fmt(math.max(rtat, now_us) + rinterval),\n\
-             'PX', math.ceil(rinterval / 1000) + 1000)\n\
+  -- without writes about, the reads' slot does not run ahead of time\n\
+  local base = now_us\n\
+  if writes then base = math.max(rtat, now_us) end\n\
+  redis.call('SET', KEYS[6], fmt(base + rinterval), 'PX', math.ceil(rinterval / 1000) + 1000)\n\
 end\n\
 redis.call('ZADD', KEYS[2], fmt(now + tonumber(ARGV[5])), id)\n\
 redis.call('PEXPIRE', KEYS[2], ARGV[5])\n\
@@ -206,8 +215,9 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
     if (err)
         return err;
     char k_tat[FL_KEY_MAX], k_permits[FL_KEY_MAX], k_backoff[FL_KEY_MAX], k_w0[FL_KEY_MAX],
-        k_w1[FL_KEY_MAX], k_rtat[FL_KEY_MAX];
+        k_w1[FL_KEY_MAX], k_rtat[FL_KEY_MAX], k_writes[FL_KEY_MAX];
     if ((err = fl_key(f, k_tat, sizeof(k_tat), KEY_LIMIT_TAT, NULL)) ||
+        (err = fl_key(f, k_writes, sizeof(k_writes), KEY_LIMIT_WRITES, NULL)) ||
         (err = fl_key(f, k_rtat, sizeof(k_rtat), KEY_LIMIT_TAT_READS, NULL)) ||
         (err = fl_key(f, k_permits, sizeof(k_permits), KEY_LIMIT_PERMITS, NULL)) ||
         (err = fl_key(f, k_backoff, sizeof(k_backoff), KEY_LIMIT_BACKOFF, NULL)) ||
@@ -224,6 +234,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
     fl_arg(&a, k_w0);
     fl_arg(&a, k_w1);
     fl_arg(&a, k_rtat);
+    fl_arg(&a, k_writes);
     fl_arg_int(&a, (long long)prio);
     fl_arg(&a, id);
     fl_arg_int(&a, interval_us);
@@ -238,7 +249,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
     int64_t start = clock_mono_ms(f->clock);
     for (;;) {
         redisReply *r = NULL;
-        err = fl_eval(f, &acquire_script, 6, &a, &r);
+        err = fl_eval(f, &acquire_script, 7, &a, &r);
         if (err)
             return err;
         long long granted = fl_int(fl_elem(r, 0), -2);

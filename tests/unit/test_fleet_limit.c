@@ -82,7 +82,8 @@ static void test_limiter_rate(void **state)
     (void)state;
     struct sw_config cfg;
     make_cfg(&cfg, "t-rate:");
-    set(&cfg, "limiter.write_share", "0"); /* the whole rate, for reads too */
+    /* limiter.write_share as by default: with no write about, reads use
+     * the whole rate */
     set(&cfg, "limiter.rps", "10");
     set(&cfg, "limiter.concurrency", "100");
     struct limit_run run = {.cfg = &cfg, .prio = FLEET_PRIO_READ};
@@ -410,9 +411,8 @@ static int busiest_second(const int64_t *t, int n)
     return worst;
 }
 
-/* limiter.write_share: a flood of reads gets at most its share of the
- * rate, and a write arriving in the middle of it still gets through at
- * once, with the whole fleet inside the rate. */
+/* limiter.write_share: while writes come in, a flood of reads gets at most
+ * its share of the rate, with the whole fleet inside the rate. */
 static void test_limiter_write_share_rate(void **state)
 {
     (void)state;
@@ -428,14 +428,15 @@ static void test_limiter_write_share_rate(void **state)
     atomic_init(&run.errors, 0);
     pthread_mutex_init(&run.mu, NULL);
     pthread_t t[3];
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, limit_worker, &run), 0);
-    /* writes during the flood: none has to wait for the reads */
+    /* a few writes all through the flood (one every ~400 ms): without the
+     * share the reads would take the 17 or so slots a second they leave */
     struct fleet *f = open_fleet(&cfg);
-    int64_t wtimes[10];
+    int64_t wtimes[12];
     int64_t worst_wait = 0;
-    msleep(500);
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 12; i++) {
+        if (i == 1)
+            for (int k = 0; k < 3; k++)
+                assert_int_equal(pthread_create(&t[k], NULL, limit_worker, &run), 0);
         struct fleet_permit p;
         int64_t now = 0, waited = 0;
         assert_int_equal(fleet_now_ms(f, &now), SW_OK);
@@ -444,7 +445,7 @@ static void test_limiter_write_share_rate(void **state)
         if (waited > worst_wait)
             worst_wait = waited;
         fleet_limit_release(f, &p);
-        msleep(150);
+        msleep(400);
     }
     for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);
@@ -455,7 +456,7 @@ static void test_limiter_write_share_rate(void **state)
     int n = 0;
     for (int i = 0; i < run.n; i++)
         all[n++] = run.times[i];
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < 12; i++)
         all[n++] = wtimes[i];
     qsort(run.times, (size_t)run.n, sizeof(run.times[0]), cmp_i64);
     qsort(all, (size_t)n, sizeof(all[0]), cmp_i64);
@@ -464,7 +465,7 @@ static void test_limiter_write_share_rate(void **state)
                   "waited %lld ms\n",
                   reads, total, (long long)worst_wait);
     assert_true(reads <= 15);
-    assert_true(reads >= 13); /* the reads' share is used */
+    assert_true(reads >= 12); /* most of the reads' share is used */
     assert_true(total <= 20);
     fleet_destroy(f);
     sw_config_free(&cfg);

@@ -458,6 +458,23 @@ static void submit(struct kafka *k, rd_kafka_message_t *rkm)
     lanes_submit(k->lanes, h, j);
 }
 
+/* Above max_in_flight the loop first just stops polling, for up to
+ * HOLD_MAX_MS: librdkafka keeps what it fetched (queued.max.messages.kbytes
+ * bounds it) and the lanes catch up within milliseconds under a flood.
+ * Pausing instead threw the prefetched messages away and fetched them
+ * again after the resume: under a 10x flood that refetching halved what a
+ * replica answered.  Only a hold that lasts (lanes stuck: Redis down) ends
+ * in a pause, during which polling goes on and keeps the group membership. */
+#define HOLD_MAX_MS 2000
+
+static bool hold_off(int64_t *held_since)
+{
+    int64_t now = clock_mono_ms(NULL);
+    if (!*held_since)
+        *held_since = now;
+    return now - *held_since < HOLD_MAX_MS;
+}
+
 sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready_file)
 {
     k->ready_file = ready_file;
@@ -472,6 +489,7 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
      * paused the loop polls every few milliseconds so that it resumes as
      * soon as the lanes have caught up. */
     int high = k->cfg->max_in_flight, low = high - high / 4;
+    int64_t held_since = 0;
     beat(k);
     atomic_store(&k->loop_running, true);
     while (!*stop) {
@@ -482,6 +500,12 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
             break;
         }
         int n = atomic_load(&k->in_flight);
+        if (!paused && n >= high && hold_off(&held_since)) {
+            clock_sleep_ms(NULL, 1);
+            continue;
+        }
+        if (n < high)
+            held_since = 0;
         if (!paused && n >= high) {
             set_paused(k, true);
             paused = true;

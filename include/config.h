@@ -139,6 +139,8 @@ struct sw_config {
     int limiter_concurrency;
     int limiter_permit_ttl_ms;
     int limiter_write_share;
+    bool warm_enabled;
+    int warm_days_ahead, warm_interval_s;
     int retry_base_ms;
     int retry_max_attempts;
     int breaker_failures;

@@ -78,6 +78,7 @@ enum key_id {
     KEY_LOCK_REPLICAS,
     /* lease names */
     KEY_LEASE_POLLER,
+    KEY_LEASE_WARMER,
     KEY_COUNT
 };
 

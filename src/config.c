@@ -176,6 +176,14 @@ static const struct setting settings[] = {
     INT("breaker.open_s", breaker_open_s, "30", 1, 3600,
         "How long the circuit stays open before a probe."),
 
+    BOOL("warm.enabled", warm_enabled, "false",
+         "Refresh the slot cache of the coming days of every practitioner ahead of demand, with "
+         "OpenEMR budget nobody else wants (the limiter's lowest priority), so that a caller's "
+         "first search of a day is a cache hit. One replica at a time."),
+    INT("warm.days_ahead", warm_days_ahead, "7", 1, 62, "Days after today the warmer keeps fresh."),
+    INT("warm.interval_s", warm_interval_s, "30", 1, 3600,
+        "How often the warmer looks for days missing from the cache or past three quarters of "
+        "cache.slot_ttl_s."),
     INT("poller.interval_s", poller_interval_s, "300", 1, 86400,
         "How often the leader polls OpenEMR for outside changes."),
     INT("poller.horizon_days", poller_horizon_days, "14", 1, 365,

@@ -119,6 +119,8 @@ static const struct key_def table[KEY_COUNT] = {
 
     [KEY_LEASE_POLLER] = {S_LEASE, "poller", "string", "poller", "PX poller.lease_s",
                           "the one replica that polls OpenEMR for changes"},
+    [KEY_LEASE_WARMER] = {S_LEASE, "warmer", "string", "warmer", "PX 2 x warm.interval_s + 10 s",
+                          "the one replica that warms the slot cache"},
 };
 
 const struct key_def *key_def(enum key_id id)

@@ -134,6 +134,19 @@ out:
     return err;
 }
 
+sw_err slots_refresh_days(const struct worker *w, struct oe_call *call, const char *pract,
+                          struct tu_date first, int n, int64_t now)
+{
+    struct day_busy *days = calloc((size_t)n, sizeof(*days));
+    if (!days)
+        return SW_ERR_NOMEM;
+    sw_err err = fetch_days(w, call, pract, first, n, now, days);
+    for (int i = 0; i < n; i++)
+        day_busy_clear(&days[i]);
+    free(days);
+    return err;
+}
+
 /* The busy time of a practitioner over [from, to), merged into *all, from
  * the cache where fresh and from OpenEMR for the rest (one request for the
  * missing stretch).  While OpenEMR is unavailable, stale cache entries are

@@ -7,6 +7,7 @@
 #                   every release)
 #   make demo       start the embedded stack, run a sample conversation
 #   make bench      benchmarks (prints a table)
+#   make bench-calls  the call-mix benchmark (what a caller hears)
 #   make SANITIZE=1 test   the same suite under ASan+UBSan
 #
 # Every src/*.c except main.c goes into build/libsched.a; each tools/NAME/
@@ -50,7 +51,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # into every unit test.
 FAKE_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/fake_*.c))
 
-.PHONY: all build-all deps test test-dates unit demo bench fuzz format format-check clean check-deps
+.PHONY: all build-all deps test test-dates unit demo bench bench-calls fuzz format format-check clean check-deps
 all: $(WORKER) $(TOOLS)
 
 # V=1 shows the full commands.
@@ -193,6 +194,10 @@ demo: check-deps
 
 bench: build-all
 	BUILD=$(BUILD) tools/bench
+
+# simulated phone calls against the simulator under the 10 req/s budget (~3 min)
+bench-calls: build-all
+	BUILD=$(BUILD) tools/bench-calls
 
 FORMAT_SRC = $(wildcard src/*.c include/*.h tools/*/*.c tools/*/*.h tests/unit/*.c tests/fuzz/*.c)
 format:

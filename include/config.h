@@ -61,6 +61,7 @@ struct sw_config {
     char *worker_id;
     int worker_threads;
     bool reads_any_lane;
+    int read_threads;
     int max_in_flight;
     char *log_level;
     int shutdown_grace_s;

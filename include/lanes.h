@@ -22,8 +22,13 @@ struct lanes_ops {
     void *opaque;
 };
 
+/* n lanes that each take both keyed and shared work. */
 struct lanes *lanes_new(int n, const struct lanes_ops *ops);
-/* Queues item on lane (hash % n). */
+/* Two pools: n_keyed lanes for keyed work only and n_shared lanes for the
+ * shared queue only, so shared work (reads that wait for OpenEMR budget)
+ * can never hold up a key's lane (a booking).  n_shared 0: lanes_new. */
+struct lanes *lanes_new_pools(int n_keyed, int n_shared, const struct lanes_ops *ops);
+/* Queues item on keyed lane hash % n_keyed. */
 void lanes_submit(struct lanes *l, uint64_t hash, void *item);
 /* Queues item for whichever lane is free first: for work that needs no
  * order (read-only commands).  A lane takes its own queue's items before

@@ -34,8 +34,12 @@ static const struct setting settings[] = {
     INT("worker.threads", worker_threads, "8", 1, 256,
         "Handler threads; commands of one Kafka key always run on the same one."),
     BOOL("worker.reads_any_lane", reads_any_lane, "true",
-         "Read-only commands (topics.search) run on whichever handler thread is free, not on "
-         "their key's: they need no order, and one busy key no longer queues them."),
+         "Read-only commands (topics.search) run on whichever read thread is free, not on "
+         "their key's handler thread: they need no order, one busy key no longer queues them, "
+         "and reads waiting for OpenEMR budget never hold up a booking's thread."),
+    INT("worker.read_threads", read_threads, "8", 0, 256,
+        "Threads of their own for read-only commands (with worker.reads_any_lane); 0: they share "
+        "the worker.threads handler threads, taking whichever is free."),
     INT("worker.max_in_flight", max_in_flight, "2000", 1, 100000,
         "Commands consumed but not yet answered; above this the consumer pauses (a safety valve "
         "for overload)."),

@@ -337,7 +337,10 @@ sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, str
         goto fail;
     }
     struct lanes_ops ops = {lane_init, lane_run, lane_fini, k};
-    k->lanes = lanes_new(cfg->worker_threads, &ops);
+    /* Read-only commands on a pool of their own: reads waiting for OpenEMR
+     * budget then never hold up a key's lane (a booking). */
+    k->lanes = cfg->reads_any_lane ? lanes_new_pools(cfg->worker_threads, cfg->read_threads, &ops)
+                                   : lanes_new(cfg->worker_threads, &ops);
     if (!k->lanes) {
         snprintf(errstr, errlen, "cannot start %d handler threads", cfg->worker_threads);
         atomic_store(&k->stop_poller, true);

@@ -38,7 +38,9 @@ struct lane {
 static _Thread_local struct lane *current;
 
 struct lanes {
-    int n;
+    int n;       /* every lane */
+    int n_keyed; /* lanes [0, n_keyed) take keyed work (hash % n_keyed) */
+    int shared0; /* lanes [shared0, n) take the shared queue's work */
     struct lanes_ops ops;
     struct lane *lane;
     pthread_mutex_t any_lock; /* the shared queue */
@@ -70,9 +72,9 @@ static void push(struct item **head, struct item **tail, struct item *it)
 static struct item *next_item(struct lane *ln)
 {
     struct item *it = pop(&ln->head, &ln->tail);
-    if (it)
-        return it;
     struct lanes *l = ln->owner;
+    if (it || ln->index < l->shared0)
+        return it;
     pthread_mutex_lock(&l->any_lock);
     it = pop(&l->any_head, &l->any_tail);
     pthread_mutex_unlock(&l->any_lock);
@@ -110,6 +112,12 @@ static void *lane_main(void *arg)
 
 struct lanes *lanes_new(int n, const struct lanes_ops *ops)
 {
+    return lanes_new_pools(n, 0, ops);
+}
+
+struct lanes *lanes_new_pools(int n_keyed, int n_shared, const struct lanes_ops *ops)
+{
+    int n = n_keyed + n_shared;
     struct lanes *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
@@ -119,6 +127,8 @@ struct lanes *lanes_new(int n, const struct lanes_ops *ops)
         return NULL;
     }
     l->n = n;
+    l->n_keyed = n_keyed;
+    l->shared0 = n_shared > 0 ? n_keyed : 0;
     l->ops = *ops;
     pthread_mutex_init(&l->any_lock, NULL);
     for (int i = 0; i < n; i++) {
@@ -133,6 +143,7 @@ struct lanes *lanes_new(int n, const struct lanes_ops *ops)
     for (int i = 0; i < n; i++) {
         if (pthread_create(&l->lane[i].thread, NULL, lane_main, &l->lane[i]) != 0) {
             l->n = i; /* destroy joins only the started ones */
+            l->shared0 = 0;
             lanes_destroy(l);
             return NULL;
         }
@@ -153,7 +164,7 @@ static struct item *new_item(void *payload)
 
 void lanes_submit(struct lanes *l, uint64_t hash, void *payload)
 {
-    struct lane *ln = &l->lane[hash % (uint64_t)l->n];
+    struct lane *ln = &l->lane[hash % (uint64_t)l->n_keyed];
     struct item *it = new_item(payload);
     pthread_mutex_lock(&ln->lock);
     push(&ln->head, &ln->tail, it);
@@ -169,7 +180,7 @@ void lanes_submit_any(struct lanes *l, void *payload)
     pthread_mutex_unlock(&l->any_lock);
     /* Wake one waiting lane (marked woken, so the next item wakes another);
      * when every lane is busy, the first to finish finds the item. */
-    for (int i = 0; i < l->n; i++) {
+    for (int i = l->shared0; i < l->n; i++) {
         struct lane *ln = &l->lane[i];
         pthread_mutex_lock(&ln->lock);
         bool woke = ln->waiting;

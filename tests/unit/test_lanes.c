@@ -364,6 +364,44 @@ static void test_any_lane_drains(void **state)
     record_free(rec);
 }
 
+/* Two pools: shared work that blocks every shared lane holds up no keyed
+ * lane, and keyed work never runs on a shared lane. */
+static void test_pools_keep_keyed_lanes_free(void **state)
+{
+    (void)state;
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0, {0}};
+    struct lanes_ops ops = {gate_init, gate_run, NULL, NULL};
+    struct lanes *l = lanes_new_pools(2, 1, &ops); /* lanes 0, 1 keyed; 2 shared */
+    assert_non_null(l);
+    gate_submit(l, &g, true, 0, true); /* the shared lane is stuck */
+    pthread_mutex_lock(&g.lock);
+    while (!g.blocked)
+        pthread_cond_wait(&g.cond, &g.lock);
+    pthread_mutex_unlock(&g.lock);
+    for (int i = 0; i < 5; i++)
+        gate_submit(l, &g, true, 0, false); /* wait behind it */
+    for (int i = 0; i < 40; i++)
+        gate_submit(l, &g, false, (uint64_t)i, false);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&g.lock);
+    while (g.ran < 40)
+        if (pthread_cond_timedwait(&g.cond, &g.lock, &until) != 0)
+            break;
+    int ran = g.ran, on0 = g.on_lane[0], on1 = g.on_lane[1], on2 = g.on_lane[2];
+    g.open = true;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    assert_int_equal(ran, 40); /* every keyed item, the shared lane still stuck */
+    assert_int_equal(on0, 20);
+    assert_int_equal(on1, 20);
+    assert_int_equal(on2, 0);
+    lanes_destroy(l);
+    assert_int_equal(g.ran, 45);
+    assert_int_equal(g.on_lane[2], 5); /* the shared items ran on the shared lane only */
+}
+
 static void test_hash(void **state)
 {
     (void)state;
@@ -381,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_destroy_drains),
         cmocka_unit_test(test_any_lane_runs_beside_a_stuck_lane),
         cmocka_unit_test(test_any_lane_drains),
+        cmocka_unit_test(test_pools_keep_keyed_lanes_free),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_stalled),
     };

@@ -10,7 +10,11 @@
  * priority (FLEET_PRIO_BACKGROUND: they yield to every waiting read and
  * write, keep within the reads' share and leave a permit more), and a
  * request that cannot get budget within WARM_WAIT_MS is given up until the
- * next round: the warmer only ever uses budget nobody else wants. */
+ * next round: the warmer only ever uses budget nobody else wants.
+ *
+ * Every replica also reads ahead, the same way, the own appointments of
+ * each caller its find_patient just found (warmhint.h): the caller's
+ * searches need them, and they are read while the caller still talks. */
 #ifndef SW_WARMER_H
 #define SW_WARMER_H
 

@@ -183,7 +183,8 @@ static const struct setting settings[] = {
     BOOL("warm.enabled", warm_enabled, "false",
          "Refresh the slot cache of the coming days of every practitioner ahead of demand, with "
          "OpenEMR budget nobody else wants (the limiter's lowest priority), so that a caller's "
-         "first search of a day is a cache hit. One replica at a time."),
+         "first search of a day is a cache hit (one replica at a time); and read each caller's "
+         "own appointments as soon as find_patient found them."),
     INT("warm.days_ahead", warm_days_ahead, "7", 1, 62, "Days after today the warmer keeps fresh."),
     INT("warm.interval_s", warm_interval_s, "30", 1, 3600,
         "How often the warmer looks for days missing from the cache or past three quarters of "

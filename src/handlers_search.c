@@ -10,6 +10,7 @@
 #include "handlers.h"
 #include "slots.h"
 #include "timeutil.h"
+#include "warmhint.h"
 
 #define DAY 86400
 /* A search looks at most this far; longer ranges are cut (the agent asks
@@ -48,6 +49,7 @@ enum outcome handle_find_patient(struct worker *w, const struct command *c, stru
         snprintf(m->given_name, sizeof(m->given_name), "%s", p[i].given);
         snprintf(m->family_name, sizeof(m->family_name), "%s", p[i].family);
         snprintf(m->birthdate, sizeof(m->birthdate), "%s", p[i].birthdate);
+        warmhint_add(m->patient_id); /* the caller's searches will read their appointments */
     }
     free(p);
     return OUTCOME_ANSWER;

@@ -17,9 +17,11 @@
 #include "slots.h"
 #include "store.h"
 #include "timeutil.h"
+#include "warmhint.h"
 #include "worker.h"
 
 #define WARM_WAIT_MS 250 /* longest wait for budget; longer: the budget is wanted */
+#define PATIENT_DAYS 63  /* a caller's own appointments: the booking window and a day */
 #define MOD          "warmer"
 
 struct warmer {
@@ -130,6 +132,26 @@ static void warm_once(struct warmer *wm)
     free(practs);
 }
 
+/* A caller just found: their own appointments over the whole booking
+ * window, which every search of theirs reads, unless already cached. */
+static void warm_patient(struct warmer *wm, const char *patient)
+{
+    int64_t now = clock_now_s(NULL), to = now + (int64_t)PATIENT_DAYS * 86400;
+    struct day_busy p;
+    if (daycache_get_patient(&wm->w.store, patient, wm->cfg->slot_cache_ttl_s, now, now, to, &p) ==
+        SW_OK) {
+        day_busy_clear(&p);
+        return;
+    }
+    struct oe_call call = background_call();
+    sw_err err = slots_refresh_patient(&wm->w, &call, patient, now, to, now);
+    if (err)
+        log_debug(MOD, "reading a caller's appointments ahead: %s %s", sw_err_str(err),
+                  call.detail);
+    else
+        metrics_cache("warmed");
+}
+
 static void *warmer_main(void *arg)
 {
     struct warmer *wm = arg;
@@ -144,15 +166,20 @@ static void *warmer_main(void *arg)
     wm->w.store = store_of_fleet(wm->fleet);
     wm->w.emr = oe_client_emr(wm->oe);
     int lease_ms = (cfg->warm_interval_s * 2 + 10) * 1000;
+    int64_t next_round = 0;
     while (!atomic_load(&wm->stop)) {
-        bool leader = false;
-        if (fleet_lease(wm->fleet, key_name(KEY_LEASE_WARMER), cfg->worker_id, lease_ms, &leader) ==
-                SW_OK &&
-            leader)
-            warm_once(wm);
-        for (int64_t t = 0; t < (int64_t)cfg->warm_interval_s * 1000 && !atomic_load(&wm->stop);
-             t += 100)
-            clock_sleep_ms(NULL, 100);
+        if (clock_mono_ms(NULL) >= next_round) {
+            bool leader = false;
+            if (fleet_lease(wm->fleet, key_name(KEY_LEASE_WARMER), cfg->worker_id, lease_ms,
+                            &leader) == SW_OK &&
+                leader)
+                warm_once(wm);
+            next_round = clock_mono_ms(NULL) + (int64_t)cfg->warm_interval_s * 1000;
+        }
+        /* every replica: the callers its handlers just found */
+        char id[64];
+        if (warmhint_take(id, sizeof(id), 100))
+            warm_patient(wm, id);
     }
     return NULL;
 }
@@ -171,8 +198,9 @@ sw_err warmer_start(const struct sw_config *cfg, struct kafka *k, struct warmer 
         free(wm);
         return SW_ERR_INTERNAL;
     }
-    log_info(MOD, "warming the slot cache %d days ahead every %d s", cfg->warm_days_ahead,
-             cfg->warm_interval_s);
+    warmhint_enable(true);
+    log_info(MOD, "warming the slot cache %d days ahead every %d s, and each caller found",
+             cfg->warm_days_ahead, cfg->warm_interval_s);
     *out = wm;
     return SW_OK;
 }
@@ -181,6 +209,7 @@ void warmer_stop(struct warmer *wm)
 {
     if (!wm)
         return;
+    warmhint_enable(false);
     atomic_store(&wm->stop, true);
     pthread_join(wm->thread, NULL);
     oe_client_destroy(wm->oe);

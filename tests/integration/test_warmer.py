@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The cache warmer (issue 18): with warm.enabled, the coming days of every
-practitioner are fetched ahead of demand, so that a caller's first search
-of one of them costs no OpenEMR request; with it off (the default), the
-same first search goes to OpenEMR.  The warmer's requests are audited."""
+practitioner are fetched ahead of demand, and a caller's own appointments
+as soon as find_patient found them, so that the caller's first search
+costs no OpenEMR request; with it off (the default), the same searches go
+to OpenEMR.  The warmer's requests are audited."""
 import json
 import os
 import sys
@@ -21,13 +22,15 @@ def free_day(st):
     return day
 
 
-def first_search_cost(st, day):
+def first_search_cost(st, day, patient=None):
     practs = {p["username"]: p["uuid"] for p in st.practitioners()}
     s0 = st.stats()
     before, before_routes = s0["requests_total"], s0["routes"]
-    r = st.call({"type": "search_slots", "payload": {
-        "appointment_type": "follow_up", "from": local_day(day, 0, 0),
-        "to": local_day(day + 1, 0, 0), "practitioner_id": practs["bbaker"], "limit": 3}})
+    payload = {"appointment_type": "follow_up", "from": local_day(day, 0, 0),
+               "to": local_day(day + 1, 0, 0), "practitioner_id": practs["bbaker"], "limit": 3}
+    if patient:
+        payload["patient_id"] = patient
+    r = st.call({"type": "search_slots", "payload": payload})
     check(r["status"] == "ok", "the search is answered (%s)" % r["status"])
     after = st.stats()
     print("OpenEMR requests of the search: %s -> %s" % (before_routes, after["routes"]),
@@ -49,6 +52,16 @@ def main():
               "with every day fresh the warmer asks OpenEMR nothing more")
         cost = first_search_cost(st, free_day(st))
         check(cost == 0, "a first search of a warmed day is a cache hit (%d requests)" % cost)
+        # a caller found: their own appointments are read ahead, so their
+        # first search (which needs them) is a cache hit too
+        found = st.call({"type": "find_patient",
+                         "payload": {"phone": "6175550101", "birthdate": "1980-04-12"}})
+        check(found["status"] == "ok", "the caller is found")
+        patient = found["result"]["matches"][0]["patient_id"]
+        time.sleep(1.0)  # the caller talks
+        cost = first_search_cost(st, free_day(st), patient)
+        check(cost == 0, "the caller's first search, with their own appointments, is a cache "
+              "hit (%d requests)" % cost)
         st.readers["audit"].poll(1.0)
         audits = [json.loads(m["value"]) for m in st.readers["audit"].messages]
         print("audit routes: %s" % sorted({a.get("route") for a in audits}))
@@ -58,6 +71,11 @@ def main():
         time.sleep(3)
         cost = first_search_cost(st, free_day(st))
         check(cost >= 1, "without the warmer the same first search asks OpenEMR (%d)" % cost)
+        found = st.call({"type": "find_patient",
+                         "payload": {"phone": "6175550101", "birthdate": "1980-04-12"}})
+        time.sleep(1.0)
+        cost = first_search_cost(st, free_day(st), found["result"]["matches"][0]["patient_id"])
+        check(cost >= 1, "... and a caller's first search asks for their appointments (%d)" % cost)
     print("1 passed, 0 failed")
 
 

@@ -141,6 +141,10 @@ struct fleet_permit {
 sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t deadline_ms,
                            struct fleet_permit *permit, int64_t *waited_ms);
 void fleet_limit_release(struct fleet *f, struct fleet_permit *permit);
+/* A request that timed out on our side may still hold a server thread
+ * (OpenEMR goes on with a request whose client left): its permit is kept
+ * for ms more, then frees itself, instead of going back at once. */
+void fleet_limit_release_after(struct fleet *f, struct fleet_permit *permit, int ms);
 /* OpenEMR (or a proxy) said 429/503 with Retry-After: nobody in the fleet
  * starts a request for that long. */
 sw_err fleet_limit_backoff(struct fleet *f, int seconds);

@@ -295,6 +295,35 @@ void fleet_limit_release(struct fleet *f, struct fleet_permit *permit)
     permit->id[0] = '\0';
 }
 
+/* KEYS permits; ARGV id, ms.  The permit (if still there) expires ms from
+ * now on Redis's clock. */
+static const struct fl_script release_after_script = {"limit_release_after", "\
+local t = redis.call('TIME')\n\
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n\
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then\n\
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])\n\
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n\
+end\n\
+return 1\n"};
+
+void fleet_limit_release_after(struct fleet *f, struct fleet_permit *permit, int ms)
+{
+    if (!permit || !permit->id[0])
+        return;
+    char key[FL_KEY_MAX];
+    if (ms > 0 && fl_key(f, key, sizeof(key), KEY_LIMIT_PERMITS, NULL) == SW_OK) {
+        struct fl_args a = {0};
+        fl_arg(&a, key);
+        fl_arg(&a, permit->id);
+        fl_arg_int(&a, ms);
+        redisReply *r = NULL;
+        if (fl_eval(f, &release_after_script, 1, &a, &r) != SW_OK)
+            log_warn(MODULE, "permit hold failed (it expires by itself): %s", f->err);
+        freeReplyObject(r);
+    }
+    permit->id[0] = '\0';
+}
+
 sw_err fleet_limit_backoff(struct fleet *f, int seconds)
 {
     if (seconds <= 0)

@@ -94,6 +94,8 @@ static sw_err endpoint_perform(struct oa_endpoint *e, const struct http_request 
     if (err)
         return err;
     err = http_perform(e->http, req, resp, e->errstr, sizeof(e->errstr));
+    if (e->fleet && err == SW_ERR_TIMEOUT) /* it may still run at OpenEMR */
+        fleet_limit_release_after(e->fleet, &e->permit, e->cfg->openemr_timeout_ms);
     oa_endpoint_permit_release(e);
     return err;
 }

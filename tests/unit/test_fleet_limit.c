@@ -511,6 +511,31 @@ static void test_limiter_write_share_permits(void **state)
     sw_config_free(&cfg);
 }
 
+/* A permit given back "after" stays taken that long, then frees itself. */
+static void test_limiter_release_after(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-after:");
+    set(&cfg, "limiter.rps", "1000");
+    set(&cfg, "limiter.concurrency", "1");
+    struct fleet *f = open_fleet(&cfg);
+    struct fleet_permit p, q;
+    int64_t now, waited;
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, now + 1000, &p, &waited), SW_OK);
+    fleet_limit_release_after(f, &p, 600);
+    assert_true(p.id[0] == '\0');
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, now + 200, &q, &waited),
+                     SW_ERR_EXPIRED); /* still taken */
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, now + 3000, &q, &waited), SW_OK);
+    fleet_limit_release(f, &q);
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
 /* ---- breaker ------------------------------------------------------------------ */
 
 static void test_breaker(void **state)
@@ -579,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_limiter_priority_after_backoff),
         cmocka_unit_test(test_limiter_write_share_rate),
         cmocka_unit_test(test_limiter_write_share_permits),
+        cmocka_unit_test(test_limiter_release_after),
         cmocka_unit_test(test_breaker),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -9,6 +9,7 @@
 #                   every release)
 #   make demo       start the embedded stack, run a sample conversation
 #   make bench      benchmarks (prints a table)
+#   make bench-calls  the call-mix benchmark (what a caller hears)
 #   make soak       long property and chaos runs (prints their figures)
 #   make SANITIZE=1 test   the same suite under ASan+UBSan
 #
@@ -53,7 +54,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # into every unit test.
 FAKE_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/fake_*.c))
 
-.PHONY: all build-all deps test test-dates unit demo bench fuzz soak format format-check clean check-deps
+.PHONY: all build-all deps test test-dates unit demo bench bench-calls fuzz soak format format-check clean check-deps
 all: $(WORKER) $(TOOLS)
 
 # V=1 shows the full commands.
@@ -196,6 +197,10 @@ demo: check-deps
 
 bench: build-all
 	BUILD=$(BUILD) tools/bench
+
+# simulated phone calls against the simulator under the 10 req/s budget (~3 min)
+bench-calls: build-all
+	BUILD=$(BUILD) tools/bench-calls
 
 # make soak [SOAK_EXAMPLES=300] [SOAK_SECONDS=300] [PROPS_SEED=N]: the
 # property tests with many more generated sequences (a random seed,

@@ -75,6 +75,8 @@ struct sw_config {
     /* worker */
     char *worker_id;
     int worker_threads;
+    bool reads_any_lane;
+    int read_threads;
     int max_in_flight;
     char *log_level;
     int shutdown_grace_s;
@@ -158,6 +160,9 @@ struct sw_config {
     int limiter_rps;
     int limiter_concurrency;
     int limiter_permit_ttl_ms;
+    int limiter_write_share;
+    bool warm_enabled;
+    int warm_days_ahead, warm_interval_s;
     int retry_base_ms;
     int retry_max_attempts;
     int breaker_failures;

@@ -141,6 +141,10 @@ struct fleet_permit {
 sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t deadline_ms,
                            struct fleet_permit *permit, int64_t *waited_ms);
 void fleet_limit_release(struct fleet *f, struct fleet_permit *permit);
+/* A request that timed out on our side may still hold a server thread
+ * (OpenEMR goes on with a request whose client left): its permit is kept
+ * for ms more, then frees itself, instead of going back at once. */
+void fleet_limit_release_after(struct fleet *f, struct fleet_permit *permit, int ms);
 /* OpenEMR (or a proxy) said 429/503 with Retry-After: nobody in the fleet
  * starts a request for that long. */
 sw_err fleet_limit_backoff(struct fleet *f, int seconds);
@@ -189,6 +193,19 @@ sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner);
 sw_err fleet_cache_get(struct fleet *f, const char *key, char **value);
 sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int ttl_s);
 sw_err fleet_cache_del(struct fleet *f, const char *key);
+
+/* Read-ahead for one command: the cache values of cache_keys (logical
+ * keys) and the live holds of practitioners over [from, to) are asked for
+ * together, and go out with the next command this connection sends (the
+ * idempotency check), in one round trip.  fleet_cache_get() and
+ * fleet_holds_list() answer from them (holds: for a range inside
+ * [from, to)) until fleet_prefetch_clear(); a write through this fleet to
+ * a prefetched key or to holds forgets it.  Best effort: whatever is not
+ * prefetched is read as before.  Not connected: nothing is done. */
+void fleet_prefetch(struct fleet *f, const char *const *cache_keys, size_t n_keys,
+                    const char *const *practitioners, size_t n_practitioners, int64_t from,
+                    int64_t to);
+void fleet_prefetch_clear(struct fleet *f);
 
 /* ---- holds ------------------------------------------------------------ */
 

@@ -24,6 +24,10 @@ enum outcome handle_search_slots(struct worker *w, const struct command *c, stru
                                  const char *note);
 enum outcome handle_list_appointments(struct worker *w, const struct command *c, struct result *r,
                                       const char *note);
+/* Before the idempotency check: asks the store ahead for what a cached
+ * search_slots will read (its days and holds), so that the check, the day
+ * reads and the holds cost one round trip.  Any other command: nothing. */
+void handlers_prefetch(struct worker *w, const struct command *c);
 /* handlers_hold.c */
 enum outcome handle_hold(struct worker *w, const struct command *c, struct result *r,
                          const char *note);

@@ -37,6 +37,8 @@ enum key_id {
     KEY_TOKEN_LOCK,
     KEY_TOKEN_META,
     KEY_LIMIT_TAT,
+    KEY_LIMIT_TAT_READS,
+    KEY_LIMIT_WRITES,
     KEY_LIMIT_PERMITS,
     KEY_LIMIT_BACKOFF,
     KEY_LIMIT_WAITING_WRITE,
@@ -79,6 +81,7 @@ enum key_id {
     KEY_LOCK_REPLICAS,
     /* lease names */
     KEY_LEASE_POLLER,
+    KEY_LEASE_WARMER,
     KEY_COUNT
 };
 

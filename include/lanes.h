@@ -2,7 +2,8 @@
  *
  * Work submitted with the same lane number runs in submission order on one
  * thread; different lanes run in parallel.  The Kafka module puts all the
- * commands of one message key on one lane, so they keep their order. */
+ * commands of one message key on one lane, so they keep their order; work
+ * that needs no order goes to a shared queue any lane drains. */
 #ifndef SW_LANES_H
 #define SW_LANES_H
 
@@ -21,9 +22,19 @@ struct lanes_ops {
     void *opaque;
 };
 
+/* n lanes that each take both keyed and shared work. */
 struct lanes *lanes_new(int n, const struct lanes_ops *ops);
-/* Queues item on lane (hash % n). */
+/* Two pools: n_keyed lanes for keyed work only and n_shared lanes for the
+ * shared queue only, so shared work (reads that wait for OpenEMR budget)
+ * can never hold up a key's lane (a booking).  n_shared 0: lanes_new. */
+struct lanes *lanes_new_pools(int n_keyed, int n_shared, const struct lanes_ops *ops);
+/* Queues item on keyed lane hash % n_keyed. */
 void lanes_submit(struct lanes *l, uint64_t hash, void *item);
+/* Queues item for whichever lane is free first: for work that needs no
+ * order (read-only commands).  A lane takes its own queue's items before
+ * these, so the work that keeps its order is never held up by it; an idle
+ * lane is woken for it at once. */
+void lanes_submit_any(struct lanes *l, void *item);
 /* Finishes the queued work, stops and joins every thread, frees. */
 void lanes_destroy(struct lanes *l);
 

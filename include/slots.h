@@ -15,6 +15,7 @@
 
 #include "availability.h"
 #include "command.h"
+#include "timeutil.h"
 #include "worker.h"
 
 /* Most candidate slots one search collects over all its practitioners. */
@@ -34,6 +35,18 @@ struct slot_query {
 sw_err slots_in_range(const struct worker *w, const struct slot_query *q, struct oe_call *call,
                       char (*practs)[64], size_t n_practs, int64_t from, int64_t to, int64_t now,
                       struct av_slot **slots, size_t *n, bool *stale);
+
+/* Fetches days [first, first + n) of pract from OpenEMR (one request) and
+ * puts each in the fleet's slot cache: the warmer's refresh ahead of
+ * demand. */
+sw_err slots_refresh_days(const struct worker *w, struct oe_call *call, const char *pract,
+                          struct tu_date first, int n, int64_t now);
+
+/* Reads the patient's own appointments over [from, to) from OpenEMR (one
+ * request) into the fleet's cache, as a search with that patient would:
+ * the warmer's read-ahead for a caller just found. */
+sw_err slots_refresh_patient(const struct worker *w, struct oe_call *call, const char *patient,
+                             int64_t from, int64_t to, int64_t now);
 
 /* A free slot as the result carries it (with its slot_id). */
 void slots_to_result(const struct av_slot *s, const char *pract, const char *type,

@@ -39,6 +39,12 @@ struct store_ops {
     sw_err (*kv_get)(void *ctx, const char *key, char **value);
     sw_err (*kv_put)(void *ctx, const char *key, const char *value, int ttl_s);
     sw_err (*kv_del)(void *ctx, const char *key);
+    /* Read-ahead of kv keys and practitioners' holds over [from, to) for
+     * the current command, and its end (fleet_prefetch); NULL: none. */
+    void (*prefetch)(void *ctx, const char *const *keys, size_t n_keys,
+                     const char *const *practitioners, size_t n_practitioners, int64_t from,
+                     int64_t to);
+    void (*prefetch_clear)(void *ctx);
     /* Claims a confirmation number (SW_ERR_CONFLICT: another request has it). */
     sw_err (*confirmation_claim)(void *ctx, const char *code, const char *request_id, int ttl_s);
     /* The waitlist, oldest first. */
@@ -70,6 +76,10 @@ sw_err store_holds_list(const struct store *s, const char *practitioner_id, int6
 sw_err store_kv_get(const struct store *s, const char *key, char **value);
 sw_err store_kv_put(const struct store *s, const char *key, const char *value, int ttl_s);
 sw_err store_kv_del(const struct store *s, const char *key);
+void store_prefetch(const struct store *s, const char *const *keys, size_t n_keys,
+                    const char *const *practitioners, size_t n_practitioners, int64_t from,
+                    int64_t to);
+void store_prefetch_clear(const struct store *s);
 sw_err store_confirmation_claim(const struct store *s, const char *code, const char *request_id,
                                 int ttl_s);
 sw_err store_waitlist_add(const struct store *s, struct fleet_wait *w);

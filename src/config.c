@@ -33,6 +33,13 @@ static const struct setting settings[] = {
         "Name of this replica in logs, audit and locks (default: host-pid)."),
     INT("worker.threads", worker_threads, "8", 1, 256,
         "Handler threads; commands of one Kafka key always run on the same one."),
+    BOOL("worker.reads_any_lane", reads_any_lane, "true",
+         "Read-only commands (topics.search) run on whichever read thread is free, not on "
+         "their key's handler thread: they need no order, one busy key no longer queues them, "
+         "and reads waiting for OpenEMR budget never hold up a booking's thread."),
+    INT("worker.read_threads", read_threads, "8", 0, 256,
+        "Threads of their own for read-only commands (with worker.reads_any_lane); 0: they share "
+        "the worker.threads handler threads, taking whichever is free."),
     INT("worker.max_in_flight", max_in_flight, "2000", 1, 100000,
         "Commands consumed but not yet answered; above this the consumer pauses (a safety valve "
         "for overload)."),
@@ -176,6 +183,11 @@ static const struct setting settings[] = {
         "Fleet-wide OpenEMR requests in flight."),
     INT("limiter.permit_ttl_ms", limiter_permit_ttl_ms, "30000", 100, 600000,
         "A permit of a dead holder frees itself after this."),
+    INT("limiter.write_share", limiter_write_share, "20", 0, 90,
+        "Percent of limiter.rps and of limiter.concurrency kept for writes (book, cancel, "
+        "reschedule, hold...): while writes come in, reads and background requests together use "
+        "at most the rest of the rate, and always leave that share of the permits; 0: no share "
+        "kept (writes still go first when they wait)."),
     INT("retry.base_ms", retry_base_ms, "1000", 1, 60000,
         "First retry delay (doubles, with jitter)."),
     INT("retry.max_attempts", retry_max_attempts, "4", 1, 20,
@@ -185,6 +197,15 @@ static const struct setting settings[] = {
     INT("breaker.open_s", breaker_open_s, "30", 1, 3600,
         "How long the circuit stays open before a probe."),
 
+    BOOL("warm.enabled", warm_enabled, "false",
+         "Refresh the slot cache of the coming days of every practitioner ahead of demand, with "
+         "OpenEMR budget nobody else wants (the limiter's lowest priority), so that a caller's "
+         "first search of a day is a cache hit (one replica at a time); and read each caller's "
+         "own appointments as soon as find_patient found them."),
+    INT("warm.days_ahead", warm_days_ahead, "7", 1, 62, "Days after today the warmer keeps fresh."),
+    INT("warm.interval_s", warm_interval_s, "30", 1, 3600,
+        "How often the warmer looks for days missing from the cache or past three quarters of "
+        "cache.slot_ttl_s."),
     INT("poller.interval_s", poller_interval_s, "300", 1, 86400,
         "How often the leader polls OpenEMR for outside changes."),
     INT("poller.horizon_days", poller_horizon_days, "14", 1, 365,
@@ -235,6 +256,11 @@ static const char *const default_kafka[][2] = {
     {"heartbeat.interval.ms", "1000"},
     /* a rebalance moves only the partitions that change owner */
     {"partition.assignment.strategy", "cooperative-sticky"},
+    /* a bounded prefetch: under a flood librdkafka would otherwise fetch
+     * ahead up to 100,000 messages (64 MB), which a back-pressure pause
+     * throws away and fetches again; RSS stays bounded too */
+    {"queued.min.messages", "1000"},
+    {"queued.max.messages.kbytes", "2048"},
 };
 
 const struct setting *sw_config_setting(size_t i)

@@ -542,6 +542,9 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         goto out;
     }
 
+    /* A cached search's day reads and holds go out with the idempotency
+     * check: one round trip for the three. */
+    handlers_prefetch(&l->w, &cmd);
     command_digest(&cmd, in->key_id, digest); /* the key id the signature proved */
     if (fleet_idem_begin(l->fleet, cmd.request_id, owner, digest, cfg->idempotency_lease_s, &rec) !=
         SW_OK) {
@@ -620,6 +623,8 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         break;
     }
 out:
+    if (l->fleet)
+        fleet_prefetch_clear(l->fleet); /* read for this command only */
     result_clear(&res);
     fleet_idem_clear(&rec);
     l->w.out = NULL;

@@ -135,6 +135,7 @@ static void drop_connection(struct fleet *f)
     if (f->c)
         redisFree(f->c);
     f->c = NULL;
+    fleet_prefetch_clear(f); /* replies still owed died with it */
     f->n_shas = 0;
 }
 
@@ -146,13 +147,26 @@ static double mono_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One command, after the prefetched reads waiting in the output buffer
+ * (one write for all of them: their replies come first). */
+static redisReply *send_after_prefetch(struct fleet *f, int argc, const char **argv,
+                                       const size_t *lens)
+{
+    void *r = NULL;
+    if (redisAppendCommandArgv(f->c, argc, argv, lens) != REDIS_OK || !fl_prefetch_collect(f) ||
+        redisGetReply(f->c, &r) != REDIS_OK)
+        return NULL;
+    return r;
+}
+
 /* One command on the current connection, no reconnecting. */
 static sw_err run_raw(struct fleet *f, int argc, const char **argv, const size_t *lens,
                       redisReply **out)
 {
     *out = NULL;
     double t0 = mono_seconds();
-    redisReply *r = redisCommandArgv(f->c, argc, argv, lens);
+    redisReply *r = f->pf.deferred ? send_after_prefetch(f, argc, argv, lens)
+                                   : redisCommandArgv(f->c, argc, argv, lens);
     metrics_redis_command(argv[0], lens[0], mono_seconds() - t0);
     if (!r) {
         fl_err(f, "redis: %s", f->c->errstr[0] ? f->c->errstr : "connection lost");
@@ -274,6 +288,7 @@ sw_err fleet_new_opts(const struct sw_config *cfg, const struct fleet_options *o
     f->limiter_rps = cfg->limiter_rps > 0 ? cfg->limiter_rps : 1;
     f->limiter_concurrency = cfg->limiter_concurrency > 0 ? cfg->limiter_concurrency : 1;
     f->limiter_permit_ttl_ms = cfg->limiter_permit_ttl_ms > 0 ? cfg->limiter_permit_ttl_ms : 30000;
+    f->limiter_write_share = cfg->limiter_write_share;
     f->breaker_failures = cfg->breaker_failures > 0 ? cfg->breaker_failures : 1;
     f->breaker_open_s = cfg->breaker_open_s > 0 ? cfg->breaker_open_s : 1;
     f->idem_keep_s = cfg->idempotency_ttl_s > 0 ? cfg->idempotency_ttl_s : 604800;

@@ -76,6 +76,7 @@ static bool hold_from_reply(const redisReply *r, size_t first, struct fleet_hold
 
 sw_err fleet_hold_place(struct fleet *f, struct fleet_hold *h, int ttl_s)
 {
+    fl_prefetch_drop_holds(f);
     if (!h->practitioner_id[0] || !h->session_id[0] || h->start >= h->end || ttl_s <= 0)
         return SW_ERR_INVALID;
     char id[33], k_index[FL_KEY_MAX], k_hold[FL_KEY_MAX], hold_prefix[FL_KEY_MAX];
@@ -148,6 +149,7 @@ out:
 
 sw_err fleet_hold_release(struct fleet *f, const char *hold_id)
 {
+    fl_prefetch_drop_holds(f);
     char key[FL_KEY_MAX], index_prefix[FL_KEY_MAX];
     sw_err err = fl_key(f, key, sizeof(key), KEY_HOLD, hold_id);
     if (!err)
@@ -166,11 +168,68 @@ sw_err fleet_hold_release(struct fleet *f, const char *hold_id)
     return err;
 }
 
+bool fl_holds_append(struct fleet *f, const char *practitioner_id, int64_t from, int64_t to)
+{
+    const char *sha = fl_script_sha(f, &holds_list_script);
+    char k_index[FL_KEY_MAX], hold_prefix[FL_KEY_MAX], n_from[24], n_to[24];
+    if (!sha || fl_key(f, k_index, sizeof(k_index), KEY_HOLDS, practitioner_id) ||
+        fl_key(f, hold_prefix, sizeof(hold_prefix), KEY_HOLD, ""))
+        return false;
+    snprintf(n_from, sizeof(n_from), "%lld", (long long)from);
+    snprintf(n_to, sizeof(n_to), "%lld", (long long)to);
+    const char *argv[] = {"EVALSHA", sha, "1", k_index, n_from, n_to, hold_prefix};
+    size_t lens[7];
+    for (int i = 0; i < 7; i++)
+        lens[i] = strlen(argv[i]);
+    return redisAppendCommandArgv(f->c, 7, argv, lens) == REDIS_OK;
+}
+
+sw_err fl_holds_parse(const redisReply *r, int64_t from, int64_t to, struct fleet_hold **out,
+                      size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return SW_ERR_REDIS;
+    size_t count = r->elements < LIST_MAX ? r->elements : LIST_MAX;
+    if (count == 0)
+        return SW_OK;
+    struct fleet_hold *list = calloc(count, sizeof(*list));
+    if (!list)
+        return SW_ERR_NOMEM;
+    size_t got = 0;
+    for (size_t i = 0; i < count; i++) {
+        const redisReply *e = fl_elem(r, i);
+        if (fl_copy(fl_elem(e, 0), list[got].hold_id, sizeof(list[got].hold_id)) &&
+            hold_from_reply(e, 1, &list[got]) && list[got].start < to && list[got].end > from)
+            got++;
+    }
+    *out = list;
+    *n = got;
+    return SW_OK;
+}
+
+/* The practitioner's prefetched holds reply covering [from, to), if any. */
+static const redisReply *prefetched_holds(const struct fleet *f, const char *practitioner_id,
+                                          int64_t from, int64_t to)
+{
+    const struct fl_prefetch *p = &f->pf;
+    if (p->deferred || from < p->hold_from || to > p->hold_to)
+        return NULL;
+    for (int i = 0; i < p->n_holds; i++)
+        if (p->holds[i] && !strcmp(p->hold_pract[i], practitioner_id))
+            return p->holds[i];
+    return NULL;
+}
+
 sw_err fleet_holds_list(struct fleet *f, const char *practitioner_id, int64_t from, int64_t to,
                         struct fleet_hold **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
+    const redisReply *pre = prefetched_holds(f, practitioner_id, from, to);
+    if (pre)
+        return fl_holds_parse(pre, from, to, out, n);
     char k_index[FL_KEY_MAX], hold_prefix[FL_KEY_MAX];
     sw_err err = fl_key(f, k_index, sizeof(k_index), KEY_HOLDS, practitioner_id);
     if (!err)
@@ -183,34 +242,9 @@ sw_err fleet_holds_list(struct fleet *f, const char *practitioner_id, int64_t fr
     fl_arg_int(&a, to);
     fl_arg(&a, hold_prefix);
     redisReply *r = NULL;
-    struct fleet_hold *list = NULL;
     err = fl_eval(f, &holds_list_script, 1, &a, &r);
-    if (err)
-        goto out;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        err = SW_ERR_REDIS;
-        goto out;
-    }
-    size_t count = r->elements < LIST_MAX ? r->elements : LIST_MAX;
-    if (count == 0)
-        goto out;
-    list = calloc(count, sizeof(*list));
-    if (!list) {
-        err = SW_ERR_NOMEM;
-        goto out;
-    }
-    size_t got = 0;
-    for (size_t i = 0; i < count; i++) {
-        const redisReply *e = fl_elem(r, i);
-        if (fl_copy(fl_elem(e, 0), list[got].hold_id, sizeof(list[got].hold_id)) &&
-            hold_from_reply(e, 1, &list[got]))
-            got++;
-    }
-    *out = list;
-    *n = got;
-    list = NULL;
-out:
-    free(list);
+    if (!err)
+        err = fl_holds_parse(r, from, to, out, n);
     freeReplyObject(r);
     return err;
 }

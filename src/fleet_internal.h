@@ -26,6 +26,26 @@ struct fl_sha {
     char sha[41];
 };
 
+/* Reads sent ahead of the command that needs them (fleet_prefetch): the
+ * replies of FL_PF_* commands appended to the connection's output buffer
+ * and not yet read go out with the next command, in one write, so they
+ * cost no round trip of their own.  Kept until fleet_prefetch_clear() or a
+ * write to the same data. */
+#define FL_PF_KEYS  64
+#define FL_PF_HOLDS 16
+struct fl_prefetch {
+    int deferred;              /* replies appended but not yet read */
+    bool mget_deferred;        /* the first of them is the MGET of keys[] */
+    int n_keys;                /* full Redis keys */
+    char *keys[FL_PF_KEYS];
+    char *vals[FL_PF_KEYS];    /* NULL: absent */
+    bool have_vals;            /* the MGET's answer arrived */
+    int n_holds;               /* practitioners whose holds were listed */
+    char hold_pract[FL_PF_HOLDS][64];
+    redisReply *holds[FL_PF_HOLDS]; /* holds_list replies (NULL: none came) */
+    int64_t hold_from, hold_to;     /* the range they cover */
+};
+
 struct fleet {
     /* where and how to connect (parsed from cfg->redis_url at fleet_new) */
     char *host; /* NULL for a unix socket */
@@ -42,6 +62,7 @@ struct fleet {
     int limiter_rps;
     int limiter_concurrency;
     int limiter_permit_ttl_ms;
+    int limiter_write_share; /* percent of rate and permits reads may not take */
     int breaker_failures;
     int breaker_open_s;
     int idem_keep_s; /* life of an in-progress idempotency record */
@@ -50,6 +71,7 @@ struct fleet {
     struct fl_sha shas[FL_MAX_SCRIPTS];
     int n_shas;
     char err[256];
+    struct fl_prefetch pf;
 };
 
 /* Arguments of one command: each a (pointer, length) pair, binary safe.
@@ -79,6 +101,24 @@ sw_err fl_key(struct fleet *f, char *buf, size_t len, enum key_id id, const char
  * connection gives SW_ERR_REDIS with the reason in f->err (a lost
  * connection is dropped, so the next call reconnects). */
 sw_err fl_command(struct fleet *f, const struct fl_args *a, redisReply **out);
+
+/* The SHA1 of a script this connection has loaded, or NULL. */
+const char *fl_script_sha(struct fleet *f, const struct fl_script *s);
+
+/* Prefetch (fleet_cache.c): reads the deferred replies, in order, into
+ * f->pf (called by fl_command after appending its own command); false if
+ * the connection failed.  fl_prefetch_drop_key forgets a prefetched value
+ * (its key is written); fl_prefetch_drop_holds forgets the holds. */
+bool fl_prefetch_collect(struct fleet *f);
+void fl_prefetch_drop_key(struct fleet *f, const char *key);
+void fl_prefetch_drop_holds(struct fleet *f);
+/* Appends the holds_list of a practitioner over [from, to) to the
+ * connection's output buffer (fleet_holds.c); false if the script is not
+ * loaded yet (nothing appended). */
+bool fl_holds_append(struct fleet *f, const char *practitioner_id, int64_t from, int64_t to);
+/* The holds of a prefetched holds_list reply overlapping [from, to). */
+sw_err fl_holds_parse(const redisReply *r, int64_t from, int64_t to, struct fleet_hold **out,
+                      size_t *n);
 
 /* Runs a script with the first nkeys arguments of a as KEYS and the rest as
  * ARGV: EVALSHA, falling back to EVAL on NOSCRIPT. */

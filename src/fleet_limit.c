@@ -34,18 +34,29 @@
  *
  * ---- Priority -------------------------------------------------------------
  *
- * Permits: a write may take every permit; with concurrency >= 3 a read
- * leaves 1 free and a background request 2 (reserve = priority), so a
- * write always finds room quickly when the fleet is busy with searches.
+ * Permits: a write may take every permit; a read leaves the writes' share
+ * free and a background request one more (see below), so a write always
+ * finds room quickly when the fleet is busy with searches.
  *
- * Rate: with tau = 0 there is no burst to reserve, and leaving rate unused
- * for writes would waste budget that the issue asks us to use.  Instead a
- * refused write records itself for a short while (LIMIT_WAITER_TTL_MS,
- * refreshed at every poll) in P limit:waiting:0, and a refused read in
- * P limit:waiting:1.  A read is refused while any write waits, and a
- * background request while any write or read waits: the next rate slot
- * (and the next freed permit) goes to the most urgent waiter.  Nothing is
- * lost when nobody more urgent waits.
+ * Share kept for writes (limiter.write_share, percent S): while writes are
+ * about (one asked within the last second: P limit:writes), reads and
+ * background requests together pass a second GCRA, P limit:tat:reads, with
+ * interval T * 100 / (100 - S), so they take at most (100 - S) % of the
+ * rate; and they always leave ceil(concurrency * S / 100) permits free
+ * (background one more).  A flood of uncached searches therefore cannot
+ * fill the budget while bookings come in: a booking finds a rate slot
+ * within about one T and a permit at once.  With no write about, reads
+ * may use the whole rate (nothing is kept for writes nobody makes; the
+ * first write of a quiet spell gets the next slot through the waiting
+ * marks below).  S = 0 keeps no share (reads leave 1 permit and
+ * background 2 when concurrency >= 3).
+ *
+ * Waiting: on top of the share, a refused write records itself for a short
+ * while (LIMIT_WAITER_TTL_MS, refreshed at every poll) in
+ * P limit:waiting:0, and a refused read in P limit:waiting:1.  A read is
+ * refused while any write waits, and a background request while any write
+ * or read waits: the next rate slot (and the next freed permit) goes to the
+ * most urgent waiter.  Nothing is lost when nobody more urgent waits.
  *
  * ---- Back-off -------------------------------------------------------------
  *
@@ -65,9 +76,10 @@
 #define LIMIT_SURE_MAX_MS    1000 /* longest sleep for a wait known exactly */
 #define LIMIT_WAITER_TTL_MS  250  /* a waiting write/read marks itself this long */
 
-/* KEYS tat, permits, backoff, waiting:0, waiting:1
+/* KEYS tat, permits, backoff, waiting:0, waiting:1, tat:reads, writes
  * ARGV prio, permit id, interval_us, concurrency, permit_ttl_ms,
- *      waiter_ttl_ms, deadline_ms (0 none), longest sure sleep (ms)
+ *      waiter_ttl_ms, deadline_ms (0 none), longest sure sleep (ms),
+ *      reads' interval_us (0: no share), permits kept for writes
  * Returns {1, 0, now_ms} granted, {0, wait_ms, now_ms, sure} not yet,
  * {-1, 0, now_ms} deadline passed (nothing taken).  sure = 1 when nothing
  * can end the wait early (back-off, the rate slot): the caller may sleep
@@ -106,6 +118,17 @@ local interval = tonumber(ARGV[3])\n\
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n\
 local rate_wait = 0\n\
 if tat > now_us then rate_wait = (tat - now_us) / 1000 end\n\
+-- reads and background: also their share of the rate, while writes are\n\
+-- about (a write asked within the last second: KEYS[7])\n\
+local rinterval = tonumber(ARGV[9])\n\
+local rtat = 0\n\
+local writes = false\n\
+if prio == 0 and rinterval > 0 then redis.call('SET', KEYS[7], '1', 'PX', 1000) end\n\
+if prio >= 1 and rinterval > 0 then\n\
+  writes = redis.call('EXISTS', KEYS[7]) == 1\n\
+  rtat = tonumber(redis.call('GET', KEYS[6]) or '0')\n\
+  if writes and rtat > now_us then rate_wait = math.max(rate_wait, (rtat - now_us) / 1000) end\n\
+end\n\
 \n\
 -- 3. priority: yield to more urgent waiters\n\
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)\n\
@@ -117,7 +140,12 @@ if prio >= 2 and redis.call('ZCARD', KEYS[5]) > 0 then return refuse(math.max(ra
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n\
 local conc = tonumber(ARGV[4])\n\
 local reserve = 0\n\
-if conc >= 3 then reserve = prio end\n\
+local wres = tonumber(ARGV[10])\n\
+if wres < 0 then\n\
+  if conc >= 3 then reserve = prio end\n\
+elseif prio >= 1 then\n\
+  reserve = math.min(wres + prio - 1, conc - 1)\n\
+end\n\
 if redis.call('ZCARD', KEYS[2]) + reserve >= conc then\n\
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n\
   local ms = 50\n\
@@ -129,6 +157,12 @@ if rate_wait > 0 then return refuse(rate_wait, 1) end\n\
 -- 5. granted: take both\n\
 redis.call('SET', KEYS[1], fmt(math.max(tat, now_us) + interval),\n\
            'PX', math.ceil(interval / 1000) + 1000)\n\
+if prio >= 1 and rinterval > 0 then\n\
+  -- without writes about, the reads' slot does not run ahead of time\n\
+  local base = now_us\n\
+  if writes then base = math.max(rtat, now_us) end\n\
+  redis.call('SET', KEYS[6], fmt(base + rinterval), 'PX', math.ceil(rinterval / 1000) + 1000)\n\
+end\n\
 redis.call('ZADD', KEYS[2], fmt(now + tonumber(ARGV[5])), id)\n\
 redis.call('PEXPIRE', KEYS[2], ARGV[5])\n\
 if prio <= 1 then redis.call('ZREM', KEYS[4 + prio], id) end\n\
@@ -147,6 +181,27 @@ if want > cur then\n\
 end\n\
 return cur\n"};
 
+/* What limiter.write_share keeps for writes: the reads' GCRA interval
+ * (0: none) and the permits reads leave free (-1: no share, the old
+ * reserve of one permit per priority step). */
+struct limit_share {
+    long long read_interval_us;
+    long long permits;
+};
+
+static struct limit_share limit_share_of(const struct fleet *f, long long interval_us)
+{
+    struct limit_share s = {0, -1};
+    int pct = f->limiter_write_share;
+    if (pct <= 0 || pct >= 100)
+        return s;
+    s.read_interval_us = (interval_us * 100 + (100 - pct) - 1) / (100 - pct);
+    s.permits = ((long long)f->limiter_concurrency * pct + 99) / 100;
+    if (s.permits > f->limiter_concurrency - 1)
+        s.permits = f->limiter_concurrency - 1;
+    return s;
+}
+
 sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t deadline_ms,
                            struct fleet_permit *permit, int64_t *waited_ms)
 {
@@ -160,8 +215,10 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
     if (err)
         return err;
     char k_tat[FL_KEY_MAX], k_permits[FL_KEY_MAX], k_backoff[FL_KEY_MAX], k_w0[FL_KEY_MAX],
-        k_w1[FL_KEY_MAX];
+        k_w1[FL_KEY_MAX], k_rtat[FL_KEY_MAX], k_writes[FL_KEY_MAX];
     if ((err = fl_key(f, k_tat, sizeof(k_tat), KEY_LIMIT_TAT, NULL)) ||
+        (err = fl_key(f, k_writes, sizeof(k_writes), KEY_LIMIT_WRITES, NULL)) ||
+        (err = fl_key(f, k_rtat, sizeof(k_rtat), KEY_LIMIT_TAT_READS, NULL)) ||
         (err = fl_key(f, k_permits, sizeof(k_permits), KEY_LIMIT_PERMITS, NULL)) ||
         (err = fl_key(f, k_backoff, sizeof(k_backoff), KEY_LIMIT_BACKOFF, NULL)) ||
         (err = fl_key(f, k_w0, sizeof(k_w0), KEY_LIMIT_WAITING_WRITE, NULL)) ||
@@ -169,12 +226,15 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
         return err;
     long long interval_us =
         (1000000LL * (1000 + LIMIT_SLACK_PERMILLE) / 1000 + f->limiter_rps - 1) / f->limiter_rps;
+    struct limit_share share = limit_share_of(f, interval_us);
     struct fl_args a = {0};
     fl_arg(&a, k_tat);
     fl_arg(&a, k_permits);
     fl_arg(&a, k_backoff);
     fl_arg(&a, k_w0);
     fl_arg(&a, k_w1);
+    fl_arg(&a, k_rtat);
+    fl_arg(&a, k_writes);
     fl_arg_int(&a, (long long)prio);
     fl_arg(&a, id);
     fl_arg_int(&a, interval_us);
@@ -183,11 +243,13 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
     fl_arg_int(&a, LIMIT_WAITER_TTL_MS);
     fl_arg_int(&a, (long long)(deadline_ms > 0 ? deadline_ms : 0));
     fl_arg_int(&a, LIMIT_SURE_MAX_MS);
+    fl_arg_int(&a, share.read_interval_us);
+    fl_arg_int(&a, share.permits);
 
     int64_t start = clock_mono_ms(f->clock);
     for (;;) {
         redisReply *r = NULL;
-        err = fl_eval(f, &acquire_script, 5, &a, &r);
+        err = fl_eval(f, &acquire_script, 7, &a, &r);
         if (err)
             return err;
         long long granted = fl_int(fl_elem(r, 0), -2);
@@ -228,6 +290,35 @@ void fleet_limit_release(struct fleet *f, struct fleet_permit *permit)
         redisReply *r = NULL;
         if (fl_command(f, &a, &r) != SW_OK)
             log_warn(MODULE, "permit release failed (it expires by itself): %s", f->err);
+        freeReplyObject(r);
+    }
+    permit->id[0] = '\0';
+}
+
+/* KEYS permits; ARGV id, ms.  The permit (if still there) expires ms from
+ * now on Redis's clock. */
+static const struct fl_script release_after_script = {"limit_release_after", "\
+local t = redis.call('TIME')\n\
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n\
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then\n\
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])\n\
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n\
+end\n\
+return 1\n"};
+
+void fleet_limit_release_after(struct fleet *f, struct fleet_permit *permit, int ms)
+{
+    if (!permit || !permit->id[0])
+        return;
+    char key[FL_KEY_MAX];
+    if (ms > 0 && fl_key(f, key, sizeof(key), KEY_LIMIT_PERMITS, NULL) == SW_OK) {
+        struct fl_args a = {0};
+        fl_arg(&a, key);
+        fl_arg(&a, permit->id);
+        fl_arg_int(&a, ms);
+        redisReply *r = NULL;
+        if (fl_eval(f, &release_after_script, 1, &a, &r) != SW_OK)
+            log_warn(MODULE, "permit hold failed (it expires by itself): %s", f->err);
         freeReplyObject(r);
     }
     permit->id[0] = '\0';

@@ -132,6 +132,11 @@ static const char *sha_lookup(struct fleet *f, const struct fl_script *s)
     return NULL;
 }
 
+const char *fl_script_sha(struct fleet *f, const struct fl_script *s)
+{
+    return f->c ? sha_lookup(f, s) : NULL;
+}
+
 static void sha_forget(struct fleet *f, const struct fl_script *s)
 {
     for (int i = 0; i < f->n_shas; i++)

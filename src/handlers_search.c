@@ -5,9 +5,12 @@
 #include <string.h>
 
 #include "availability.h"
+#include "keys.h"
 #include "rules.h"
 #include "handlers.h"
 #include "slots.h"
+#include "timeutil.h"
+#include "warmhint.h"
 
 #define DAY 86400
 /* A search looks at most this far; longer ranges are cut (the agent asks
@@ -46,6 +49,7 @@ enum outcome handle_find_patient(struct worker *w, const struct command *c, stru
         snprintf(m->given_name, sizeof(m->given_name), "%s", p[i].given);
         snprintf(m->family_name, sizeof(m->family_name), "%s", p[i].family);
         snprintf(m->birthdate, sizeof(m->birthdate), "%s", p[i].birthdate);
+        warmhint_add(m->patient_id); /* the caller's searches will read their appointments */
     }
     free(p);
     return OUTCOME_ANSWER;
@@ -67,6 +71,58 @@ static sw_err search_practitioners(struct worker *w, const struct command *c, st
     return SW_OK;
 }
 
+/* The part of a search's range where a booking is allowed at all:
+ * [*from, *to), and the end of the booking window.  false when the rules
+ * cannot be applied. */
+static bool search_range(const struct sw_type_rule *type, const struct cmd_search_slots *s,
+                         int64_t now, int64_t *from, int64_t *to, int64_t *window_end)
+{
+    int64_t earliest, latest;
+    if (rules_earliest_start(type, now, &earliest) || rules_latest_start(type, now, &latest))
+        return false;
+    *from = s->from > earliest ? s->from : earliest;
+    *window_end = latest + (int64_t)type->duration_min * 60;
+    *to = s->to < *window_end ? s->to : *window_end;
+    if (*to > *from + (int64_t)MAX_SEARCH_DAYS * DAY)
+        *to = *from + (int64_t)MAX_SEARCH_DAYS * DAY;
+    return true;
+}
+
+#define PREFETCH_KEYS 64
+
+/* The day keys of the named practitioners over the range, the patient's
+ * own busy time and the practitioners' holds: what slots_in_range reads
+ * when every day is cached.  A search naming no practitioner lists them
+ * from OpenEMR first: nothing is asked ahead for it. */
+void handlers_prefetch(struct worker *w, const struct command *c)
+{
+    if (c->type != CMD_SEARCH_SLOTS || c->u.search.n_practitioners == 0)
+        return;
+    const struct cmd_search_slots *s = &c->u.search;
+    const struct sw_type_rule *type = sw_config_type(w->cfg, s->appointment_type);
+    int64_t from, to, window_end;
+    struct tu_date first, last;
+    if (!type || !search_range(type, s, worker_now_s(w), &from, &to, &window_end) || from >= to ||
+        timeutil_local_date(from, &first) || timeutil_local_date(to - 1, &last))
+        return;
+    char keys[PREFETCH_KEYS][160];
+    const char *kp[PREFETCH_KEYS], *practs[CMD_MAX_PRACTITIONERS];
+    size_t n = 0;
+    int days = (int)(timeutil_date_days(last) - timeutil_date_days(first)) + 1;
+    for (int p = 0; p < s->n_practitioners; p++) {
+        practs[p] = s->practitioners[p];
+        for (int d = 0; d < days && n < PREFETCH_KEYS - 1; d++) {
+            char date[16];
+            timeutil_format_date(timeutil_date_add(first, d), date, sizeof(date));
+            if (key_day(keys[n], sizeof(keys[n]), s->practitioners[p], date))
+                kp[n] = keys[n], n++;
+        }
+    }
+    if (s->patient_id[0] && key_patient_busy(keys[n], sizeof(keys[n]), s->patient_id))
+        kp[n] = keys[n], n++;
+    store_prefetch(&w->store, kp, n, practs, (size_t)s->n_practitioners, from, to);
+}
+
 enum outcome handle_search_slots(struct worker *w, const struct command *c, struct result *r,
                                  const char *note)
 {
@@ -74,7 +130,7 @@ enum outcome handle_search_slots(struct worker *w, const struct command *c, stru
     const struct cmd_search_slots *s = &c->u.search;
     const struct sw_type_rule *type = sw_config_type(w->cfg, s->appointment_type);
     struct oe_call call = worker_call(w, c);
-    int64_t now = worker_now_s(w), earliest, latest;
+    int64_t now = worker_now_s(w), from, to, window_end;
     char(*practs)[64] = NULL;
     size_t n_practs = 0, n_slots = 0;
     struct av_slot *slots = NULL;
@@ -86,16 +142,10 @@ enum outcome handle_search_slots(struct worker *w, const struct command *c, stru
                     s->appointment_type);
         return OUTCOME_ANSWER;
     }
-    if (rules_earliest_start(type, now, &earliest) || rules_latest_start(type, now, &latest)) {
+    if (!search_range(type, s, now, &from, &to, &window_end)) {
         result_fail(r, RES_ERROR, "internal_error", "The booking rules could not be applied.");
         return OUTCOME_ANSWER;
     }
-    /* Only the part of the range where a booking is allowed at all. */
-    int64_t from = s->from > earliest ? s->from : earliest;
-    int64_t window_end = latest + (int64_t)type->duration_min * 60;
-    int64_t to = s->to < window_end ? s->to : window_end;
-    if (to > from + (int64_t)MAX_SEARCH_DAYS * DAY)
-        to = from + (int64_t)MAX_SEARCH_DAYS * DAY;
 
     err = search_practitioners(w, c, &call, &practs, &n_practs);
     if (err)

@@ -26,6 +26,8 @@ static bool consumer_only(const char *key)
                                        "fetch.min.bytes",
                                        "fetch.error.backoff.ms",
                                        "isolation.level",
+                                       "queued.min.messages",
+                                       "queued.max.messages.kbytes",
                                        NULL};
     for (int i = 0; keys[i]; i++)
         if (!strcmp(keys[i], key))

@@ -337,7 +337,10 @@ sw_err kafka_new(const struct sw_config *cfg, const struct kafka_handler *h, str
         goto fail;
     }
     struct lanes_ops ops = {lane_init, lane_run, lane_fini, k};
-    k->lanes = lanes_new(cfg->worker_threads, &ops);
+    /* Read-only commands on a pool of their own: reads waiting for OpenEMR
+     * budget then never hold up a key's lane (a booking). */
+    k->lanes = cfg->reads_any_lane ? lanes_new_pools(cfg->worker_threads, cfg->read_threads, &ops)
+                                   : lanes_new(cfg->worker_threads, &ops);
     if (!k->lanes) {
         snprintf(errstr, errlen, "cannot start %d handler threads", cfg->worker_threads);
         atomic_store(&k->stop_poller, true);
@@ -442,12 +445,37 @@ static void submit(struct kafka *k, rd_kafka_message_t *rkm)
         return;
     }
     atomic_fetch_add(&k->in_flight, 1);
+    /* Read-only commands need no order (only topics.search carries them:
+     * dispatch refuses any other command there): any free lane.  The
+     * offset tracker still stores an offset only once everything before
+     * it is done, whatever lane ran it. */
+    if (k->cfg->reads_any_lane && !strcmp(j->in.topic, k->cfg->topic_search)) {
+        lanes_submit_any(k->lanes, j);
+        return;
+    }
     /* One key, one lane: its commands keep their order.  No key: the
      * partition decides (order within a partition is kept as well). */
     uint64_t h = rkm->key_len ? lanes_hash(rkm->key, rkm->key_len)
                               : lanes_hash(&rkm->partition, sizeof(rkm->partition)) ^
                                     lanes_hash(j->in.topic, strlen(j->in.topic));
     lanes_submit(k->lanes, h, j);
+}
+
+/* Above max_in_flight the loop first just stops polling, for up to
+ * HOLD_MAX_MS: librdkafka keeps what it fetched (queued.max.messages.kbytes
+ * bounds it) and the lanes catch up within milliseconds under a flood.
+ * Pausing instead threw the prefetched messages away and fetched them
+ * again after the resume: under a 10x flood that refetching halved what a
+ * replica answered.  Only a hold that lasts (lanes stuck: Redis down) ends
+ * in a pause, during which polling goes on and keeps the group membership. */
+#define HOLD_MAX_MS 2000
+
+static bool hold_off(int64_t *held_since)
+{
+    int64_t now = clock_mono_ms(NULL);
+    if (!*held_since)
+        *held_since = now;
+    return now - *held_since < HOLD_MAX_MS;
 }
 
 sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready_file)
@@ -464,6 +492,7 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
      * paused the loop polls every few milliseconds so that it resumes as
      * soon as the lanes have caught up. */
     int high = k->cfg->max_in_flight, low = high - high / 4;
+    int64_t held_since = 0;
     beat(k);
     atomic_store(&k->loop_running, true);
     while (!*stop) {
@@ -474,6 +503,12 @@ sw_err kafka_run(struct kafka *k, volatile sig_atomic_t *stop, const char *ready
             break;
         }
         int n = atomic_load(&k->in_flight);
+        if (!paused && n >= high && hold_off(&held_since)) {
+            clock_sleep_ms(NULL, 1);
+            continue;
+        }
+        if (n < high)
+            held_since = 0;
         if (!paused && n >= high) {
             set_paused(k, true);
             paused = true;

@@ -31,6 +31,12 @@ static const struct key_def table[KEY_COUNT] = {
                         "version (compare-and-set on every store), key_id of the sealing key"},
     [KEY_LIMIT_TAT] = {S_FLEET, "limit:tat", "string", "fleet_limit", "PX interval + 1 s",
                        "GCRA theoretical arrival time (Redis us)"},
+    [KEY_LIMIT_TAT_READS] = {S_FLEET, "limit:tat:reads", "string", "fleet_limit",
+                             "PX interval + 1 s",
+                             "GCRA arrival time of reads and background (Redis us): their share"},
+    [KEY_LIMIT_WRITES] = {S_FLEET, "limit:writes", "string", "fleet_limit",
+                          "PX 1 s after the last write's request",
+                          "a write asked for budget lately: reads keep to their share"},
     [KEY_LIMIT_PERMITS] = {S_FLEET, "limit:permits", "zset", "fleet_limit",
                            "PX limiter.permit_ttl_ms", "in-flight permit id -> expiry (Redis ms)"},
     [KEY_LIMIT_BACKOFF] = {S_FLEET, "limit:backoff", "string", "fleet_limit", "PX the Retry-After",
@@ -121,6 +127,8 @@ static const struct key_def table[KEY_COUNT] = {
 
     [KEY_LEASE_POLLER] = {S_LEASE, "poller", "string", "poller", "PX poller.lease_s",
                           "the one replica that polls OpenEMR for changes"},
+    [KEY_LEASE_WARMER] = {S_LEASE, "warmer", "string", "warmer", "PX 2 x warm.interval_s + 10 s",
+                          "the one replica that warms the slot cache"},
 };
 
 const struct key_def *key_def(enum key_id id)

@@ -15,6 +15,7 @@
 #include "monitor.h"
 #include "metrics.h"
 #include "poller.h"
+#include "warmer.h"
 #include "probe.h"
 #include "timeutil.h"
 #include "tokencrypt.h"
@@ -69,6 +70,7 @@ static int run(const char *path, const char *ready_file)
     struct monitor *mon = NULL;
     struct http_server *http = NULL;
     struct poller *poller = NULL;
+    struct warmer *warmer = NULL;
     struct auth_keys *keys = NULL;
     char err[512];
     int rc = 1;
@@ -130,11 +132,16 @@ static int run(const char *path, const char *ready_file)
         log_error("main", "cannot start the change poller");
         goto out;
     }
+    if (warmer_start(&cfg, k, &warmer) != SW_OK) {
+        log_error("main", "cannot start the cache warmer");
+        goto out;
+    }
     log_info("main", "schedworker %s started: %d lanes, surface %s, metrics on %s", sw_version(),
              cfg.worker_threads, cfg.surface == SW_SURFACE_OPENEMR ? "openemr" : "fhir-scheduling",
              cfg.http_listen[0] ? cfg.http_listen : "(off)");
     rc = kafka_run(k, &stop, ready_file) == SW_OK ? 0 : 1;
 out:
+    warmer_stop(warmer);
     poller_stop(poller);
     http_server_stop(http);
     monitor_stop(mon);

@@ -53,8 +53,10 @@
  * persistence) with grant = refresh_token, the fleet re-seeds from the file,
  * which works only if that token was never used.
  *
- * Token requests do not go through the fleet limiter (about one per
- * access-token lifetime for the fleet). */
+ * Token requests take a fleet limiter permit like every OpenEMR request
+ * (oauth_endpoint.c): they count against OpenEMR's budget.  A refresh
+ * takes it before writing the spend marker, so a token is never marked
+ * presented and then left unsent for want of a permit. */
 #include "oauth.h"
 #include "oauth_internal.h"
 #include "scopes.h"
@@ -323,7 +325,11 @@ static void clear_spending(struct oauth *o)
  * SW_ERR_REDIS, and nothing presented, when the marker cannot be written. */
 static sw_err grant_refresh(struct oauth *o, const char *refresh, struct oa_token *out)
 {
+    sw_err perr = oa_endpoint_permit(&o->ep);
+    if (perr)
+        return perr; /* nothing marked, nothing presented */
     if (!mark_spend(o, refresh, "")) {
+        oa_endpoint_permit_release(&o->ep);
         snprintf(o->ep.errstr, sizeof(o->ep.errstr),
                  "the refresh spend marker could not be written; not presenting the token");
         return SW_ERR_REDIS;
@@ -680,6 +686,7 @@ sw_err oauth_new_opts(const struct sw_config *cfg, struct fleet *fleet, struct h
     o->fleet = fleet;
     o->clock = opts ? opts->clock : NULL;
     oa_endpoint_init(&o->ep, cfg, http, o->clock);
+    o->ep.fleet = fleet;
     err = tokencrypt_new(cfg, &o->tc, errstr, errlen);
     if (err != SW_OK)
         goto fail;

@@ -58,9 +58,47 @@ void oa_endpoint_init(struct oa_endpoint *e, const struct sw_config *cfg, struct
 
 void oa_endpoint_fini(struct oa_endpoint *e)
 {
+    oa_endpoint_permit_release(e);
     oa_secret_free(e->client_secret);
     oa_secret_free(e->password);
     e->client_secret = e->password = NULL;
+}
+
+sw_err oa_endpoint_permit(struct oa_endpoint *e)
+{
+    int64_t now = 0, waited = 0;
+    if (!e->fleet || e->permit.id[0])
+        return SW_OK;
+    sw_err err = fleet_now_ms(e->fleet, &now);
+    if (!err)
+        err = fleet_limit_acquire(e->fleet, FLEET_PRIO_WRITE, now + e->cfg->openemr_timeout_ms,
+                                  &e->permit, &waited);
+    if (err) {
+        snprintf(e->errstr, sizeof(e->errstr), "no limiter permit for the token endpoint: %s",
+                 sw_err_str(err));
+        return SW_ERR_UNAVAILABLE;
+    }
+    return SW_OK;
+}
+
+void oa_endpoint_permit_release(struct oa_endpoint *e)
+{
+    if (e->fleet)
+        fleet_limit_release(e->fleet, &e->permit);
+}
+
+/* One request to OpenEMR's OAuth endpoints under a permit. */
+static sw_err endpoint_perform(struct oa_endpoint *e, const struct http_request *req,
+                               struct http_response *resp)
+{
+    sw_err err = oa_endpoint_permit(e);
+    if (err)
+        return err;
+    err = http_perform(e->http, req, resp, e->errstr, sizeof(e->errstr));
+    if (e->fleet && err == SW_ERR_TIMEOUT) /* it may still run at OpenEMR */
+        fleet_limit_release_after(e->fleet, &e->permit, e->cfg->openemr_timeout_ms);
+    oa_endpoint_permit_release(e);
+    return err;
 }
 
 /* form is a NULL-terminated list of name, value pairs (a NULL name ends it
@@ -103,7 +141,7 @@ static sw_err token_post(struct oa_endpoint *e, const char *const *form, bool as
                                .content_type = "application/x-www-form-urlencoded",
                                .body = buf_str(&body),
                                .body_len = body.len};
-    err = http_perform(e->http, &req, &resp, e->errstr, sizeof(e->errstr));
+    err = endpoint_perform(e, &req, &resp);
     e->permanent = resp.tls_refused;
     if (err != SW_OK)
         goto cleanup;
@@ -224,7 +262,7 @@ sw_err oa_logout(struct oa_endpoint *e, const char *token)
                                    .body_len = body.len,
                                    .basic_user = e->client_secret ? e->cfg->oauth_client_id : NULL,
                                    .basic_pass = e->client_secret};
-        err = http_perform(e->http, &req, &resp, e->errstr, sizeof(e->errstr));
+        err = endpoint_perform(e, &req, &resp);
         if (err == SW_OK && resp.status != 200) {
             snprintf(e->errstr, sizeof(e->errstr), "logout answered %ld", resp.status);
             err = http_status_err(resp.status);

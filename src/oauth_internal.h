@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "errors.h"
+#include "fleet.h"
 #include "http.h"
 
 /* A token as the endpoint issued it (strings malloc'd, secret). */
@@ -36,6 +37,8 @@ struct oa_endpoint {
     char url[512];                /* .../oauth2/SITE/token */
     char *client_secret;          /* NULL: a public client */
     char *password;               /* password grant only */
+    struct fleet *fleet;          /* its limiter counts token requests; NULL: none */
+    struct fleet_permit permit;   /* held from oa_endpoint_permit() to the next request's end */
     bool permanent;               /* the last request failed TLS verification */
     char errstr[256];             /* the last failure (no secrets) */
 };
@@ -45,6 +48,16 @@ struct oa_endpoint {
 void oa_endpoint_init(struct oa_endpoint *e, const struct sw_config *cfg, struct http_client *http,
                       const struct sw_clock *clock);
 void oa_endpoint_fini(struct oa_endpoint *e);
+
+/* Token requests count against OpenEMR's budget like any other: each one
+ * takes a fleet limiter permit at write priority (nothing works without a
+ * token), waiting at most openemr.timeout_ms.  oa_endpoint_permit() takes
+ * it ahead of the request, for a caller that must know it will be sent
+ * before it records so (the refresh spend marker); the next grant or
+ * logout uses it and gives it back.  SW_ERR_UNAVAILABLE (nothing sent)
+ * when no permit came in time; SW_OK at once without a fleet. */
+sw_err oa_endpoint_permit(struct oa_endpoint *e);
+void oa_endpoint_permit_release(struct oa_endpoint *e);
 
 /* One grant each: POSTs the form, and on a 200 with an access token fills
  * *out (expiry on e->clock).  Errors (detail in e->errstr): SW_ERR_TOKEN

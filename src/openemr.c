@@ -247,7 +247,12 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
     call->requests++;
     if (call->requests_left)
         (*call->requests_left)--;
-    if (c->fleet)
+    /* Given up on our side, the request may still run at OpenEMR: its
+     * permit stays taken for as long as OpenEMR may take, so the fleet
+     * never has more than limiter.concurrency requests there. */
+    if (c->fleet && err == SW_ERR_TIMEOUT)
+        fleet_limit_release_after(c->fleet, &permit, c->cfg->openemr_timeout_ms);
+    else if (c->fleet)
         fleet_limit_release(c->fleet, &permit);
     const char *route = r->route ? r->route : r->method;
     metrics_openemr(route, err == SW_OK ? (int)resp->status : 0,

@@ -134,6 +134,19 @@ out:
     return err;
 }
 
+sw_err slots_refresh_days(const struct worker *w, struct oe_call *call, const char *pract,
+                          struct tu_date first, int n, int64_t now)
+{
+    struct day_busy *days = calloc((size_t)n, sizeof(*days));
+    if (!days)
+        return SW_ERR_NOMEM;
+    sw_err err = fetch_days(w, call, pract, first, n, now, days);
+    for (int i = 0; i < n; i++)
+        day_busy_clear(&days[i]);
+    free(days);
+    return err;
+}
+
 /* The busy time of a practitioner over [from, to), merged into *all, from
  * the cache where fresh and from OpenEMR for the rest (one request for the
  * missing stretch).  While OpenEMR is unavailable, stale cache entries are
@@ -204,6 +217,37 @@ static sw_err add_holds(const struct worker *w, const char *pract, const char *s
     return err;
 }
 
+/* The patient's appointments over [from, to) from OpenEMR into *p, and
+ * into the cache. */
+static sw_err fetch_patient(const struct worker *w, struct oe_call *call, const char *patient,
+                            int64_t from, int64_t to, int64_t now, struct day_busy *p)
+{
+    struct oe_appt *a = NULL;
+    size_t n = 0;
+    memset(p, 0, sizeof(*p));
+    sw_err err = emr_list_patient(&w->emr, call, patient, from, to, &a, &n);
+    if (err)
+        return err;
+    for (size_t i = 0; i < n; i++)
+        if (a[i].status != OE_APPT_CANCELLED && a[i].status != OE_APPT_NOSHOW)
+            day_busy_add(&p->blocks, &p->n_blocks, a[i].start, a[i].end);
+    free(a);
+    p->fetched_at = now;
+    p->range_from = from;
+    p->range_to = to;
+    daycache_put_patient(&w->store, patient, w->cfg->slot_cache_ttl_s, p);
+    return SW_OK;
+}
+
+sw_err slots_refresh_patient(const struct worker *w, struct oe_call *call, const char *patient,
+                             int64_t from, int64_t to, int64_t now)
+{
+    struct day_busy p;
+    sw_err err = fetch_patient(w, call, patient, from, to, now, &p);
+    day_busy_clear(&p);
+    return err;
+}
+
 /* The patient's own appointments, with anyone, block their time. */
 static sw_err add_patient(const struct worker *w, struct oe_call *call, const char *patient,
                           int64_t from, int64_t to, int64_t now, struct day_busy *all)
@@ -213,22 +257,8 @@ static sw_err add_patient(const struct worker *w, struct oe_call *call, const ch
         daycache_get_patient(&w->store, patient, w->cfg->slot_cache_ttl_s, now, from, to, &p);
     if (err == SW_ERR_REDIS)
         return err;
-    if (err) {
-        struct oe_appt *a = NULL;
-        size_t n = 0;
-        memset(&p, 0, sizeof(p));
-        err = emr_list_patient(&w->emr, call, patient, from, to, &a, &n);
-        if (err)
-            return err;
-        for (size_t i = 0; i < n; i++)
-            if (a[i].status != OE_APPT_CANCELLED && a[i].status != OE_APPT_NOSHOW)
-                day_busy_add(&p.blocks, &p.n_blocks, a[i].start, a[i].end);
-        free(a);
-        p.fetched_at = now;
-        p.range_from = from;
-        p.range_to = to;
-        daycache_put_patient(&w->store, patient, w->cfg->slot_cache_ttl_s, &p);
-    }
+    if (err && (err = fetch_patient(w, call, patient, from, to, now, &p)))
+        return err;
     for (size_t i = 0; i < p.n_blocks; i++)
         day_busy_add(&all->blocks, &all->n_blocks, p.blocks[i].start, p.blocks[i].end);
     day_busy_clear(&p);

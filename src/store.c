@@ -63,6 +63,20 @@ sw_err store_kv_del(const struct store *s, const char *key)
     return s->ops->kv_del(s->ctx, key);
 }
 
+void store_prefetch(const struct store *s, const char *const *keys, size_t n_keys,
+                    const char *const *practitioners, size_t n_practitioners, int64_t from,
+                    int64_t to)
+{
+    if (s->ops && s->ops->prefetch)
+        s->ops->prefetch(s->ctx, keys, n_keys, practitioners, n_practitioners, from, to);
+}
+
+void store_prefetch_clear(const struct store *s)
+{
+    if (s->ops && s->ops->prefetch_clear)
+        s->ops->prefetch_clear(s->ctx);
+}
+
 sw_err store_confirmation_claim(const struct store *s, const char *code, const char *request_id,
                                 int ttl_s)
 {
@@ -152,6 +166,18 @@ static sw_err f_waitlist_list(void *ctx, struct fleet_wait **out, size_t *n)
     return fleet_waitlist_list(ctx, out, n);
 }
 
+static void f_prefetch(void *ctx, const char *const *keys, size_t n_keys,
+                       const char *const *practitioners, size_t n_practitioners, int64_t from,
+                       int64_t to)
+{
+    fleet_prefetch(ctx, keys, n_keys, practitioners, n_practitioners, from, to);
+}
+
+static void f_prefetch_clear(void *ctx)
+{
+    fleet_prefetch_clear(ctx);
+}
+
 static const struct store_ops fleet_ops = {
     .idem_note = f_idem_note,
     .guard = f_guard,
@@ -164,6 +190,8 @@ static const struct store_ops fleet_ops = {
     .kv_get = f_kv_get,
     .kv_put = f_kv_put,
     .kv_del = f_kv_del,
+    .prefetch = f_prefetch,
+    .prefetch_clear = f_prefetch_clear,
     .confirmation_claim = f_confirmation_claim,
     .waitlist_add = f_waitlist_add,
     .waitlist_remove = f_waitlist_remove,

@@ -88,6 +88,87 @@ static void test_holds(void **state)
     sw_config_free(&cfg);
 }
 
+/* ---- read-ahead (fleet_prefetch) -------------------------------------------------- */
+
+static char *cache_get_s(struct fleet *f, const char *key)
+{
+    char *v = NULL;
+    sw_err err = fleet_cache_get(f, key, &v);
+    if (err == SW_ERR_NOT_FOUND)
+        return strdup("(none)");
+    assert_int_equal(err, SW_OK);
+    return v;
+}
+
+static void expect_cache(struct fleet *f, const char *key, const char *want)
+{
+    char *v = cache_get_s(f, key);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+static size_t count_holds(struct fleet *f, const char *pract, int64_t from, int64_t to)
+{
+    struct fleet_hold *h = NULL;
+    size_t n = 0;
+    assert_int_equal(fleet_holds_list(f, pract, from, to, &h, &n), SW_OK);
+    free(h);
+    return n;
+}
+
+/* What was read ahead is what the command sees, even if Redis changes
+ * meanwhile (it was read together with the command's first call); a write
+ * through the same fleet forgets it; the end of the command forgets it all. */
+static void test_prefetch(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-pf:");
+    struct fleet *f = open_fleet(&cfg);
+    const int64_t T = 1796112000;
+    assert_int_equal(fleet_cache_put(f, "day:P1:a", "A1", 60), SW_OK);
+    assert_int_equal(fleet_cache_put(f, "day:P1:b", "B1", 60), SW_OK);
+    struct fleet_hold h1 = hold("P1", "s1", T, T + 1800);
+    assert_int_equal(fleet_hold_place(f, &h1, 60), SW_OK);
+    assert_int_equal(count_holds(f, "P1", T, T + 86400), 1); /* loads the script */
+
+    const char *keys[] = {"day:P1:a", "day:P1:b", "day:P1:c"};
+    const char *practs[] = {"P1"};
+    fleet_prefetch(f, keys, 3, practs, 1, T - 3600, T + 86400);
+    int64_t now;
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK); /* the command's first call: all go out */
+
+    /* Redis changes behind the command's back */
+    freeReplyObject(raw_cmd("SET t-pf:cache:day:P1:a A2"));
+    freeReplyObject(raw_cmd("SET t-pf:cache:day:P1:c C2"));
+    freeReplyObject(raw_cmd("DEL t-pf:hold:%s", h1.hold_id));
+    expect_cache(f, "day:P1:a", "A1");
+    expect_cache(f, "day:P1:b", "B1");
+    expect_cache(f, "day:P1:c", "(none)");
+    assert_int_equal(count_holds(f, "P1", T, T + 3600), 1);        /* inside the prefetched range */
+    assert_int_equal(count_holds(f, "P1", T + 3600, T + 7200), 0); /* filtered by overlap */
+    assert_int_equal(count_holds(f, "P1", T, T + 2 * 86400), 0);   /* outside: read now */
+    expect_cache(f, "day:P1:x", "(none)");                         /* never prefetched: read */
+
+    /* a write through the fleet: its key is read again */
+    assert_int_equal(fleet_cache_put(f, "day:P1:b", "B3", 60), SW_OK);
+    expect_cache(f, "day:P1:b", "B3");
+    expect_cache(f, "day:P1:a", "A1");
+    fleet_prefetch_clear(f);
+    expect_cache(f, "day:P1:a", "A2");
+    expect_cache(f, "day:P1:c", "C2");
+    assert_int_equal(count_holds(f, "P1", T, T + 3600), 0);
+
+    /* a prefetch left unread is read before the next command's answer */
+    fleet_prefetch(f, keys, 3, practs, 1, T, T + 3600);
+    expect_cache(f, "day:P1:c", "C2");
+    fleet_prefetch(f, keys, 3, practs, 1, T, T + 3600);
+    fleet_prefetch_clear(f);
+    expect_cache(f, "day:P1:a", "A2");
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
 /* ---- waitlist ----------------------------------------------------------------------- */
 
 static void test_waitlist(void **state)
@@ -142,6 +223,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_holds),
+        cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_waitlist),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -82,6 +82,8 @@ static void test_limiter_rate(void **state)
     (void)state;
     struct sw_config cfg;
     make_cfg(&cfg, "t-rate:");
+    /* limiter.write_share as by default: with no write about, reads use
+     * the whole rate */
     set(&cfg, "limiter.rps", "10");
     set(&cfg, "limiter.concurrency", "100");
     struct limit_run run = {.cfg = &cfg, .prio = FLEET_PRIO_READ};
@@ -324,12 +326,14 @@ static void *waiter_main(void *arg)
 }
 
 /* With everything in use, a waiting write gets the next free permit before
- * a read that waited longer (concurrency 2: no static reserve). */
+ * a read that waited longer (concurrency 2, no write share: no static
+ * reserve). */
 static void test_limiter_priority_waiting_write(void **state)
 {
     (void)state;
     struct sw_config cfg;
     make_cfg(&cfg, "t-prio2:");
+    set(&cfg, "limiter.write_share", "0");
     set(&cfg, "limiter.rps", "1000");
     set(&cfg, "limiter.concurrency", "2");
     struct fleet *f = open_fleet(&cfg);
@@ -389,6 +393,145 @@ static void test_limiter_priority_after_backoff(void **state)
                   (long long)(wr.granted_us - t0) / 1000, (long long)(rd.granted_us - t0) / 1000);
     assert_true(wr.granted_us - t0 >= 900000);
     assert_true(rd.granted_us - wr.granted_us >= 900000); /* the next rate slot */
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
+/* The busiest half-open 1 s window of sorted grant times (us). */
+static int busiest_second(const int64_t *t, int n)
+{
+    int worst = 0;
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        for (int j = i; j < n && t[j] - t[i] < 1000000; j++)
+            k++;
+        if (k > worst)
+            worst = k;
+    }
+    return worst;
+}
+
+/* limiter.write_share: while writes come in, a flood of reads gets at most
+ * its share of the rate, with the whole fleet inside the rate. */
+static void test_limiter_write_share_rate(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-share:");
+    set(&cfg, "limiter.rps", "20");
+    set(&cfg, "limiter.concurrency", "100");
+    set(&cfg, "limiter.write_share", "25"); /* reads: 15 of 20 a second */
+    struct limit_run run = {.cfg = &cfg, .prio = FLEET_PRIO_READ};
+    atomic_init(&run.remaining, 45);
+    atomic_init(&run.inflight, 0);
+    atomic_init(&run.max_inflight, 0);
+    atomic_init(&run.errors, 0);
+    pthread_mutex_init(&run.mu, NULL);
+    pthread_t t[3];
+    /* a few writes all through the flood (one every ~400 ms): without the
+     * share the reads would take the 17 or so slots a second they leave */
+    struct fleet *f = open_fleet(&cfg);
+    int64_t wtimes[12];
+    int64_t worst_wait = 0;
+    for (int i = 0; i < 12; i++) {
+        if (i == 1)
+            for (int k = 0; k < 3; k++)
+                assert_int_equal(pthread_create(&t[k], NULL, limit_worker, &run), 0);
+        struct fleet_permit p;
+        int64_t now = 0, waited = 0;
+        assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+        assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, now + 5000, &p, &waited), SW_OK);
+        wtimes[i] = mono_us();
+        if (waited > worst_wait)
+            worst_wait = waited;
+        fleet_limit_release(f, &p);
+        msleep(400);
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    pthread_mutex_destroy(&run.mu);
+    assert_int_equal(atomic_load(&run.errors), 0);
+    assert_int_equal(run.n, 45);
+    int64_t all[64];
+    int n = 0;
+    for (int i = 0; i < run.n; i++)
+        all[n++] = run.times[i];
+    for (int i = 0; i < 12; i++)
+        all[n++] = wtimes[i];
+    qsort(run.times, (size_t)run.n, sizeof(run.times[0]), cmp_i64);
+    qsort(all, (size_t)n, sizeof(all[0]), cmp_i64);
+    int reads = busiest_second(run.times, run.n), total = busiest_second(all, n);
+    print_message("share: busiest second %d reads (share 15), %d in all (rate 20); slowest write "
+                  "waited %lld ms\n",
+                  reads, total, (long long)worst_wait);
+    assert_true(reads <= 15);
+    assert_true(reads >= 12); /* most of the reads' share is used */
+    assert_true(total <= 20);
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
+/* limiter.write_share of the permits: 40 % of 5 = 2 kept for writes, reads
+ * stop at 3 and background at 2. */
+static void test_limiter_write_share_permits(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-sharep:");
+    set(&cfg, "limiter.rps", "1000");
+    set(&cfg, "limiter.concurrency", "5");
+    set(&cfg, "limiter.write_share", "40");
+    struct fleet *f = open_fleet(&cfg);
+    struct fleet_permit r[4], b, w[2];
+    int64_t now, waited;
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_READ, now + 2000, &r[i], &waited),
+                         SW_OK);
+    /* 2 in use: background leaves 3 free, so it waits */
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_BACKGROUND, now + 200, &b, &waited),
+                     SW_ERR_EXPIRED);
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_READ, now + 2000, &r[2], &waited), SW_OK);
+    /* 3 in use: the 4th read waits, the two kept permits go to writes */
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_READ, now + 200, &r[3], &waited),
+                     SW_ERR_EXPIRED);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+        assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, now + 1000, &w[i], &waited),
+                         SW_OK);
+    }
+    for (int i = 0; i < 2; i++)
+        fleet_limit_release(f, &w[i]);
+    for (int i = 0; i < 3; i++)
+        fleet_limit_release(f, &r[i]);
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
+/* A permit given back "after" stays taken that long, then frees itself. */
+static void test_limiter_release_after(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-after:");
+    set(&cfg, "limiter.rps", "1000");
+    set(&cfg, "limiter.concurrency", "1");
+    struct fleet *f = open_fleet(&cfg);
+    struct fleet_permit p, q;
+    int64_t now, waited;
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, now + 1000, &p, &waited), SW_OK);
+    fleet_limit_release_after(f, &p, 600);
+    assert_true(p.id[0] == '\0');
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, now + 200, &q, &waited),
+                     SW_ERR_EXPIRED); /* still taken */
+    assert_int_equal(fleet_now_ms(f, &now), SW_OK);
+    assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_WRITE, now + 3000, &q, &waited), SW_OK);
+    fleet_limit_release(f, &q);
     fleet_destroy(f);
     sw_config_free(&cfg);
 }
@@ -459,6 +602,9 @@ int main(void)
         cmocka_unit_test(test_limiter_priority_reserve),
         cmocka_unit_test(test_limiter_priority_waiting_write),
         cmocka_unit_test(test_limiter_priority_after_backoff),
+        cmocka_unit_test(test_limiter_write_share_rate),
+        cmocka_unit_test(test_limiter_write_share_permits),
+        cmocka_unit_test(test_limiter_release_after),
         cmocka_unit_test(test_breaker),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -256,6 +256,152 @@ static void test_stalled(void **state)
     lanes_destroy(l);
 }
 
+/* Work with no order: a gate that blocks one lane's item, and items that
+ * count which lane ran them. */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool open, blocked;
+    int ran, on_lane[4];
+};
+
+struct gate_item {
+    struct gate *g;
+    bool block;
+};
+
+static void *gate_init(void *opaque, int lane)
+{
+    (void)opaque;
+    return (void *)(intptr_t)(lane + 1);
+}
+
+static void gate_run(void *state, void *payload)
+{
+    struct gate_item *it = payload;
+    struct gate *g = it->g;
+    pthread_mutex_lock(&g->lock);
+    if (it->block) {
+        g->blocked = true;
+        pthread_cond_broadcast(&g->cond);
+        while (!g->open)
+            pthread_cond_wait(&g->cond, &g->lock);
+    } else {
+        g->ran++;
+        g->on_lane[(intptr_t)state - 1]++;
+        pthread_cond_broadcast(&g->cond);
+    }
+    pthread_mutex_unlock(&g->lock);
+    free(it);
+}
+
+static void gate_submit(struct lanes *l, struct gate *g, bool any, uint64_t hash, bool block)
+{
+    struct gate_item *it = malloc(sizeof(*it));
+    it->g = g;
+    it->block = block;
+    if (any)
+        lanes_submit_any(l, it);
+    else
+        lanes_submit(l, hash, it);
+}
+
+/* Work for any lane runs on a free lane while another lane is stuck, and
+ * the stuck lane's own queue is not bypassed by it. */
+static void test_any_lane_runs_beside_a_stuck_lane(void **state)
+{
+    (void)state;
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0, {0}};
+    struct lanes_ops ops = {gate_init, gate_run, NULL, NULL};
+    struct lanes *l = lanes_new(2, &ops);
+    assert_non_null(l);
+    gate_submit(l, &g, false, 0, true); /* lane 0 is stuck */
+    pthread_mutex_lock(&g.lock);
+    while (!g.blocked)
+        pthread_cond_wait(&g.cond, &g.lock);
+    pthread_mutex_unlock(&g.lock);
+    gate_submit(l, &g, false, 0, false); /* queued behind the stuck item */
+    for (int i = 0; i < 50; i++)
+        gate_submit(l, &g, true, 0, false);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&g.lock);
+    while (g.ran < 50)
+        if (pthread_cond_timedwait(&g.cond, &g.lock, &until) != 0)
+            break;
+    int ran = g.ran, on0 = g.on_lane[0], on1 = g.on_lane[1];
+    g.open = true;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    assert_int_equal(ran, 50); /* all of them, lane 0 still stuck */
+    assert_int_equal(on0, 0);
+    assert_int_equal(on1, 50);
+    lanes_destroy(l);
+    assert_int_equal(g.ran, 51);
+    assert_int_equal(g.on_lane[0], 1); /* lane 0's own item ran on lane 0 */
+}
+
+/* Destroy drains the shared queue too, every lane taking part. */
+static void test_any_lane_drains(void **state)
+{
+    (void)state;
+    struct record *rec = record_new();
+    rec->slow_ms = 1;
+    struct lanes_ops ops = {on_init, on_run, on_fini, rec};
+    struct lanes *l = lanes_new(3, &ops);
+    for (int i = 0; i < 300; i++) {
+        struct item *it = malloc(sizeof(*it));
+        it->value = i;
+        it->rendezvous = false;
+        lanes_submit_any(l, it);
+    }
+    lanes_destroy(l);
+    assert_int_equal(rec->total, 300);
+    assert_int_equal(rec->n_seen[0] + rec->n_seen[1] + rec->n_seen[2], 300);
+    /* 1 ms each: no single lane can have taken them all before the others woke */
+    assert_true(rec->n_seen[0] > 0 && rec->n_seen[1] > 0 && rec->n_seen[2] > 0);
+    record_free(rec);
+}
+
+/* Two pools: shared work that blocks every shared lane holds up no keyed
+ * lane, and keyed work never runs on a shared lane. */
+static void test_pools_keep_keyed_lanes_free(void **state)
+{
+    (void)state;
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0, {0}};
+    struct lanes_ops ops = {gate_init, gate_run, NULL, NULL};
+    struct lanes *l = lanes_new_pools(2, 1, &ops); /* lanes 0, 1 keyed; 2 shared */
+    assert_non_null(l);
+    gate_submit(l, &g, true, 0, true); /* the shared lane is stuck */
+    pthread_mutex_lock(&g.lock);
+    while (!g.blocked)
+        pthread_cond_wait(&g.cond, &g.lock);
+    pthread_mutex_unlock(&g.lock);
+    for (int i = 0; i < 5; i++)
+        gate_submit(l, &g, true, 0, false); /* wait behind it */
+    for (int i = 0; i < 40; i++)
+        gate_submit(l, &g, false, (uint64_t)i, false);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&g.lock);
+    while (g.ran < 40)
+        if (pthread_cond_timedwait(&g.cond, &g.lock, &until) != 0)
+            break;
+    int ran = g.ran, on0 = g.on_lane[0], on1 = g.on_lane[1], on2 = g.on_lane[2];
+    g.open = true;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    assert_int_equal(ran, 40); /* every keyed item, the shared lane still stuck */
+    assert_int_equal(on0, 20);
+    assert_int_equal(on1, 20);
+    assert_int_equal(on2, 0);
+    lanes_destroy(l);
+    assert_int_equal(g.ran, 45);
+    assert_int_equal(g.on_lane[2], 5); /* the shared items ran on the shared lane only */
+}
+
 static void test_hash(void **state)
 {
     (void)state;
@@ -271,6 +417,9 @@ int main(void)
         cmocka_unit_test(test_same_hash_keeps_order),
         cmocka_unit_test(test_lanes_run_in_parallel),
         cmocka_unit_test(test_destroy_drains),
+        cmocka_unit_test(test_any_lane_runs_beside_a_stuck_lane),
+        cmocka_unit_test(test_any_lane_drains),
+        cmocka_unit_test(test_pools_keep_keyed_lanes_free),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_stalled),
     };

@@ -6,6 +6,7 @@
  *           [--practitioner ID]... [--patient ID]... [--slots FILE]
  *           [--appointment-type T] [--book-days N] [--book-step-min M]
  *           [--sessions N] [--tz ZONE] [--config FILE] [--quiet]
+ *           [--deadline-s S]
  *
  * Each command gets a unique request_id ("lg-<run>-<seq>").  Before the
  * first command, a consumer is assigned every partition of the results
@@ -20,10 +21,15 @@
  * millisecond's worth); --rate 0 sends as fast as --max-in-flight allows.
  * The in-flight bound holds in both modes.
  *
+ * --deadline-s S gives every command a deadline S seconds after it is
+ * made (to the second, as the contract has it): a worker sheds what it
+ * cannot answer in time as `expired`, counted in status_counts.
+ *
  * Kinds:
  *   search  search_slots for one practitioner and one fixed weekday two or
  *           more days ahead, no patient: after the warm-up every answer
- *           comes from the worker's cache.
+ *           comes from the worker's cache.  With several --practitioner,
+ *           command seq asks for practitioner seq % n (keys: --sessions).
  *   book    book on distinct candidate times: a grid per practitioner over
  *           the coming --book-days days (weekdays, clinic hours, lunch
  *           skipped), or "PRACTITIONER START [TYPE]" lines from --slots.
@@ -99,6 +105,7 @@ struct opts {
     const char *patients[MAX_LIST];
     int n_patients;
     int book_days, book_step_min, sessions, search_ahead_days;
+    double deadline_s; /* 0: no deadline */
     bool quiet;
 };
 
@@ -589,8 +596,8 @@ static char *generator_make(struct generator *g, uint64_t seq, const char *rid, 
     } else if (!strcmp(o->kind, "search")) {
         cmd = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s}}", "type", "search_slots", "request_id",
                         rid, "session_id", key, "payload", "appointment_type", o->appointment_type,
-                        "practitioner_id", o->practitioners[0], "from", g->search_from, "to",
-                        g->search_to);
+                        "practitioner_id", o->practitioners[seq % (uint64_t)o->n_practitioners],
+                        "from", g->search_from, "to", g->search_to);
     } else if (!strcmp(o->kind, "find")) {
         cmd = json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "type", "find_patient", "request_id", rid,
                         "session_id", key, "payload", "phone", o->phone, "birthdate", o->birthdate);
@@ -602,6 +609,13 @@ static char *generator_make(struct generator *g, uint64_t seq, const char *rid, 
                         "session_id", key, "payload", "patient_id", patient, "practitioner_id",
                         c->practitioner, "start", c->start, "appointment_type", c->type);
         snprintf(key, keylen, "%s", c->practitioner);
+    }
+    if (cmd && o->deadline_s > 0) {
+        char when[40];
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        format_time((int64_t)ts.tv_sec + (int64_t)o->deadline_s, when, sizeof(when));
+        json_object_set_new(cmd, "deadline", json_string(when));
     }
     char *s = cmd ? json_dumps(cmd, JSON_COMPACT) : NULL;
     json_decref(cmd);
@@ -707,6 +721,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         O_TZ,
         O_RESULTS,
         O_QUIET,
+        O_DEADLINE,
         O_HELP
     };
     static const struct option lo[] = {{"kind", 1, NULL, O_KIND},
@@ -732,6 +747,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                                        {"tz", 1, NULL, O_TZ},
                                        {"results-topic", 1, NULL, O_RESULTS},
                                        {"quiet", 0, NULL, O_QUIET},
+                                       {"deadline-s", 1, NULL, O_DEADLINE},
                                        {"help", 0, NULL, O_HELP},
                                        {NULL, 0, NULL, 0}};
     long v;
@@ -826,6 +842,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             break;
         case O_QUIET:
             o->quiet = true;
+            break;
+        case O_DEADLINE:
+            ok = parse_double(optarg, 1, 86400, &o->deadline_s);
             break;
         case O_HELP:
             usage(stdout);

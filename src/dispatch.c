@@ -33,7 +33,6 @@ static const handler_fn handlers[CMD__COUNT] = {
     [CMD_LEAVE_WAITLIST] = handle_leave_waitlist,
 };
 
-
 /* What one lane (handler thread) owns: its connections, the handlers'
  * context over them, and the message being handled. */
 struct lane {

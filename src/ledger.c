@@ -17,6 +17,7 @@
 #include "kafka.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 
 #define REBUILD_LOCK_MS  120000 /* longer than the read-back may take */
 #define READ_BACK_MS     90000  /* then give up; the next command tries again */
@@ -302,6 +303,7 @@ sw_err ledger_rebuild(const struct sw_config *cfg, struct fleet *f, const char *
                  "rebuilt from %s: %ld records read, %ld restored, %ld expired, %ld unreadable, "
                  "%.3f s",
                  cfg->topic_ledger, st.read, st.restored, st.expired, st.bad, st.seconds);
+    metrics_ledger_rebuild(!err, err ? 0 : st.restored);
     fleet_unlock(f, lock, owner);
     return err;
 }

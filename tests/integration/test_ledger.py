@@ -7,7 +7,9 @@ its first answer (same appointment id) without booking again, and the
 cancel answers its first answer, not `not_found`.
 
 With --off the worker runs without a ledger (topics.ledger = ""), as
-before the ledger existed: the test then fails, as it must."""
+before the ledger existed: the test then fails, as it must.  With
+--transactional the results and ledger records go out in Kafka
+transactions (worker.transactional_results)."""
 
 import json
 import os
@@ -82,8 +84,10 @@ def test_ledger_records(st, day):
     assert r["request_id"] not in recs, "a read went to the ledger"
 
 
-def main(off=False):
+def main(off=False, transactional=False):
     extra = 'topics.ledger = ""\n' if off else ""
+    if transactional:
+        extra += "worker.transactional_results = true\n"
     with Stack(replicas=1, extra_conf=extra) as st:
         for p in st.patients():
             PATIENTS.setdefault(p["fname"], p["uuid"])
@@ -96,4 +100,4 @@ def main(off=False):
 
 
 if __name__ == "__main__":
-    main(off="--off" in sys.argv)
+    main(off="--off" in sys.argv, transactional="--transactional" in sys.argv)

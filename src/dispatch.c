@@ -1,7 +1,8 @@
 /* dispatch.c - from a Kafka message to exactly one published result.
  *
  * size check -> parse -> topic check -> deadline -> idempotency ->
- * handler -> stored result -> outbox (result, audit, events, dead letter). */
+ * handler -> stored result -> outbox (result, audit, events, dead letter,
+ * ledger). */
 #include "dispatch.h"
 
 #include <jansson.h>

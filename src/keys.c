@@ -15,7 +15,8 @@ static const struct key_def table[KEY_COUNT] = {
     [KEY_IDEM] = {S_FLEET, "idem:<request_id>", "hash", "dispatch",
                   "idempotency.ttl_s; the result's ttl once done",
                   "state run|done, owner (the attempt), lease_until (ms), fence, takeovers, "
-                  "handover, note, write_until (ms), digest, result, source"},
+                  "handover, note, write_until (ms), digest, result, source (\"\" and owner ledger "
+                  "when read back from topics.ledger)"},
     [KEY_IDEM_OUTPUTS] = {S_FLEET, "idem-out:<request_id>", "string", "dispatch",
                           "idempotency.outputs_ttl_s",
                           "events and audit records of a finished command, to produce again "

@@ -122,7 +122,8 @@ static const struct key_def table[KEY_COUNT] = {
                                   "changes to the open offers"},
     [KEY_LOCK_REPLICAS] = {S_LOCK, "replicas", "string", "monitor", "PX 2 s",
                            "changes to the live replicas"},
-    [KEY_LOCK_LEDGER] = {S_LOCK, "ledger-rebuild", "string", "ledger", "PX 120 s",
+    [KEY_LOCK_LEDGER] = {S_LOCK, "ledger-rebuild", "string", "ledger",
+                         "PX 60 s, renewed while the rebuild reads",
                          "the one replica rebuilding the idempotency records from the ledger"},
 
     [KEY_LEASE_POLLER] = {S_LEASE, "poller", "string", "poller", "PX poller.lease_s",

@@ -19,8 +19,8 @@
 #include "log.h"
 #include "metrics.h"
 
-#define REBUILD_LOCK_MS  120000 /* longer than the read-back may take */
-#define READ_BACK_MS     90000  /* then give up; the next command tries again */
+#define REBUILD_LOCK_MS  60000 /* renewed while the read-back makes progress */
+#define READ_BACK_MS     30000 /* without a record read: give up, the next command tries again */
 #define KAFKA_TIMEOUT_MS 10000
 
 bool ledger_wanted(const struct sw_config *cfg, enum cmd_type t)
@@ -232,11 +232,23 @@ static sw_err restore_one(const struct sw_config *cfg, struct fleet *f, const rd
     return err;
 }
 
-sw_err ledger_read_back(const struct sw_config *cfg, struct fleet *f, struct ledger_stats *st,
-                        char *err, size_t errlen)
+/* Every few seconds of progress: the rebuild lock lasts on (lock_name NULL:
+ * no lock to renew). */
+static sw_err keep_lock(struct fleet *f, const char *lock_name, const char *owner,
+                        int64_t *renewed_ms)
+{
+    int64_t now = clock_now_ms(NULL);
+    if (!lock_name || now - *renewed_ms < 5000)
+        return SW_OK;
+    *renewed_ms = now;
+    return fleet_lock(f, lock_name, owner, REBUILD_LOCK_MS);
+}
+
+static sw_err read_back(const struct sw_config *cfg, struct fleet *f, const char *lock_name,
+                        const char *owner, struct ledger_stats *st, char *err, size_t errlen)
 {
     memset(st, 0, sizeof(*st));
-    int64_t t0 = clock_now_ms(NULL), now_ms = 0;
+    int64_t t0 = clock_now_ms(NULL), now_ms = 0, progress_ms = t0, renewed_ms = t0;
     struct reader r = {.topic = cfg->topic_ledger};
     sw_err out = fleet_now_ms(f, &now_ms);
     if (out) {
@@ -247,10 +259,14 @@ sw_err ledger_read_back(const struct sw_config *cfg, struct fleet *f, struct led
         return SW_ERR_KAFKA;
     out = reader_plan(&r, err, errlen);
     while (!out && r.left > 0) {
-        if (clock_now_ms(NULL) - t0 > READ_BACK_MS) {
-            snprintf(err, errlen, "%s: %d partitions not read to their end in %d s", r.topic,
-                     r.left, READ_BACK_MS / 1000);
+        if (clock_now_ms(NULL) - progress_ms > READ_BACK_MS) {
+            snprintf(err, errlen, "%s: %d partitions not read to their end, nothing read for %d s",
+                     r.topic, r.left, READ_BACK_MS / 1000);
             out = SW_ERR_TIMEOUT;
+            break;
+        }
+        if ((out = keep_lock(f, lock_name, owner, &renewed_ms))) {
+            snprintf(err, errlen, "the rebuild lock was lost: %s", fleet_errstr(f));
             break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r.rk, 500);
@@ -261,6 +277,7 @@ sw_err ledger_read_back(const struct sw_config *cfg, struct fleet *f, struct led
         } else if (m->err) {
             log_warn("ledger", "reading %s: %s", r.topic, rd_kafka_message_errstr(m));
         } else {
+            progress_ms = clock_now_ms(NULL);
             out = restore_one(cfg, f, m, now_ms, st);
             if (out)
                 snprintf(err, errlen, "redis: %s", fleet_errstr(f));
@@ -274,6 +291,12 @@ sw_err ledger_read_back(const struct sw_config *cfg, struct fleet *f, struct led
     return out;
 }
 
+sw_err ledger_read_back(const struct sw_config *cfg, struct fleet *f, struct ledger_stats *st,
+                        char *err, size_t errlen)
+{
+    return read_back(cfg, f, NULL, NULL, st, err, errlen);
+}
+
 sw_err ledger_rebuild(const struct sw_config *cfg, struct fleet *f, const char *owner)
 {
     const char *lock = key_name(KEY_LOCK_LEDGER);
@@ -284,7 +307,7 @@ sw_err ledger_rebuild(const struct sw_config *cfg, struct fleet *f, const char *
              cfg->topic_ledger);
     struct ledger_stats st;
     char why[512] = "";
-    err = ledger_read_back(cfg, f, &st, why, sizeof(why));
+    err = read_back(cfg, f, lock, owner, &st, why, sizeof(why));
     if (!err) {
         char value[256];
         snprintf(value, sizeof(value), "%s %lld read=%ld restored=%ld", cfg->worker_id,

@@ -85,6 +85,7 @@ struct sw_config {
     /* topics */
     char *topic_search, *topic_book, *topic_cancel;
     char *topic_results, *topic_events, *topic_dlq, *topic_audit;
+    char *topic_ledger;          /* internal: results of write commands (ledger.h); "" none */
     char *topic_reply_allowlist; /* comma separated */
     char *topic_reply_prefix;
     int max_message_bytes;

@@ -57,6 +57,7 @@ enum fleet_idem_state {
     FLEET_IDEM_BUSY,     /* another attempt holds a live lease */
     FLEET_IDEM_TAKEOVER, /* an earlier attempt's lease ran out: ours now; note */
     FLEET_IDEM_MISMATCH, /* the request_id belongs to another command */
+    FLEET_IDEM_NO_EPOCH, /* fleet_idem_begin_epoch: Redis was not rebuilt from the ledger */
 };
 
 struct fleet_idem {
@@ -77,6 +78,11 @@ struct fleet_idem {
  * a lease of lease_s seconds.  Free x's strings with fleet_idem_clear(). */
 sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner,
                         const char *digest, int lease_s, struct fleet_idem *x);
+/* The same, first checking in the same atomic step that the fleet's epoch
+ * (KEY_EPOCH) exists: FLEET_IDEM_NO_EPOCH, nothing begun, when it does
+ * not (Redis lost its data and the ledger was not read back yet). */
+sw_err fleet_idem_begin_epoch(struct fleet *f, const char *request_id, const char *owner,
+                              const char *digest, int lease_s, struct fleet_idem *x);
 void fleet_idem_clear(struct fleet_idem *x);
 
 /* Records a note (JSON text: e.g. the confirmation number chosen before an
@@ -236,6 +242,19 @@ sw_err fleet_lock(struct fleet *f, const char *name, const char *owner, int ttl_
 sw_err fleet_unlock(struct fleet *f, const char *name, const char *owner);
 /* Leader lease: acquires or renews; *leader true if we hold it. */
 sw_err fleet_lease(struct fleet *f, const char *name, const char *owner, int ttl_ms, bool *leader);
+
+/* ---- the ledger's side in Redis (fleet_ledger.c, ledger.h) ------------- */
+
+/* Restores request_id's record as done (result, digest, source "") for
+ * ttl_ms, only when no record of it exists: *restored says whether it was
+ * written. */
+sw_err fleet_ledger_restore(struct fleet *f, const char *request_id, const char *digest,
+                            const char *result, int64_t ttl_ms, bool *restored);
+/* Sets the fleet's epoch to value (no TTL), only while the lock named
+ * lock_name is still held by owner (SW_ERR_BUSY if not: Redis lost it
+ * meanwhile, or it ran out, and the rebuild must start over). */
+sw_err fleet_epoch_set(struct fleet *f, const char *lock_name, const char *owner,
+                       const char *value);
 
 /* ---- confirmation numbers and waitlist -------------------------------- */
 

@@ -51,6 +51,7 @@ enum key_id {
     KEY_WAITLIST,
     KEY_CONFIRMATION_CLAIM,
     KEY_REPLAY,
+    KEY_EPOCH,
     KEY_CACHE, /* the space of fleet_cache_*() */
     KEY_LOCK,  /* the space of fleet_lock() */
     KEY_LEASE, /* the space of fleet_lease() */
@@ -79,6 +80,7 @@ enum key_id {
     KEY_LOCK_APPOINTMENT,
     KEY_LOCK_WAITLIST_OFFERS,
     KEY_LOCK_REPLICAS,
+    KEY_LOCK_LEDGER,
     /* lease names */
     KEY_LEASE_POLLER,
     KEY_LEASE_WARMER,

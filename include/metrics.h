@@ -51,7 +51,10 @@
  *   redis_command_duration_seconds{command}        histogram, one round trip
  *   ready, live                                    gauges 1/0: /readyz, /healthz
  *   unexplained_provider_events                    gauge, at the last check
- *   unexplained_provider_events_total              counter, newly seen ones */
+ *   unexplained_provider_events_total              counter, newly seen ones
+ *   ledger_rebuilds_total{result="ok|failure"}     counter, Redis rebuilt from
+ *                                                  topics.ledger
+ *   ledger_records_restored_total                  counter, records it wrote */
 #ifndef SW_METRICS_H
 #define SW_METRICS_H
 
@@ -130,6 +133,8 @@ void metrics_unexplained_events(int now_unexplained, int newly_seen);
 void metrics_dead_letter(const char *reason);
 
 void metrics_redis_error(void);
+/* One rebuild of the idempotency records from the ledger (ledger.c). */
+void metrics_ledger_rebuild(bool ok, long restored);
 
 /* Renders every family as Prometheus text 0.0.4.  *out is malloc'd and
  * NUL-terminated (the caller frees it), *len its length without the NUL.

@@ -60,6 +60,10 @@ static const struct setting settings[] = {
     STR("topics.events", topic_events, "scheduling.events", "CloudEvents change notifications."),
     STR("topics.dlq", topic_dlq, "scheduling.dlq", "Dead letters."),
     STR("topics.audit", topic_audit, "scheduling.audit", "HIPAA audit records."),
+    STR("topics.ledger", topic_ledger, "scheduling.ledger",
+        "Internal, not for agents: every write command's final result, from which the "
+        "idempotency records are rebuilt when Redis lost its data (cleanup.policy=compact,delete, "
+        "retention at least idempotency.ttl_s). Empty: no ledger, and no rebuild."),
     STR("topics.reply_allowlist", topic_reply_allowlist, "",
         "Further topics a command may name as reply_to, comma separated (besides topics.results)."),
     STR("topics.reply_prefix", topic_reply_prefix, "scheduling.results.",
@@ -568,7 +572,8 @@ static int finish(struct sw_config *cfg, FILE *errs)
 static bool never_reply(const struct sw_config *cfg, const char *topic, size_t n)
 {
     const char *const never[] = {cfg->topic_search, cfg->topic_book,  cfg->topic_cancel,
-                                 cfg->topic_events, cfg->topic_audit, cfg->topic_dlq};
+                                 cfg->topic_events, cfg->topic_audit, cfg->topic_dlq,
+                                 cfg->topic_ledger};
     for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
         if (strlen(never[i]) == n && !strncmp(never[i], topic, n))
             return true;
@@ -608,7 +613,8 @@ static int check_reply_lists(const struct sw_config *cfg, const char *where, FIL
 {
     int errors = 0;
     const char *const never[] = {cfg->topic_search, cfg->topic_book,  cfg->topic_cancel,
-                                 cfg->topic_events, cfg->topic_audit, cfg->topic_dlq};
+                                 cfg->topic_events, cfg->topic_audit, cfg->topic_dlq,
+                                 cfg->topic_ledger};
     size_t pl = strlen(cfg->topic_reply_prefix);
     for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
         if (list_has(cfg->topic_reply_allowlist, never[i])) {

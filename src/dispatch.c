@@ -1,7 +1,8 @@
 /* dispatch.c - from a Kafka message to exactly one published result.
  *
  * size check -> parse -> topic check -> deadline -> idempotency ->
- * handler -> stored result -> outbox (result, audit, events, dead letter). */
+ * handler -> stored result -> outbox (result, audit, events, dead letter,
+ * ledger). */
 #include "dispatch.h"
 
 #include <jansson.h>
@@ -14,6 +15,7 @@
 #include "canon.h"
 #include "events.h"
 #include "handlers.h"
+#include "ledger.h"
 #include "metrics.h"
 #include "log.h"
 #include "openemr.h"
@@ -405,6 +407,22 @@ static void source_of(const struct kmsg *in, char *buf, size_t len)
     snprintf(buf, len, "%s/%d/%lld", in->topic, in->partition, (long long)in->offset);
 }
 
+/* The ledger record of a write command's stored result, in the outbox of
+ * its result (so in its transaction): what rebuilds the idempotency record
+ * if Redis loses it (ledger.h). */
+static void ledger_put(struct lane *l, struct outbox *out, const struct command *c,
+                       const char *json)
+{
+    if (!ledger_wanted(l->cfg, c->type))
+        return;
+    char digest[CMD_DIGEST_LEN];
+    command_digest(c, l->in->key_id, digest); /* as dispatch_handle made it */
+    char *rec = ledger_record_encode(c->request_id, digest, json, clock_now_ms(NULL));
+    if (!rec || !outbox_add(out, l->cfg->topic_ledger, c->request_id, rec, strlen(rec)))
+        log_error("dispatch", "ledger record not queued");
+    free(rec);
+}
+
 /* Stores the answer (unless it is unavailable: nothing was done, so a retry
  * is safe and nothing is kept), then publishes it.  false when it must not
  * be published: the lease was lost (another attempt answers) or Redis could
@@ -440,6 +458,8 @@ static bool finish(struct lane *l, struct outbox *out, const struct command *c, 
             free(json);
             return false;
         }
+        if (r->status != RES_UNAVAILABLE)
+            ledger_put(l, out, c, json);
     }
     publish_result(l, out, reply_topic(l, c->reply_to),
                    c->session_id[0] ? c->session_id : c->request_id, c->request_id, json);
@@ -545,8 +565,10 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
      * check: one round trip for the three. */
     handlers_prefetch(&l->w, &cmd);
     command_digest(&cmd, in->key_id, digest); /* the key id the signature proved */
-    if (fleet_idem_begin(l->fleet, cmd.request_id, owner, digest, cfg->idempotency_lease_s, &rec) !=
-        SW_OK) {
+    /* A write command waits for the ledger to be read back into a Redis
+     * that lost its data: checked inside the begin itself, so no window. */
+    if ((ledger_wanted(cfg, cmd.type) ? fleet_idem_begin_epoch : fleet_idem_begin)(
+            l->fleet, cmd.request_id, owner, digest, cfg->idempotency_lease_s, &rec) != SW_OK) {
         log_warn("dispatch", "redis: %s", fleet_errstr(l->fleet));
         metrics_redis_error();
         outcome = HANDLER_RETRY;
@@ -568,6 +590,8 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
                                  : "duplicate request_id: answering with the stored result");
         if (redelivered && rec.outputs)
             outputs_restore(l, out, rec.outputs);
+        if (redelivered && rec.result) /* its first transaction may have been aborted */
+            ledger_put(l, out, &cmd, rec.result);
         record_command(l, cmd_type_name(cmd.type), "duplicate");
         if (rec.result)
             publish_result(l, out, reply_topic(l, cmd.reply_to),
@@ -577,6 +601,10 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     }
     case FLEET_IDEM_BUSY:
         outcome = HANDLER_RETRY; /* another attempt is on it: wait for its result */
+        goto out;
+    case FLEET_IDEM_NO_EPOCH:
+        ledger_rebuild(cfg, l->fleet, owner); /* or another replica does */
+        outcome = HANDLER_RETRY;
         goto out;
     case FLEET_IDEM_NEW:
     case FLEET_IDEM_TAKEOVER:

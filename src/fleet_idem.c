@@ -26,8 +26,12 @@
  * {'new', false, now, fence} | {'busy', false, now} |
  * {'takeover', note|false, now, fence, takeovers, write_until}.  A live
  * lease is BUSY even for the same owner string: two threads (or a begin
- * whose reply was lost and is retried) must never both proceed. */
+ * whose reply was lost and is retried) must never both proceed.  With
+ * KEYS[3] (the fleet's epoch), {'noepoch', false, now} while it is absent:
+ * checked in the same step, so no record is begun on a Redis that lost its
+ * data and was not rebuilt yet, however soon after the loss. */
 static const struct fl_script idem_begin_script = {"idem_begin", NOW_MS "\
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 0 then return {'noepoch', false, now} end\n\
 local rec = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'note', 'result', 'digest',\n\
                        'takeovers', 'handover', 'write_until', 'source')\n\
 if rec[1] and rec[5] and ARGV[4] ~= '' and rec[5] ~= ARGV[4] then return {'mismatch', false, now} end\n\
@@ -155,10 +159,10 @@ static bool dup_elem(const redisReply *r, size_t i, char **out)
     return (*out = fl_dup(e, NULL)) != NULL;
 }
 
-sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner,
-                        const char *digest, int lease_s, struct fleet_idem *x)
+static sw_err idem_begin(struct fleet *f, const char *request_id, const char *owner,
+                         const char *digest, int lease_s, bool epoch, struct fleet_idem *x)
 {
-    char key[FL_KEY_MAX], okey[FL_KEY_MAX];
+    char key[FL_KEY_MAX], okey[FL_KEY_MAX], ekey[FL_KEY_MAX];
     struct fl_args a = {0};
     memset(x, 0, sizeof(*x));
     sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
@@ -166,6 +170,8 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
         fl_arg(&a, key);
         err = outputs_key(f, request_id, okey, &a);
     }
+    if (!err && epoch && !(err = fl_key(f, ekey, sizeof(ekey), KEY_EPOCH, NULL)))
+        fl_arg(&a, ekey);
     if (err)
         return err;
     fl_arg(&a, owner);
@@ -173,7 +179,7 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
     fl_arg_int(&a, (long long)f->idem_keep_s * 1000);
     fl_arg(&a, digest ? digest : "");
     redisReply *r = NULL;
-    err = fl_eval(f, &idem_begin_script, 2, &a, &r);
+    err = fl_eval(f, &idem_begin_script, epoch ? 3 : 2, &a, &r);
     if (err)
         goto out;
     char word[16];
@@ -189,6 +195,8 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
         x->fence = fl_int(fl_elem(r, 3), 1);
     } else if (strcmp(word, "busy") == 0) {
         x->state = FLEET_IDEM_BUSY;
+    } else if (strcmp(word, "noepoch") == 0) {
+        x->state = FLEET_IDEM_NO_EPOCH;
     } else if (strcmp(word, "mismatch") == 0) {
         x->state = FLEET_IDEM_MISMATCH;
     } else if (strcmp(word, "done") == 0) {
@@ -214,6 +222,18 @@ out:
     if (err)
         fleet_idem_clear(x);
     return err;
+}
+
+sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner,
+                        const char *digest, int lease_s, struct fleet_idem *x)
+{
+    return idem_begin(f, request_id, owner, digest, lease_s, false, x);
+}
+
+sw_err fleet_idem_begin_epoch(struct fleet *f, const char *request_id, const char *owner,
+                              const char *digest, int lease_s, struct fleet_idem *x)
+{
+    return idem_begin(f, request_id, owner, digest, lease_s, true, x);
 }
 
 sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owner, const char *note,

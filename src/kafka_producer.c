@@ -184,7 +184,8 @@ static void txn_offset_set(struct kafka *k, const char *topic, int32_t partition
 
 static bool own_topic(const struct sw_config *cfg, const char *topic)
 {
-    const char *own[] = {cfg->topic_results, cfg->topic_events, cfg->topic_dlq, cfg->topic_audit};
+    const char *own[] = {cfg->topic_results, cfg->topic_events, cfg->topic_dlq, cfg->topic_audit,
+                         cfg->topic_ledger};
     for (size_t i = 0; i < NELEM(own); i++)
         if (!strcmp(own[i], topic))
             return true;

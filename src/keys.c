@@ -15,7 +15,8 @@ static const struct key_def table[KEY_COUNT] = {
     [KEY_IDEM] = {S_FLEET, "idem:<request_id>", "hash", "dispatch",
                   "idempotency.ttl_s; the result's ttl once done",
                   "state run|done, owner (the attempt), lease_until (ms), fence, takeovers, "
-                  "handover, note, write_until (ms), digest, result, source"},
+                  "handover, note, write_until (ms), digest, result, source (\"\" and owner ledger "
+                  "when read back from topics.ledger)"},
     [KEY_IDEM_OUTPUTS] = {S_FLEET, "idem-out:<request_id>", "string", "dispatch",
                           "idempotency.outputs_ttl_s",
                           "events and audit records of a finished command, to produce again "
@@ -66,6 +67,9 @@ static const struct key_def table[KEY_COUNT] = {
     [KEY_REPLAY] = {S_FLEET, "replay:<signature_digest>", "string", "dispatch",
                     "EX 2 x auth.max_skew_s + 1 h",
                     "topic/partition/offset of the one message that may carry this signature"},
+    [KEY_EPOCH] = {S_FLEET, "epoch", "string", "ledger", "none",
+                   "set once the idempotency records were rebuilt from topics.ledger; absent: "
+                   "Redis lost its data (or never had any), write commands wait for a rebuild"},
     [KEY_CACHE] = {S_FLEET, "cache:<name>", "string", "fleet_cache", "EX the caller's ttl",
                    "the JSON cache: one value per name below"},
     [KEY_LOCK] = {S_FLEET, "lock:<name>", "string", "fleet_lock", "PX the caller's ttl",
@@ -124,6 +128,9 @@ static const struct key_def table[KEY_COUNT] = {
                                   "changes to the open offers"},
     [KEY_LOCK_REPLICAS] = {S_LOCK, "replicas", "string", "monitor", "PX 2 s",
                            "changes to the live replicas"},
+    [KEY_LOCK_LEDGER] = {S_LOCK, "ledger-rebuild", "string", "ledger",
+                         "PX 60 s, renewed while the rebuild reads",
+                         "the one replica rebuilding the idempotency records from the ledger"},
 
     [KEY_LEASE_POLLER] = {S_LEASE, "poller", "string", "poller", "PX poller.lease_s",
                           "the one replica that polls OpenEMR for changes"},

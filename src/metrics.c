@@ -62,6 +62,8 @@ enum {
     F_LIVE,
     F_UNEXPLAINED,
     F_UNEXPLAINED_SEEN,
+    F_LEDGER_REBUILDS,
+    F_LEDGER_RESTORED,
     F__COUNT
 };
 
@@ -189,6 +191,15 @@ static struct family fams[F__COUNT] = {
                             "Provider events found unexplained by the configuration, each counted "
                             "when a check first sees it.",
                             K_COUNTER},
+    [F_LEDGER_REBUILDS] = {"schedworker_ledger_rebuilds_total",
+                           "Rebuilds of the idempotency records from topics.ledger this replica "
+                           "ran (Redis had no epoch: first start, or it lost its data), by result.",
+                           K_COUNTER,
+                           1,
+                           {"result"},
+                           {L_WORD}},
+    [F_LEDGER_RESTORED] = {"schedworker_ledger_records_restored_total",
+                           "Idempotency records those rebuilds wrote back into Redis.", K_COUNTER},
 };
 
 /* ---- label values ---------------------------------------------------- */
@@ -574,6 +585,14 @@ void metrics_dead_letter(const char *reason)
 void metrics_redis_error(void)
 {
     count(F_REDIS_ERRORS, NULL, NULL);
+}
+
+void metrics_ledger_rebuild(bool ok, long restored)
+{
+    count(F_LEDGER_REBUILDS, ok ? "ok" : "failure", NULL);
+    if (restored > 0)
+        atomic_fetch_add_explicit(&get(F_LEDGER_RESTORED, NULL, NULL)->count, (uint64_t)restored,
+                                  memory_order_relaxed);
 }
 
 void metrics_reset(void)

@@ -162,7 +162,7 @@ for line in open("config/kafka-topics.conf"):
     w = line.split("#", 1)[0].split()
     if w:
         want[w[0]] = (int(w[1]), sorted(w[2:]))
-assert len(want) == 7 and want["scheduling.commands.book"][0] == 6, want
+assert len(want) == 8 and want["scheduling.commands.book"][0] == 6, want
 assert created == want, (created, want)
 EOF
     bad "compose's kafka-init does not create config/kafka-topics.conf's topics"

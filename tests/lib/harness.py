@@ -93,6 +93,7 @@ TOPICS = {
     "events": "scheduling.events",
     "dlq": "scheduling.dlq",
     "audit": "scheduling.audit",
+    "ledger": "scheduling.ledger",  # internal: results of write commands (src/ledger.c)
 }
 TOPIC_OF = {
     "search_slots": "search", "find_patient": "search", "list_appointments": "search",

@@ -67,11 +67,11 @@ case $KAFKA_BROKERS in 127.0.0.1:*) ok "kafka binds 127.0.0.1" ;; *) bad "kafka 
 
 meta=$(timeout 10 kcat -b "$KAFKA_BROKERS" -L -m 5 2>&1)
 for t in scheduling.commands.search scheduling.commands.book scheduling.commands.cancel \
-    scheduling.results scheduling.events scheduling.dlq scheduling.audit; do
+    scheduling.results scheduling.events scheduling.dlq scheduling.audit scheduling.ledger; do
     echo "$meta" | grep -q "topic \"$t\"" || bad "topic $t missing from metadata"
 done
-check "kcat -L lists the 7 contract topics" \
-    [ "$(echo "$meta" | grep -c 'topic "scheduling\.')" -eq 7 ]
+check "kcat -L lists the 7 contract topics and the internal ledger" \
+    [ "$(echo "$meta" | grep -c 'topic "scheduling\.')" -eq 8 ]
 check "command topics have 4 partitions" \
     grep -q 'topic "scheduling.commands.search" with 4 partitions' <<<"$meta"
 

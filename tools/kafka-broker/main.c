@@ -30,7 +30,7 @@ static const struct {
     {"scheduling.commands.search", true}, {"scheduling.commands.book", true},
     {"scheduling.commands.cancel", true}, {"scheduling.results", false},
     {"scheduling.events", false},         {"scheduling.dlq", false},
-    {"scheduling.audit", false},
+    {"scheduling.audit", false},          {"scheduling.ledger", false}, /* internal */
 };
 
 static volatile sig_atomic_t stop_flag;

@@ -106,4 +106,11 @@ struct oe_call worker_write_call(const struct worker *w, const struct command *c
                                  struct write_cover *cover, const char *const *locks,
                                  size_t n_locks);
 
+/* The audit record of an OpenEMR request a background thread made (the
+ * poller, the warmer, the start-up access check: no command, no Kafka
+ * coordinates), produced on topics.audit; kafka NULL: nothing.  mod names
+ * the caller in the log when the record cannot be queued. */
+void worker_audit_background(const struct sw_config *cfg, struct kafka *kafka,
+                             const struct oe_audit *rec, const char *mod);
+
 #endif

@@ -20,6 +20,7 @@
 #include "oauth.h"
 #include "openemr.h"
 #include "sdnotify.h"
+#include "worker.h"
 
 #define WATCHDOG_TICK_MS 200
 
@@ -101,25 +102,7 @@ static void dev_mode_warning(const struct sw_config *cfg, int64_t *next)
 static void audit_hook(void *opaque, const struct oe_audit *rec)
 {
     struct monitor *m = opaque;
-    struct audit_fields a = {.method = rec->method,
-                             .route = rec->route,
-                             .patient_id = rec->patient_id,
-                             .offset = -1,
-                             .http_status = rec->http_status,
-                             .error_code = rec->outcome == SW_OK ? NULL : sw_err_str(rec->outcome),
-                             .at_ms = rec->at_ms,
-                             .duration_ms = -1};
-    char *text = audit_build(m->cfg, &a);
-    struct outbox out = {0};
-    if (m->kafka && text &&
-        outbox_add(&out, m->cfg->topic_audit, rec->patient_id, text, strlen(text))) {
-        for (int i = 0; i < out.n; i++)
-            kafka_produce(m->kafka, &out.items[i]); /* takes the strings */
-    } else {
-        log_error("monitor", "audit record could not be queued");
-    }
-    outbox_clear(&out);
-    free(text);
+    worker_audit_background(m->cfg, m->kafka, rec, "monitor");
 }
 
 static void *monitor_main(void *arg)

@@ -18,6 +18,7 @@
 #include "own_marks.h"
 #include "openemr.h"
 #include "timeutil.h"
+#include "worker.h"
 #include "waitlist.h"
 
 #define SNAPSHOT_KEY   key_name(KEY_POLLER_SNAPSHOT)
@@ -45,22 +46,7 @@ static void produce_outbox(struct poller *p, struct outbox *out)
 static void audit_hook(void *opaque, const struct oe_audit *rec)
 {
     struct poller *p = opaque;
-    struct audit_fields a = {.method = rec->method,
-                             .route = rec->route,
-                             .patient_id = rec->patient_id,
-                             .offset = -1,
-                             .http_status = rec->http_status,
-                             .error_code = rec->outcome == SW_OK ? NULL : sw_err_str(rec->outcome),
-                             .at_ms = rec->at_ms,
-                             .duration_ms = -1};
-    char *text = audit_build(p->cfg, &a);
-    struct outbox out = {0};
-    if (text && outbox_add(&out, p->cfg->topic_audit, rec->patient_id, text, strlen(text)))
-        produce_outbox(p, &out);
-    else
-        log_error("poller", "audit record could not be queued");
-    outbox_clear(&out);
-    free(text);
+    worker_audit_background(p->cfg, p->kafka, rec, "poller");
 }
 
 /* The fields of an appointment the poller compares, as JSON. */

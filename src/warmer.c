@@ -39,23 +39,7 @@ struct warmer {
 static void audit_hook(void *opaque, const struct oe_audit *rec)
 {
     struct warmer *wm = opaque;
-    struct audit_fields a = {.method = rec->method,
-                             .route = rec->route,
-                             .patient_id = rec->patient_id,
-                             .offset = -1,
-                             .http_status = rec->http_status,
-                             .error_code = rec->outcome == SW_OK ? NULL : sw_err_str(rec->outcome),
-                             .at_ms = rec->at_ms,
-                             .duration_ms = -1};
-    char *text = audit_build(wm->cfg, &a);
-    struct outbox out = {0};
-    if (text && outbox_add(&out, wm->cfg->topic_audit, rec->patient_id, text, strlen(text)))
-        for (int i = 0; i < out.n; i++)
-            kafka_produce(wm->kafka, &out.items[i]); /* takes the strings */
-    else
-        log_error(MOD, "audit record could not be queued");
-    outbox_clear(&out);
-    free(text);
+    worker_audit_background(wm->cfg, wm->kafka, rec, MOD);
 }
 
 static struct oe_call background_call(void)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "log.h"
 
 /* Time a command may take when it names no deadline. */
@@ -184,4 +185,28 @@ sw_err worker_lock_wait(const struct worker *w, const struct oe_call *call, cons
             renewed = clock_mono_ms(w->clock);
         }
     }
+}
+
+void worker_audit_background(const struct sw_config *cfg, struct kafka *kafka,
+                             const struct oe_audit *rec, const char *mod)
+{
+    if (!kafka)
+        return;
+    struct audit_fields a = {.method = rec->method,
+                             .route = rec->route,
+                             .patient_id = rec->patient_id,
+                             .offset = -1,
+                             .http_status = rec->http_status,
+                             .error_code = rec->outcome == SW_OK ? NULL : sw_err_str(rec->outcome),
+                             .at_ms = rec->at_ms,
+                             .duration_ms = -1};
+    char *text = audit_build(cfg, &a);
+    struct outbox out = {0};
+    if (text && outbox_add(&out, cfg->topic_audit, rec->patient_id, text, strlen(text)))
+        for (int i = 0; i < out.n; i++)
+            kafka_produce(kafka, &out.items[i]); /* takes the strings */
+    else
+        log_error(mod, "audit record could not be queued");
+    outbox_clear(&out);
+    free(text);
 }

@@ -7,9 +7,10 @@ methods the table says OpenEMR lacks are not, the appointment create body's
 required and optional fields and example are the file's, and the FHIR
 resources are the ones it describes (no Slot, no Appointment write).
 
-The file is not part of the repository: set OPENEMR_OPENAPI=PATH, or keep
-a design checkout beside the repository (../shared/openemr/openemr-api.yaml).
-Without it this test says so and exits as skipped."""
+The file is not part of the repository (it is OpenEMR's, from its source
+tree: swagger/openemr-api.yaml): set OPENEMR_OPENAPI=PATH to run this
+check.  Without it the test says so and exits as skipped; nothing else
+needs the file."""
 import json
 import os
 import sys
@@ -17,16 +18,17 @@ import sys
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import ROOT, check, finish, run, skip  # noqa: E402
+from harness import check, finish, run, skip  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FACTS = json.load(open(os.path.join(HERE, "openemr-facts.json")))
-YAML = os.environ.get("OPENEMR_OPENAPI") or os.path.normpath(
-    os.path.join(ROOT, "..", "shared", "openemr", "openemr-api.yaml"))
+YAML = os.environ.get("OPENEMR_OPENAPI", "")
 
+if not YAML:
+    skip("OPENEMR_OPENAPI is not set (the path of OpenEMR's swagger/openemr-api.yaml): only "
+         "the project's own table was checked, by test_openemr_facts.py")
 if not os.path.exists(YAML):
-    skip("OpenEMR's OpenAPI file is not here (%s; set OPENEMR_OPENAPI=PATH): only the "
-         "project's own table was checked, by test_openemr_facts.py" % YAML)
+    raise SystemExit("OPENEMR_OPENAPI=%s: no such file" % YAML)
 print("reading", YAML)
 with open(YAML) as f:
     DOC = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

@@ -43,6 +43,13 @@ sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const ch
 /* How long a cancel or reschedule may hold its appointment's lock. */
 #define CONFIRM_LOCK_TTL_MS 20000
 
+/* The lock of appointment id without reading it (an attempt taking over
+ * after a noted change: the appointment may be gone already).  SW_OK:
+ * locked; SW_ERR_EXPIRED: r answered unavailable `busy`; SW_ERR_INVALID: an
+ * id too long for a key. */
+sw_err confirm_index_relock(const struct worker *w, const struct oe_call *call, const char *id,
+                            char *lock, size_t len, struct result *r);
+
 /* Takes the lock of the appointment found (lock: its name, for the write's
  * cover and the unlock) and reads the appointment again under it: another
  * cancel or reschedule of it may have finished between the find and the

@@ -114,17 +114,26 @@ static bool bookable_category(const struct sw_config *cfg, int category)
     return false;
 }
 
-sw_err confirm_index_lock(const struct worker *w, struct oe_call *call, struct oe_appt *a,
-                          char *lock, size_t len, struct result *r)
+sw_err confirm_index_relock(const struct worker *w, const struct oe_call *call, const char *id,
+                            char *lock, size_t len, struct result *r)
 {
-    if (!key_lock_appointment(lock, len, a->id)) {
-        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
-        return SW_ERR_NOT_FOUND; /* ids are at most 63 characters */
-    }
+    if (!key_lock_appointment(lock, len, id))
+        return SW_ERR_INVALID;
     sw_err err = worker_lock_wait(w, call, lock, CONFIRM_LOCK_TTL_MS);
     if (err == SW_ERR_EXPIRED)
         result_fail(r, RES_UNAVAILABLE, "busy",
                     "Another change to this appointment is in progress; try again.");
+    return err;
+}
+
+sw_err confirm_index_lock(const struct worker *w, struct oe_call *call, struct oe_appt *a,
+                          char *lock, size_t len, struct result *r)
+{
+    sw_err err = confirm_index_relock(w, call, a->id, lock, len, r);
+    if (err == SW_ERR_INVALID) {
+        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
+        return SW_ERR_NOT_FOUND; /* ids are at most 63 characters */
+    }
     if (err)
         return err;
     struct oe_appt now;

@@ -524,20 +524,6 @@ static sw_err cancel_old(struct worker *w, const struct command *c, const struct
     return err == SW_ERR_NOT_FOUND ? SW_OK : err;
 }
 
-/* The old appointment's lock for an attempt taking over (the appointment
- * may be gone already: no read).  SW_OK, or not locked with r filled. */
-static sw_err relock(const struct worker *w, const struct oe_call *call, const char *id, char *lock,
-                     size_t len, struct result *r)
-{
-    if (!key_lock_appointment(lock, len, id))
-        return SW_ERR_INVALID;
-    sw_err err = worker_lock_wait(w, call, lock, CONFIRM_LOCK_TTL_MS);
-    if (err == SW_ERR_EXPIRED)
-        result_fail(r, RES_UNAVAILABLE, "busy",
-                    "Another change to this appointment is in progress; try again.");
-    return err;
-}
-
 static enum outcome reschedule_locked(struct worker *w, const struct command *c, struct result *r,
                                       const char *note, const struct note *np, const char *lock);
 
@@ -552,7 +538,7 @@ enum outcome handle_reschedule(struct worker *w, const struct command *c, struct
     note_parse(note, &n);
     if (n.has_old) {
         /* taking over: the old one may be gone already */
-        err = relock(w, &call, n.old.id, lock, sizeof(lock), r);
+        err = confirm_index_relock(w, &call, n.old.id, lock, sizeof(lock), r);
     } else {
         err = confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &x->who,
                                  &n.old, r);

@@ -125,12 +125,7 @@ enum outcome handle_cancel(struct worker *w, const struct command *c, struct res
     bool noted = noted_cancel(note, &a);
     sw_err err;
     if (noted) { /* the appointment's lock, no read: the next step reads */
-        err = key_lock_appointment(lock, sizeof(lock), a.id)
-                  ? worker_lock_wait(w, &call, lock, CONFIRM_LOCK_TTL_MS)
-                  : SW_ERR_INVALID;
-        if (err == SW_ERR_EXPIRED)
-            result_fail(r, RES_UNAVAILABLE, "busy",
-                        "Another change to this appointment is in progress; try again.");
+        err = confirm_index_relock(w, &call, a.id, lock, sizeof(lock), r);
     } else {
         err =
             confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &x->who, &a, r);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "auth.h"
+#include "unit_util.h"
 
 static char dir[] = "/tmp/test_auth_XXXXXX";
 
@@ -426,15 +427,13 @@ static void test_unsigned_counter(void **state)
 static int setup(void **state)
 {
     (void)state;
-    return mkdtemp(dir) ? 0 : -1;
+    return util_tmpdir_make(dir);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return util_tmpdir_remove(dir);
 }
 
 int main(void)

@@ -15,6 +15,7 @@
 #include "fake.h"
 #include "metrics.h"
 #include "timeutil.h"
+#include "unit_util.h"
 
 static char tmpdir[] = "/tmp/test_breakcheck.XXXXXX";
 
@@ -184,15 +185,13 @@ static void test_metrics(void **state)
 static int setup(void **state)
 {
     (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return util_tmpdir_make(tmpdir);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return util_tmpdir_remove(tmpdir);
 }
 
 int main(void)

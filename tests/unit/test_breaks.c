@@ -18,6 +18,7 @@
 #include "rules.h"
 #include "timeutil.h"
 #include "waitlist.h"
+#include "unit_util.h"
 
 static char tmpdir[] = "/tmp/test_breaks.XXXXXX";
 
@@ -464,15 +465,13 @@ static void test_reload_sees_breaks(void **state)
 static int setup(void **state)
 {
     (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return util_tmpdir_make(tmpdir);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return util_tmpdir_remove(tmpdir);
 }
 
 int main(void)

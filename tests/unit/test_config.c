@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "unit_util.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -764,15 +765,13 @@ static void test_reference(void **state)
 static int setup(void **state)
 {
     (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return util_tmpdir_make(tmpdir);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return util_tmpdir_remove(tmpdir);
 }
 
 int main(void)

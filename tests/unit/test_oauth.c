@@ -125,6 +125,8 @@ static void done(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 static char password_file[] = "/tmp/test_oauth_pwXXXXXX";
+/* The Redis ACL user's password file, made by the first replica that needs it. */
+static char redis_password_file[] = "/tmp/test_oauth_redispwXXXXXX";
 
 static int group_setup(void **state)
 {
@@ -152,6 +154,8 @@ static int group_teardown(void **state)
     (void)state;
     MHD_stop_daemon(ep.d);
     unlink(password_file);
+    if (redis_password_file[strlen(redis_password_file) - 1] != 'X')
+        unlink(redis_password_file);
     return redis_group_teardown(state);
 }
 
@@ -413,7 +417,7 @@ static void replica_open(struct replica *r, struct sw_manual_clock *m, const cha
     set(&r->c.cfg, "redis.url", url);
     set(&r->c.cfg, "redis.prefix", prefix);
     if (acl_user) {
-        static char pw[] = "/tmp/test_oauth_redispwXXXXXX";
+        char *pw = redis_password_file;
         if (pw[strlen(pw) - 1] == 'X') {
             int fd = mkstemp(pw);
             assert_true(fd >= 0 && write(fd, "pw\n", 3) == 3);

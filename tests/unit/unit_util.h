@@ -5,6 +5,7 @@
 #define SW_UNIT_UTIL_H
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,25 @@ static inline int util_write_artifact(const char *name, const char *text)
     if (fclose(f) != 0)
         rc = -1;
     return rc;
+}
+
+/* The scratch directory of a test group: tmpl a mkdtemp template
+ * ("/tmp/NAME.XXXXXX", filled in); removed with all it holds after the
+ * group.  0 on success, as cmocka's setup and teardown return. */
+static int util_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static inline int util_tmpdir_make(char *tmpl)
+{
+    return mkdtemp(tmpl) ? 0 : -1;
+}
+
+static inline int util_tmpdir_remove(const char *dir)
+{
+    return nftw(dir, util_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif

@@ -27,19 +27,6 @@ void confirm_index_put(const struct worker *w, const struct res_appointment *a,
 /* Forgets a number (the appointment was cancelled). */
 void confirm_index_del(const struct worker *w, const char *confirmation);
 
-/* The appointment a cancel or reschedule names, by confirmation number
- * (index, else a search of the named patient's appointments) or, when
- * confirmation is empty, by appointment_id; and only if it is the named
- * patient's (who: the patient id, or phone and birth date) and an
- * appointment of a bookable type.  Anything else is "not found" (saying
- * more would tell a stranger it exists), except a patient's own
- * appointment of a type the worker does not book, which is rejected.  On
- * failure r is filled, except for SW_ERR_REDIS.  The appointment's
- * confirmation field is set from the number given. */
-sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const char *confirmation,
-                          const char *appointment_id, const struct cmd_patient *who,
-                          struct oe_appt *out, struct result *r);
-
 /* How long a cancel or reschedule may hold its appointment's lock. */
 #define CONFIRM_LOCK_TTL_MS 20000
 
@@ -50,15 +37,24 @@ sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const ch
 sw_err confirm_index_relock(const struct worker *w, const struct oe_call *call, const char *id,
                             char *lock, size_t len, struct result *r);
 
-/* Takes the lock of the appointment found (lock: its name, for the write's
- * cover and the unlock) and reads the appointment again under it: another
- * cancel or reschedule of it may have finished between the find and the
- * lock, and OpenEMR's DELETE says "deleted" for any id, so without this
- * two commands would both move (or cancel and move) one appointment and
- * both answer ok.  SW_OK: locked, *a fresh (its confirmation kept).
- * Otherwise not locked and r filled (SW_ERR_NOT_FOUND: gone; SW_ERR_EXPIRED:
- * answered unavailable `busy`), except for SW_ERR_REDIS. */
-sw_err confirm_index_lock(const struct worker *w, struct oe_call *call, struct oe_appt *a,
-                          char *lock, size_t len, struct result *r);
+/* The appointment a cancel or reschedule names, locked (lock: its name,
+ * for the write's cover and the unlock) and read under the lock: by
+ * confirmation number (index, else a search of the named patient's
+ * appointments) or, when confirmation is empty, by appointment_id; and only
+ * if it is the named patient's (who: the patient id, or phone and birth
+ * date) and an appointment of a bookable type.  Anything else is "not
+ * found" (saying more would tell a stranger it exists), except a patient's
+ * own appointment of a type the worker does not book, which is rejected.
+ * The one read is under the lock: another cancel or reschedule of it may
+ * have finished just before, and OpenEMR's DELETE says "deleted" for any
+ * id, so a read before the lock would let two commands both move (or
+ * cancel and move) one appointment and both answer ok.  SW_OK: locked, *out
+ * read (its confirmation set from the number given when OpenEMR has none).
+ * Otherwise not locked and r filled (SW_ERR_EXPIRED: answered unavailable
+ * `busy`), except for SW_ERR_REDIS. */
+sw_err confirm_index_find_locked(const struct worker *w, struct oe_call *call,
+                                 const char *confirmation, const char *appointment_id,
+                                 const struct cmd_patient *who, struct oe_appt *out, char *lock,
+                                 size_t len, struct result *r);
 
 #endif

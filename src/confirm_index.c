@@ -126,98 +126,100 @@ sw_err confirm_index_relock(const struct worker *w, const struct oe_call *call, 
     return err;
 }
 
-sw_err confirm_index_lock(const struct worker *w, struct oe_call *call, struct oe_appt *a,
-                          char *lock, size_t len, struct result *r)
+/* The id of the appointment a cancel or reschedule names: from the index,
+ * else a search of the named patients' appointments, or appointment_id;
+ * canonical: the number's canonical form ("" without one).  On failure r
+ * is filled, except for SW_ERR_REDIS. */
+static sw_err named_id(const struct worker *w, struct oe_call *call, const char *confirmation,
+                       const char *appointment_id, char ids[MAX_NAMED][ID_MAX], size_t n_ids,
+                       char *canonical, size_t clen, char *id, size_t len, struct result *r)
 {
-    sw_err err = confirm_index_relock(w, call, a->id, lock, len, r);
+    canonical[0] = '\0';
+    if (!confirmation || !*confirmation) {
+        snprintf(id, len, "%s", appointment_id);
+        return SW_OK;
+    }
+    if (confirm_decode(confirmation, canonical, clen) != SW_OK) {
+        result_fail(r, RES_NOT_FOUND, "bad_confirmation_number",
+                    "That confirmation number is not valid; please check it.");
+        return SW_ERR_NOT_FOUND;
+    }
+    sw_err err = indexed_id(w, canonical, id, len);
+    if (err != SW_ERR_NOT_FOUND)
+        return err;
+    /* Booked before the index existed, elsewhere, or Redis lost it: search
+     * the named patients' appointments only (bounded). */
+    int64_t now = worker_now_s(w);
+    struct oe_appt found;
+    for (size_t i = 0; i < n_ids && err == SW_ERR_NOT_FOUND; i++)
+        err = emr_find_by_confirmation(&w->emr, call, canonical, ids[i], NULL,
+                                       now - SEARCH_PAST_DAYS * DAY, now + SEARCH_FUTURE_DAYS * DAY,
+                                       &found);
+    if (err == SW_ERR_NOT_FOUND)
+        result_fail(r, RES_NOT_FOUND, "no_such_appointment",
+                    "No appointment has that confirmation number.");
+    else if (err)
+        worker_fail_emr(r, err, call);
+    else
+        snprintf(id, len, "%s", found.id);
+    return err;
+}
+
+/* The appointment as read: the named patient's, a patient's (not lunch or
+ * vacation), of a bookable type.  On failure r is filled. */
+static sw_err check_named(const struct worker *w, const struct oe_appt *a,
+                          char ids[MAX_NAMED][ID_MAX], size_t n_ids, struct result *r)
+{
+    bool named = false;
+    for (size_t i = 0; i < n_ids && !named; i++)
+        named = a->patient_id[0] && !strcmp(a->patient_id, ids[i]);
+    if (!named || a->provider_event) {
+        /* not the named patient's, or not a patient's at all: as if it did
+         * not exist */
+        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
+        return SW_ERR_NOT_FOUND;
+    }
+    if (!bookable_category(w->cfg, a->category)) {
+        result_fail(r, RES_REJECTED, "not_bookable",
+                    "That appointment cannot be changed by phone; please call the clinic.");
+        return SW_ERR_REJECTED;
+    }
+    return SW_OK;
+}
+
+sw_err confirm_index_find_locked(const struct worker *w, struct oe_call *call,
+                                 const char *confirmation, const char *appointment_id,
+                                 const struct cmd_patient *who, struct oe_appt *out, char *lock,
+                                 size_t len, struct result *r)
+{
+    char canonical[CONFIRM_TEXT_LEN + 8], id[64] = "", ids[MAX_NAMED][ID_MAX];
+    size_t n_ids = 0;
+    sw_err err = named_patients(w, call, who, ids, &n_ids, r);
+    if (!err)
+        err = named_id(w, call, confirmation, appointment_id, ids, n_ids, canonical,
+                       sizeof(canonical), id, sizeof(id), r);
+    if (err)
+        return err;
+    err = confirm_index_relock(w, call, id, lock, len, r);
     if (err == SW_ERR_INVALID) {
         result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
         return SW_ERR_NOT_FOUND; /* ids are at most 63 characters */
     }
     if (err)
         return err;
-    struct oe_appt now;
-    err = emr_get(&w->emr, call, a->id, &now);
-    if (!err && (!now.patient_id[0] || strcmp(now.patient_id, a->patient_id)))
-        err = SW_ERR_NOT_FOUND; /* not the patient's any more: as if gone */
+    /* Read under the lock only: another cancel or reschedule of it may
+     * have finished just before, and OpenEMR's DELETE says "deleted" for
+     * any id. */
+    err = emr_get(&w->emr, call, id, out);
+    if (err == SW_ERR_NOT_FOUND)
+        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
+    else if (err)
+        worker_fail_emr(r, err, call);
+    else
+        err = check_named(w, out, ids, n_ids, r);
     if (err) {
         store_unlock(&w->store, lock, w->owner);
-        if (err == SW_ERR_NOT_FOUND)
-            result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
-        else
-            worker_fail_emr(r, err, call);
         return err;
-    }
-    if (!now.confirmation[0])
-        snprintf(now.confirmation, sizeof(now.confirmation), "%s", a->confirmation);
-    *a = now;
-    return SW_OK;
-}
-
-sw_err confirm_index_find(const struct worker *w, struct oe_call *call, const char *confirmation,
-                          const char *appointment_id, const struct cmd_patient *who,
-                          struct oe_appt *out, struct result *r)
-{
-    char canonical[CONFIRM_TEXT_LEN + 8] = "", id[64] = "", ids[MAX_NAMED][ID_MAX];
-    size_t n_ids = 0;
-    sw_err err = named_patients(w, call, who, ids, &n_ids, r);
-    if (err)
-        return err;
-    if (confirmation && *confirmation) {
-        if (confirm_decode(confirmation, canonical, sizeof(canonical)) != SW_OK) {
-            result_fail(r, RES_NOT_FOUND, "bad_confirmation_number",
-                        "That confirmation number is not valid; please check it.");
-            return SW_ERR_NOT_FOUND;
-        }
-        err = indexed_id(w, canonical, id, sizeof(id));
-        if (err == SW_ERR_REDIS)
-            return err;
-        if (err == SW_ERR_NOT_FOUND) {
-            /* Booked before the index existed, elsewhere, or Redis lost it:
-             * search the named patients' appointments only (bounded). */
-            int64_t now = worker_now_s(w);
-            err = SW_ERR_NOT_FOUND;
-            for (size_t i = 0; i < n_ids && err == SW_ERR_NOT_FOUND; i++)
-                err = emr_find_by_confirmation(&w->emr, call, canonical, ids[i], NULL,
-                                               now - SEARCH_PAST_DAYS * DAY,
-                                               now + SEARCH_FUTURE_DAYS * DAY, out);
-            if (err && err != SW_ERR_NOT_FOUND) {
-                worker_fail_emr(r, err, call);
-                return err;
-            }
-            if (!err)
-                snprintf(id, sizeof(id), "%s", out->id);
-        }
-        if (err == SW_ERR_NOT_FOUND) {
-            result_fail(r, RES_NOT_FOUND, "no_such_appointment",
-                        "No appointment has that confirmation number.");
-            return err;
-        }
-    } else {
-        snprintf(id, sizeof(id), "%s", appointment_id);
-    }
-    err = emr_get(&w->emr, call, id, out);
-    if (err == SW_ERR_NOT_FOUND) {
-        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
-        return err;
-    }
-    if (err) {
-        worker_fail_emr(r, err, call);
-        return err;
-    }
-    bool named = false;
-    for (size_t i = 0; i < n_ids && !named; i++)
-        named = out->patient_id[0] && !strcmp(out->patient_id, ids[i]);
-    if (!named || out->provider_event) {
-        /* not the named patient's, or not a patient's at all (lunch,
-         * vacation): as if it did not exist */
-        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
-        return SW_ERR_NOT_FOUND;
-    }
-    if (!bookable_category(w->cfg, out->category)) {
-        result_fail(r, RES_REJECTED, "not_bookable",
-                    "That appointment cannot be changed by phone; please call the clinic.");
-        return SW_ERR_REJECTED;
     }
     if (canonical[0] && !out->confirmation[0])
         snprintf(out->confirmation, sizeof(out->confirmation), "%s", canonical);

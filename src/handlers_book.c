@@ -540,10 +540,9 @@ enum outcome handle_reschedule(struct worker *w, const struct command *c, struct
         /* taking over: the old one may be gone already */
         err = confirm_index_relock(w, &call, n.old.id, lock, sizeof(lock), r);
     } else {
-        err = confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &x->who,
-                                 &n.old, r);
-        if (!err) /* one change of it at a time, and is it still there? */
-            err = confirm_index_lock(w, &call, &n.old, lock, sizeof(lock), r);
+        /* one change of it at a time, and is it still there? */
+        err = confirm_index_find_locked(w, &call, x->confirmation_number, x->appointment_id,
+                                        &x->who, &n.old, lock, sizeof(lock), r);
     }
     if (err)
         return err == SW_ERR_REDIS ? OUTCOME_RETRY : worker_outcome(r, err);

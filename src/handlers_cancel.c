@@ -2,7 +2,7 @@
  * triggers.
  *
  * The appointment must be the named patient's, of a bookable type
- * (confirm_index_find).  Its details are noted under the lease before the
+ * (confirm_index_find_locked).  Its details are noted under the lease before the
  * DELETE, which is sent only under cover; an answer lost on the way is not
  * guessed: a later attempt (waiting out the earlier write's cover) looks
  * whether the appointment is still there, and finishes the cancel. */
@@ -127,10 +127,9 @@ enum outcome handle_cancel(struct worker *w, const struct command *c, struct res
     if (noted) { /* the appointment's lock, no read: the next step reads */
         err = confirm_index_relock(w, &call, a.id, lock, sizeof(lock), r);
     } else {
-        err =
-            confirm_index_find(w, &call, x->confirmation_number, x->appointment_id, &x->who, &a, r);
-        if (!err) /* one change of it at a time, and is it still there? */
-            err = confirm_index_lock(w, &call, &a, lock, sizeof(lock), r);
+        /* one change of it at a time, and is it still there? */
+        err = confirm_index_find_locked(w, &call, x->confirmation_number, x->appointment_id,
+                                        &x->who, &a, lock, sizeof(lock), r);
     }
     if (err)
         return err == SW_ERR_REDIS ? OUTCOME_RETRY : worker_outcome(r, err);

@@ -133,7 +133,9 @@ sw_err fleet_replay_claim(struct fleet *f, const char *digest, const char *who, 
 enum fleet_priority { FLEET_PRIO_WRITE = 0, FLEET_PRIO_READ = 1, FLEET_PRIO_BACKGROUND = 2 };
 
 struct fleet_permit {
-    char id[40]; /* empty when not held */
+    char id[40];         /* empty when not held */
+    char waited_for[16]; /* what first held the grant back ("rate", "permits",
+                          * ...: fleet_limit.c); empty when it did not wait */
 };
 
 /* Waits (sleeping, polling Redis) until both a rate token (GCRA at

@@ -39,6 +39,9 @@
  *                                                  the time taken (subset)
  *   slot_cache_requests_total{result=hit|miss|stale} counter
  *   limiter_wait_seconds{priority}                 histogram
+ *   limiter_held_total{priority,reason}            counter, requests that
+ *                                                  waited, by what first
+ *                                                  held them back
  *   circuit_state{state=closed|open|half-open}    gauge, 1 for the current state
  *   consumer_lag{topic,partition}                  gauge
  *   in_flight_commands                             gauge
@@ -96,6 +99,7 @@ void metrics_cache(const char *result);
 /* Time spent waiting for a rate-limiter permit; prio_name: "write", "read",
  * "background". */
 void metrics_limiter_wait(const char *prio_name, double seconds);
+void metrics_limiter_held(const char *prio_name, const char *reason);
 
 /* 0 closed, 1 open, 2 half-open (enum fleet_circuit): that state's series
  * becomes 1, the others 0. */

@@ -80,10 +80,11 @@
  * ARGV prio, permit id, interval_us, concurrency, permit_ttl_ms,
  *      waiter_ttl_ms, deadline_ms (0 none), longest sure sleep (ms),
  *      reads' interval_us (0: no share), permits kept for writes
- * Returns {1, 0, now_ms} granted, {0, wait_ms, now_ms, sure} not yet,
+ * Returns {1, 0, now_ms} granted, {0, wait_ms, now_ms, sure, why} not yet,
  * {-1, 0, now_ms} deadline passed (nothing taken).  sure = 1 when nothing
  * can end the wait early (back-off, the rate slot): the caller may sleep
- * it all; 0 when a permit may be released any moment. */
+ * it all; 0 when a permit may be released any moment.  why: what held it
+ * back (backoff, rate, reads_share, write_waiting, read_waiting, permits). */
 static const struct fl_script acquire_script = {"limit_acquire", "\
 local t = redis.call('TIME')\n\
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])\n\
@@ -96,7 +97,7 @@ if deadline > 0 and now >= deadline then return {-1, 0, now} end\n\
 \n\
 -- not granted: a waiting write or read says so (until a little after\n\
 -- its next try), so that less urgent callers yield to it\n\
-local function refuse(ms, sure)\n\
+local function refuse(ms, sure, why)\n\
   if ms < 1 then ms = 1 end\n\
   if prio <= 1 then\n\
     local mark = tonumber(ARGV[6])\n\
@@ -106,18 +107,19 @@ local function refuse(ms, sure)\n\
       redis.call('PEXPIRE', KEYS[4 + prio], fmt(mark))\n\
     end\n\
   end\n\
-  return {0, math.ceil(ms), now, sure}\n\
+  return {0, math.ceil(ms), now, sure, why}\n\
 end\n\
 \n\
 -- 1. fleet-wide back-off after a 429/503\n\
 local backoff = tonumber(redis.call('GET', KEYS[3]) or '0')\n\
-if backoff > now then return refuse(backoff - now, 1) end\n\
+if backoff > now then return refuse(backoff - now, 1, 'backoff') end\n\
 \n\
 -- 2. the rate slot: GCRA, tau = 0 (see the proof in fleet_limit.c)\n\
 local interval = tonumber(ARGV[3])\n\
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n\
 local rate_wait = 0\n\
 if tat > now_us then rate_wait = (tat - now_us) / 1000 end\n\
+local rate_why = 'rate'\n\
 -- reads and background: also their share of the rate, while writes are\n\
 -- about (a write asked within the last second: KEYS[7])\n\
 local rinterval = tonumber(ARGV[9])\n\
@@ -127,14 +129,20 @@ if prio == 0 and rinterval > 0 then redis.call('SET', KEYS[7], '1', 'PX', 1000) 
 if prio >= 1 and rinterval > 0 then\n\
   writes = redis.call('EXISTS', KEYS[7]) == 1\n\
   rtat = tonumber(redis.call('GET', KEYS[6]) or '0')\n\
-  if writes and rtat > now_us then rate_wait = math.max(rate_wait, (rtat - now_us) / 1000) end\n\
+  if writes and (rtat - now_us) / 1000 > rate_wait then\n\
+    rate_wait, rate_why = (rtat - now_us) / 1000, 'reads_share'\n\
+  end\n\
 end\n\
 \n\
 -- 3. priority: yield to more urgent waiters\n\
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)\n\
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)\n\
-if prio >= 1 and redis.call('ZCARD', KEYS[4]) > 0 then return refuse(math.max(rate_wait, 10), 0) end\n\
-if prio >= 2 and redis.call('ZCARD', KEYS[5]) > 0 then return refuse(math.max(rate_wait, 10), 0) end\n\
+if prio >= 1 and redis.call('ZCARD', KEYS[4]) > 0 then\n\
+  return refuse(math.max(rate_wait, 10), 0, 'write_waiting')\n\
+end\n\
+if prio >= 2 and redis.call('ZCARD', KEYS[5]) > 0 then\n\
+  return refuse(math.max(rate_wait, 10), 0, 'read_waiting')\n\
+end\n\
 \n\
 -- 4. an in-flight permit; expired permits belong to dead holders\n\
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n\
@@ -150,9 +158,9 @@ if redis.call('ZCARD', KEYS[2]) + reserve >= conc then\n\
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n\
   local ms = 50\n\
   if first[2] then ms = tonumber(first[2]) - now end\n\
-  return refuse(math.max(ms, rate_wait), 0)\n\
+  return refuse(math.max(ms, rate_wait), 0, 'permits')\n\
 end\n\
-if rate_wait > 0 then return refuse(rate_wait, 1) end\n\
+if rate_wait > 0 then return refuse(rate_wait, 1, rate_why) end\n\
 \n\
 -- 5. granted: take both\n\
 redis.call('SET', KEYS[1], fmt(math.max(tat, now_us) + interval),\n\
@@ -206,6 +214,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
                            struct fleet_permit *permit, int64_t *waited_ms)
 {
     permit->id[0] = '\0';
+    permit->waited_for[0] = '\0';
     if (waited_ms)
         *waited_ms = 0;
     if (prio < FLEET_PRIO_WRITE || prio > FLEET_PRIO_BACKGROUND)
@@ -256,6 +265,9 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
         long long wait = fl_int(fl_elem(r, 1), LIMIT_POLL_MAX_MS);
         long long now = fl_int(fl_elem(r, 2), 0);
         bool sure = fl_int(fl_elem(r, 3), 0) == 1;
+        if (granted == 0 && !permit->waited_for[0] &&
+            !fl_copy(fl_elem(r, 4), permit->waited_for, sizeof(permit->waited_for)))
+            snprintf(permit->waited_for, sizeof(permit->waited_for), "unknown");
         freeReplyObject(r);
         if (waited_ms)
             *waited_ms = clock_mono_ms(f->clock) - start;

@@ -49,6 +49,7 @@ enum {
     F_CONFLICTS,
     F_CACHE,
     F_LIMITER_WAIT,
+    F_LIMITER_HELD,
     F_CIRCUIT,
     F_LAG,
     F_IN_FLIGHT,
@@ -128,6 +129,14 @@ static struct family fams[F__COUNT] = {
                         {L_WORD},
                         wait_bounds,
                         NB(wait_bounds)},
+    [F_LIMITER_HELD] = {"schedworker_limiter_held_total",
+                        "OpenEMR requests that had to wait for the rate limiter, by priority and "
+                        "what first held them back (rate, reads_share, permits, write_waiting, "
+                        "read_waiting, backoff).",
+                        K_COUNTER,
+                        2,
+                        {"priority", "reason"},
+                        {L_WORD, L_WORD}},
     [F_CIRCUIT] = {"schedworker_circuit_state",
                    "The fleet's OpenEMR circuit breaker: 1 for the state it is in (closed, open, "
                    "half-open), 0 for the others; all 0 until this replica has read it.",
@@ -510,6 +519,11 @@ void metrics_cache(const char *result)
 void metrics_limiter_wait(const char *prio_name, double seconds)
 {
     observe(F_LIMITER_WAIT, prio_name, NULL, seconds);
+}
+
+void metrics_limiter_held(const char *prio_name, const char *reason)
+{
+    count(F_LIMITER_HELD, prio_name, reason);
 }
 
 void metrics_circuit(int state)

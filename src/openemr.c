@@ -204,6 +204,8 @@ static sw_err attempt(struct oe_client *c, struct oe_call *call, const struct oe
         static const char *const prio_names[] = {"write", "read", "background"};
         err = fleet_limit_acquire(c->fleet, call->prio, call->deadline_ms, &permit, &waited);
         metrics_limiter_wait(prio_names[call->prio], (double)waited / 1000.0);
+        if (permit.waited_for[0])
+            metrics_limiter_held(prio_names[call->prio], permit.waited_for);
         if (err != SW_OK) {
             oe_detail(call, "rate limiter: %s", sw_err_str(err));
             return err == SW_ERR_EXPIRED ? SW_ERR_EXPIRED : SW_ERR_UNAVAILABLE;

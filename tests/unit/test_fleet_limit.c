@@ -163,6 +163,9 @@ static void test_limiter_clock(void **state)
     assert_true(rc.sleeps >= 1);
     assert_true(rc.slept_ms >= 400);
     assert_true(waited >= rc.slept_ms);
+    /* and says what held it back: the rate, not the permits */
+    assert_string_equal(p1.waited_for, "");
+    assert_string_equal(p2.waited_for, "rate");
     fleet_limit_release(f, &p1);
     fleet_limit_release(f, &p2);
     fleet_destroy(f);
@@ -273,6 +276,7 @@ static void test_limiter_priority_reserve(void **state)
     assert_int_equal(fleet_now_ms(f, &now), SW_OK);
     assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_READ, now + 200, &p, &waited),
                      SW_ERR_EXPIRED);
+    assert_string_equal(p.waited_for, "permits");
     assert_int_equal(fleet_limit_acquire(f, FLEET_PRIO_BACKGROUND, now + 400, &p, &waited),
                      SW_ERR_EXPIRED);
     assert_int_equal(fleet_now_ms(f, &now), SW_OK);

@@ -154,6 +154,7 @@ static void test_fixed_series_and_gauges(void **state)
     metrics_openemr("POST /apis/default/api/patient/17/appointment", 0, 3);
     metrics_openemr_error("POST /apis/default/api/patient/17/appointment", "timeout");
     metrics_limiter_wait("write", 0.002);
+    metrics_limiter_held("read", "permits");
     metrics_lag("scheduling.commands.book", 3, 42);
     metrics_lag("scheduling.commands.book", 4, 5);
     metrics_lag_forget("scheduling.commands.book", 4);
@@ -201,6 +202,8 @@ static void test_fixed_series_and_gauges(void **state)
     assert_null(strstr(t, "route=\"POST "));
     assert_int_equal(
         value_of(t, "schedworker_limiter_wait_seconds_bucket{priority=\"write\",le=\"0.005\"}"), 1);
+    assert_int_equal(
+        value_of(t, "schedworker_limiter_held_total{priority=\"read\",reason=\"permits\"}"), 1);
     assert_int_equal(
         value_of(t, "schedworker_consumer_lag{topic=\"scheduling.commands.book\",partition=\"3\"}"),
         42);

@@ -78,6 +78,14 @@ static sw_err indexed_id(const struct worker *w, const char *confirmation, char 
 
 #define MAX_NAMED 8 /* patients one phone and birth date may name */
 
+/* The one answer for an appointment the caller may not see: saying more
+ * would tell a stranger it exists. */
+static sw_err no_such_appointment(struct result *r)
+{
+    result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
+    return SW_ERR_NOT_FOUND;
+}
+
 /* The patients a write names: its id, or those with that phone and birth
  * date.  SW_OK with *n >= 1, or r filled. */
 static sw_err named_patients(const struct worker *w, struct oe_call *call,
@@ -99,11 +107,7 @@ static sw_err named_patients(const struct worker *w, struct oe_call *call,
     for (size_t i = 0; i < np && *n < MAX_NAMED; i++)
         snprintf(ids[(*n)++], ID_MAX, "%s", p[i].id);
     free(p);
-    if (*n == 0) {
-        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
-        return SW_ERR_NOT_FOUND;
-    }
-    return SW_OK;
+    return *n ? SW_OK : no_such_appointment(r);
 }
 
 static bool bookable_category(const struct sw_config *cfg, int category)
@@ -173,12 +177,8 @@ static sw_err check_named(const struct worker *w, const struct oe_appt *a,
     bool named = false;
     for (size_t i = 0; i < n_ids && !named; i++)
         named = a->patient_id[0] && !strcmp(a->patient_id, ids[i]);
-    if (!named || a->provider_event) {
-        /* not the named patient's, or not a patient's at all: as if it did
-         * not exist */
-        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
-        return SW_ERR_NOT_FOUND;
-    }
+    if (!named || a->provider_event) /* not the named patient's, or not a patient's at all */
+        return no_such_appointment(r);
     if (!bookable_category(w->cfg, a->category)) {
         result_fail(r, RES_REJECTED, "not_bookable",
                     "That appointment cannot be changed by phone; please call the clinic.");
@@ -201,10 +201,8 @@ sw_err confirm_index_find_locked(const struct worker *w, struct oe_call *call,
     if (err)
         return err;
     err = confirm_index_relock(w, call, id, lock, len, r);
-    if (err == SW_ERR_INVALID) {
-        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
-        return SW_ERR_NOT_FOUND; /* ids are at most 63 characters */
-    }
+    if (err == SW_ERR_INVALID) /* ids are at most 63 characters */
+        return no_such_appointment(r);
     if (err)
         return err;
     /* Read under the lock only: another cancel or reschedule of it may
@@ -212,7 +210,7 @@ sw_err confirm_index_find_locked(const struct worker *w, struct oe_call *call,
      * any id. */
     err = emr_get(&w->emr, call, id, out);
     if (err == SW_ERR_NOT_FOUND)
-        result_fail(r, RES_NOT_FOUND, "no_such_appointment", "No such appointment.");
+        no_such_appointment(r);
     else if (err)
         worker_fail_emr(r, err, call);
     else

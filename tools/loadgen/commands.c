@@ -5,8 +5,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "loadgen.h"
 #include "result.h"
+
+/* No cap of our own: as many candidates as memory holds. */
+#define CANDIDATES_MAX (SIZE_MAX / sizeof(struct candidate))
 
 /* ---- commands ------------------------------------------------------------ */
 
@@ -45,8 +49,8 @@ static int type_minutes(const struct sw_config *cfg, const char *type)
 static struct candidate *book_grid(const struct opts *o, const struct sw_config *cfg, size_t *n)
 {
     int dur = type_minutes(cfg, o->appointment_type);
-    size_t cap = 1024, k = 0;
-    struct candidate *c = malloc(cap * sizeof(*c));
+    size_t cap = 0, k = 0;
+    struct candidate *c = vec_grow(NULL, &cap, sizeof(*c), 1024, CANDIDATES_MAX);
     if (!c)
         return NULL;
     for (int d = 2; d < 2 + o->book_days; d++) {
@@ -57,15 +61,12 @@ static struct candidate *book_grid(const struct opts *o, const struct sw_config 
             if (m < 13 * 60 && m + dur > 12 * 60)
                 continue; /* lunch */
             for (int p = 0; p < o->n_practitioners; p++) {
-                if (k == cap) {
-                    struct candidate *g = realloc(c, 2 * cap * sizeof(*c));
-                    if (!g) {
-                        free(c);
-                        return NULL;
-                    }
-                    c = g;
-                    cap *= 2;
+                struct candidate *g = vec_grow(c, &cap, sizeof(*c), k + 1, CANDIDATES_MAX);
+                if (!g) {
+                    free(c);
+                    return NULL;
                 }
+                c = g;
                 snprintf(c[k].practitioner, sizeof(c[k].practitioner), "%s", o->practitioners[p]);
                 format_time((int64_t)at_local(day, m), c[k].start, sizeof(c[k].start));
                 snprintf(c[k].type, sizeof(c[k].type), "%s", o->appointment_type);
@@ -85,8 +86,8 @@ static struct candidate *read_slots(const char *path, const char *def_type, size
         fprintf(stderr, "loadgen: %s: %s\n", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 256, k = 0;
-    struct candidate *c = malloc(cap * sizeof(*c));
+    size_t cap = 0, k = 0;
+    struct candidate *c = vec_grow(NULL, &cap, sizeof(*c), 256, CANDIDATES_MAX);
     char line[512];
     int lineno = 0;
     while (c && fgets(line, sizeof(line), f)) {
@@ -100,16 +101,13 @@ static struct candidate *read_slots(const char *path, const char *def_type, size
             c = NULL;
             break;
         }
-        if (k == cap) {
-            struct candidate *g = realloc(c, 2 * cap * sizeof(*c));
-            if (!g) {
-                free(c);
-                c = NULL;
-                break;
-            }
-            c = g;
-            cap *= 2;
+        struct candidate *g = vec_grow(c, &cap, sizeof(*c), k + 1, CANDIDATES_MAX);
+        if (!g) {
+            free(c);
+            c = NULL;
+            break;
         }
+        c = g;
         snprintf(c[k].practitioner, sizeof(c[k].practitioner), "%s", p);
         snprintf(c[k].start, sizeof(c[k].start), "%s", s);
         snprintf(c[k].type, sizeof(c[k].type), "%s", t[0] ? t : def_type);

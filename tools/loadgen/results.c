@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "loadgen.h"
 
 /* ---- bookkeeping --------------------------------------------------------- */
@@ -41,14 +42,12 @@ static void count_status(struct state *st, const char *status)
 
 static void record_latency(struct state *st, double ms)
 {
-    if (st->n_lat == st->cap_lat) {
-        size_t cap = st->cap_lat ? st->cap_lat * 2 : 65536;
-        double *p = realloc(st->lat_ms, cap * sizeof(*p));
-        if (!p)
-            return; /* counted as received, latency dropped */
-        st->lat_ms = p;
-        st->cap_lat = cap;
-    }
+    /* from 65536 at once, then doubling, with no cap of our own */
+    size_t need = st->n_lat < 65536 ? 65536 : st->n_lat + 1;
+    double *p = vec_grow(st->lat_ms, &st->cap_lat, sizeof(*p), need, SIZE_MAX / sizeof(*p));
+    if (!p)
+        return; /* counted as received, latency dropped */
+    st->lat_ms = p;
     st->lat_ms[st->n_lat++] = ms;
 }
 

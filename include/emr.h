@@ -82,6 +82,7 @@ struct oe_appt {
     char confirmation[24];     /* found in the comment / identifier; "" none */
     char appointment_type[32]; /* contract type when known, else "" */
     int64_t updated;           /* last change, epoch seconds (0 unknown) */
+    char uuid[64];             /* the FHIR id (pc_uuid), the same under both id forms; "" unknown */
 };
 
 struct oe_new_appt {

@@ -244,6 +244,14 @@ sw_err fleet_lock(struct fleet *f, const char *name, const char *owner, int ttl_
 sw_err fleet_unlock(struct fleet *f, const char *name, const char *owner);
 /* Leader lease: acquires or renews; *leader true if we hold it. */
 sw_err fleet_lease(struct fleet *f, const char *name, const char *owner, int ttl_ms, bool *leader);
+/* The leader's compare-and-set of a cache value: written only while owner
+ * holds lease and the value is still the one it read (expect_sha1: the
+ * SHA-1 of that value in hex, "" when it was absent).  SW_ERR_BUSY when
+ * the lease is another's or someone wrote in between. */
+sw_err fleet_cache_put_leased(struct fleet *f, const char *key, const char *expect_sha1,
+                              const char *value, int ttl_s, const char *lease, const char *owner);
+/* The hex SHA-1 fleet_cache_put_leased() compares ("" for NULL). */
+void fleet_sha1_hex(const char *value, char out[41]);
 
 /* ---- the ledger's side in Redis (fleet_ledger.c, ledger.h) ------------- */
 

@@ -11,6 +11,8 @@
 #ifndef SW_IDS_H
 #define SW_IDS_H
 
+#include <stdbool.h>
+
 #include "errors.h"
 
 #define ID_MAX 64 /* with the NUL */
@@ -23,6 +25,10 @@ enum id_form {
 };
 
 sw_err ids_normalize(enum id_kind kind, const char *raw, char out[ID_MAX], enum id_form *form);
+
+/* Whether s is one or more ASCII digits (a numeric OpenEMR id: pid,
+ * user id, pc_eid), as OpenEMR prints them. */
+bool ids_is_digits(const char *s);
 
 /* "patient" / "practitioner". */
 const char *ids_kind_name(enum id_kind kind);

@@ -4,12 +4,15 @@
  * A write is marked by the appointment's id and by practitioner, patient
  * and start: on the standard API the worker knows the pc_eid while the
  * poller lists FHIR ids (pc_uuid), which map to an eid only once a row was
- * read through the standard API.  Marks live two days and are used up when
- * the poller takes them. */
+ * read through the standard API.  Marks live two days.  A poll collects
+ * the marks it finds and uses them up only once its snapshot is stored: a
+ * poll thrown away (another replica polled meanwhile) leaves them for the
+ * poll that counts. */
 #ifndef SW_OWN_MARKS_H
 #define SW_OWN_MARKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "emr.h"
@@ -18,9 +21,21 @@
 /* Marks a change the worker is about to make (a create, cancel or move). */
 void own_mark(const struct store *st, const struct oe_appt *a);
 
+/* The marks one poll found. */
+struct own_found {
+    char **keys;
+    size_t n, cap;
+};
+
 /* Whether the worker made this change (by id, or by practitioner, patient
- * and start when the ids differ); the marks found are removed. */
-bool own_take(const struct store *st, const char *appointment_id, const char *pract,
-              const char *patient, int64_t start);
+ * and start when the ids differ; patient NULL: by id only); the marks
+ * found are added to found. */
+bool own_find(const struct store *st, struct own_found *found, const char *appointment_id,
+              const char *pract, const char *patient, int64_t start);
+
+/* Removes the marks found (the poll's snapshot is stored), and frees them. */
+void own_found_use(const struct store *st, struct own_found *found);
+/* Frees them and leaves the marks in place. */
+void own_found_free(struct own_found *found);
 
 #endif

@@ -2,6 +2,9 @@
  * confirmation numbers, each owned by a string and expiring by itself. */
 #include "fleet_internal.h"
 
+#include <openssl/evp.h>
+#include <string.h>
+
 /* KEYS[1] lock; ARGV owner.  Deletes the key if it holds owner (1), nothing
  * if it is gone (1), 0 if another owner holds it. */
 static const struct fl_script compare_del_script = {"compare_del", "\
@@ -61,6 +64,46 @@ sw_err fleet_lease(struct fleet *f, const char *name, const char *owner, int ttl
     if (err == SW_OK)
         *leader = true;
     return err == SW_ERR_BUSY ? SW_OK : err;
+}
+
+/* KEYS[1] value, KEYS[2] lease; ARGV sha1 of the value read ("" absent),
+ * value, ttl_s, owner.  1 written; 0 lease not ours or value changed. */
+static const struct fl_script leased_put_script = {"leased_put", "\
+if redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end\n\
+local v = redis.call('GET', KEYS[1])\n\
+if (v and redis.sha1hex(v) or '') ~= ARGV[1] then return 0 end\n\
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\n\
+return 1\n"};
+
+void fleet_sha1_hex(const char *value, char out[41])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    out[0] = '\0';
+    if (!value || !EVP_Digest(value, strlen(value), md, &n, EVP_sha1(), NULL))
+        return;
+    for (unsigned int i = 0; i < n && i < 20; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+sw_err fleet_cache_put_leased(struct fleet *f, const char *key, const char *expect_sha1,
+                              const char *value, int ttl_s, const char *lease, const char *owner)
+{
+    char k[FL_KEY_MAX], l[FL_KEY_MAX];
+    sw_err err = fl_key(f, k, sizeof(k), KEY_CACHE, key);
+    if (!err)
+        err = fl_key(f, l, sizeof(l), KEY_LEASE, lease);
+    if (err)
+        return err;
+    fl_prefetch_drop_key(f, k);
+    struct fl_args a = {0};
+    fl_arg(&a, k);
+    fl_arg(&a, l);
+    fl_arg(&a, expect_sha1);
+    fl_arg(&a, value);
+    fl_arg_int(&a, ttl_s > 0 ? ttl_s : 1);
+    fl_arg(&a, owner);
+    return fl_eval_owned(f, &leased_put_script, 2, &a);
 }
 
 /* KEYS[1] claim; ARGV request_id, ttl_s.  1 if the code is ours now (new,

@@ -80,6 +80,16 @@ sw_err ids_normalize(enum id_kind kind, const char *raw, char out[ID_MAX], enum 
     return SW_OK;
 }
 
+bool ids_is_digits(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
 const char *ids_kind_name(enum id_kind kind)
 {
     return kind == ID_PATIENT ? "patient" : "practitioner";

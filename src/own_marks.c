@@ -2,7 +2,9 @@
 #include "own_marks.h"
 
 #include <stdlib.h>
+#include <string.h>
 
+#include "buf.h"
 #include "keys.h"
 #include "log.h"
 
@@ -19,22 +21,48 @@ void own_mark(const struct store *st, const struct oe_appt *a)
         log_warn("own", "could not mark appointment %s as the worker's own", a->id);
 }
 
-static bool take_key(const struct store *st, const char *key)
+static bool find_key(const struct store *st, struct own_found *found, const char *key)
 {
     char *v = NULL;
     if (store_kv_get(st, key, &v) != SW_OK)
         return false;
     free(v);
-    store_kv_del(st, key);
+    for (size_t i = 0; i < found->n; i++)
+        if (!strcmp(found->keys[i], key))
+            return true;
+    char *k = strdup(key);
+    char **keys =
+        k ? vec_grow(found->keys, &found->cap, sizeof(*keys), found->n + 1, 1 << 20) : NULL;
+    if (keys) {
+        found->keys = keys;
+        found->keys[found->n++] = k;
+    } else {
+        free(k); /* not used up: at worst it hides one later change of the same slot */
+    }
     return true;
 }
 
-bool own_take(const struct store *st, const char *appointment_id, const char *pract,
-              const char *patient, int64_t start)
+bool own_find(const struct store *st, struct own_found *found, const char *appointment_id,
+              const char *pract, const char *patient, int64_t start)
 {
     char key[224];
-    bool by_id = key_own_appointment(key, sizeof(key), appointment_id) && take_key(st, key);
+    bool by_id = key_own_appointment(key, sizeof(key), appointment_id) && find_key(st, found, key);
     bool by_slot = patient && *patient && key_own_slot(key, sizeof(key), pract, patient, start) &&
-                   take_key(st, key);
+                   find_key(st, found, key);
     return by_id || by_slot;
+}
+
+void own_found_use(const struct store *st, struct own_found *found)
+{
+    for (size_t i = 0; i < found->n; i++)
+        store_kv_del(st, found->keys[i]);
+    own_found_free(found);
+}
+
+void own_found_free(struct own_found *found)
+{
+    for (size_t i = 0; i < found->n; i++)
+        free(found->keys[i]);
+    free(found->keys);
+    *found = (struct own_found){0};
 }

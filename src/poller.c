@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "daycache.h"
 #include "events.h"
+#include "ids.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -49,12 +50,38 @@ static void audit_hook(void *opaque, const struct oe_audit *rec)
     worker_audit_background(p->cfg, p->kafka, rec, "poller");
 }
 
-/* The fields of an appointment the poller compares, as JSON. */
+/* The fields of an appointment the poller compares, as JSON, and "f" its
+ * FHIR id, which names it under both id forms (not compared: snapshots
+ * written before it was kept have none). */
 static json_t *fingerprint(const struct oe_appt *a)
 {
-    return json_pack("{s:I, s:I, s:i, s:s, s:s, s:s, s:I}", "s", (json_int_t)a->start, "e",
-                     (json_int_t)a->end, "st", (int)a->status, "p", a->practitioner_id, "pt",
-                     a->patient_id, "c", a->confirmation, "u", (json_int_t)a->updated);
+    json_t *fp = json_pack("{s:I, s:I, s:i, s:s, s:s, s:s, s:I}", "s", (json_int_t)a->start, "e",
+                           (json_int_t)a->end, "st", (int)a->status, "p", a->practitioner_id, "pt",
+                           a->patient_id, "c", a->confirmation, "u", (json_int_t)a->updated);
+    if (fp && a->uuid[0])
+        json_object_set_new(fp, "f", json_string(a->uuid));
+    return fp;
+}
+
+static bool same_state(json_t *x, json_t *y)
+{
+    static const char *const keys[] = {"s", "e", "st", "p", "pt", "c", "u"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *a = json_object_get(x, keys[i]), *b = json_object_get(y, keys[i]);
+        if ((a || b) && !json_equal(a, b))
+            return false;
+    }
+    return true;
+}
+
+/* The compared fields as text (a key for rows that vanished unchanged). */
+static char *state_text(json_t *fp)
+{
+    json_t *c = json_copy(fp);
+    json_object_del(c, "f");
+    char *k = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(c);
+    return k;
 }
 
 static void invalidate_day(struct poller *p, const char *pract, int64_t t)
@@ -93,6 +120,35 @@ static void emit(struct poller *p, struct outbox *out, const char *type, const c
     log_info("poller", "%s: appointment %s", type, id);
 }
 
+/* The snapshot id of a row that vanished under it and is back as this one
+ * (the same FHIR id; in a snapshot without FHIR ids, unchanged), or NULL. */
+static const char *renamed_from(json_t *gone, json_t *by_uuid, json_t *by_fp, const char *uuid,
+                                json_t *fp)
+{
+    const char *gid = uuid[0] ? json_string_value(json_object_get(by_uuid, uuid)) : NULL;
+    if (!gid) {
+        char *k = state_text(fp);
+        gid = k ? json_string_value(json_object_get(by_fp, k)) : NULL;
+        free(k);
+    }
+    return gid && json_object_get(gone, gid) ? gid : NULL;
+}
+
+/* Whether this replica still holds the poller lease (renewed). */
+static bool still_leader(struct poller *p)
+{
+    bool leader = false;
+    return fleet_lease(p->fleet, key_name(KEY_LEASE_POLLER), p->cfg->worker_id,
+                       p->cfg->poller_lease_s * 1000, &leader) == SW_OK &&
+           leader;
+}
+
+/* One poll: the snapshot, then OpenEMR's rows, the events that lead from
+ * one to the other, then the new snapshot.  The snapshot is read first, so
+ * whatever the rows show happened after it, and it is replaced only while
+ * this replica holds the lease and nobody replaced it meanwhile: a poller
+ * that waited out its lease for OpenEMR budget (or froze) cannot write an
+ * older view over a newer one, nor use up marks the next poll needs. */
 static void poll_once(struct poller *p)
 {
     const struct sw_config *cfg = p->cfg;
@@ -101,16 +157,27 @@ static void poll_once(struct poller *p)
     int64_t from, to;
     struct oe_appt *appts = NULL;
     size_t n = 0;
-    char *text = NULL;
-    json_t *snap = NULL, *gone = NULL, *by_fp = NULL, *next = json_object();
+    char *text = NULL, sha[41];
+    json_t *snap = NULL, *gone = NULL, *by_uuid = NULL, *by_fp = NULL, *next = json_object();
     struct outbox out = {0};
+    struct own_found marks = {0};
 
     if (timeutil_local_date(now, &today) || timeutil_day_start(today, &from) ||
         timeutil_day_start(timeutil_date_add(today, cfg->poller_horizon_days), &to))
         goto done;
+    sw_err err = fleet_cache_get(p->fleet, SNAPSHOT_KEY, &text);
+    if (err != SW_OK && err != SW_ERR_NOT_FOUND)
+        goto done;
+    bool first = err == SW_ERR_NOT_FOUND; /* first run: a baseline, no events */
+    fleet_sha1_hex(text, sha);
+    snap = text ? json_loads(text, 0, NULL) : NULL;
+    if (!json_is_object(snap)) {
+        json_decref(snap);
+        snap = json_object();
+    }
     struct oe_call call = {.deadline_ms = clock_now_ms(NULL) + 30000,
                            .prio = FLEET_PRIO_BACKGROUND};
-    sw_err err = oe_list_range(p->oe, &call, NULL, from, to, &appts, &n);
+    err = oe_list_range(p->oe, &call, NULL, from, to, &appts, &n);
     if (err) {
         log_warn("poller", "listing OpenEMR failed: %s %s", sw_err_str(err), call.detail);
         goto done;
@@ -119,14 +186,9 @@ static void poll_once(struct poller *p)
      * provider events among them? */
     breakcheck_rows(cfg, appts, n, &p->check);
     metrics_unexplained_events(p->check.unexplained, p->check.newly);
-    err = fleet_cache_get(p->fleet, SNAPSHOT_KEY, &text);
-    if (err == SW_ERR_REDIS)
+    if (!still_leader(p)) {
+        log_info("poller", "lost the lease while listing; the poll is dropped");
         goto done;
-    bool first = err == SW_ERR_NOT_FOUND; /* first run: a baseline, no events */
-    snap = text ? json_loads(text, 0, NULL) : NULL;
-    if (!json_is_object(snap)) {
-        json_decref(snap);
-        snap = json_object();
     }
     for (size_t i = 0; i < n; i++) {
         const struct oe_appt *a = &appts[i];
@@ -135,58 +197,71 @@ static void poll_once(struct poller *p)
     }
     /* An appointment's id can change between polls (a FHIR id becomes the
      * pc_eid once the worker has read that row through the standard API):
-     * a row that vanished under one id and shows up unchanged under another
-     * is the same appointment, not a removal and a new booking. */
+     * a row that vanished under one id and shows up under another with the
+     * same FHIR id (or, in a snapshot without FHIR ids, unchanged) is the
+     * same appointment, not a removal and a new booking. */
     const char *id;
     json_t *prev;
     gone = json_object();
-    by_fp = json_object(); /* fingerprint text -> id, of the vanished rows */
+    by_uuid = json_object(); /* FHIR id -> id, of the vanished rows */
+    by_fp = json_object();   /* compared fields -> id, of the vanished rows */
     json_object_foreach(snap, id, prev)
     {
         if (json_object_get(next, id))
             continue;
         json_object_set(gone, id, prev);
-        char *k = json_dumps(prev, JSON_COMPACT | JSON_SORT_KEYS);
-        if (k)
+        const char *f = json_string_value(json_object_get(prev, "f"));
+        char *k = f ? NULL : state_text(prev);
+        if (f)
+            json_object_set_new(by_uuid, f, json_string(id));
+        else if (k)
             json_object_set_new(by_fp, k, json_string(id));
         free(k);
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !first; i++) {
         const struct oe_appt *a = &appts[i];
         if (a->provider_event || !a->id[0])
             continue;
-        json_t *fp = json_object_get(next, a->id);
-        prev = json_object_get(snap, a->id);
-        if (first)
-            continue;
+        const char *aid = a->id;
+        json_t *fp = json_object_get(next, aid);
+        prev = json_object_get(snap, aid);
+        const char *was_id = NULL; /* its id in the snapshot, when that differs */
         if (!prev) {
-            char *k = json_dumps(fp, JSON_COMPACT | JSON_SORT_KEYS);
-            const char *gid = k ? json_string_value(json_object_get(by_fp, k)) : NULL;
-            bool renamed = gid && json_object_get(gone, gid);
-            if (renamed)
-                json_object_del(gone, gid); /* gid stays valid: by_fp holds it */
-            free(k);
-            if (renamed)
-                continue;
-            if (!own_take(&p->store, a->id, a->practitioner_id, a->patient_id, a->start))
-                emit(p, &out, "appointment.booked", a->id, fp, NULL, now);
+            was_id = renamed_from(gone, by_uuid, by_fp, a->uuid, fp);
+            prev = was_id ? json_object_get(gone, was_id) : NULL; /* snap holds it */
+        }
+        if (!prev) {
+            if (!own_find(&p->store, &marks, aid, a->practitioner_id, a->patient_id, a->start))
+                emit(p, &out, "appointment.booked", aid, fp, NULL, now);
             invalidate_day(p, a->practitioner_id, a->start);
             continue;
         }
-        if (json_equal(prev, fp))
+        if (was_id) {
+            json_object_del(gone, was_id); /* was_id's text: by_uuid or by_fp holds it */
+            if (ids_is_digits(was_id) && !ids_is_digits(aid)) {
+                /* the eid went missing (a Redis error): keep the id known */
+                json_object_set(next, was_id, fp);
+                json_object_del(next, aid);
+                fp = json_object_get(next, was_id);
+                aid = was_id;
+            }
+        }
+        if (same_state(prev, fp))
             continue;
-        bool own = own_take(&p->store, a->id, a->practitioner_id, a->patient_id, a->start);
+        bool own = own_find(&p->store, &marks, aid, a->practitioner_id, a->patient_id, a->start);
+        if (was_id && strcmp(was_id, aid))
+            own = own_find(&p->store, &marks, was_id, NULL, NULL, 0) || own;
         json_int_t was = json_integer_value(json_object_get(prev, "st"));
         bool freed = (a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW) &&
                      was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW;
         if (!own)
-            emit(p, &out, freed ? "appointment.cancelled" : "appointment.changed", a->id, fp, prev,
+            emit(p, &out, freed ? "appointment.cancelled" : "appointment.changed", aid, fp, prev,
                  now);
         invalidate_day(p, json_string_value(json_object_get(prev, "p")),
                        json_integer_value(json_object_get(prev, "s")));
         invalidate_day(p, a->practitioner_id, a->start);
         if (freed && !own)
-            waitlist_offer(&p->store, cfg, &out, a->practitioner_id, a->start, a->end, a->id, now);
+            waitlist_offer(&p->store, cfg, &out, a->practitioner_id, a->start, a->end, aid, now);
     }
     /* Gone from OpenEMR (a hard delete), unless it just left the window. */
     json_object_foreach(gone, id, prev)
@@ -197,7 +272,8 @@ static void poll_once(struct poller *p)
         if (end <= from)
             continue;
         invalidate_day(p, pract, start);
-        if (own_take(&p->store, id, pract, json_string_value(json_object_get(prev, "pt")), start))
+        if (own_find(&p->store, &marks, id, pract, json_string_value(json_object_get(prev, "pt")),
+                     start))
             continue;
         emit(p, &out, "appointment.removed", id, NULL, prev, now);
         json_int_t was = json_integer_value(json_object_get(prev, "st"));
@@ -212,13 +288,22 @@ static void poll_once(struct poller *p)
         goto done;
     }
     char *snaptext = json_dumps(next, JSON_COMPACT);
-    if (!snaptext || fleet_cache_put(p->fleet, SNAPSHOT_KEY, snaptext, SNAPSHOT_TTL_S) != SW_OK)
-        log_warn("poller", "snapshot not written");
+    err = snaptext ? fleet_cache_put_leased(p->fleet, SNAPSHOT_KEY, sha, snaptext, SNAPSHOT_TTL_S,
+                                            key_name(KEY_LEASE_POLLER), cfg->worker_id)
+                   : SW_ERR_NOMEM;
     free(snaptext);
+    if (err == SW_OK)
+        own_found_use(&p->store, &marks);
+    else if (err == SW_ERR_BUSY)
+        log_info("poller", "another replica polled meanwhile; this poll's snapshot is dropped");
+    else
+        log_warn("poller", "snapshot not written: %s", sw_err_str(err));
     log_debug("poller", "polled %zu rows, %d events", n, events);
 done:
+    own_found_free(&marks);
     outbox_clear(&out);
     json_decref(gone);
+    json_decref(by_uuid);
     json_decref(by_fp);
     json_decref(snap);
     json_decref(next);

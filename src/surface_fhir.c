@@ -138,6 +138,7 @@ bool oe_fhir_appt_parse_as(json_t *res, bool wall_clock, struct oe_appt *out)
     if (out->end < out->start)
         return false;
     snprintf(out->id, sizeof(out->id), "%s", id);
+    snprintf(out->uuid, sizeof(out->uuid), "%s", id);
     out->status = status_of(json_string_value(json_object_get(res, "status")));
     size_t i;
     json_t *p;

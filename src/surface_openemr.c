@@ -39,16 +39,6 @@ static int json_int(json_t *v)
     return (int)strtol(t, NULL, 10);
 }
 
-static bool is_numeric(const char *s)
-{
-    if (!s || !*s)
-        return false;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return false;
-    return true;
-}
-
 /* The standard API wraps single records in {"data": ...} (and sometimes
  * answers arrays); returns the record object. */
 static json_t *record_of(json_t *ans)
@@ -87,7 +77,7 @@ static void learn(struct oe_client *c, enum id_kind kind, const char *num, const
     char key[160];
     enum id_form form;
     char norm[ID_MAX];
-    if (!f || !is_numeric(num) || ids_normalize(kind, uuid, norm, &form) || form != ID_FORM_UUID)
+    if (!f || !ids_is_digits(num) || ids_normalize(kind, uuid, norm, &form) || form != ID_FORM_UUID)
         return;
     if (key_of(kind, true, norm, key, sizeof(key)) && !oe_seen_lately(c, key))
         fleet_cache_put(f, key, num, MAP_TTL_S);
@@ -104,7 +94,7 @@ static sw_err cached_pair(struct oe_client *c, enum id_kind kind, bool from_uuid
     sw_err err = SW_ERR_NOT_FOUND;
     if (f && key_of(kind, from_uuid, id, key, sizeof(key)) &&
         fleet_cache_get(f, key, &v) == SW_OK && v && strlen(v) < len &&
-        (from_uuid ? is_numeric(v) : strlen(v) == 36)) {
+        (from_uuid ? ids_is_digits(v) : strlen(v) == 36)) {
         snprintf(out, len, "%s", v);
         err = SW_OK;
     } else if (f) {
@@ -217,7 +207,7 @@ static sw_err numeric_of(struct oe_client *c, struct oe_call *call, enum id_kind
         json_text(json_object_get(rec, patient ? "pid" : "id"), out, len);
         if (!out[0] && patient)
             json_text(json_object_get(rec, "id"), out, len);
-        if (!is_numeric(out)) {
+        if (!ids_is_digits(out)) {
             oe_detail(call, "OpenEMR has no numeric id for this %s", ids_kind_name(kind));
             err = rec ? SW_ERR_BAD_ANSWER : SW_ERR_NOT_FOUND;
         } else {
@@ -337,6 +327,7 @@ bool oe_api_row_parse(struct oe_client *c, json_t *row, struct oe_appt *a)
     char date[16], st[16], et[16], status[16], upd[32];
     memset(a, 0, sizeof(*a));
     json_text(json_object_get(row, "pc_eid"), a->id, sizeof(a->id));
+    json_text(json_object_get(row, "pc_uuid"), a->uuid, sizeof(a->uuid));
     json_text(json_object_get(row, "puuid"), a->patient_id, sizeof(a->patient_id));
     json_text(json_object_get(row, "pce_aid_uuid"), a->practitioner_id, sizeof(a->practitioner_id));
     json_text(json_object_get(row, "pc_eventDate"), date, sizeof(date));
@@ -397,7 +388,7 @@ static void map_eids(struct oe_client *c, struct oe_appt *arr, size_t n)
         if (arr[i].provider_event)
             continue;
         key_map_eid(key, sizeof(key), arr[i].id);
-        if (fleet_cache_get(f, key, &v) == SW_OK && v && is_numeric(v))
+        if (fleet_cache_get(f, key, &v) == SW_OK && v && ids_is_digits(v))
             snprintf(arr[i].id, sizeof(arr[i].id), "%s", v);
         free(v);
     }
@@ -438,7 +429,7 @@ static sw_err scan_provider_rows(struct oe_client *c, struct oe_call *call, json
         json_text(json_object_get(row, "pc_aid"), aid, sizeof(aid));
         json_text(json_object_get(row, "pce_aid_uuid"), uuid, sizeof(uuid));
         learn(c, ID_PRACTITIONER, aid, uuid);
-        if (uuids && is_numeric(aid) && strlen(uuid) == 36)
+        if (uuids && ids_is_digits(aid) && strlen(uuid) == 36)
             oe_list_add(uuids, uuid);
     }
     json_decref(rows);
@@ -584,7 +575,7 @@ static sw_err oemr_create(struct oe_client *c, struct oe_call *call, const struc
         if (!id && json_object_get(ans, "data"))
             id = json_object_get(json_object_get(ans, "data"), "id");
         json_text(id, out->id, sizeof(out->id));
-        if (!is_numeric(out->id)) {
+        if (!ids_is_digits(out->id)) {
             oe_detail(call, "create refused by OpenEMR validation (HTTP %ld)", status);
             err = SW_ERR_INVALID;
         }
@@ -635,12 +626,12 @@ static sw_err eid_of(struct oe_client *c, struct oe_call *call, const char *id, 
     char key[128], *v = NULL, path[256];
     json_t *ans = NULL;
     long status = 0;
-    if (is_numeric(id)) {
+    if (ids_is_digits(id)) {
         snprintf(eid, len, "%s", id);
         return SW_OK;
     }
     key_map_eid(key, sizeof(key), id);
-    if (oe_fleet(c) && fleet_cache_get(oe_fleet(c), key, &v) == SW_OK && v && is_numeric(v)) {
+    if (oe_fleet(c) && fleet_cache_get(oe_fleet(c), key, &v) == SW_OK && v && ids_is_digits(v)) {
         snprintf(eid, len, "%s", v);
         free(v);
         return SW_OK;
@@ -668,7 +659,7 @@ static sw_err eid_of(struct oe_client *c, struct oe_call *call, const char *id, 
     free(rows);
     if (err != SW_OK)
         return err;
-    if (oe_fleet(c) && fleet_cache_get(oe_fleet(c), key, &v) == SW_OK && v && is_numeric(v)) {
+    if (oe_fleet(c) && fleet_cache_get(oe_fleet(c), key, &v) == SW_OK && v && ids_is_digits(v)) {
         snprintf(eid, len, "%s", v);
         free(v);
         return SW_OK;
@@ -699,7 +690,7 @@ static sw_err oemr_cancel(struct oe_client *c, struct oe_call *call, const char 
         err = get_row(c, call, eid, patient_id, &a, pid, sizeof(pid));
     if (err != SW_OK)
         return err;
-    if (!is_numeric(pid))
+    if (!ids_is_digits(pid))
         snprintf(pid, sizeof(pid), "0");
     snprintf(path, sizeof(path), "%s/patient/%s/appointment/%s", oe_api_base(c), pid, eid);
     struct oe_req r = {.method = "DELETE",
@@ -818,7 +809,7 @@ static void check_practitioner(struct oe_client *c, json_t *report, const char *
         sw_err err = api_get(c, &call, path, "GET /api/practitioner/:uuid", NULL, &ans, &status);
         if (err == SW_OK) {
             json_text(json_object_get(record_of(ans), "id"), num, sizeof(num));
-            if (is_numeric(num)) {
+            if (ids_is_digits(num)) {
                 learn(c, ID_PRACTITIONER, num, id);
                 oe_report(report, check, true, true, "user id %s (/api/practitioner)", num);
                 json_decref(ans);

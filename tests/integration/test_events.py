@@ -371,6 +371,46 @@ def test_own_writes_never_external(st, _day):
     assert not seed, "untouched appointments reported (%d), e.g. %s" % (len(seed), seed[:2])
 
 
+def test_stale_poller_keeps_quiet(st, day):
+    """A poll whose listing arrives after its lease ran out (OpenEMR slow,
+    the replica frozen) meets a newer view: another replica has polled and
+    seen the worker's cancel meanwhile.  The old listing must not be
+    reported as the cancel undone, nor put back as the snapshot (which
+    would make the next poll report the cancel as an outside one)."""
+    r = book(st, "John", "bbaker", local_day(day, 10, 0))
+    assert r["status"] == "ok", r
+    aid = r["result"]["appointment_id"]
+    time.sleep(2 * INTERVAL + 1)  # the poller has it, booked
+    slow = LEASE * 2 + 1
+    st.admin("POST", "/faults", {"routes": "/fhir/Appointment", "slow_body_ms": slow * 1000})
+    time.sleep(INTERVAL + 0.5)  # a poll's listing is now on its slow way
+    st.admin("POST", "/faults", {})
+    c = st.call({"type": "cancel", "payload": {"confirmation_number":
+                                               r["result"]["confirmation_number"],
+                                               "patient_id": PATIENTS["John"]["uuid"],
+                                               "reason": "test"}})
+    assert c["status"] == "ok", c
+    time.sleep(slow + 2 * INTERVAL + 2)
+    dropped = sum(worker_log(st, n).count("the poll is dropped") +
+                  worker_log(st, n).count("this poll's snapshot is dropped")
+                  for n in range(1, st.replicas + 1))
+    assert dropped, "no poll outlived its lease: the test did not test"
+    bad = st.events(lambda e: e["data"].get("caused_by") == "external" and
+                    (e["data"].get("appointment_id") in WORKER_APPTS or
+                     e["subject"] in WORKER_APPTS))
+    assert not bad, "a stale poll reported the worker's own writes: %s" % bad
+    ev = st.events(for_appt({aid}))
+    assert sorted(e["type"] for e in ev) == ["appointment.booked", "appointment.cancelled"], ev
+
+
+def worker_log(st, n):
+    path = os.path.join(st.dir, "worker-%d.log" % n)
+    if not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
 def main(fhir=False):
     with Stack(replicas=2, fhir=fhir, extra_conf=CONF) as st:
         for p in st.patients():
@@ -383,7 +423,7 @@ def main(fhir=False):
                  (test_failover, 4), (test_outside_cancel_offers_waitlist, 5),
                  (test_worker_cancel_offers_waitlist, 6),
                  (test_audit_covers_patient_requests, 0),
-                 (test_own_writes_never_external, 0)]
+                 (test_stale_poller_keeps_quiet, 8), (test_own_writes_never_external, 0)]
         for t, day in tests:
             run(t, st, day)
     finish()

@@ -490,6 +490,26 @@ static void test_locks_and_leases(void **state)
     assert_int_equal(fleet_lease(a, "poller", "A", 300, &leader), SW_OK);
     assert_false(leader);
 
+    /* The leader's compare-and-set: only the lease holder, only over the
+     * value it read. */
+    char none[41], v1[41], *got = NULL;
+    fleet_sha1_hex(NULL, none);
+    assert_string_equal(none, "");
+    fleet_sha1_hex("abc", v1);
+    assert_string_equal(v1, "a9993e364706816aba3e25717850c26c9cd0d89d"); /* FIPS 180 */
+    assert_int_equal(fleet_cache_put_leased(a, "snap", none, "abc", 60, "poller", "A"),
+                     SW_ERR_BUSY); /* B leads */
+    assert_int_equal(fleet_cache_get(a, "snap", &got), SW_ERR_NOT_FOUND);
+    assert_int_equal(fleet_cache_put_leased(b, "snap", none, "abc", 60, "poller", "B"), SW_OK);
+    assert_int_equal(fleet_cache_put_leased(b, "snap", none, "xyz", 60, "poller", "B"),
+                     SW_ERR_BUSY); /* it is no longer absent */
+    assert_int_equal(fleet_cache_put_leased(b, "snap", v1, "xyz", 60, "poller", "B"), SW_OK);
+    assert_int_equal(fleet_cache_put_leased(b, "snap", v1, "abc", 60, "poller", "B"),
+                     SW_ERR_BUSY); /* written meanwhile: the old view is not put back */
+    assert_int_equal(fleet_cache_get(a, "snap", &got), SW_OK);
+    assert_string_equal(got, "xyz");
+    free(got);
+
     assert_int_equal(fleet_confirmation_claim(a, "K7Q2M", "r1", 60), SW_OK);
     assert_int_equal(fleet_confirmation_claim(b, "K7Q2M", "r2", 60), SW_ERR_CONFLICT);
     assert_int_equal(fleet_confirmation_claim(b, "K7Q2M", "r1", 60), SW_OK);

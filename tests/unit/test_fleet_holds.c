@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 /* ---- holds ----------------------------------------------------------------------- */
 
@@ -179,13 +180,16 @@ static void test_waitlist(void **state)
     struct fleet *f = open_fleet(&cfg);
     struct fleet_wait w[4];
     memset(w, 0, sizeof(w));
+    /* windows ahead of today: an entry lives until a day after its window
+     * closes, so fixed dates would make this test expire with them */
+    const int64_t day0 = (int64_t)time(NULL) / 86400 * 86400 + 2 * 86400;
     for (int i = 0; i < 4; i++) {
         snprintf(w[i].patient_id, sizeof(w[i].patient_id), "pat%d", i);
         snprintf(w[i].appointment_type, sizeof(w[i].appointment_type), "routine");
         if (i == 1)
             snprintf(w[i].practitioner_id, sizeof(w[i].practitioner_id), "P1");
-        w[i].earliest = 1796112000 + i;
-        w[i].latest = 1796198400 + i;
+        w[i].earliest = day0 + i;
+        w[i].latest = day0 + 86400 + i;
         assert_int_equal(fleet_waitlist_add(f, &w[i]), SW_OK);
         assert_int_equal(strlen(w[i].waitlist_id), 32);
         assert_true(w[i].joined_ms > 0);

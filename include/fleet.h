@@ -138,8 +138,8 @@ struct fleet_permit {
                           * ...: fleet_limit.c); empty when it did not wait */
 };
 
-/* Waits (sleeping, polling Redis) until both a rate token (GCRA at
- * cfg->limiter_rps, no burst beyond one second's worth... see fleet_limit.c) and an
+/* Waits (sleeping, polling Redis) until both a rate grant (at most
+ * cfg->limiter_rps in any 1.04 s, fleet-wide: see fleet_limit.c) and an
  * in-flight permit (at most cfg->limiter_concurrency; a permit expires after
  * cfg->limiter_permit_ttl_ms if its holder dies) are granted, honouring any
  * fleet-wide back-off set by fleet_limit_backoff().  Lower priorities leave

@@ -653,7 +653,7 @@ static void test_key_space(void **state)
                                     KEY_TOKEN_META,    KEY_DAY,
                                     KEY_CACHE,         KEY_LOCK_BOOK_PRACTITIONER,
                                     KEY_LEASE_POLLER,  KEY_CONFIRMATION_CLAIM,
-                                    KEY_REPLAY,        KEY_LIMIT_TAT,
+                                    KEY_REPLAY,        KEY_LIMIT_GRANTS,
                                     KEY_LIMIT_PERMITS, KEY_LIMIT_BACKOFF,
                                     KEY_BREAKER,       KEY_HOLD,
                                     KEY_HOLDS,         KEY_WAIT,

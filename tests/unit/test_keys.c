@@ -116,9 +116,9 @@ static void test_build_limits(void **state)
     /* the wrong number of fields builds nothing */
     assert_false(key_build(k, sizeof(k), KEY_DAY, (const char *const[]){"P1"}, 1));
     assert_string_equal(k, "");
-    assert_false(key_build(k, sizeof(k), KEY_LIMIT_TAT, (const char *const[]){"x"}, 1));
-    assert_true(key_build(k, sizeof(k), KEY_LIMIT_TAT, NULL, 0));
-    assert_string_equal(k, "limit:tat");
+    assert_false(key_build(k, sizeof(k), KEY_LIMIT_GRANTS, (const char *const[]){"x"}, 1));
+    assert_true(key_build(k, sizeof(k), KEY_LIMIT_GRANTS, NULL, 0));
+    assert_string_equal(k, "limit:grants");
     /* too long: cut short like snprintf, and said so */
     assert_false(key_day(k, sizeof(k), "practitioner-1", "2026-12-01"));
     assert_int_equal(strlen(k), sizeof(k) - 1);

@@ -248,17 +248,27 @@ sw_err slots_refresh_patient(const struct worker *w, struct oe_call *call, const
     return err;
 }
 
-/* The patient's own appointments, with anyone, block their time. */
-static sw_err add_patient(const struct worker *w, struct oe_call *call, const char *patient,
-                          int64_t from, int64_t to, int64_t now, struct day_busy *all)
+/* The patient's own appointments, with anyone, block their time.  On a
+ * miss the whole booking window is read (with [from, to)): OpenEMR answers
+ * a patient's appointments all at once whatever the range, so the call's
+ * next searches, on other days, cost no request. */
+static sw_err add_patient(const struct worker *w, struct oe_call *call,
+                          const struct sw_type_rule *type, const char *patient, int64_t from,
+                          int64_t to, int64_t now, struct day_busy *all)
 {
     struct day_busy p;
     sw_err err =
         daycache_get_patient(&w->store, patient, w->cfg->slot_cache_ttl_s, now, from, to, &p);
     if (err == SW_ERR_REDIS)
         return err;
-    if (err && (err = fetch_patient(w, call, patient, from, to, now, &p)))
-        return err;
+    if (err) {
+        int64_t latest, wide_from = from < now ? from : now, wide_to = to;
+        if (!rules_latest_start(type, now, &latest) &&
+            latest + (int64_t)type->duration_min * 60 > wide_to)
+            wide_to = latest + (int64_t)type->duration_min * 60;
+        if ((err = fetch_patient(w, call, patient, wide_from, wide_to, now, &p)))
+            return err;
+    }
     for (size_t i = 0; i < p.n_blocks; i++)
         day_busy_add(&all->blocks, &all->n_blocks, p.blocks[i].start, p.blocks[i].end);
     day_busy_clear(&p);
@@ -279,7 +289,7 @@ static sw_err practitioner_slots(const struct worker *w, const struct slot_query
     if (!err)
         err = add_holds(w, pract, q->session_id, from, to, &busy);
     if (!err && q->patient_id[0])
-        err = add_patient(w, call, q->patient_id, from, to, now, &busy);
+        err = add_patient(w, call, type, q->patient_id, from, to, now, &busy);
     if (err)
         goto out;
     struct av_request req = {

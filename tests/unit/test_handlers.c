@@ -876,6 +876,33 @@ static void test_search_cache_and_stale(void **state)
     assert_int_equal(handle_search_slots(&e->w, &e->cmd, &e->r, NULL), OUTCOME_RETRY);
 }
 
+/* A caller's own appointments are read once for the whole booking
+ * window: the call's search of another day asks OpenEMR for that day only,
+ * and the caller's appointment on it still blocks its time. */
+static void test_search_patient_read_once(void **state)
+{
+    struct env *e = *state;
+    fake_emr_add(&e->fe, PT, PR2, at("2026-12-04T09:00:00-05:00"), at("2026-12-04T12:00:00-05:00"),
+                 9, false);
+    const char *days[][2] = {{"2026-12-03T08:00:00-05:00", "2026-12-03T17:00:00-05:00"},
+                             {"2026-12-04T08:00:00-05:00", "2026-12-04T17:00:00-05:00"}};
+    for (int d = 0; d < 2; d++) {
+        command(e,
+                "{\"type\":\"search_slots\",\"request_id\":\"p%d\",\"payload\":{"
+                "\"appointment_type\":\"follow_up\",\"practitioner_id\":\"" PR "\","
+                "\"patient_id\":\"" PT "\",\"from\":\"%s\",\"to\":\"%s\",\"limit\":10}}",
+                d, days[d][0], days[d][1]);
+        assert_int_equal(handle_search_slots(&e->w, &e->cmd, &e->r, NULL), OUTCOME_ANSWER);
+        assert_status(e, RES_OK, NULL);
+        assert_true(e->r.n_slots > 0);
+    }
+    assert_int_equal(e->fe.calls[FE_LIST_PATIENT], 1);
+    assert_int_equal(e->fe.calls[FE_LIST_RANGE], 2);
+    for (int i = 0; i < e->r.n_slots; i++) /* Friday: not while the caller is with PR2 */
+        assert_true(e->r.slots[i].end <= at("2026-12-04T09:00:00-05:00") ||
+                    e->r.slots[i].start >= at("2026-12-04T12:00:00-05:00"));
+}
+
 static void test_search_next_available(void **state)
 {
     struct env *e = *state;
@@ -1028,6 +1055,7 @@ int main(void)
         T(test_cancel_only_bookable_appointments),
         T(test_cancel_failures),
         T(test_cancel_offers_the_waitlist),
+        T(test_search_patient_read_once),
         T(test_search_cache_and_stale),
         T(test_search_next_available),
         T(test_hold),

@@ -30,6 +30,9 @@ char *buf_steal(struct buf *b, size_t *len);
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
 
+/* The n bytes of in as lower-case hex into out (2n + 1 bytes, with the NUL). */
+void hex_encode(const unsigned char *in, size_t n, char *out);
+
 /* Room for `need` elements of `elem` bytes in arr (capacity *cap, doubled
  * as needed), never more than max elements: the (possibly moved) array, or
  * NULL with arr untouched when max would be passed or memory ran out.

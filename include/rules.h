@@ -35,6 +35,9 @@ int64_t rules_appt_end(const struct sw_type_rule *type, int64_t start);
 /* Earliest and latest allowed start for a booking made at now. */
 sw_err rules_earliest_start(const struct sw_type_rule *type, int64_t now, int64_t *out);
 sw_err rules_latest_start(const struct sw_type_rule *type, int64_t now, int64_t *out);
+/* The end of the booking window at now: the end of an appointment at the
+ * latest allowed start. */
+sw_err rules_window_end(const struct sw_type_rule *type, int64_t now, int64_t *out);
 
 sw_err rules_check_notice(const struct sw_type_rule *type, int64_t now, int64_t start, char *msg,
                           size_t msglen);

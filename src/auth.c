@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "buf.h"
 #include "config_lines.h"
 #include "log.h"
 
@@ -64,16 +65,6 @@ static bool hex_decode(const char *hex, unsigned char *out, size_t cap)
         return true;
     ERR_clear_error();
     return false;
-}
-
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 static bool id_ok(const char *s)

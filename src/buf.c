@@ -119,3 +119,13 @@ void *vec_grow(void *arr, size_t *cap, size_t elem, size_t need, size_t max)
     *cap = n;
     return p;
 }
+
+void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "buf.h"
 #include "confirmation.h"
 #include "timeutil.h"
 
@@ -550,8 +551,7 @@ void command_digest(const struct command *c, const char *key_id, char out[CMD_DI
         }
     }
     if (EVP_DigestFinal_ex(md, h, &hn) && hn == sizeof(h))
-        for (int i = 0; i < 32; i++)
-            snprintf(out + 2 * i, 3, "%02x", h[i]);
+        hex_encode(h, 32, out);
     EVP_MD_CTX_free(md);
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "command.h"
 #include "log.h"
 
@@ -37,8 +38,7 @@ static void event_id(const char *type, const char *seed, char out[33])
     if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
         EVP_DigestUpdate(ctx, type, strlen(type)) && EVP_DigestUpdate(ctx, "|", 1) &&
         EVP_DigestUpdate(ctx, seed, strlen(seed)) && EVP_DigestFinal_ex(ctx, md, &n) && n >= 16) {
-        for (int i = 0; i < 16; i++)
-            snprintf(out + 2 * i, 3, "%02x", md[i]);
+        hex_encode(md, 16, out);
     } else {
         snprintf(out, 33, "%s", "00000000000000000000000000000000");
     }

@@ -76,7 +76,8 @@
 
 #define MODULE "fleet"
 
-#define LIMIT_SLACK_PERMILLE 40   /* W = 1 s * (1 + 4 %) */
+#define LIMIT_SLACK_PERMILLE 40 /* W = 1 s * (1 + 4 %) */
+#define LIMIT_WINDOW_US      (1000LL * (1000 + LIMIT_SLACK_PERMILLE))
 #define LIMIT_POLL_MAX_MS    50   /* longest sleep while a permit may free up */
 #define LIMIT_SURE_MAX_MS    1000 /* longest sleep for a wait known exactly */
 #define LIMIT_WAITER_TTL_MS  250  /* a waiting write/read marks itself this long */
@@ -262,7 +263,7 @@ sw_err fleet_limit_acquire(struct fleet *f, enum fleet_priority prio, int64_t de
     fl_arg_int(&a, LIMIT_SURE_MAX_MS);
     fl_arg_int(&a, share.read_grants);
     fl_arg_int(&a, share.permits);
-    fl_arg_int(&a, 1000LL * (1000 + LIMIT_SLACK_PERMILLE));
+    fl_arg_int(&a, LIMIT_WINDOW_US);
 
     int64_t start = clock_mono_ms(f->clock);
     for (;;) {

@@ -5,6 +5,8 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "buf.h"
+
 /* KEYS[1] lock; ARGV owner.  Deletes the key if it holds owner (1), nothing
  * if it is gone (1), 0 if another owner holds it. */
 static const struct fl_script compare_del_script = {"compare_del", "\
@@ -80,10 +82,8 @@ void fleet_sha1_hex(const char *value, char out[41])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     out[0] = '\0';
-    if (!value || !EVP_Digest(value, strlen(value), md, &n, EVP_sha1(), NULL))
-        return;
-    for (unsigned int i = 0; i < n && i < 20; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    if (value && EVP_Digest(value, strlen(value), md, &n, EVP_sha1(), NULL) && n == 20)
+        hex_encode(md, 20, out);
 }
 
 sw_err fleet_cache_put_leased(struct fleet *f, const char *key, const char *expect_sha1,

@@ -77,11 +77,10 @@ static sw_err search_practitioners(struct worker *w, const struct command *c, st
 static bool search_range(const struct sw_type_rule *type, const struct cmd_search_slots *s,
                          int64_t now, int64_t *from, int64_t *to, int64_t *window_end)
 {
-    int64_t earliest, latest;
-    if (rules_earliest_start(type, now, &earliest) || rules_latest_start(type, now, &latest))
+    int64_t earliest;
+    if (rules_earliest_start(type, now, &earliest) || rules_window_end(type, now, window_end))
         return false;
     *from = s->from > earliest ? s->from : earliest;
-    *window_end = latest + (int64_t)type->duration_min * 60;
     *to = s->to < *window_end ? s->to : *window_end;
     if (*to > *from + (int64_t)MAX_SEARCH_DAYS * DAY)
         *to = *from + (int64_t)MAX_SEARCH_DAYS * DAY;

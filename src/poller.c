@@ -134,8 +134,8 @@ static const char *renamed_from(json_t *gone, json_t *by_uuid, json_t *by_fp, co
     return gid && json_object_get(gone, gid) ? gid : NULL;
 }
 
-/* Whether this replica still holds the poller lease (renewed). */
-static bool still_leader(struct poller *p)
+/* Takes or renews the poller lease: whether this replica holds it. */
+static bool renew_lease(struct poller *p)
 {
     bool leader = false;
     return fleet_lease(p->fleet, key_name(KEY_LEASE_POLLER), p->cfg->worker_id,
@@ -186,7 +186,7 @@ static void poll_once(struct poller *p)
      * provider events among them? */
     breakcheck_rows(cfg, appts, n, &p->check);
     metrics_unexplained_events(p->check.unexplained, p->check.newly);
-    if (!still_leader(p)) {
+    if (!renew_lease(p)) {
         log_info("poller", "lost the lease while listing; the poll is dropped");
         goto done;
     }
@@ -328,10 +328,7 @@ static void *poller_main(void *arg)
     metrics_unexplained_events(0, 0); /* until this replica checks */
     int lease_ms = cfg->poller_lease_s * 1000;
     while (!atomic_load(&p->stop)) {
-        bool leader = false;
-        if (fleet_lease(p->fleet, key_name(KEY_LEASE_POLLER), cfg->worker_id, lease_ms, &leader) !=
-            SW_OK)
-            leader = false;
+        bool leader = renew_lease(p);
         if (leader != was_leader) {
             log_info("poller", leader ? "this replica polls OpenEMR now" : "no longer the poller");
             metrics_unexplained_events(0, 0); /* the leader's checks count, not a former one's */

@@ -55,6 +55,15 @@ sw_err rules_latest_start(const struct sw_type_rule *type, int64_t now, int64_t 
     return timeutil_add_local_days(now, type->max_window_days, out);
 }
 
+sw_err rules_window_end(const struct sw_type_rule *type, int64_t now, int64_t *out)
+{
+    int64_t latest;
+    sw_err err = rules_latest_start(type, now, &latest);
+    if (!err)
+        *out = rules_appt_end(type, latest);
+    return err;
+}
+
 sw_err rules_check_notice(const struct sw_type_rule *type, int64_t now, int64_t start, char *msg,
                           size_t msglen)
 {

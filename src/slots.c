@@ -262,10 +262,9 @@ static sw_err add_patient(const struct worker *w, struct oe_call *call,
     if (err == SW_ERR_REDIS)
         return err;
     if (err) {
-        int64_t latest, wide_from = from < now ? from : now, wide_to = to;
-        if (!rules_latest_start(type, now, &latest) &&
-            latest + (int64_t)type->duration_min * 60 > wide_to)
-            wide_to = latest + (int64_t)type->duration_min * 60;
+        int64_t end, wide_from = from < now ? from : now, wide_to = to;
+        if (!rules_window_end(type, now, &end) && end > wide_to)
+            wide_to = end;
         if ((err = fetch_patient(w, call, patient, wide_from, wide_to, now, &p)))
             return err;
     }
@@ -362,12 +361,13 @@ void slots_to_result(const struct av_slot *s, const char *pract, const char *typ
 sw_err slots_alternatives(const struct worker *w, struct oe_call *call, const struct slot_query *q,
                           const char *pract, int64_t around, struct result *r)
 {
-    int64_t now = worker_now_s(w), earliest, latest;
+    int64_t now = worker_now_s(w), earliest, window_end;
     struct av_slot *slots = NULL;
     size_t n = 0;
     bool stale = false;
     char practs[1][64];
-    if (rules_earliest_start(q->type, now, &earliest) || rules_latest_start(q->type, now, &latest))
+    if (rules_earliest_start(q->type, now, &earliest) ||
+        rules_window_end(q->type, now, &window_end))
         return SW_ERR_INTERNAL;
     /* From the start of the wanted day for a week, within the window. */
     struct tu_date day;
@@ -377,7 +377,6 @@ sw_err slots_alternatives(const struct worker *w, struct oe_call *call, const st
     if (from < earliest)
         from = earliest;
     int64_t to = from + (int64_t)NEXT_STEP_DAYS * DAY;
-    int64_t window_end = latest + (int64_t)q->type->duration_min * 60;
     if (to > window_end)
         to = window_end;
     snprintf(practs[0], sizeof(practs[0]), "%s", pract);

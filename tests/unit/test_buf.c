@@ -75,6 +75,18 @@ static void test_vec_grow(void **state)
     free(arr);
 }
 
+static void test_hex_encode(void **state)
+{
+    (void)state;
+    const unsigned char in[] = {0x00, 0x0f, 0xa5, 0xff};
+    char out[2 * sizeof(in) + 1];
+    memset(out, 'x', sizeof(out));
+    hex_encode(in, sizeof(in), out);
+    assert_string_equal(out, "000fa5ff");
+    hex_encode(in, 0, out);
+    assert_string_equal(out, "");
+}
+
 static void test_manual_clock(void **state)
 {
     (void)state;
@@ -98,9 +110,8 @@ static void test_manual_clock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_and_steal),
-        cmocka_unit_test(test_cap_is_exact),
-        cmocka_unit_test(test_vec_grow),
+        cmocka_unit_test(test_append_and_steal), cmocka_unit_test(test_cap_is_exact),
+        cmocka_unit_test(test_vec_grow),         cmocka_unit_test(test_hex_encode),
         cmocka_unit_test(test_manual_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -201,6 +201,9 @@ sw_err fleet_token_unlock(struct fleet *f, const char *name, const char *owner);
 sw_err fleet_cache_get(struct fleet *f, const char *key, char **value);
 sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int ttl_s);
 sw_err fleet_cache_del(struct fleet *f, const char *key);
+/* Deletes key only while it holds value: SW_ERR_BUSY when it holds
+ * another (gone counts as deleted). */
+sw_err fleet_cache_del_if(struct fleet *f, const char *key, const char *value);
 
 /* Read-ahead for one command: the cache values of cache_keys (logical
  * keys) and the live holds of practitioners over [from, to) are asked for

@@ -21,9 +21,12 @@
 /* Marks a change the worker is about to make (a create, cancel or move). */
 void own_mark(const struct store *st, const struct oe_appt *a);
 
-/* The marks one poll found. */
+/* The marks one poll found, with the values it saw. */
+struct own_mark_seen {
+    char *key, *value;
+};
 struct own_found {
-    char **keys;
+    struct own_mark_seen *marks;
     size_t n, cap;
 };
 
@@ -33,7 +36,8 @@ struct own_found {
 bool own_find(const struct store *st, struct own_found *found, const char *appointment_id,
               const char *pract, const char *patient, int64_t start);
 
-/* Removes the marks found (the poll's snapshot is stored), and frees them. */
+/* Removes the marks found (the poll's snapshot is stored) unless one was
+ * set again since (the next change of that appointment), and frees them. */
 void own_found_use(const struct store *st, struct own_found *found);
 /* Frees them and leaves the marks in place. */
 void own_found_free(struct own_found *found);

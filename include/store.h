@@ -39,6 +39,8 @@ struct store_ops {
     sw_err (*kv_get)(void *ctx, const char *key, char **value);
     sw_err (*kv_put)(void *ctx, const char *key, const char *value, int ttl_s);
     sw_err (*kv_del)(void *ctx, const char *key);
+    /* Deletes key only while it still holds value (SW_ERR_BUSY if not). */
+    sw_err (*kv_del_if)(void *ctx, const char *key, const char *value);
     /* Read-ahead of kv keys and practitioners' holds over [from, to) for
      * the current command, and its end (fleet_prefetch); NULL: none. */
     void (*prefetch)(void *ctx, const char *const *keys, size_t n_keys,
@@ -76,6 +78,7 @@ sw_err store_holds_list(const struct store *s, const char *practitioner_id, int6
 sw_err store_kv_get(const struct store *s, const char *key, char **value);
 sw_err store_kv_put(const struct store *s, const char *key, const char *value, int ttl_s);
 sw_err store_kv_del(const struct store *s, const char *key);
+sw_err store_kv_del_if(const struct store *s, const char *key, const char *value);
 void store_prefetch(const struct store *s, const char *const *keys, size_t n_keys,
                     const char *const *practitioners, size_t n_practitioners, int64_t from,
                     int64_t to);

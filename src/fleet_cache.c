@@ -171,6 +171,16 @@ sw_err fleet_cache_put(struct fleet *f, const char *key, const char *value, int 
     return err;
 }
 
+sw_err fleet_cache_del_if(struct fleet *f, const char *key, const char *value)
+{
+    char k[FL_KEY_MAX];
+    sw_err err = fl_key(f, k, sizeof(k), KEY_CACHE, key);
+    if (err)
+        return err;
+    fl_prefetch_drop_key(f, k);
+    return fl_unlock_key(f, k, value); /* the locks' compare-and-delete */
+}
+
 sw_err fleet_cache_del(struct fleet *f, const char *key)
 {
     char k[FL_KEY_MAX];

@@ -1,23 +1,38 @@
 /* own_marks.c - marks on the worker's own writes (own_marks.h). */
 #include "own_marks.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "keys.h"
 #include "log.h"
 
 #define OWN_TTL_S (2 * 86400)
 
+/* Each mark's value names the change it covers (this process, a counter,
+ * the time): a poll uses up only the marks it saw, never one set again
+ * for the next change of the same appointment while it was polling. */
+static void mark_value(char *buf, size_t len)
+{
+    static atomic_uint seq;
+    snprintf(buf, len, "%ld.%u.%lld", (long)getpid(), atomic_fetch_add(&seq, 1) + 1,
+             (long long)clock_now_ms(NULL));
+}
+
 void own_mark(const struct store *st, const struct oe_appt *a)
 {
-    char key[224];
+    char key[224], v[64];
+    mark_value(v, sizeof(v));
     if (!key_own_appointment(key, sizeof(key), a->id) ||
-        store_kv_put(st, key, "1", OWN_TTL_S) != SW_OK)
+        store_kv_put(st, key, v, OWN_TTL_S) != SW_OK)
         log_warn("own", "could not mark appointment %s as the worker's own", a->id);
     if (!key_own_slot(key, sizeof(key), a->practitioner_id, a->patient_id, a->start) ||
-        store_kv_put(st, key, "1", OWN_TTL_S) != SW_OK)
+        store_kv_put(st, key, v, OWN_TTL_S) != SW_OK)
         log_warn("own", "could not mark appointment %s as the worker's own", a->id);
 }
 
@@ -26,18 +41,20 @@ static bool find_key(const struct store *st, struct own_found *found, const char
     char *v = NULL;
     if (store_kv_get(st, key, &v) != SW_OK)
         return false;
-    free(v);
     for (size_t i = 0; i < found->n; i++)
-        if (!strcmp(found->keys[i], key))
+        if (!strcmp(found->marks[i].key, key)) {
+            free(v);
             return true;
+        }
     char *k = strdup(key);
-    char **keys =
-        k ? vec_grow(found->keys, &found->cap, sizeof(*keys), found->n + 1, 1 << 20) : NULL;
-    if (keys) {
-        found->keys = keys;
-        found->keys[found->n++] = k;
+    struct own_mark_seen *m =
+        k ? vec_grow(found->marks, &found->cap, sizeof(*m), found->n + 1, 1 << 20) : NULL;
+    if (m) {
+        found->marks = m;
+        found->marks[found->n++] = (struct own_mark_seen){k, v};
     } else {
         free(k); /* not used up: at worst it hides one later change of the same slot */
+        free(v);
     }
     return true;
 }
@@ -54,15 +71,17 @@ bool own_find(const struct store *st, struct own_found *found, const char *appoi
 
 void own_found_use(const struct store *st, struct own_found *found)
 {
-    for (size_t i = 0; i < found->n; i++)
-        store_kv_del(st, found->keys[i]);
+    for (size_t i = 0; i < found->n; i++) /* a mark set again meanwhile stays */
+        store_kv_del_if(st, found->marks[i].key, found->marks[i].value);
     own_found_free(found);
 }
 
 void own_found_free(struct own_found *found)
 {
-    for (size_t i = 0; i < found->n; i++)
-        free(found->keys[i]);
-    free(found->keys);
+    for (size_t i = 0; i < found->n; i++) {
+        free(found->marks[i].key);
+        free(found->marks[i].value);
+    }
+    free(found->marks);
     *found = (struct own_found){0};
 }

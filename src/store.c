@@ -63,6 +63,11 @@ sw_err store_kv_del(const struct store *s, const char *key)
     return s->ops->kv_del(s->ctx, key);
 }
 
+sw_err store_kv_del_if(const struct store *s, const char *key, const char *value)
+{
+    return s->ops->kv_del_if(s->ctx, key, value);
+}
+
 void store_prefetch(const struct store *s, const char *const *keys, size_t n_keys,
                     const char *const *practitioners, size_t n_practitioners, int64_t from,
                     int64_t to)
@@ -149,6 +154,10 @@ static sw_err f_kv_del(void *ctx, const char *key)
 {
     return fleet_cache_del(ctx, key);
 }
+static sw_err f_kv_del_if(void *ctx, const char *key, const char *value)
+{
+    return fleet_cache_del_if(ctx, key, value);
+}
 static sw_err f_confirmation_claim(void *ctx, const char *code, const char *request_id, int ttl_s)
 {
     return fleet_confirmation_claim(ctx, code, request_id, ttl_s);
@@ -190,6 +199,7 @@ static const struct store_ops fleet_ops = {
     .kv_get = f_kv_get,
     .kv_put = f_kv_put,
     .kv_del = f_kv_del,
+    .kv_del_if = f_kv_del_if,
     .prefetch = f_prefetch,
     .prefetch_clear = f_prefetch_clear,
     .confirmation_claim = f_confirmation_claim,

@@ -249,6 +249,15 @@ static sw_err s_kv_del(void *ctx, const char *key)
     return SW_OK;
 }
 
+static sw_err s_kv_del_if(void *ctx, const char *key, const char *value)
+{
+    struct fake_store *fs = CTX(ctx);
+    struct fake_kv *kv = kv_find(fs, key);
+    if (kv && strcmp(kv->value, value))
+        return SW_ERR_BUSY;
+    return s_kv_del(ctx, key);
+}
+
 static sw_err s_claim(void *ctx, const char *code, const char *request_id, int ttl_s)
 {
     struct fake_store *fs = CTX(ctx);
@@ -320,6 +329,7 @@ static const struct store_ops fake_ops = {
     .kv_get = s_kv_get,
     .kv_put = s_kv_put,
     .kv_del = s_kv_del,
+    .kv_del_if = s_kv_del_if,
     .confirmation_claim = s_claim,
     .waitlist_add = s_waitlist_add,
     .waitlist_remove = s_waitlist_remove,

@@ -20,6 +20,7 @@
 #include "confirmation.h"
 #include "fake.h"
 #include "handlers.h"
+#include "own_marks.h"
 #include "keys.h"
 #include "timeutil.h"
 
@@ -876,6 +877,28 @@ static void test_search_cache_and_stale(void **state)
     assert_int_equal(handle_search_slots(&e->w, &e->cmd, &e->r, NULL), OUTCOME_RETRY);
 }
 
+/* A poll uses up only the marks it saw: the worker's cancel, marked while
+ * a poll that saw the booking's marks was running, still has its own for
+ * the next poll (else that poll reports the worker's delete as external). */
+static void test_own_marks_survive_a_poll(void **state)
+{
+    struct env *e = *state;
+    struct oe_appt a = {.start = thu(16, 0)};
+    snprintf(a.id, sizeof(a.id), "293");
+    snprintf(a.practitioner_id, sizeof(a.practitioner_id), PR);
+    snprintf(a.patient_id, sizeof(a.patient_id), PT);
+    own_mark(&e->w.store, &a); /* the booking */
+    struct own_found seen = {0}, next = {0};
+    assert_true(own_find(&e->w.store, &seen, "293", PR, PT, a.start)); /* a poll sees it */
+    own_mark(&e->w.store, &a);         /* the cancel, while that poll runs */
+    own_found_use(&e->w.store, &seen); /* the poll stores its snapshot */
+    assert_true(own_find(&e->w.store, &next, "999", PR, PT, a.start)); /* by slot */
+    assert_true(own_find(&e->w.store, &next, "293", NULL, NULL, 0));   /* by id */
+    own_found_use(&e->w.store, &next);
+    assert_false(own_find(&e->w.store, &next, "293", PR, PT, a.start)); /* used up now */
+    own_found_free(&next);
+}
+
 /* A caller's own appointments are read once for the whole booking
  * window: the call's search of another day asks OpenEMR for that day only,
  * and the caller's appointment on it still blocks its time. */
@@ -1055,6 +1078,7 @@ int main(void)
         T(test_cancel_only_bookable_appointments),
         T(test_cancel_failures),
         T(test_cancel_offers_the_waitlist),
+        T(test_own_marks_survive_a_poll),
         T(test_search_patient_read_once),
         T(test_search_cache_and_stale),
         T(test_search_next_available),

@@ -114,10 +114,11 @@ bool key_day(char *buf, size_t len, const char *practitioner_id, const char *dat
 bool key_patient_busy(char *buf, size_t len, const char *patient_id);
 /* Where a confirmation number points (confirm_index). */
 bool key_confirmation_index(char *buf, size_t len, const char *code);
-bool key_own_appointment(char *buf, size_t len, const char *appointment_id);
+/* kind: "made" or "gone" (own_marks.h). */
+bool key_own_appointment(char *buf, size_t len, const char *kind, const char *appointment_id);
 /* practitioner_id and patient_id may be NULL (as ""). */
-bool key_own_slot(char *buf, size_t len, const char *practitioner_id, const char *patient_id,
-                  int64_t start);
+bool key_own_slot(char *buf, size_t len, const char *kind, const char *practitioner_id,
+                  const char *patient_id, int64_t start);
 bool key_map_patient(char *buf, size_t len, const char *uuid);
 bool key_map_practitioner(char *buf, size_t len, const char *uuid);
 bool key_map_eid(char *buf, size_t len, const char *pc_uuid);

@@ -73,7 +73,7 @@ static enum outcome delete_appt(struct worker *w, const struct command *c, const
     struct write_cover cover;
     const char *locks[1] = {lock};
     struct oe_call call = worker_write_call(w, c, &cover, locks, 1);
-    own_mark(&w->store, a);
+    own_mark(&w->store, OWN_GONE, a);
     sw_err err = emr_cancel(&w->emr, &call, a->id, a->patient_id);
     if (!err || err == SW_ERR_NOT_FOUND)
         return cancelled(w, c, a, r);

@@ -84,10 +84,12 @@ static const struct key_def table[KEY_COUNT] = {
                           "a patient's appointments over a range (JSON)"},
     [KEY_CONFIRMATION_INDEX] = {S_CACHE, "conf:<code>", "string", "confirm_index", "EX 400 d",
                                 "the appointment a confirmation number names (JSON)"},
-    [KEY_OWN_APPOINTMENT] = {S_CACHE, "own:<appointment_id>", "string", "own_marks", "EX 2 d",
-                             "\"1\": the worker made this change (poller skips it)"},
-    [KEY_OWN_SLOT] = {S_CACHE, "own:<practitioner_id>|<patient_id>|<start>", "string", "own_marks",
-                      "EX 2 d", "\"1\": the same, by slot when the ids differ"},
+    [KEY_OWN_APPOINTMENT] = {S_CACHE, "own:<kind>:<appointment_id>", "string", "own_marks",
+                             "EX 2 d",
+                             "the worker is making this change, kind made or gone "
+                             "(value: pid.counter.ms; the poller skips it)"},
+    [KEY_OWN_SLOT] = {S_CACHE, "own:<kind>:<practitioner_id>|<patient_id>|<start>", "string",
+                      "own_marks", "EX 2 d", "the same, by slot when the ids differ"},
     [KEY_MAP_PATIENT] = {S_CACHE, "map:patient:<uuid>", "string", "surface_openemr", "EX 400 d",
                          "patient uuid -> numeric pid (never changes)"},
     [KEY_MAP_PRACTITIONER] = {S_CACHE, "map:practitioner:<uuid>", "string", "surface_openemr",
@@ -222,18 +224,18 @@ bool key_confirmation_index(char *buf, size_t len, const char *code)
     return build1(buf, len, KEY_CONFIRMATION_INDEX, code);
 }
 
-bool key_own_appointment(char *buf, size_t len, const char *appointment_id)
+bool key_own_appointment(char *buf, size_t len, const char *kind, const char *appointment_id)
 {
-    return build1(buf, len, KEY_OWN_APPOINTMENT, appointment_id);
+    return key_build(buf, len, KEY_OWN_APPOINTMENT, (const char *const[]){kind, appointment_id}, 2);
 }
 
-bool key_own_slot(char *buf, size_t len, const char *practitioner_id, const char *patient_id,
-                  int64_t start)
+bool key_own_slot(char *buf, size_t len, const char *kind, const char *practitioner_id,
+                  const char *patient_id, int64_t start)
 {
     char num[24];
     snprintf(num, sizeof(num), "%" PRId64, start);
     return key_build(buf, len, KEY_OWN_SLOT,
-                     (const char *const[]){practitioner_id, patient_id, num}, 3);
+                     (const char *const[]){kind, practitioner_id, patient_id, num}, 4);
 }
 
 bool key_map_patient(char *buf, size_t len, const char *uuid)

@@ -24,16 +24,23 @@ static void mark_value(char *buf, size_t len)
              (long long)clock_now_ms(NULL));
 }
 
-void own_mark(const struct store *st, const struct oe_appt *a)
+static const char *kind_name(enum own_kind kind)
+{
+    return kind == OWN_GONE ? "gone" : "made";
+}
+
+void own_mark(const struct store *st, enum own_kind kind, const struct oe_appt *a)
 {
     char key[224], v[64];
+    const char *k = kind_name(kind);
     mark_value(v, sizeof(v));
-    if (!key_own_appointment(key, sizeof(key), a->id) ||
-        store_kv_put(st, key, v, OWN_TTL_S) != SW_OK)
+    if (a->id[0] && (!key_own_appointment(key, sizeof(key), k, a->id) ||
+                     store_kv_put(st, key, v, OWN_TTL_S) != SW_OK))
         log_warn("own", "could not mark appointment %s as the worker's own", a->id);
-    if (!key_own_slot(key, sizeof(key), a->practitioner_id, a->patient_id, a->start) ||
-        store_kv_put(st, key, v, OWN_TTL_S) != SW_OK)
-        log_warn("own", "could not mark appointment %s as the worker's own", a->id);
+    if (a->patient_id[0] &&
+        (!key_own_slot(key, sizeof(key), k, a->practitioner_id, a->patient_id, a->start) ||
+         store_kv_put(st, key, v, OWN_TTL_S) != SW_OK))
+        log_warn("own", "could not mark the slot at %lld as the worker's own", (long long)a->start);
 }
 
 static bool find_key(const struct store *st, struct own_found *found, const char *key)
@@ -59,14 +66,23 @@ static bool find_key(const struct store *st, struct own_found *found, const char
     return true;
 }
 
-bool own_find(const struct store *st, struct own_found *found, const char *appointment_id,
-              const char *pract, const char *patient, int64_t start)
+bool own_find(const struct store *st, struct own_found *found, unsigned kinds,
+              const char *appointment_id, const char *pract, const char *patient, int64_t start)
 {
-    char key[224];
-    bool by_id = key_own_appointment(key, sizeof(key), appointment_id) && find_key(st, found, key);
-    bool by_slot = patient && *patient && key_own_slot(key, sizeof(key), pract, patient, start) &&
-                   find_key(st, found, key);
-    return by_id || by_slot;
+    bool any = false;
+    for (enum own_kind kind = OWN_MADE; kind <= OWN_GONE; kind <<= 1) {
+        if (!(kinds & kind))
+            continue;
+        char key[224];
+        const char *k = kind_name(kind);
+        bool by_id =
+            key_own_appointment(key, sizeof(key), k, appointment_id) && find_key(st, found, key);
+        bool by_slot = patient && *patient &&
+                       key_own_slot(key, sizeof(key), k, pract, patient, start) &&
+                       find_key(st, found, key);
+        any = any || by_id || by_slot;
+    }
+    return any;
 }
 
 void own_found_use(const struct store *st, struct own_found *found)

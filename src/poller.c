@@ -230,9 +230,24 @@ static void poll_once(struct poller *p)
             was_id = renamed_from(gone, by_uuid, by_fp, a->uuid, fp);
             prev = was_id ? json_object_get(gone, was_id) : NULL; /* snap holds it */
         }
+        bool freed = a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW;
         if (!prev) {
-            if (!own_find(&p->store, &marks, aid, a->practitioner_id, a->patient_id, a->start))
+            /* New: the worker's if it made it (a cancel's mark, written
+             * before its DELETE, does not cover a booking a poll sees
+             * appear; else the next poll finds no mark for the removal).
+             * Made and cancelled since the last poll: a cancel the
+             * worker did not mark is someone else's. */
+            bool made = own_find(&p->store, &marks, OWN_MADE, aid, a->practitioner_id,
+                                 a->patient_id, a->start);
+            bool undone = freed && own_find(&p->store, &marks, OWN_GONE, aid, a->practitioner_id,
+                                            a->patient_id, a->start);
+            if (!made)
                 emit(p, &out, "appointment.booked", aid, fp, NULL, now);
+            else if (freed && !undone) {
+                emit(p, &out, "appointment.cancelled", aid, fp, NULL, now);
+                waitlist_offer(&p->store, cfg, &out, a->practitioner_id, a->start, a->end, aid,
+                               now);
+            }
             invalidate_day(p, a->practitioner_id, a->start);
             continue;
         }
@@ -248,12 +263,13 @@ static void poll_once(struct poller *p)
         }
         if (same_state(prev, fp))
             continue;
-        bool own = own_find(&p->store, &marks, aid, a->practitioner_id, a->patient_id, a->start);
-        if (was_id && strcmp(was_id, aid))
-            own = own_find(&p->store, &marks, was_id, NULL, NULL, 0) || own;
         json_int_t was = json_integer_value(json_object_get(prev, "st"));
-        bool freed = (a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW) &&
-                     was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW;
+        freed = freed && was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW;
+        unsigned kinds = freed ? OWN_GONE : OWN_EITHER;
+        bool own =
+            own_find(&p->store, &marks, kinds, aid, a->practitioner_id, a->patient_id, a->start);
+        if (was_id && strcmp(was_id, aid))
+            own = own_find(&p->store, &marks, kinds, was_id, NULL, NULL, 0) || own;
         if (!own)
             emit(p, &out, freed ? "appointment.cancelled" : "appointment.changed", aid, fp, prev,
                  now);
@@ -272,8 +288,8 @@ static void poll_once(struct poller *p)
         if (end <= from)
             continue;
         invalidate_day(p, pract, start);
-        if (own_find(&p->store, &marks, id, pract, json_string_value(json_object_get(prev, "pt")),
-                     start))
+        if (own_find(&p->store, &marks, OWN_GONE, id, pract,
+                     json_string_value(json_object_get(prev, "pt")), start))
             continue;
         emit(p, &out, "appointment.removed", id, NULL, prev, now);
         json_int_t was = json_integer_value(json_object_get(prev, "st"));

@@ -877,9 +877,9 @@ static void test_search_cache_and_stale(void **state)
     assert_int_equal(handle_search_slots(&e->w, &e->cmd, &e->r, NULL), OUTCOME_RETRY);
 }
 
-/* A poll uses up only the marks it saw: the worker's cancel, marked while
- * a poll that saw the booking's marks was running, still has its own for
- * the next poll (else that poll reports the worker's delete as external). */
+/* A poll uses up only the marks it saw: the worker's move of an
+ * appointment, marked again while a poll that saw the earlier mark was
+ * running, keeps its mark for the next poll. */
 static void test_own_marks_survive_a_poll(void **state)
 {
     struct env *e = *state;
@@ -887,16 +887,51 @@ static void test_own_marks_survive_a_poll(void **state)
     snprintf(a.id, sizeof(a.id), "293");
     snprintf(a.practitioner_id, sizeof(a.practitioner_id), PR);
     snprintf(a.patient_id, sizeof(a.patient_id), PT);
-    own_mark(&e->w.store, &a); /* the booking */
+    own_mark(&e->w.store, OWN_GONE, &a); /* a first cancel attempt */
     struct own_found seen = {0}, next = {0};
-    assert_true(own_find(&e->w.store, &seen, "293", PR, PT, a.start)); /* a poll sees it */
-    own_mark(&e->w.store, &a);         /* the cancel, while that poll runs */
-    own_found_use(&e->w.store, &seen); /* the poll stores its snapshot */
-    assert_true(own_find(&e->w.store, &next, "999", PR, PT, a.start)); /* by slot */
-    assert_true(own_find(&e->w.store, &next, "293", NULL, NULL, 0));   /* by id */
+    assert_true(own_find(&e->w.store, &seen, OWN_GONE, "293", PR, PT, a.start)); /* a poll */
+    own_mark(&e->w.store, OWN_GONE, &a); /* marked again while that poll runs */
+    own_found_use(&e->w.store, &seen);   /* the poll stores its snapshot */
+    assert_true(own_find(&e->w.store, &next, OWN_GONE, "999", PR, PT, a.start)); /* by slot */
+    assert_true(own_find(&e->w.store, &next, OWN_GONE, "293", NULL, NULL, 0));   /* by id */
     own_found_use(&e->w.store, &next);
-    assert_false(own_find(&e->w.store, &next, "293", PR, PT, a.start)); /* used up now */
+    assert_false(own_find(&e->w.store, &next, OWN_EITHER, "293", PR, PT, a.start)); /* used up */
     own_found_free(&next);
+}
+
+/* Book and cancel inside one poll interval, and a poll listing between
+ * the cancel's mark and its DELETE: that poll sees the booking appear and
+ * may use up only the booking's mark, so the next poll still has the
+ * cancel's for the removal (one mark for both made the removal look
+ * external: a false appointment.removed and a second waitlist offer). */
+static void test_cancel_mark_does_not_cover_a_booking(void **state)
+{
+    struct env *e = *state;
+    struct oe_appt slot = {.start = thu(16, 0)}, id = {0}, a;
+    snprintf(slot.practitioner_id, sizeof(slot.practitioner_id), PR);
+    snprintf(slot.patient_id, sizeof(slot.patient_id), PT);
+    snprintf(id.id, sizeof(id.id), "293");
+    a = slot;
+    snprintf(a.id, sizeof(a.id), "293");
+
+    /* a create is marked by slot before it is sent: a poll listing the
+     * row before OpenEMR answered finds it */
+    struct own_found p1 = {0}, p2 = {0};
+    own_mark(&e->w.store, OWN_MADE, &slot);
+    assert_true(own_find(&e->w.store, &p1, OWN_MADE, "f-1", PR, PT, slot.start));
+    own_found_free(&p1);
+    own_mark(&e->w.store, OWN_MADE, &id); /* answered: the id */
+
+    own_mark(&e->w.store, OWN_GONE, &a); /* the cancel, before its DELETE */
+    /* poll 1 lists the booking as new: made marks only */
+    assert_true(own_find(&e->w.store, &p1, OWN_MADE, "293", PR, PT, slot.start));
+    own_found_use(&e->w.store, &p1);
+    assert_false(own_find(&e->w.store, &p2, OWN_MADE, "293", PR, PT, slot.start));
+    /* poll 2 sees it gone: the cancel's mark is still there */
+    assert_true(own_find(&e->w.store, &p2, OWN_GONE, "293", PR, PT, slot.start));
+    own_found_use(&e->w.store, &p2);
+    assert_false(own_find(&e->w.store, &p2, OWN_GONE, "293", PR, PT, slot.start));
+    own_found_free(&p2);
 }
 
 /* A caller's own appointments are read once for the whole booking
@@ -1079,6 +1114,7 @@ int main(void)
         T(test_cancel_failures),
         T(test_cancel_offers_the_waitlist),
         T(test_own_marks_survive_a_poll),
+        T(test_cancel_mark_does_not_cover_a_booking),
         T(test_search_patient_read_once),
         T(test_search_cache_and_stale),
         T(test_search_next_available),

@@ -75,7 +75,6 @@ static void test_builders_follow_the_table(void **state)
     } one[] = {
         {key_patient_busy, KEY_PATIENT_BUSY, "<patient_id>"},
         {key_confirmation_index, KEY_CONFIRMATION_INDEX, "<code>"},
-        {key_own_appointment, KEY_OWN_APPOINTMENT, "<appointment_id>"},
         {key_map_patient, KEY_MAP_PATIENT, "<uuid>"},
         {key_map_practitioner, KEY_MAP_PRACTITIONER, "<uuid>"},
         {key_map_eid, KEY_MAP_EID, "<pc_uuid>"},
@@ -93,11 +92,13 @@ static void test_builders_follow_the_table(void **state)
     assert_true(key_day(k, sizeof(k), "<practitioner_id>", "<date>"));
     assert_string_equal(k, pattern(KEY_DAY));
 
+    assert_true(key_own_appointment(k, sizeof(k), "<kind>", "<appointment_id>"));
+    assert_string_equal(k, pattern(KEY_OWN_APPOINTMENT));
     /* the slot mark: a number, and absent ids as "" (as the poller wrote them) */
-    assert_true(key_own_slot(k, sizeof(k), "7", NULL, 1767225600));
-    assert_string_equal(k, "own:7||1767225600");
-    assert_true(key_own_slot(k, sizeof(k), "7", "42", -5));
-    assert_string_equal(k, "own:7|42|-5");
+    assert_true(key_own_slot(k, sizeof(k), "made", "7", NULL, 1767225600));
+    assert_string_equal(k, "own:made:7||1767225600");
+    assert_true(key_own_slot(k, sizeof(k), "gone", "7", "42", -5));
+    assert_string_equal(k, "own:gone:7|42|-5");
 
     /* names that callers used as literals before the key space */
     assert_string_equal(key_name(KEY_PRACTITIONERS), "practitioners");

@@ -346,23 +346,6 @@ static bool rules_hold_ok(const struct worker *w, const struct command *c, const
     return true;
 }
 
-/* Marks a create as the worker's own: by slot before it is sent (a poll
- * may list the row before OpenEMR answers; b), by the id OpenEMR gave it
- * once answered (made).  The slot is marked once, so the mark a poll saw
- * is the one it uses up. */
-static void mark_made(struct worker *w, const struct booking *b, const struct oe_appt *made)
-{
-    struct oe_appt m = {0};
-    if (b) {
-        m.start = b->start;
-        snprintf(m.practitioner_id, sizeof(m.practitioner_id), "%s", b->practitioner_id);
-        snprintf(m.patient_id, sizeof(m.patient_id), "%s", b->patient_id);
-    } else {
-        snprintf(m.id, sizeof(m.id), "%s", made->id);
-    }
-    own_mark(&w->store, OWN_MADE, &m);
-}
-
 /* Books b (the protocol above).  n is the note so far (an earlier attempt's
  * on a takeover); on success r->appointments[0] is the appointment. */
 static enum outcome book(struct worker *w, const struct command *c, const struct booking *b,
@@ -450,10 +433,11 @@ static enum outcome book(struct worker *w, const struct command *c, const struct
     struct oe_new_appt req = {
         b->patient_id, b->practitioner_id, b->start, b->start + (int64_t)b->type->duration_min * 60,
         b->type,       n->confirmation,    b->reason};
-    mark_made(w, b, NULL); /* a poll may list it before OpenEMR answers */
+    /* by slot first: a poll may list the row before OpenEMR answers */
+    own_mark_slot(&w->store, OWN_MADE, b->practitioner_id, b->patient_id, b->start);
     err = emr_create(&w->emr, &wcall, &req, &made);
     if (!err) {
-        mark_made(w, NULL, &made);
+        own_mark_id(&w->store, OWN_MADE, made.id);
         done = booked(w, b, &made, n->confirmation, r);
         goto out;
     }
@@ -469,7 +453,7 @@ static enum outcome book(struct worker *w, const struct command *c, const struct
         emr_find_by_confirmation(&w->emr, &call, n->confirmation, b->patient_id, b->practitioner_id,
                                  b->start - DAY, b->start + DAY, &made);
     if (!again) {
-        mark_made(w, NULL, &made);
+        own_mark_id(&w->store, OWN_MADE, made.id);
         done = booked(w, b, &made, n->confirmation, r);
     } else {
         log_warn("book", "create of %s: %s, and not found yet: reconciling later", n->confirmation,

@@ -29,18 +29,30 @@ static const char *kind_name(enum own_kind kind)
     return kind == OWN_GONE ? "gone" : "made";
 }
 
-void own_mark(const struct store *st, enum own_kind kind, const struct oe_appt *a)
+void own_mark_id(const struct store *st, enum own_kind kind, const char *appointment_id)
 {
     char key[224], v[64];
-    const char *k = kind_name(kind);
     mark_value(v, sizeof(v));
-    if (a->id[0] && (!key_own_appointment(key, sizeof(key), k, a->id) ||
-                     store_kv_put(st, key, v, OWN_TTL_S) != SW_OK))
-        log_warn("own", "could not mark appointment %s as the worker's own", a->id);
-    if (a->patient_id[0] &&
-        (!key_own_slot(key, sizeof(key), k, a->practitioner_id, a->patient_id, a->start) ||
+    if (appointment_id[0] &&
+        (!key_own_appointment(key, sizeof(key), kind_name(kind), appointment_id) ||
          store_kv_put(st, key, v, OWN_TTL_S) != SW_OK))
-        log_warn("own", "could not mark the slot at %lld as the worker's own", (long long)a->start);
+        log_warn("own", "could not mark appointment %s as the worker's own", appointment_id);
+}
+
+void own_mark_slot(const struct store *st, enum own_kind kind, const char *pract,
+                   const char *patient, int64_t start)
+{
+    char key[224], v[64];
+    mark_value(v, sizeof(v));
+    if (patient[0] && (!key_own_slot(key, sizeof(key), kind_name(kind), pract, patient, start) ||
+                       store_kv_put(st, key, v, OWN_TTL_S) != SW_OK))
+        log_warn("own", "could not mark the slot at %lld as the worker's own", (long long)start);
+}
+
+void own_mark(const struct store *st, enum own_kind kind, const struct oe_appt *a)
+{
+    own_mark_id(st, kind, a->id);
+    own_mark_slot(st, kind, a->practitioner_id, a->patient_id, a->start);
 }
 
 static bool find_key(const struct store *st, struct own_found *found, const char *key)
@@ -66,23 +78,28 @@ static bool find_key(const struct store *st, struct own_found *found, const char
     return true;
 }
 
+static bool find_kind(const struct store *st, struct own_found *found, enum own_kind kind,
+                      const char *appointment_id, const char *pract, const char *patient,
+                      int64_t start)
+{
+    char key[224];
+    const char *k = kind_name(kind);
+    bool by_id =
+        key_own_appointment(key, sizeof(key), k, appointment_id) && find_key(st, found, key);
+    bool by_slot = patient && *patient &&
+                   key_own_slot(key, sizeof(key), k, pract, patient, start) &&
+                   find_key(st, found, key);
+    return by_id || by_slot;
+}
+
 bool own_find(const struct store *st, struct own_found *found, unsigned kinds,
               const char *appointment_id, const char *pract, const char *patient, int64_t start)
 {
-    bool any = false;
-    for (enum own_kind kind = OWN_MADE; kind <= OWN_GONE; kind <<= 1) {
-        if (!(kinds & kind))
-            continue;
-        char key[224];
-        const char *k = kind_name(kind);
-        bool by_id =
-            key_own_appointment(key, sizeof(key), k, appointment_id) && find_key(st, found, key);
-        bool by_slot = patient && *patient &&
-                       key_own_slot(key, sizeof(key), k, pract, patient, start) &&
-                       find_key(st, found, key);
-        any = any || by_id || by_slot;
-    }
-    return any;
+    bool made =
+        (kinds & OWN_MADE) && find_kind(st, found, OWN_MADE, appointment_id, pract, patient, start);
+    bool gone =
+        (kinds & OWN_GONE) && find_kind(st, found, OWN_GONE, appointment_id, pract, patient, start);
+    return made || gone;
 }
 
 void own_found_use(const struct store *st, struct own_found *found)

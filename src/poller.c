@@ -230,7 +230,7 @@ static void poll_once(struct poller *p)
             was_id = renamed_from(gone, by_uuid, by_fp, a->uuid, fp);
             prev = was_id ? json_object_get(gone, was_id) : NULL; /* snap holds it */
         }
-        bool freed = a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW;
+        bool off = a->status == OE_APPT_CANCELLED || a->status == OE_APPT_NOSHOW;
         if (!prev) {
             /* New: the worker's if it made it (a cancel's mark, written
              * before its DELETE, does not cover a booking a poll sees
@@ -239,11 +239,11 @@ static void poll_once(struct poller *p)
              * worker did not mark is someone else's. */
             bool made = own_find(&p->store, &marks, OWN_MADE, aid, a->practitioner_id,
                                  a->patient_id, a->start);
-            bool undone = freed && own_find(&p->store, &marks, OWN_GONE, aid, a->practitioner_id,
-                                            a->patient_id, a->start);
+            bool undone = off && own_find(&p->store, &marks, OWN_GONE, aid, a->practitioner_id,
+                                          a->patient_id, a->start);
             if (!made)
                 emit(p, &out, "appointment.booked", aid, fp, NULL, now);
-            else if (freed && !undone) {
+            else if (off && !undone) {
                 emit(p, &out, "appointment.cancelled", aid, fp, NULL, now);
                 waitlist_offer(&p->store, cfg, &out, a->practitioner_id, a->start, a->end, aid,
                                now);
@@ -264,7 +264,7 @@ static void poll_once(struct poller *p)
         if (same_state(prev, fp))
             continue;
         json_int_t was = json_integer_value(json_object_get(prev, "st"));
-        freed = freed && was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW;
+        bool freed = off && was != OE_APPT_CANCELLED && was != OE_APPT_NOSHOW;
         unsigned kinds = freed ? OWN_GONE : OWN_EITHER;
         bool own =
             own_find(&p->store, &marks, kinds, aid, a->practitioner_id, a->patient_id, a->start);

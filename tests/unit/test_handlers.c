@@ -907,30 +907,28 @@ static void test_own_marks_survive_a_poll(void **state)
 static void test_cancel_mark_does_not_cover_a_booking(void **state)
 {
     struct env *e = *state;
-    struct oe_appt slot = {.start = thu(16, 0)}, id = {0}, a;
-    snprintf(slot.practitioner_id, sizeof(slot.practitioner_id), PR);
-    snprintf(slot.patient_id, sizeof(slot.patient_id), PT);
-    snprintf(id.id, sizeof(id.id), "293");
-    a = slot;
+    struct oe_appt a = {.start = thu(16, 0)};
     snprintf(a.id, sizeof(a.id), "293");
+    snprintf(a.practitioner_id, sizeof(a.practitioner_id), PR);
+    snprintf(a.patient_id, sizeof(a.patient_id), PT);
 
     /* a create is marked by slot before it is sent: a poll listing the
      * row before OpenEMR answered finds it */
     struct own_found p1 = {0}, p2 = {0};
-    own_mark(&e->w.store, OWN_MADE, &slot);
-    assert_true(own_find(&e->w.store, &p1, OWN_MADE, "f-1", PR, PT, slot.start));
+    own_mark_slot(&e->w.store, OWN_MADE, PR, PT, a.start);
+    assert_true(own_find(&e->w.store, &p1, OWN_MADE, "f-1", PR, PT, a.start));
     own_found_free(&p1);
-    own_mark(&e->w.store, OWN_MADE, &id); /* answered: the id */
+    own_mark_id(&e->w.store, OWN_MADE, "293"); /* answered: the id */
 
     own_mark(&e->w.store, OWN_GONE, &a); /* the cancel, before its DELETE */
     /* poll 1 lists the booking as new: made marks only */
-    assert_true(own_find(&e->w.store, &p1, OWN_MADE, "293", PR, PT, slot.start));
+    assert_true(own_find(&e->w.store, &p1, OWN_MADE, "293", PR, PT, a.start));
     own_found_use(&e->w.store, &p1);
-    assert_false(own_find(&e->w.store, &p2, OWN_MADE, "293", PR, PT, slot.start));
+    assert_false(own_find(&e->w.store, &p2, OWN_MADE, "293", PR, PT, a.start));
     /* poll 2 sees it gone: the cancel's mark is still there */
-    assert_true(own_find(&e->w.store, &p2, OWN_GONE, "293", PR, PT, slot.start));
+    assert_true(own_find(&e->w.store, &p2, OWN_GONE, "293", PR, PT, a.start));
     own_found_use(&e->w.store, &p2);
-    assert_false(own_find(&e->w.store, &p2, OWN_GONE, "293", PR, PT, slot.start));
+    assert_false(own_find(&e->w.store, &p2, OWN_GONE, "293", PR, PT, a.start));
     own_found_free(&p2);
 }
 

@@ -149,6 +149,7 @@ struct sw_config {
     int slot_cache_ttl_s;
     int ref_cache_ttl_s;
     int idempotency_ttl_s;
+    int idempotency_read_ttl_s;
     int idempotency_lease_s;
     int idempotency_outputs_ttl_s;
     int write_margin_ms;

@@ -158,7 +158,11 @@ static const struct setting settings[] = {
     INT("cache.reference_ttl_s", ref_cache_ttl_s, "300", 1, 86400,
         "Lifetime of cached practitioners, facilities and id mappings."),
     INT("idempotency.ttl_s", idempotency_ttl_s, "604800", 60, 31536000,
-        "How long a result is kept for duplicates of its request_id."),
+        "How long a write command's result is kept for duplicates of its request_id."),
+    INT("idempotency.read_ttl_s", idempotency_read_ttl_s, "3600", 60, 31536000,
+        "How long a read-only command's result (topics.search) is kept for duplicates of its "
+        "request_id. Later, a duplicate runs again and gets today's slots; Redis does not hold "
+        "a week of search results and find_patient's names and birthdates."),
     INT("idempotency.lease_s", idempotency_lease_s, "30", 2, 3600,
         "An in-progress command is taken over after this (renewed while it works)."),
     INT("idempotency.outputs_ttl_s", idempotency_outputs_ttl_s, "3600", 60, 604800,

@@ -448,8 +448,11 @@ static bool finish(struct lane *l, struct outbox *out, const struct command *c, 
         } else {
             char source[320], *outputs = outputs_json(out);
             source_of(l->in, source, sizeof(source));
+            int keep_s = cmd_type_topic(c->type) == CMD_TOPIC_SEARCH
+                             ? l->cfg->idempotency_read_ttl_s
+                             : l->cfg->idempotency_ttl_s;
             err = fleet_idem_finish(l->fleet, c->request_id, l->w.owner, json, source, outputs,
-                                    l->cfg->idempotency_ttl_s, l->cfg->idempotency_outputs_ttl_s);
+                                    keep_s, l->cfg->idempotency_outputs_ttl_s);
             free(outputs);
         }
         if (err) {

@@ -13,7 +13,8 @@
 
 static const struct key_def table[KEY_COUNT] = {
     [KEY_IDEM] = {S_FLEET, "idem:<request_id>", "hash", "dispatch",
-                  "idempotency.ttl_s; the result's ttl once done",
+                  "idempotency.ttl_s; once done, idempotency.ttl_s for a write's result, "
+                  "idempotency.read_ttl_s for a read's",
                   "state run|done, owner (the attempt), lease_until (ms), fence, takeovers, "
                   "handover, note, write_until (ms), digest, result, source (\"\" and owner ledger "
                   "when read back from topics.ledger)"},

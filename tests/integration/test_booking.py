@@ -51,6 +51,9 @@ def test_book_and_duplicate(st, day):
     res = st.results_for(cmd["request_id"], count=2)
     assert res[0] == res[1], res
     assert len(live(st, PRACT["aadams"], epoch(start))) == 1, "a duplicate booked twice"
+    # a write's answer is kept idempotency.ttl_s (7 days), not a read's hour
+    ttl = st.redis.ttl(next(st.redis.scan_iter("*idem:" + cmd["request_id"])))
+    assert ttl > 6 * 86400, "a booking's result kept only %d s" % ttl
     ev = st.events(lambda e: e["type"] == "appointment.booked" and
                    e["data"].get("appointment_id") == r["result"]["appointment_id"])
     assert len({e["id"] for e in ev}) == 1, ev

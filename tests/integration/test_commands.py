@@ -118,6 +118,9 @@ def test_duplicate_request_id(st):
     res = st.results_for(cmd["request_id"], count=2)
     assert res[0] == res[1] == first, res
     assert st.stats()["requests_total"] == before, "a duplicate touched OpenEMR"
+    # a read's answer (here names and birthdates) is kept idempotency.read_ttl_s
+    ttl = st.redis.ttl(next(st.redis.scan_iter("*idem:" + cmd["request_id"])))
+    assert 0 < ttl <= 3600, "a find_patient result kept %d s" % ttl
 
 
 def test_audit_records(st):

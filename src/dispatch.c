@@ -206,23 +206,18 @@ static void reject_unauthorized(struct lane *l, struct outbox *out, struct cmd_p
 
 /* A signed command naming a reply_to results may not go to: answered
  * `invalid` on topics.results and dead-lettered, before anything runs.
- * (A command that does not parse goes on to the parse error's answer,
- * which reply_topic() keeps on topics.results too.) */
-static bool reply_to_refused(struct lane *l, struct outbox *out)
+ * (A command that does not parse gets the parse error's answer, which
+ * reply_topic() keeps on topics.results too.) */
+static bool reply_to_refused(struct lane *l, struct outbox *out, const struct command *c)
 {
     const struct sw_config *cfg = l->cfg;
-    struct command cmd;
-    struct cmd_parse_error ignored;
-    if (l->in->len > (size_t)cfg->max_message_bytes ||
-        command_parse(l->in->value, l->in->len, &cmd, &ignored) != SW_OK)
-        return false;
-    const char *want = cmd.reply_to[0] ? cmd.reply_to : l->in->reply_to;
+    const char *want = c->reply_to[0] ? c->reply_to : l->in->reply_to;
     if (!want[0] || sw_config_reply_allowed(cfg, want))
         return false;
     dead_letter(l, out, "reply_to_not_allowed",
                 "reply_to names a topic results may not go to; nothing was done");
     struct result r;
-    result_init(&r, &cmd);
+    result_init(&r, c);
     result_fail(&r, RES_INVALID, "reply_to_not_allowed",
                 "reply_to must be %s, a topic named in topics.reply_allowlist or one starting with "
                 "the reply prefix; nothing was done.",
@@ -230,9 +225,9 @@ static bool reply_to_refused(struct lane *l, struct outbox *out)
     r.processed_at_ms = clock_now_ms(NULL);
     char *json = result_serialize(&r);
     if (json)
-        publish_result(l, out, cfg->topic_results,
-                       cmd.session_id[0] ? cmd.session_id : cmd.request_id, cmd.request_id, json);
-    record_command(l, cmd_type_name(cmd.type), "invalid");
+        publish_result(l, out, cfg->topic_results, c->session_id[0] ? c->session_id : c->request_id,
+                       c->request_id, json);
+    record_command(l, cmd_type_name(c->type), "invalid");
     free(json);
     result_clear(&r);
     return true;
@@ -348,15 +343,14 @@ static enum admission authorized(struct lane *l, struct cmd_parse_error *perr)
     return ADMITTED;
 }
 
-/* The admission of one message: its signature, then its reply_to. */
+/* The admission of one message: its signature (its reply_to is checked
+ * once it is parsed). */
 static enum admission admit(struct lane *l, struct outbox *out)
 {
     struct cmd_parse_error perr;
     enum admission a = authorized(l, &perr);
     if (a == REFUSED)
         reject_unauthorized(l, out, &perr);
-    else if (a == ADMITTED && reply_to_refused(l, out))
-        a = REFUSED;
     return a;
 }
 
@@ -522,6 +516,8 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         reject_message(l, out, &perr);
         goto out;
     }
+    if (reply_to_refused(l, out, &cmd))
+        goto out;
     sw_log_set_context(in->topic, in->partition, in->offset, cmd.request_id);
     if (strcmp(in->topic, topic_of(cfg, cmd.type)) != 0) {
         snprintf(perr.code, sizeof(perr.code), "wrong_topic");

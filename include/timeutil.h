@@ -109,4 +109,8 @@ sw_err timeutil_format_local_date(int64_t t, char *buf, size_t len);
  * zone.  Call once at start, before any thread reads local time. */
 sw_err timeutil_set_zone(const char *tz);
 
+/* The local offset at instant t, seconds east of UTC (0 if unknown): what
+ * localtime_r's tm_gmtoff says, memoised by 12-hour spans. */
+long timeutil_offset_at(int64_t t);
+
 #endif

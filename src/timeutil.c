@@ -6,6 +6,7 @@
  * offset of an instant comes from localtime_r's tm_gmtoff. */
 #include "timeutil.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,11 +180,51 @@ static bool local_tm(int64_t t, struct tm *tm)
     return localtime_r(&tt, tm) != NULL;
 }
 
+static long offset_raw(int64_t t, bool *known)
+{
+    struct tm tm;
+    *known = local_tm(t, &tm);
+    return *known ? tm.tm_gmtoff : 0;
+}
+
+/* offset_at's memo, per thread: the offset of 12-hour spans, direct
+ * mapped.  A span whose first and last seconds show one offset shows it
+ * throughout: resolve_wall's assumption (at most one offset change within
+ * a day) leaves no room for two changes inside it.  A span with a change
+ * inside is asked instant by instant.  A cached search resolves each
+ * offered slot's wall time with six offsets: localtime_r (which also takes
+ * glibc's one time zone lock) was a tenth of the worker's CPU.
+ * timeutil_set_zone() bumps zone_gen, which drops every thread's memo. */
+#define SPAN_S 43200
+#define SPANS  32
+static atomic_uint zone_gen = 1;
+static _Thread_local struct span {
+    int64_t k;
+    long off;
+    unsigned gen; /* 0: empty */
+    bool whole;   /* off holds for the whole span */
+} spans[SPANS];
+
 /* Local offset (seconds east of UTC) at instant t; 0 if unknown. */
 static long offset_at(int64_t t)
 {
-    struct tm tm;
-    return local_tm(t, &tm) ? tm.tm_gmtoff : 0;
+    int64_t k = t >= 0 ? t / SPAN_S : -((-t + SPAN_S - 1) / SPAN_S);
+    struct span *s = &spans[(uint64_t)k % SPANS];
+    unsigned gen = atomic_load_explicit(&zone_gen, memory_order_relaxed);
+    if (s->gen != gen || s->k != k) {
+        bool first, last;
+        long a = offset_raw(k * SPAN_S, &first), b = offset_raw(k * SPAN_S + SPAN_S - 1, &last);
+        *s = (struct span){k, a, gen, first && last && a == b};
+    }
+    if (s->whole)
+        return s->off;
+    bool known;
+    return offset_raw(t, &known);
+}
+
+long timeutil_offset_at(int64_t t)
+{
+    return offset_at(t);
 }
 
 sw_err timeutil_format_rfc3339(int64_t t, char *buf, size_t len)
@@ -388,5 +429,6 @@ sw_err timeutil_set_zone(const char *tz)
     if (!tz || !*tz || setenv("TZ", tz, 1) != 0)
         return SW_ERR_CONFIG;
     tzset();
+    atomic_fetch_add(&zone_gen, 1);
     return SW_OK;
 }

@@ -351,6 +351,75 @@ static void test_wall_and_formats_dst(void **state)
     assert_int_equal(back, a);
 }
 
+/* localtime_r's offset, the reference the memo must agree with */
+static long raw_offset(int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    return localtime_r(&tt, &tm) ? tm.tm_gmtoff : 0;
+}
+
+/* timeutil_offset_at() memoises offsets by 12-hour spans: it must say what
+ * localtime_r says at every instant, in zones with half-hour and negative
+ * DST, skipped days and abolished or reintroduced DST.  Every hour of
+ * 1990-2040, every minute within 3 hours of each change found, then random
+ * instants in random order (evicting the memo) over 1900-2100. */
+static void test_offset_memo_matches_localtime(void **state)
+{
+    (void)state;
+    static const char *const zones[] = {
+        "America/New_York",
+        "Europe/Dublin",
+        "Australia/Lord_Howe",
+        "Pacific/Apia",
+        "Antarctica/Troll",
+        "Africa/Casablanca",
+        "Asia/Gaza",
+        "America/Sao_Paulo",
+        "Europe/Moscow",
+        "Asia/Kolkata",
+        "Pacific/Chatham",
+        "America/St_Johns",
+        "Asia/Tehran",
+        "America/Caracas",
+        "Pacific/Kiritimati",
+        "Asia/Pyongyang",
+        "UTC",
+    };
+    const int64_t y1990 = 631152000, y2040 = 2208988800, y1900 = -2208988800, y2100 = 4102444800;
+    uint64_t seed = 88172645463325252ULL;
+    long checked = 0, changes = 0;
+    for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+        assert_int_equal(timeutil_set_zone(zones[z]), SW_OK);
+        long prev = raw_offset(y1990);
+        for (int64_t t = y1990; t < y2040; t += 3600) {
+            long want = raw_offset(t);
+            if (timeutil_offset_at(t) != want)
+                fail_msg("%s at %lld: memo %ld, localtime_r %ld", zones[z], (long long)t,
+                         timeutil_offset_at(t), want);
+            checked++;
+            if (want == prev)
+                continue;
+            prev = want;
+            changes++;
+            for (int64_t u = t - 3 * 3600; u < t + 3 * 3600; u += 60, checked++)
+                if (timeutil_offset_at(u) != raw_offset(u))
+                    fail_msg("%s at %lld (near a change): memo %ld, localtime_r %ld", zones[z],
+                             (long long)u, timeutil_offset_at(u), raw_offset(u));
+        }
+        for (int i = 0; i < 20000; i++, checked++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            int64_t t = y1900 + (int64_t)(seed % (uint64_t)(y2100 - y1900));
+            if (timeutil_offset_at(t) != raw_offset(t))
+                fail_msg("%s at %lld: memo %ld, localtime_r %ld", zones[z], (long long)t,
+                         timeutil_offset_at(t), raw_offset(t));
+        }
+    }
+    assert_true(changes > 500); /* the zones' data is there: not all UTC */
+    assert_true(checked > 1000000);
+    assert_int_equal(timeutil_set_zone("America/New_York"), SW_OK);
+}
+
 int main(void)
 {
     setenv("TZ", "America/New_York", 1);
@@ -367,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_parse_local),
         cmocka_unit_test(test_parse_iso8601),
         cmocka_unit_test(test_wall_and_formats_dst),
+        cmocka_unit_test(test_offset_memo_matches_localtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

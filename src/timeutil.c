@@ -195,8 +195,9 @@ static long offset_raw(int64_t t, bool *known)
  * offered slot's wall time with six offsets: localtime_r (which also takes
  * glibc's one time zone lock) was a tenth of the worker's CPU.
  * timeutil_set_zone() bumps zone_gen, which drops every thread's memo. */
-#define SPAN_S 43200
-#define SPANS  32
+#define SPAN_S     43200
+#define SPANS      32
+#define SPAN_MAX_T ((int64_t)1 << 40) /* some 34,000 years */
 static atomic_uint zone_gen = 1;
 static _Thread_local struct span {
     int64_t k;
@@ -208,6 +209,9 @@ static _Thread_local struct span {
 /* Local offset (seconds east of UTC) at instant t; 0 if unknown. */
 static long offset_at(int64_t t)
 {
+    bool known;
+    if (t > SPAN_MAX_T || t < -SPAN_MAX_T) /* no span arithmetic near int64's ends */
+        return offset_raw(t, &known);
     int64_t k = t >= 0 ? t / SPAN_S : -((-t + SPAN_S - 1) / SPAN_S);
     struct span *s = &spans[(uint64_t)k % SPANS];
     unsigned gen = atomic_load_explicit(&zone_gen, memory_order_relaxed);
@@ -218,7 +222,6 @@ static long offset_at(int64_t t)
     }
     if (s->whole)
         return s->off;
-    bool known;
     return offset_raw(t, &known);
 }
 

@@ -442,9 +442,8 @@ static bool finish(struct lane *l, struct outbox *out, const struct command *c, 
         } else {
             char source[320], *outputs = outputs_json(out);
             source_of(l->in, source, sizeof(source));
-            int keep_s = cmd_type_topic(c->type) == CMD_TOPIC_SEARCH
-                             ? l->cfg->idempotency_read_ttl_s
-                             : l->cfg->idempotency_ttl_s;
+            int keep_s = cmd_type_is_write(c->type) ? l->cfg->idempotency_ttl_s
+                                                    : l->cfg->idempotency_read_ttl_s;
             err = fleet_idem_finish(l->fleet, c->request_id, l->w.owner, json, source, outputs,
                                     keep_s, l->cfg->idempotency_outputs_ttl_s);
             free(outputs);

@@ -29,23 +29,29 @@ static const char *kind_name(enum own_kind kind)
     return kind == OWN_GONE ? "gone" : "made";
 }
 
+/* Stores a fresh mark under key; false if it could not. */
+static bool put_mark(const struct store *st, const char *key)
+{
+    char v[64];
+    mark_value(v, sizeof(v));
+    return store_kv_put(st, key, v, OWN_TTL_S) == SW_OK;
+}
+
 void own_mark_id(const struct store *st, enum own_kind kind, const char *appointment_id)
 {
-    char key[224], v[64];
-    mark_value(v, sizeof(v));
+    char key[224];
     if (appointment_id[0] &&
-        (!key_own_appointment(key, sizeof(key), kind_name(kind), appointment_id) ||
-         store_kv_put(st, key, v, OWN_TTL_S) != SW_OK))
+        !(key_own_appointment(key, sizeof(key), kind_name(kind), appointment_id) &&
+          put_mark(st, key)))
         log_warn("own", "could not mark appointment %s as the worker's own", appointment_id);
 }
 
 void own_mark_slot(const struct store *st, enum own_kind kind, const char *pract,
                    const char *patient, int64_t start)
 {
-    char key[224], v[64];
-    mark_value(v, sizeof(v));
-    if (patient[0] && (!key_own_slot(key, sizeof(key), kind_name(kind), pract, patient, start) ||
-                       store_kv_put(st, key, v, OWN_TTL_S) != SW_OK))
+    char key[224];
+    if (patient[0] && !(key_own_slot(key, sizeof(key), kind_name(kind), pract, patient, start) &&
+                        put_mark(st, key)))
         log_warn("own", "could not mark the slot at %lld as the worker's own", (long long)start);
 }
 

@@ -180,11 +180,14 @@ static bool local_tm(int64_t t, struct tm *tm)
     return localtime_r(&tt, tm) != NULL;
 }
 
-static long offset_raw(int64_t t, bool *known)
+/* localtime_r's offset at t: false when t has no local time. */
+static bool offset_raw(int64_t t, long *off)
 {
     struct tm tm;
-    *known = local_tm(t, &tm);
-    return *known ? tm.tm_gmtoff : 0;
+    if (!local_tm(t, &tm))
+        return false;
+    *off = tm.tm_gmtoff;
+    return true;
 }
 
 /* offset_at's memo, per thread: the offset of 12-hour spans, direct
@@ -209,20 +212,21 @@ static _Thread_local struct span {
 /* Local offset (seconds east of UTC) at instant t; 0 if unknown. */
 static long offset_at(int64_t t)
 {
-    bool known;
+    long off = 0;
     if (t > SPAN_MAX_T || t < -SPAN_MAX_T) /* no span arithmetic near int64's ends */
-        return offset_raw(t, &known);
+        return offset_raw(t, &off) ? off : 0;
     int64_t k = t >= 0 ? t / SPAN_S : -((-t + SPAN_S - 1) / SPAN_S);
     struct span *s = &spans[(uint64_t)k % SPANS];
     unsigned gen = atomic_load_explicit(&zone_gen, memory_order_relaxed);
     if (s->gen != gen || s->k != k) {
-        bool first, last;
-        long a = offset_raw(k * SPAN_S, &first), b = offset_raw(k * SPAN_S + SPAN_S - 1, &last);
-        *s = (struct span){k, a, gen, first && last && a == b};
+        long a = 0, b = 0;
+        bool whole =
+            offset_raw(k * SPAN_S, &a) && offset_raw(k * SPAN_S + SPAN_S - 1, &b) && a == b;
+        *s = (struct span){k, a, gen, whole};
     }
     if (s->whole)
         return s->off;
-    return offset_raw(t, &known);
+    return offset_raw(t, &off) ? off : 0;
 }
 
 long timeutil_offset_at(int64_t t)

@@ -15,7 +15,9 @@
 #include "ids.h"
 #include "worker.h"
 
-/* Rewrites c's ids in place.  SW_OK, or the failure with r filled. */
+/* Rewrites c's ids in place.  SW_OK, or the failure with r filled; with
+ * call->offline, SW_ERR_BUSY (r untouched, c perhaps partly rewritten: run
+ * it again online) when an id needs a request to OpenEMR. */
 sw_err canon_command(const struct worker *w, struct oe_call *call, struct command *c,
                      struct result *r);
 

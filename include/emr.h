@@ -39,6 +39,9 @@ struct oe_call {
     sw_err (*before_send)(void *ctx);
     void *before_send_ctx;
     int test_pause_ms; /* test.pause_after_guard_ms, when it applies to this write */
+    bool offline;      /* no request may be sent: one that would be is
+                        * SW_ERR_BUSY, nothing sent (a resolve that needs
+                        * OpenEMR, before the command is admitted) */
     /* out */
     int retry_after_s; /* set with SW_ERR_RATE_LIMITED */
     int requests;      /* OpenEMR requests this call made (counts) */

@@ -58,6 +58,7 @@ enum fleet_idem_state {
     FLEET_IDEM_TAKEOVER, /* an earlier attempt's lease ran out: ours now; note */
     FLEET_IDEM_MISMATCH, /* the request_id belongs to another command */
     FLEET_IDEM_NO_EPOCH, /* fleet_idem_begin_epoch: Redis was not rebuilt from the ledger */
+    FLEET_IDEM_REFUSED,  /* fleet_idem_begin_admit: the replay guard refused the message */
 };
 
 struct fleet_idem {
@@ -127,6 +128,23 @@ enum fleet_replay {
  * unless claim is true and the signature is new. */
 sw_err fleet_replay_claim(struct fleet *f, const char *digest, const char *who, int ttl_s,
                           bool claim, enum fleet_replay *out);
+
+/* The replay guard's check (fleet_replay_claim's digest, who, ttl_s and
+ * claim) made inside a begin, so that a command costs one round trip. */
+struct fleet_admit {
+    const char *digest, *who;
+    int ttl_s;
+    bool claim;             /* false: a signature out of its window, never claimed */
+    enum fleet_replay seen; /* out, with FLEET_IDEM_REFUSED: what the guard found */
+};
+/* fleet_idem_begin (epoch: fleet_idem_begin_epoch) behind the replay guard,
+ * in one atomic step: the guard first, as fleet_replay_claim would; a
+ * signature another message carried first (seen OTHER), or a new one that
+ * may not be claimed (seen NEW, claim false), is FLEET_IDEM_REFUSED with
+ * nothing begun. */
+sw_err fleet_idem_begin_admit(struct fleet *f, const char *request_id, const char *owner,
+                              const char *digest, int lease_s, bool epoch, struct fleet_admit *g,
+                              struct fleet_idem *x);
 
 /* ---- fleet-wide rate limit ------------------------------------------ */
 

@@ -26,7 +26,7 @@ sw_err canon_id(const struct worker *w, struct oe_call *call, enum id_kind kind,
                     ids_kind_name(kind), field);
         return err;
     default:
-        if (err != SW_ERR_REDIS)
+        if (err != SW_ERR_REDIS && !(err == SW_ERR_BUSY && call->offline))
             worker_fail_emr(r, err, call);
         return err;
     }

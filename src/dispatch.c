@@ -1,8 +1,8 @@
 /* dispatch.c - from a Kafka message to exactly one published result.
  *
- * size check -> parse -> topic check -> deadline -> idempotency ->
- * handler -> stored result -> outbox (result, audit, events, dead letter,
- * ledger). */
+ * signature -> size check -> parse -> topic check -> deadline -> ids ->
+ * replay guard and idempotency (one round trip) -> handler -> stored
+ * result -> outbox (result, audit, events, dead letter, ledger). */
 #include "dispatch.h"
 
 #include <jansson.h>
@@ -46,6 +46,18 @@ struct lane {
     struct oe_client *oe;  /* NULL until created (needs the fleet) */
     const struct kmsg *in; /* the current message */
     int requests_left;     /* the current command's OpenEMR budget */
+    /* A good signature whose replay guard is not asked yet: asked inside
+     * the idempotency begin (one round trip for both), or on its own
+     * before anything else leaves the lane (settle()). */
+    bool guard_pending;
+    struct auth_check ck; /* the signature's check, while guard_pending */
+    char guard_who[320];  /* the message: "topic/partition/offset" */
+};
+
+enum admission {
+    ADMITTED, /* go on */
+    REFUSED,  /* answered or dead-lettered here: done */
+    RECHECK,  /* Redis did not answer the replay guard: run again later */
 };
 
 /* ---- lanes ----------------------------------------------------------------- */
@@ -208,12 +220,33 @@ static void reject_unauthorized(struct lane *l, struct outbox *out, struct cmd_p
  * `invalid` on topics.results and dead-lettered, before anything runs.
  * (A command that does not parse gets the parse error's answer, which
  * reply_topic() keeps on topics.results too.) */
-static bool reply_to_refused(struct lane *l, struct outbox *out, const struct command *c)
+static enum admission settle(struct lane *l, struct outbox *out);
+
+/* Before an answer or a dead letter ahead of the idempotency begin: the
+ * replay guard first.  false: refused there, or to run again (*outcome). */
+static bool settled(struct lane *l, struct outbox *out, enum handler_outcome *outcome)
+{
+    switch (settle(l, out)) {
+    case ADMITTED:
+        return true;
+    case RECHECK:
+        *outcome = HANDLER_RETRY;
+        return false;
+    case REFUSED:
+        break;
+    }
+    return false;
+}
+
+static bool reply_to_refused(struct lane *l, struct outbox *out, const struct command *c,
+                             enum handler_outcome *outcome)
 {
     const struct sw_config *cfg = l->cfg;
     const char *want = c->reply_to[0] ? c->reply_to : l->in->reply_to;
     if (!want[0] || sw_config_reply_allowed(cfg, want))
         return false;
+    if (!settled(l, out, outcome))
+        return true;
     dead_letter(l, out, "reply_to_not_allowed",
                 "reply_to names a topic results may not go to; nothing was done");
     struct result r;
@@ -255,12 +288,6 @@ static void record_command(struct lane *l, const char *type, const char *status)
     metrics_command(type, status, (double)(now - since) / 1000.0);
 }
 
-enum admission {
-    ADMITTED, /* go on */
-    REFUSED,  /* answered or dead-lettered here: done */
-    RECHECK,  /* Redis did not answer the replay guard: run again later */
-};
-
 static enum auth_topic auth_topic_of(const struct sw_config *cfg, const char *topic)
 {
     if (!strcmp(topic, cfg->topic_search))
@@ -287,60 +314,96 @@ static void refuse(struct cmd_parse_error *perr, const char *code, const char *k
  * the signature over the value and the headers that change its meaning,
  * the key's role on this topic, the replay window, and the replay guard (a
  * signature is good for one Kafka message: the guard's record, written
- * only for a good signature, is the one Redis write before this returns
- * ADMITTED).  A redelivery of a message admitted before (same topic,
- * partition and offset) passes even when its time is out of the window.
- * With auth.allow_unsigned (development only) a message with no signature
- * headers at all passes too; a signed one is still checked. */
+ * only for a good signature).  A redelivery of a message admitted before
+ * (same topic, partition and offset) passes even when its time is out of
+ * the window.  With auth.allow_unsigned (development only) a message with
+ * no signature headers at all passes too; a signed one is still checked.
+ *
+ * The replay guard is asked later, so that a command costs one round trip
+ * to Redis: a good signature leaves the lane with guard_pending, and the
+ * guard is asked inside the idempotency begin (fleet_idem_begin_admit),
+ * or on its own (settle()) before anything leaves the lane first: an
+ * answer, a dead letter, a request to OpenEMR.  Until then the command is
+ * only parsed and checked, which has no effect outside. */
 static enum admission authorized(struct lane *l, struct cmd_parse_error *perr)
 {
     const struct sw_config *cfg = l->cfg;
     const struct kmsg *in = l->in;
     struct auth_msg m = {in->topic,     in->request_id, in->reply_to, in->correlation_id,
                          in->replay_of, in->value,      in->len};
-    struct auth_check ck;
+    struct auth_check *ck = &l->ck;
     auth_verify(l->shared->keys, &m, in->key_id, in->signed_at, in->signature, in->header_trouble,
-                auth_topic_of(cfg, in->topic), clock_now_ms(NULL), cfg->auth_max_skew_s, &ck);
-    switch (ck.verdict) {
+                auth_topic_of(cfg, in->topic), clock_now_ms(NULL), cfg->auth_max_skew_s, ck);
+    switch (ck->verdict) {
     case AUTH_UNSIGNED:
         if (cfg->auth_allow_unsigned) {
             auth_count_unsigned();
             return ADMITTED;
         }
-        refuse(perr, "unauthenticated", NULL, ck.reason);
+        refuse(perr, "unauthenticated", NULL, ck->reason);
         return REFUSED;
     case AUTH_UNAUTHENTICATED:
-        refuse(perr, "unauthenticated", NULL, ck.reason);
+        refuse(perr, "unauthenticated", NULL, ck->reason);
         return REFUSED;
     case AUTH_FORBIDDEN:
-        refuse(perr, "forbidden", ck.key_id, ck.reason);
+        refuse(perr, "forbidden", ck->key_id, ck->reason);
         return REFUSED;
     case AUTH_OK:
         break;
     }
     if (!l->fleet && !lane_connect(l))
         return RECHECK;
-    char who[320];
-    snprintf(who, sizeof(who), "%s/%d/%lld", in->topic, (int)in->partition, (long long)in->offset);
+    snprintf(l->guard_who, sizeof(l->guard_who), "%s/%d/%lld", in->topic, (int)in->partition,
+             (long long)in->offset);
+    l->guard_pending = true;
+    return ADMITTED;
+}
+
+/* The replay guard's arguments for the pending signature. */
+static struct fleet_admit guard_of(const struct lane *l)
+{
+    return (struct fleet_admit){l->ck.digest, l->guard_who, 2 * l->cfg->auth_max_skew_s + 3600,
+                                !l->ck.stale, FLEET_REPLAY_NEW};
+}
+
+/* What the replay guard found, as an admission. */
+static enum admission guard_verdict(struct lane *l, enum fleet_replay seen,
+                                    struct cmd_parse_error *perr)
+{
+    if (seen == FLEET_REPLAY_SAME)
+        return ADMITTED; /* this very message again: a redelivery */
+    if (seen == FLEET_REPLAY_OTHER) {
+        refuse(perr, "unauthenticated", l->ck.key_id,
+               "replayed: another message carried this signature first");
+        return REFUSED;
+    }
+    if (l->ck.stale) {
+        refuse(perr, "unauthenticated", l->ck.key_id, l->ck.reason);
+        return REFUSED;
+    }
+    return ADMITTED;
+}
+
+/* Asks the pending replay guard on its own (nothing pending: ADMITTED);
+ * a refused message is dead-lettered.  Called before anything leaves the
+ * lane ahead of the idempotency begin. */
+static enum admission settle(struct lane *l, struct outbox *out)
+{
+    if (!l->guard_pending)
+        return ADMITTED;
+    struct fleet_admit g = guard_of(l);
     enum fleet_replay seen;
-    if (fleet_replay_claim(l->fleet, ck.digest, who, 2 * cfg->auth_max_skew_s + 3600, !ck.stale,
-                           &seen) != SW_OK) {
+    if (fleet_replay_claim(l->fleet, g.digest, g.who, g.ttl_s, g.claim, &seen) != SW_OK) {
         log_warn("dispatch", "redis (replay guard): %s", fleet_errstr(l->fleet));
         metrics_redis_error();
         return RECHECK;
     }
-    if (seen == FLEET_REPLAY_SAME)
-        return ADMITTED; /* this very message again: a redelivery */
-    if (seen == FLEET_REPLAY_OTHER) {
-        refuse(perr, "unauthenticated", ck.key_id,
-               "replayed: another message carried this signature first");
-        return REFUSED;
-    }
-    if (ck.stale) {
-        refuse(perr, "unauthenticated", ck.key_id, ck.reason);
-        return REFUSED;
-    }
-    return ADMITTED;
+    l->guard_pending = false;
+    struct cmd_parse_error perr;
+    enum admission a = guard_verdict(l, seen, &perr);
+    if (a == REFUSED)
+        reject_unauthorized(l, out, &perr);
+    return a;
 }
 
 /* The admission of one message: its signature (its reply_to is checked
@@ -491,6 +554,7 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
 
     l->in = in;
     l->w.out = out;
+    l->guard_pending = false;
     result_init(&res, NULL);
 
     switch (admit(l, out)) {
@@ -503,6 +567,8 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         goto out;
     }
     if (in->len > (size_t)cfg->max_message_bytes) {
+        if (!settled(l, out, &outcome))
+            goto out;
         memset(&perr, 0, sizeof(perr));
         snprintf(perr.code, sizeof(perr.code), "too_large");
         snprintf(perr.message, sizeof(perr.message),
@@ -512,13 +578,16 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
         goto out;
     }
     if (command_parse(in->value, in->len, &cmd, &perr) != SW_OK) {
-        reject_message(l, out, &perr);
+        if (settled(l, out, &outcome))
+            reject_message(l, out, &perr);
         goto out;
     }
-    if (reply_to_refused(l, out, &cmd))
+    if (reply_to_refused(l, out, &cmd, &outcome))
         goto out;
     sw_log_set_context(in->topic, in->partition, in->offset, cmd.request_id);
     if (strcmp(in->topic, topic_of(cfg, cmd.type)) != 0) {
+        if (!settled(l, out, &outcome))
+            goto out;
         snprintf(perr.code, sizeof(perr.code), "wrong_topic");
         snprintf(perr.message, sizeof(perr.message), "%s commands belong on %s, not %s",
                  cmd_type_name(cmd.type), topic_of(cfg, cmd.type), in->topic);
@@ -527,6 +596,8 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     }
     result_init(&res, &cmd);
     if (cmd.deadline_ms && clock_now_ms(NULL) > cmd.deadline_ms) {
+        if (!settled(l, out, &outcome))
+            goto out;
         result_fail(&res, RES_EXPIRED, "deadline_passed",
                     "The request arrived after its deadline; nothing was done.");
         answer_unstored(l, out, &cmd, &res);
@@ -547,32 +618,53 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     l->w.covered_until_ms = 0;
 
     /* One identity per patient and practitioner before anything keys on
-     * an id: the idempotency record, locks, holds, caches. */
+     * an id: the idempotency record, locks, holds, caches.  An id that
+     * needs OpenEMR to tell waits for the replay guard. */
     struct oe_call canon_call = worker_call(&l->w, &cmd);
+    canon_call.offline = l->guard_pending;
     sw_err cerr = canon_command(&l->w, &canon_call, &cmd, &res);
+    if (cerr == SW_ERR_BUSY && canon_call.offline) {
+        if (!settled(l, out, &outcome))
+            goto out;
+        canon_call = worker_call(&l->w, &cmd);
+        cerr = canon_command(&l->w, &canon_call, &cmd, &res);
+    }
     if (cerr == SW_ERR_REDIS) {
         outcome = HANDLER_RETRY;
         goto out;
     }
     if (cerr) {
-        answer_unstored(l, out, &cmd, &res);
+        if (settled(l, out, &outcome))
+            answer_unstored(l, out, &cmd, &res);
         goto out;
     }
 
-    /* A cached search's day reads and holds go out with the idempotency
-     * check: one round trip for the three. */
+    /* A cached search's day reads and holds go out with the replay guard
+     * and the idempotency check: one round trip for the four. */
     handlers_prefetch(&l->w, &cmd);
     command_digest(&cmd, in->key_id, digest); /* the key id the signature proved */
     /* A write command waits for the ledger to be read back into a Redis
      * that lost its data: checked inside the begin itself, so no window. */
-    if ((ledger_wanted(cfg, cmd.type) ? fleet_idem_begin_epoch : fleet_idem_begin)(
-            l->fleet, cmd.request_id, owner, digest, cfg->idempotency_lease_s, &rec) != SW_OK) {
+    struct fleet_admit guard = guard_of(l);
+    if (fleet_idem_begin_admit(l->fleet, cmd.request_id, owner, digest, cfg->idempotency_lease_s,
+                               ledger_wanted(cfg, cmd.type), l->guard_pending ? &guard : NULL,
+                               &rec) != SW_OK) {
         log_warn("dispatch", "redis: %s", fleet_errstr(l->fleet));
         metrics_redis_error();
         outcome = HANDLER_RETRY;
         goto out;
     }
+    l->guard_pending = false;
     switch (rec.state) {
+    case FLEET_IDEM_REFUSED:
+        /* the replay guard's no: nothing was begun */
+        if (guard_verdict(l, guard.seen, &perr) == REFUSED) {
+            reject_unauthorized(l, out, &perr);
+        } else {
+            log_error("dispatch", "replay guard: refused, yet its answer admits");
+            outcome = HANDLER_RETRY;
+        }
+        goto out;
     case FLEET_IDEM_MISMATCH:
         /* never the other command's result, never run under its id */
         result_fail(&res, RES_INVALID, "request_id_reused",

@@ -29,9 +29,17 @@
  * whose reply was lost and is retried) must never both proceed.  With
  * KEYS[3] (the fleet's epoch), {'noepoch', false, now} while it is absent:
  * checked in the same step, so no record is begun on a Redis that lost its
- * data and was not rebuilt yet, however soon after the loss. */
-static const struct fl_script idem_begin_script = {"idem_begin", NOW_MS "\
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 0 then return {'noepoch', false, now} end\n\
+ * data and was not rebuilt yet, however soon after the loss (ARGV[5] '1'
+ * says KEYS[3] is the epoch).  With ARGV[6] (who), the replay guard's step
+ * first, on the last key, ARGV[6..8] as replay()'s: {'refused', false,
+ * now, v} and nothing begun for a replayed signature (v 3) or a new one
+ * that may not be claimed (v 1, ARGV[8] '0'). */
+static const struct fl_script idem_begin_script = {"idem_begin", NOW_MS FL_REPLAY_LUA "\
+if ARGV[6] then\n\
+  local v = replay(KEYS[#KEYS], ARGV[6], ARGV[7], ARGV[8])\n\
+  if v == 3 or (v == 1 and ARGV[8] ~= '1') then return {'refused', false, now, v} end\n\
+end\n\
+if ARGV[5] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then return {'noepoch', false, now} end\n\
 local rec = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'note', 'result', 'digest',\n\
                        'takeovers', 'handover', 'write_until', 'source')\n\
 if rec[1] and rec[5] and ARGV[4] ~= '' and rec[5] ~= ARGV[4] then return {'mismatch', false, now} end\n\
@@ -160,26 +168,41 @@ static bool dup_elem(const redisReply *r, size_t i, char **out)
 }
 
 static sw_err idem_begin(struct fleet *f, const char *request_id, const char *owner,
-                         const char *digest, int lease_s, bool epoch, struct fleet_idem *x)
+                         const char *digest, int lease_s, bool epoch, struct fleet_admit *g,
+                         struct fleet_idem *x)
 {
-    char key[FL_KEY_MAX], okey[FL_KEY_MAX], ekey[FL_KEY_MAX];
+    char key[FL_KEY_MAX], okey[FL_KEY_MAX], ekey[FL_KEY_MAX], rkey[FL_KEY_MAX];
     struct fl_args a = {0};
+    int n_keys = 2;
     memset(x, 0, sizeof(*x));
     sw_err err = fl_key(f, key, sizeof(key), KEY_IDEM, request_id);
     if (!err) {
         fl_arg(&a, key);
         err = outputs_key(f, request_id, okey, &a);
     }
-    if (!err && epoch && !(err = fl_key(f, ekey, sizeof(ekey), KEY_EPOCH, NULL)))
+    if (!err && epoch && !(err = fl_key(f, ekey, sizeof(ekey), KEY_EPOCH, NULL))) {
         fl_arg(&a, ekey);
+        n_keys++;
+    }
+    if (!err && g && !(err = fl_key(f, rkey, sizeof(rkey), KEY_REPLAY, g->digest))) {
+        fl_arg(&a, rkey);
+        n_keys++;
+    }
     if (err)
         return err;
     fl_arg(&a, owner);
     fl_arg_int(&a, (long long)(lease_s > 0 ? lease_s : 1) * 1000);
     fl_arg_int(&a, (long long)f->idem_keep_s * 1000);
     fl_arg(&a, digest ? digest : "");
+    fl_arg(&a, epoch ? "1" : "0");
+    if (g) {
+        fl_arg(&a, g->who);
+        fl_arg_int(&a, g->ttl_s > 0 ? g->ttl_s : 1);
+        fl_arg(&a, g->claim ? "1" : "0");
+        g->seen = FLEET_REPLAY_NEW;
+    }
     redisReply *r = NULL;
-    err = fl_eval(f, &idem_begin_script, epoch ? 3 : 2, &a, &r);
+    err = fl_eval(f, &idem_begin_script, n_keys, &a, &r);
     if (err)
         goto out;
     char word[16];
@@ -197,6 +220,9 @@ static sw_err idem_begin(struct fleet *f, const char *request_id, const char *ow
         x->state = FLEET_IDEM_BUSY;
     } else if (strcmp(word, "noepoch") == 0) {
         x->state = FLEET_IDEM_NO_EPOCH;
+    } else if (strcmp(word, "refused") == 0 && g) {
+        x->state = FLEET_IDEM_REFUSED;
+        err = fl_replay_answer(f, fl_int(fl_elem(r, 3), 0), &g->seen);
     } else if (strcmp(word, "mismatch") == 0) {
         x->state = FLEET_IDEM_MISMATCH;
     } else if (strcmp(word, "done") == 0) {
@@ -227,13 +253,20 @@ out:
 sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner,
                         const char *digest, int lease_s, struct fleet_idem *x)
 {
-    return idem_begin(f, request_id, owner, digest, lease_s, false, x);
+    return idem_begin(f, request_id, owner, digest, lease_s, false, NULL, x);
 }
 
 sw_err fleet_idem_begin_epoch(struct fleet *f, const char *request_id, const char *owner,
                               const char *digest, int lease_s, struct fleet_idem *x)
 {
-    return idem_begin(f, request_id, owner, digest, lease_s, true, x);
+    return idem_begin(f, request_id, owner, digest, lease_s, true, NULL, x);
+}
+
+sw_err fleet_idem_begin_admit(struct fleet *f, const char *request_id, const char *owner,
+                              const char *digest, int lease_s, bool epoch, struct fleet_admit *g,
+                              struct fleet_idem *x)
+{
+    return idem_begin(f, request_id, owner, digest, lease_s, epoch, g, x);
 }
 
 sw_err fleet_idem_note(struct fleet *f, const char *request_id, const char *owner, const char *note,

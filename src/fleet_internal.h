@@ -21,6 +21,19 @@ struct fl_script {
     const char *src;
 };
 
+/* The replay guard's step (fleet_replay.c), in Lua, shared by the scripts
+ * that make it: replay(key, who, ttl_s, claim) is 1 for a new signature
+ * (claimed for who when claim is '1'), 2 for the same message again, 3 for
+ * a signature another message carried first. */
+#define FL_REPLAY_LUA                                                                              \
+    "local function replay(k, who, ttl, claim)\n"                                                  \
+    "  local v = redis.call('GET', k)\n"                                                           \
+    "  if v == who then return 2 end\n"                                                            \
+    "  if v then return 3 end\n"                                                                   \
+    "  if claim == '1' then redis.call('SET', k, who, 'EX', ttl) end\n"                            \
+    "  return 1\n"                                                                                 \
+    "end\n"
+
 struct fl_sha {
     const struct fl_script *script;
     char sha[41];
@@ -110,6 +123,9 @@ const char *fl_script_sha(struct fleet *f, const struct fl_script *s);
  * the connection failed.  fl_prefetch_drop_key forgets a prefetched value
  * (its key is written); fl_prefetch_drop_holds forgets the holds. */
 bool fl_prefetch_collect(struct fleet *f);
+/* FL_REPLAY_LUA's answer v as an enum fleet_replay (SW_ERR_REDIS if it is
+ * none of 1, 2, 3). */
+sw_err fl_replay_answer(struct fleet *f, long long v, enum fleet_replay *out);
 void fl_prefetch_drop_key(struct fleet *f, const char *key);
 void fl_prefetch_drop_holds(struct fleet *f);
 /* Appends the holds_list of a practitioner over [from, to) to the

@@ -4,15 +4,10 @@
 
 #include <string.h>
 
-/* KEYS[1] replay:<digest>; ARGV who, ttl_s, claim (1/0).  1: first sight
- * (claimed when claim = 1), 2: the same message again (a redelivery),
- * 3: another message carried this signature first. */
-static const struct fl_script replay_script = {"replay", "\
-local v = redis.call('GET', KEYS[1])\n\
-if v == ARGV[1] then return 2 end\n\
-if v then return 3 end\n\
-if ARGV[3] == '1' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end\n\
-return 1\n"};
+/* KEYS[1] replay:<digest>; ARGV who, ttl_s, claim (1/0): FL_REPLAY_LUA's
+ * answer. */
+static const struct fl_script replay_script = {
+    "replay", FL_REPLAY_LUA "return replay(KEYS[1], ARGV[1], ARGV[2], ARGV[3])\n"};
 
 sw_err fleet_replay_claim(struct fleet *f, const char *digest, const char *who, int ttl_s,
                           bool claim, enum fleet_replay *out)
@@ -33,13 +28,22 @@ sw_err fleet_replay_claim(struct fleet *f, const char *digest, const char *who, 
         return err;
     long long v = fl_int(r, 0);
     freeReplyObject(r);
-    if (v == 2)
+    return fl_replay_answer(f, v, out);
+}
+
+sw_err fl_replay_answer(struct fleet *f, long long v, enum fleet_replay *out)
+{
+    switch (v) {
+    case 1:
+        *out = FLEET_REPLAY_NEW;
+        return SW_OK;
+    case 2:
         *out = FLEET_REPLAY_SAME;
-    else if (v == 3)
+        return SW_OK;
+    case 3:
         *out = FLEET_REPLAY_OTHER;
-    else if (v != 1) {
-        fl_err(f, "replay guard: unexpected answer %lld", v);
-        return SW_ERR_REDIS;
+        return SW_OK;
     }
-    return SW_OK;
+    fl_err(f, "replay guard: unexpected answer %lld", v);
+    return SW_ERR_REDIS;
 }

@@ -282,6 +282,10 @@ sw_err oe_send(struct oe_client *c, struct oe_call *call, const struct oe_req *r
 
     *answer = NULL;
     *status = 0;
+    if (call->offline) {
+        oe_detail(call, "no request to OpenEMR before the command is admitted");
+        return SW_ERR_BUSY;
+    }
     if (r->body) {
         body = json_dumps(r->body, JSON_COMPACT);
         if (!body)

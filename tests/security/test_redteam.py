@@ -250,6 +250,23 @@ def test_expired_and_future_timestamp(st):
     assert all("window" in m["headers"]["dlq_reason"] for m in got["dlq"]), got["dlq"]
 
 
+def test_refused_before_any_lookup(st):
+    """A signature the replay guard refuses, on a command whose ids need
+    OpenEMR to be told (numbers nobody looked up): refused before the
+    lookup, with no OpenEMR request.  Stale signatures, and a booking
+    produced again byte for byte after a first copy that was stale too."""
+    now = int(time.time() * 1000)
+    snap = Snapshot(st)
+    for i, at in enumerate((now - 330000, now - 86400000)):
+        book = command("book", {"patient_id": str(987650 + i), "practitioner_id": str(98760 + i),
+                                "start": local_day(7, 10, 0), "appointment_type": "routine"})
+        value, headers = send(st, book, signed_at=at)
+        produce(st, TOPICS["book"], value, headers, key=b"someone-else")
+    snap.wait_dlq("unauthenticated")
+    got = snap.check(dlq=["unauthenticated"] * 4, what="refused ahead of a pid lookup")
+    assert all("window" in m["headers"]["dlq_reason"] for m in got["dlq"]), got["dlq"]
+
+
 # ---- a key with a narrower role -----------------------------------------------------
 
 def test_reader_key_on_write_topics(st):
@@ -601,7 +618,8 @@ def main():
                   test_unsigned_cancel_of_lunch, test_unsigned_on_every_topic,
                   test_unsigned_cannot_answer_for_another_request_id, test_unsigned_flood,
                   test_forged_signature, test_altered_after_signing, test_replayed_message,
-                  test_expired_and_future_timestamp, test_reader_key_on_write_topics,
+                  test_expired_and_future_timestamp, test_refused_before_any_lookup,
+                  test_reader_key_on_write_topics,
                   test_operator_key_without_replay, test_reply_to_forbidden_topics,
                   test_request_id_reused_across_types, test_request_id_reuse_preempts_booking,
                   test_numeric_patient_id_walk, test_signed_cancel_of_provider_event,

@@ -75,7 +75,9 @@ static sw_err e_resolve(void *ctx, struct oe_call *call, enum id_kind kind, cons
         snprintf(out, ID_MAX, "%s", id);
         return SW_OK;
     }
-    call->requests++; /* a number costs OpenEMR a look */
+    if (call->offline)
+        return SW_ERR_BUSY; /* as oe_send: no look before admission */
+    call->requests++;       /* a number costs OpenEMR a look */
     for (size_t i = 0; i < fe->n_aliases; i++)
         if (fe->aliases[i].kind == kind && !strcmp(fe->aliases[i].number, id)) {
             snprintf(out, ID_MAX, "%s", fe->aliases[i].id);

@@ -198,6 +198,38 @@ static void test_canon_command(void **state)
     result_clear(&r);
 }
 
+/* Offline (before the replay guard has admitted the command): uuids pass,
+ * a number that needs OpenEMR is SW_ERR_BUSY with no request and nothing
+ * answered; online again it resolves. */
+static void test_canon_offline(void **state)
+{
+    struct env *e = *state;
+    struct command c;
+    struct result r;
+    struct oe_call call = {.deadline_ms = INT64_MAX, .offline = true};
+    parse(&c, "{\"type\":\"search_slots\",\"request_id\":\"s\",\"payload\":{\"appointment_type\":"
+              "\"follow_up\",\"from\":\"2026-12-03T08:00:00-05:00\",\"to\":"
+              "\"2026-12-03T17:00:00-05:00\",\"practitioner_id\":[\"Practitioner/" PR_UUID "\"]}}");
+    result_init(&r, &c);
+    assert_int_equal(canon_command(&e->w, &call, &c, &r), SW_OK);
+    assert_string_equal(c.u.search.practitioners[0], PR_UUID);
+    result_clear(&r);
+
+    parse(&c, "{\"type\":\"book\",\"request_id\":\"b\",\"payload\":{\"patient_id\":\"42\","
+              "\"practitioner_id\":\"" PR_UUID "\",\"start\":\"2026-12-03T09:00:00-05:00\","
+              "\"appointment_type\":\"follow_up\"}}");
+    result_init(&r, &c);
+    int calls = fake_emr_total_calls(&e->fe);
+    assert_int_equal(canon_command(&e->w, &call, &c, &r), SW_ERR_BUSY);
+    assert_int_equal(r.status, RES_OK); /* nothing to answer yet */
+    assert_int_equal(call.requests, 0);
+    call.offline = false;
+    assert_int_equal(canon_command(&e->w, &call, &c, &r), SW_OK);
+    assert_string_equal(c.u.book.patient_id, PT_UUID);
+    assert_true(fake_emr_total_calls(&e->fe) > calls);
+    result_clear(&r);
+}
+
 /* The issue's counterexample: one slot booked under each id form must give
  * one appointment, and the others conflicts. */
 static void test_mixed_forms_book_once(void **state)
@@ -245,6 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forms),
         cmocka_unit_test_setup_teardown(test_canon_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_canon_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mixed_forms_book_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

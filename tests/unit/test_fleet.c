@@ -352,6 +352,66 @@ static void test_idempotency(void **state)
     sw_config_free(&cfg);
 }
 
+/* The replay guard inside the begin: a refused signature begins nothing
+ * (no record, no lease taken from a live attempt); an admitted one claims
+ * its record as fleet_replay_claim would, then begins. */
+static void test_replay_guard_in_begin(void **state)
+{
+    (void)state;
+    struct sw_config cfg;
+    make_cfg(&cfg, "t-admit:");
+    struct fleet *f = open_fleet(&cfg);
+    struct fleet_idem x;
+    const char *d = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+    struct fleet_admit stale = {d, "t/0/5", 60, false, FLEET_REPLAY_OTHER};
+    /* a new signature out of its window: refused, nothing written */
+    assert_int_equal(fleet_idem_begin_admit(f, "r1", "A", "dg", 5, false, &stale, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_REFUSED);
+    assert_int_equal(stale.seen, FLEET_REPLAY_NEW);
+    redisReply *r = raw_cmd("EXISTS t-admit:replay:%s t-admit:idem:r1", d);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    /* the first message: claimed and begun in one step */
+    struct fleet_admit first = {d, "t/0/5", 60, true, FLEET_REPLAY_OTHER};
+    assert_int_equal(fleet_idem_begin_admit(f, "r1", "A", "dg", 5, false, &first, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_NEW);
+    fleet_idem_clear(&x);
+    r = raw_cmd("GET t-admit:replay:%s", d);
+    assert_string_equal(r->str, "t/0/5");
+    freeReplyObject(r);
+    /* another message with that signature: refused; A's lease untouched */
+    struct fleet_admit other = {d, "t/1/9", 60, true, FLEET_REPLAY_NEW};
+    assert_int_equal(fleet_idem_begin_admit(f, "r1", "B", "dg", 5, true, &other, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_REFUSED);
+    assert_int_equal(other.seen, FLEET_REPLAY_OTHER);
+    r = raw_cmd("HMGET t-admit:idem:r1 owner fence");
+    assert_string_equal(r->element[0]->str, "A");
+    assert_string_equal(r->element[1]->str, "1");
+    freeReplyObject(r);
+    /* the same message again, even out of its window: a redelivery, which
+     * meets A's live lease */
+    assert_int_equal(fleet_idem_begin_admit(f, "r1", "C", "dg", 5, false, &stale, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_BUSY);
+    /* with the epoch asked too: the guard comes first, then the epoch */
+    const char *d2 = "6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b";
+    struct fleet_admit fresh = {d2, "t/0/6", 60, true, FLEET_REPLAY_OTHER};
+    assert_int_equal(fleet_idem_begin_admit(f, "w1", "A", "dg", 5, true, &fresh, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_NO_EPOCH);
+    r = raw_cmd("GET t-admit:replay:%s", d2);
+    assert_string_equal(r->str, "t/0/6"); /* claimed before the epoch was asked */
+    freeReplyObject(r);
+    struct fleet_admit again = {d2, "t/0/7", 60, true, FLEET_REPLAY_NEW};
+    assert_int_equal(fleet_idem_begin_admit(f, "w1", "A", "dg", 5, true, &again, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_REFUSED);
+    assert_int_equal(again.seen, FLEET_REPLAY_OTHER);
+    /* no guard: the plain begin */
+    assert_int_equal(fleet_idem_begin_admit(f, "r2", "A", "dg", 5, false, NULL, &x), SW_OK);
+    assert_int_equal(x.state, FLEET_IDEM_NEW);
+    fleet_idem_clear(&x);
+    fleet_destroy(f);
+    sw_config_free(&cfg);
+}
+
 /* ---- token ---------------------------------------------------------------------- */
 
 /* The replay guard: a look writes nothing; a claim is the first message's;
@@ -670,11 +730,17 @@ static void test_key_space(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_parsing),         cmocka_unit_test(test_auth_acl_user),
-        cmocka_unit_test(test_now_and_cache),       cmocka_unit_test(test_idempotency),
-        cmocka_unit_test(test_idempotency_fencing), cmocka_unit_test(test_token),
-        cmocka_unit_test(test_locks_and_leases),    cmocka_unit_test(test_replay_guard),
-        cmocka_unit_test(test_reconnect),           cmocka_unit_test(test_key_space),
+        cmocka_unit_test(test_url_parsing),
+        cmocka_unit_test(test_auth_acl_user),
+        cmocka_unit_test(test_now_and_cache),
+        cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_idempotency_fencing),
+        cmocka_unit_test(test_token),
+        cmocka_unit_test(test_locks_and_leases),
+        cmocka_unit_test(test_replay_guard),
+        cmocka_unit_test(test_replay_guard_in_begin),
+        cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_key_space),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

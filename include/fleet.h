@@ -57,7 +57,7 @@ enum fleet_idem_state {
     FLEET_IDEM_BUSY,     /* another attempt holds a live lease */
     FLEET_IDEM_TAKEOVER, /* an earlier attempt's lease ran out: ours now; note */
     FLEET_IDEM_MISMATCH, /* the request_id belongs to another command */
-    FLEET_IDEM_NO_EPOCH, /* fleet_idem_begin_epoch: Redis was not rebuilt from the ledger */
+    FLEET_IDEM_NO_EPOCH, /* fleet_idem_begin_admit: Redis was not rebuilt from the ledger */
     FLEET_IDEM_REFUSED,  /* fleet_idem_begin_admit: the replay guard refused the message */
 };
 
@@ -79,11 +79,8 @@ struct fleet_idem {
  * a lease of lease_s seconds.  Free x's strings with fleet_idem_clear(). */
 sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *owner,
                         const char *digest, int lease_s, struct fleet_idem *x);
-/* The same, first checking in the same atomic step that the fleet's epoch
- * (KEY_EPOCH) exists: FLEET_IDEM_NO_EPOCH, nothing begun, when it does
- * not (Redis lost its data and the ledger was not read back yet). */
-sw_err fleet_idem_begin_epoch(struct fleet *f, const char *request_id, const char *owner,
-                              const char *digest, int lease_s, struct fleet_idem *x);
+/* (fleet_idem_begin_admit, below the replay guard: the same with the
+ * fleet's epoch and the guard checked in the same step.) */
 void fleet_idem_clear(struct fleet_idem *x);
 
 /* Records a note (JSON text: e.g. the confirmation number chosen before an
@@ -137,11 +134,13 @@ struct fleet_admit {
     bool claim;             /* false: a signature out of its window, never claimed */
     enum fleet_replay seen; /* out, with FLEET_IDEM_REFUSED: what the guard found */
 };
-/* fleet_idem_begin (epoch: fleet_idem_begin_epoch) behind the replay guard,
- * in one atomic step: the guard first, as fleet_replay_claim would; a
- * signature another message carried first (seen OTHER), or a new one that
- * may not be claimed (seen NEW, claim false), is FLEET_IDEM_REFUSED with
- * nothing begun. */
+/* fleet_idem_begin, with in the same atomic step: with g, first the
+ * replay guard, as fleet_replay_claim would (a signature another message
+ * carried first, seen OTHER, or a new one that may not be claimed, seen
+ * NEW with claim false: FLEET_IDEM_REFUSED, nothing begun); then with
+ * epoch, that the fleet's epoch (KEY_EPOCH) exists (FLEET_IDEM_NO_EPOCH,
+ * nothing begun, when Redis lost its data and the ledger was not read
+ * back yet). */
 sw_err fleet_idem_begin_admit(struct fleet *f, const char *request_id, const char *owner,
                               const char *digest, int lease_s, bool epoch, struct fleet_admit *g,
                               struct fleet_idem *x);

@@ -54,12 +54,6 @@ struct lane {
     char guard_who[320];  /* the message: "topic/partition/offset" */
 };
 
-enum admission {
-    ADMITTED, /* go on */
-    REFUSED,  /* answered or dead-lettered here: done */
-    RECHECK,  /* Redis did not answer the replay guard: run again later */
-};
-
 /* ---- lanes ----------------------------------------------------------------- */
 
 static void audit_hook(void *opaque, const struct oe_audit *rec)
@@ -220,23 +214,7 @@ static void reject_unauthorized(struct lane *l, struct outbox *out, struct cmd_p
  * `invalid` on topics.results and dead-lettered, before anything runs.
  * (A command that does not parse gets the parse error's answer, which
  * reply_topic() keeps on topics.results too.) */
-static enum admission settle(struct lane *l, struct outbox *out);
-
-/* Before an answer or a dead letter ahead of the idempotency begin: the
- * replay guard first.  false: refused there, or to run again (*outcome). */
-static bool settled(struct lane *l, struct outbox *out, enum handler_outcome *outcome)
-{
-    switch (settle(l, out)) {
-    case ADMITTED:
-        return true;
-    case RECHECK:
-        *outcome = HANDLER_RETRY;
-        return false;
-    case REFUSED:
-        break;
-    }
-    return false;
-}
+static bool settled(struct lane *l, struct outbox *out, enum handler_outcome *outcome);
 
 static bool reply_to_refused(struct lane *l, struct outbox *out, const struct command *c,
                              enum handler_outcome *outcome)
@@ -287,6 +265,12 @@ static void record_command(struct lane *l, const char *type, const char *status)
         l->in->timestamp_ms > 0 && l->in->timestamp_ms <= now ? l->in->timestamp_ms : now;
     metrics_command(type, status, (double)(now - since) / 1000.0);
 }
+
+enum admission {
+    ADMITTED, /* go on */
+    REFUSED,  /* answered or dead-lettered here: done */
+    RECHECK,  /* Redis did not answer the replay guard: run again later */
+};
 
 static enum auth_topic auth_topic_of(const struct sw_config *cfg, const char *topic)
 {
@@ -366,44 +350,39 @@ static struct fleet_admit guard_of(const struct lane *l)
                                 !l->ck.stale, FLEET_REPLAY_NEW};
 }
 
-/* What the replay guard found, as an admission. */
-static enum admission guard_verdict(struct lane *l, enum fleet_replay seen,
-                                    struct cmd_parse_error *perr)
+/* What the replay guard found: true to go on; false when the message is
+ * refused (dead-lettered here). */
+static bool guard_admits(struct lane *l, struct outbox *out, enum fleet_replay seen)
 {
     if (seen == FLEET_REPLAY_SAME)
-        return ADMITTED; /* this very message again: a redelivery */
-    if (seen == FLEET_REPLAY_OTHER) {
-        refuse(perr, "unauthenticated", l->ck.key_id,
-               "replayed: another message carried this signature first");
-        return REFUSED;
-    }
-    if (l->ck.stale) {
-        refuse(perr, "unauthenticated", l->ck.key_id, l->ck.reason);
-        return REFUSED;
-    }
-    return ADMITTED;
+        return true; /* this very message again: a redelivery */
+    if (seen == FLEET_REPLAY_NEW && !l->ck.stale)
+        return true;
+    struct cmd_parse_error perr;
+    refuse(&perr, "unauthenticated", l->ck.key_id,
+           seen == FLEET_REPLAY_OTHER ? "replayed: another message carried this signature first"
+                                      : l->ck.reason);
+    reject_unauthorized(l, out, &perr);
+    return false;
 }
 
-/* Asks the pending replay guard on its own (nothing pending: ADMITTED);
- * a refused message is dead-lettered.  Called before anything leaves the
- * lane ahead of the idempotency begin. */
-static enum admission settle(struct lane *l, struct outbox *out)
+/* Before an answer, a dead letter or an OpenEMR request ahead of the
+ * idempotency begin: the pending replay guard, asked on its own.  false:
+ * refused there, or to run again (*outcome). */
+static bool settled(struct lane *l, struct outbox *out, enum handler_outcome *outcome)
 {
     if (!l->guard_pending)
-        return ADMITTED;
+        return true;
     struct fleet_admit g = guard_of(l);
     enum fleet_replay seen;
     if (fleet_replay_claim(l->fleet, g.digest, g.who, g.ttl_s, g.claim, &seen) != SW_OK) {
         log_warn("dispatch", "redis (replay guard): %s", fleet_errstr(l->fleet));
         metrics_redis_error();
-        return RECHECK;
+        *outcome = HANDLER_RETRY;
+        return false;
     }
     l->guard_pending = false;
-    struct cmd_parse_error perr;
-    enum admission a = guard_verdict(l, seen, &perr);
-    if (a == REFUSED)
-        reject_unauthorized(l, out, &perr);
-    return a;
+    return guard_admits(l, out, seen);
 }
 
 /* The admission of one message: its signature (its reply_to is checked
@@ -658,9 +637,7 @@ enum handler_outcome dispatch_handle(void *lane_state, const struct kmsg *in, in
     switch (rec.state) {
     case FLEET_IDEM_REFUSED:
         /* the replay guard's no: nothing was begun */
-        if (guard_verdict(l, guard.seen, &perr) == REFUSED) {
-            reject_unauthorized(l, out, &perr);
-        } else {
+        if (guard_admits(l, out, guard.seen)) {
             log_error("dispatch", "replay guard: refused, yet its answer admits");
             outcome = HANDLER_RETRY;
         }

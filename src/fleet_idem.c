@@ -256,12 +256,6 @@ sw_err fleet_idem_begin(struct fleet *f, const char *request_id, const char *own
     return idem_begin(f, request_id, owner, digest, lease_s, false, NULL, x);
 }
 
-sw_err fleet_idem_begin_epoch(struct fleet *f, const char *request_id, const char *owner,
-                              const char *digest, int lease_s, struct fleet_idem *x)
-{
-    return idem_begin(f, request_id, owner, digest, lease_s, true, NULL, x);
-}
-
 sw_err fleet_idem_begin_admit(struct fleet *f, const char *request_id, const char *owner,
                               const char *digest, int lease_s, bool epoch, struct fleet_admit *g,
                               struct fleet_idem *x)

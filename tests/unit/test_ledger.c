@@ -122,7 +122,7 @@ static void test_epoch_and_restore(void **state)
     struct fleet_idem x;
 
     /* no epoch: a write command begins nothing */
-    assert_int_equal(fleet_idem_begin_epoch(f, "w1", "A", "dg", 5, &x), SW_OK);
+    assert_int_equal(fleet_idem_begin_admit(f, "w1", "A", "dg", 5, true, NULL, &x), SW_OK);
     assert_int_equal(x.state, FLEET_IDEM_NO_EPOCH);
     redisReply *r = raw_cmd("EXISTS t-ledger:idem:w1");
     assert_int_equal(r->integer, 0);
@@ -154,19 +154,19 @@ static void test_epoch_and_restore(void **state)
     assert_int_equal(pttl("t-ledger:epoch"), -1); /* no TTL */
 
     /* with the epoch: the restored record answers, digest and all */
-    assert_int_equal(fleet_idem_begin_epoch(f, "w1", "A", "dg", 5, &x), SW_OK);
+    assert_int_equal(fleet_idem_begin_admit(f, "w1", "A", "dg", 5, true, NULL, &x), SW_OK);
     assert_int_equal(x.state, FLEET_IDEM_DONE);
     assert_string_equal(x.result, RESULT);
     assert_string_equal(x.source, "");
     fleet_idem_clear(&x);
-    assert_int_equal(fleet_idem_begin_epoch(f, "w1", "A", "other", 5, &x), SW_OK);
+    assert_int_equal(fleet_idem_begin_admit(f, "w1", "A", "other", 5, true, NULL, &x), SW_OK);
     assert_int_equal(x.state, FLEET_IDEM_MISMATCH);
-    assert_int_equal(fleet_idem_begin_epoch(f, "w2", "A", "dg", 5, &x), SW_OK);
+    assert_int_equal(fleet_idem_begin_admit(f, "w2", "A", "dg", 5, true, NULL, &x), SW_OK);
     assert_int_equal(x.state, FLEET_IDEM_NEW);
 
     /* Redis loses its data: write commands wait again */
     freeReplyObject(raw_cmd("FLUSHALL"));
-    assert_int_equal(fleet_idem_begin_epoch(f, "w2", "A", "dg", 5, &x), SW_OK);
+    assert_int_equal(fleet_idem_begin_admit(f, "w2", "A", "dg", 5, true, NULL, &x), SW_OK);
     assert_int_equal(x.state, FLEET_IDEM_NO_EPOCH);
 
     fleet_destroy(f);
